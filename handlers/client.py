@@ -1,0 +1,567 @@
+"""The boto3 client the plugin talks to SageMaker through: one retry policy, client-side rate limits, classified errors.
+
+botocore's own retries are switched off (one attempt per botocore call) so that the policy here is the only one:
+stacking botocore's 3 attempts under our 8 would make 24 requests and hide the real attempt count. Every attempt,
+retries included, first takes a token from a rate limiter (writes and reads apart), so a burst of tasks queues on our
+side instead of being throttled by SageMaker.
+
+Errors leave as `handlers.errors` classes (`classify`), with the operation and AWS's own message, never credentials.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import functools
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions as bce
+import urllib3.exceptions
+from botocore import xform_name
+from botocore.client import BaseClient
+from botocore.config import Config
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity.stop import stop_base
+
+from handlers.errors import (
+    AccessDenied,
+    AwsError,
+    InvalidRequest,
+    NameInUse,
+    NotFound,
+    ResourceLimit,
+    TransientError,
+)
+from handlers.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("sagemaker", "logs", "s3")
+#: the dummy static credentials a local (moto) SageMaker accepts
+LOCAL_ACCESS_KEY_ID = "testing"
+LOCAL_SECRET_ACCESS_KEY = "testing"
+#: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
+READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """One retry policy for every call: exponential backoff with full jitter, bounded by attempts and a deadline."""
+
+    attempts: int = 8  # total attempts per call, first included
+    backoff_seconds: float = 0.5  # base of exponential backoff, full jitter
+    max_backoff_seconds: float = 20.0  # cap of one sleep
+    deadline_seconds: float = 300.0  # overall deadline of one call, sleeps included
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Client-side pacing, per second; <= 0 means unlimited. Reads: Describe*, List*, Get*, logs; writes: the rest."""
+
+    create_per_second: float = 1.0
+    read_per_second: float = 10.0
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where and how to reach SageMaker. Credentials always come from boto3's chain (or dummies for a local one)."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # the local SageMaker; None = real AWS
+    profile: str | None = None  # boto3 profile
+    local_credentials: bool = False  # True for the local SageMaker: dummy static credentials
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    connect_timeout: float = 10
+    read_timeout: float = 60
+
+
+# --- what is retried ------------------------------------------------------------------------------------------------
+
+
+def _botocore_retry_tables() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
+    """Throttling codes, transient codes and transient HTTP statuses as botocore's standard retry mode knows them.
+
+    They are private attributes, so fall back to a copy of botocore 1.44's values if a release renames them.
+    """
+    try:
+        from botocore.retries import standard
+
+        throttled = getattr(standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", None)
+        transient = getattr(standard.TransientRetryableChecker, "_TRANSIENT_ERROR_CODES", None)
+        statuses = getattr(standard.TransientRetryableChecker, "_TRANSIENT_STATUS_CODES", None)
+        if throttled and transient and statuses:
+            return frozenset(throttled), frozenset(transient), frozenset(statuses)
+    except ImportError:  # pragma: no cover - depends on botocore internals
+        pass
+    return _FALLBACK_THROTTLING_CODES, _FALLBACK_TRANSIENT_CODES, frozenset({500, 502, 503, 504})  # pragma: no cover
+
+
+_FALLBACK_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+_FALLBACK_TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+THROTTLING_CODES, TRANSIENT_CODES, TRANSIENT_STATUSES = _botocore_retry_tables()
+THROTTLING_STATUS = 429
+#: network faults: botocore's connection and HTTP client errors (connect/read timeouts, closed connections, endpoint
+#: unreachable), and the urllib3/socket errors that can escape botocore while a response body is read
+NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    bce.ConnectionError,
+    bce.HTTPClientError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    builtins.ConnectionError,
+)
+#: what `call` turns into `handlers.errors` classes; anything else (a bug) propagates as it is
+_AWS_FAILURES: tuple[type[Exception], ...] = (bce.BotoCoreError, bce.ClientError, *NETWORK_ERRORS)
+
+
+def _error_fields(error: bce.ClientError) -> tuple[str, str, int | None]:
+    response: Mapping[str, Any] = error.response or {}
+    err = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(err.get("Code") or ""), str(err.get("Message") or ""), status if isinstance(status, int) else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Throttling, transient codes, HTTP 429/500/502/503/504 and network faults; never a request SageMaker refused."""
+    if isinstance(error, bce.ClientError):
+        code, _, status = _error_fields(error)
+        return (
+            code in THROTTLING_CODES
+            or code in TRANSIENT_CODES
+            or status == THROTTLING_STATUS
+            or status in TRANSIENT_STATUSES
+        )
+    return isinstance(error, NETWORK_ERRORS)
+
+
+# --- classification -------------------------------------------------------------------------------------------------
+
+_NOT_FOUND = re.compile(r"not found|does not exist|could not find|cannot find", re.IGNORECASE)
+_NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket"})
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
+_REJECTED_CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "AuthFailure",
+        "RequestExpired",
+        "RequestTimeTooSkewed",
+    }
+)
+_CREDENTIAL_ERROR_NAMES = (
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "CredentialRetrievalError",
+    "UnknownCredentialError",
+    "ProfileNotFound",
+    "ConfigNotFound",
+    "ConfigParseError",
+    "InfiniteLoopConfigError",
+    "MetadataRetrievalError",
+    "NoAuthTokenError",
+    "RefreshWithMFAUnsupportedError",
+    "SSOError",
+    "SSOTokenLoadError",
+    "TokenRetrievalError",
+    "UnauthorizedSSOTokenError",
+    "PendingAuthorizationExpiredError",
+    "LoginAuthorizationCodeError",
+    "LoginTokenLoadError",
+)
+#: botocore's errors about loading credentials (those this botocore has)
+_CREDENTIAL_ERRORS: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(bce, name, None) for name in _CREDENTIAL_ERROR_NAMES) if isinstance(cls, type)
+)
+_CONFIGURE = (
+    "configure them with `aws configure`, environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) "
+    "or a profile (AWS_PROFILE)"
+)
+_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
+_SECRET_VALUE = re.compile(
+    r"(?i)(aws_secret_access_key|secret_?access_?key|aws_session_token|session_?token|security_?token"
+    r"|x-amz-security-token|signature|credential)"
+    r"(\"?\s*[=:]\s*\"?)([^\s,;&\"'}]+)"
+)
+_MESSAGE_LIMIT = 1000
+
+
+def redact(text: str) -> str:
+    """Mask anything that looks like an access key id or a secret/token value, whatever produced the text."""
+    text = _ACCESS_KEY_ID.sub(lambda m: m.group(1) + "*" * 16, text)
+    return _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "****", text)
+
+
+def _tidy(text: str) -> str:
+    """One line, bounded: a 5xx can bring a whole HTML page as its message."""
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def classify(
+    error: BaseException,
+    operation: str,
+    *,
+    service: str = "sagemaker",
+    attempts: int = 1,
+    elapsed: float | None = None,
+) -> AwsError:
+    """The `handlers.errors` class for an error boto3 raised during `operation`, with a message a person can act on.
+
+    `attempts` and `elapsed` (seconds, sleeps included) say how long the retry policy tried before giving up; they
+    appear in a TransientError's message. A ValidationException means "not found" only for an operation on an
+    existing resource (Describe, Stop, AddTags...): AWS answers a missing training job with ValidationException
+    "Requested resource not found." and moto with "Could not find training job '...'"; for a Create it is always
+    InvalidRequest. The message never carries credentials (`redact`).
+    """
+    if isinstance(error, AwsError):
+        return error
+    code = type(error).__name__
+    make: type[AwsError]
+    if isinstance(error, bce.ClientError):
+        code, message, status = _error_fields(error)
+        make, text = _classify_answer(error, code, _tidy(message), status, operation, service)
+        if make is TransientError:
+            text = f"{operation} {_gave_up(attempts, elapsed)} ({text})"
+        else:
+            text = f"{operation}: {text}"
+    elif isinstance(error, _CREDENTIAL_ERRORS):
+        make = AccessDenied
+        if isinstance(error, bce.NoCredentialsError):
+            text = f"{operation}: AWS credentials were not found: {_CONFIGURE} ({error})"
+        elif isinstance(error, bce.ProfileNotFound):
+            text = f"{operation}: {error}: create it with `aws configure --profile NAME`, or choose another profile"
+        else:
+            text = f"{operation}: AWS credentials could not be loaded ({error}): {_CONFIGURE}"
+    elif isinstance(error, bce.EndpointConnectionError):
+        make = TransientError
+        text = (
+            f"{operation} {_gave_up(attempts, elapsed)}: could not connect to the endpoint "
+            f"{error.kwargs.get('endpoint_url', '')}: check the network and the region, or that the local SageMaker "
+            f"is running ({error})"
+        )
+    elif isinstance(error, NETWORK_ERRORS):
+        make = TransientError
+        text = f"{operation} {_gave_up(attempts, elapsed)}: network error ({code}: {error})"
+    elif isinstance(error, bce.ParamValidationError):
+        make = InvalidRequest
+        text = f"{operation}: the request does not fit the API ({error})"
+    else:
+        make = AwsError
+        text = f"{operation} failed ({code}: {error})"
+    return make(redact(_tidy(text)), code=code, operation=operation)
+
+
+def _classify_answer(
+    error: bce.ClientError, code: str, message: str, status: int | None, operation: str, service: str
+) -> tuple[type[AwsError], str]:
+    """The class for an error AWS answered, and what to tell a person, AWS's own words last."""
+    said = f"AWS said {code}: {message}" if code and message else f"AWS said {code or message}"
+    if code == "ValidationException":
+        if _NOT_FOUND.search(message) and not operation.startswith("Create"):
+            return NotFound, f"{_what(operation)} does not exist ({said})"
+        return InvalidRequest, f"the request was rejected as invalid ({said})"
+    if code in _NOT_FOUND_CODES:
+        return NotFound, f"{_what(operation)} does not exist ({said})"
+    if code in ("ResourceInUse", "ResourceInUseException"):
+        return NameInUse, (
+            f"the name is already taken, possibly by an earlier attempt of this same call whose response was lost "
+            f"({said})"
+        )
+    if code == "ResourceLimitExceeded":
+        return ResourceLimit, (
+            f"an account quota is full; it clears when other jobs end, or ask AWS for a quota increase ({said})"
+        )
+    if code.startswith("AccessDenied"):
+        also = " and iam:PassRole on the job's role" if operation == "CreateTrainingJob" else ""
+        return AccessDenied, (
+            f"the AWS identity in use is not allowed to do this: grant it {service}:{operation}{also}, "
+            f"or use another profile ({said})"
+        )
+    if code in _EXPIRED_CODES or code.startswith("ExpiredToken"):
+        return AccessDenied, (
+            f"the AWS credentials have expired: refresh them (e.g. `aws sso login`, or new temporary credentials) "
+            f"({said})"
+        )
+    if code in _REJECTED_CREDENTIAL_CODES:
+        return AccessDenied, (
+            f"AWS did not accept the credentials in use (unknown access key, wrong secret, or a wrong system clock): "
+            f"check them with `aws sts get-caller-identity`, or {_CONFIGURE} ({said})"
+        )
+    if code in ("403", "Forbidden"):  # S3 answers HEAD requests with a bare status
+        return AccessDenied, f"the AWS identity in use is not allowed to do this, or the resource is another's ({said})"
+    if code in ("404", "NotFound") or status == 404:
+        return NotFound, f"{_what(operation)} does not exist ({said})"
+    if is_retryable(error):
+        return TransientError, said
+    if status is not None and 400 <= status < 500:
+        return InvalidRequest, f"the request was refused ({said})"
+    return AwsError, f"failed ({said})"
+
+
+def _what(operation: str) -> str:
+    return "the training job" if operation.endswith("TrainingJob") else "the resource"
+
+
+def _gave_up(attempts: int, elapsed: float | None) -> str:
+    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+    return f"failed after {tries}" + ("" if elapsed is None else f" over {elapsed:.1f} s")
+
+
+# --- the client -----------------------------------------------------------------------------------------------------
+
+
+class _StopAtDeadline(stop_base):
+    """Stop when the next sleep would end past the deadline, on the injected clock (tenacity's own is fixed)."""
+
+    def __init__(self, deadline_seconds: float, start: float, clock: Callable[[], float]) -> None:
+        self.deadline_seconds = deadline_seconds
+        self.start = start
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock() - self.start + retry_state.upcoming_sleep >= self.deadline_seconds
+
+
+class SageMakerClient:
+    """boto3 clients for SageMaker, CloudWatch Logs and S3 behind one retry policy, rate limits and error classes.
+
+    `session` (else a new one for `settings.profile`) supplies credentials through boto3's chain; with
+    `settings.local_credentials` the clients use dummy static keys instead and the profile is ignored. `sleep` and
+    `clock` serve the backoff, the deadline and the rate limiters, so tests can run without waiting.
+    Thread-safe: boto3 clients are, and the counters and lazily built clients are guarded by a lock.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        session: boto3.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.region = settings.region
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._session = (
+                session
+                if session is not None
+                else boto3.Session(
+                    profile_name=None if settings.local_credentials else settings.profile, region_name=settings.region
+                )
+            )
+        except bce.BotoCoreError as error:  # a profile that does not exist fails here, before any call
+            raise classify(error, "CreateSession") from error
+        self.partition = _partition(self._session, settings.region)
+        self._config = Config(
+            region_name=settings.region,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            user_agent_extra="sagemaker-plugin",
+            s3={"addressing_style": "path"} if settings.endpoint_url else None,
+        )
+        self.write_bucket = TokenBucket(settings.rate_limits.create_per_second, clock=clock, sleep=sleep)
+        self.read_bucket = TokenBucket(settings.rate_limits.read_per_second, clock=clock, sleep=sleep)
+        #: attempts made per operation, retries included (one per HTTP request sent, or tried to send)
+        self.attempts: collections.Counter[str] = collections.Counter()
+        self._clients: dict[str, BaseClient] = {}
+        self._client("sagemaker")
+
+    @property
+    def sagemaker(self) -> BaseClient:
+        """The raw boto3 client (botocore retries off); its event system is where tests inject faults."""
+        return self._client("sagemaker")
+
+    @property
+    def logs(self) -> BaseClient:
+        return self._client("logs")
+
+    @property
+    def s3(self) -> BaseClient:
+        return self._client("s3")
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.settings.endpoint_url
+
+    def _client(self, service: str) -> BaseClient:
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                extra: dict[str, Any] = {}
+                if self.settings.local_credentials:
+                    extra = {"aws_access_key_id": LOCAL_ACCESS_KEY_ID, "aws_secret_access_key": LOCAL_SECRET_ACCESS_KEY}
+                make_client: Callable[..., BaseClient] = self._session.client  # typed per literal service name
+                try:
+                    client = make_client(
+                        service,
+                        region_name=self.settings.region,
+                        endpoint_url=self.settings.endpoint_url,
+                        config=self._config,
+                        **extra,
+                    )
+                except bce.BotoCoreError as error:
+                    raise classify(error, "CreateClient", service=service) from error
+                self._clients[service] = client
+            return client
+
+    def bucket_for(self, service: str, operation: str) -> TokenBucket | None:
+        """Reads and writes are paced apart; S3 (uploads of local inputs) is not SageMaker's control plane."""
+        if service == "s3":
+            return None
+        return self.read_bucket if operation.startswith(READ_PREFIXES) else self.write_bucket
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Call `operation` (e.g. "DescribeTrainingJob") of `service`: rate-limited, retried, errors classified.
+
+        Each attempt takes a token from the write or read bucket, then sends one request; `attempts[operation]`
+        counts them. Retryable failures (`is_retryable`) are retried with full-jitter backoff until
+        `retry.attempts` attempts or `retry.deadline_seconds` have been spent; then, or for any other failure,
+        the error is raised as classified by `classify`.
+        """
+        client = self._client(service)
+        if operation not in client.meta.service_model.operation_names:
+            raise ValueError(f"{service} has no operation {operation!r}")
+        method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
+        bucket = self.bucket_for(service, operation)
+        policy = self.settings.retry
+        start = self._clock()
+        tries = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal tries
+            if bucket is not None:
+                bucket.acquire()
+            tries += 1
+            with self._lock:
+                self.attempts[operation] += 1
+            return method(**params)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, policy.attempts))
+            | _StopAtDeadline(policy.deadline_seconds, start, self._clock),
+            wait=wait_random_exponential(multiplier=policy.backoff_seconds, max=policy.max_backoff_seconds),
+            retry=retry_if_exception(is_retryable),
+            sleep=self._sleep,
+            before_sleep=functools.partial(_log_retry, operation),
+            reraise=True,
+        )
+        try:
+            result: dict[str, Any] = retrying(attempt)
+        except _AWS_FAILURES as error:
+            raise classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start) from error
+        return result
+
+    # --- what the plugin uses ---------------------------------------------------------------------------------------
+
+    def create_training_job(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """CreateTrainingJob; returns the response ({"TrainingJobArn": ...}).
+
+        A create is retried like any call. If SageMaker made the job but the response was lost (reset, timeout, 5xx),
+        the retry meets ResourceInUse and this raises NameInUse: the caller must then describe the job and adopt it
+        when its tags carry this task's fingerprint (it is an earlier attempt of this very call), else fail.
+        """
+        return self.call("sagemaker", "CreateTrainingJob", **request)
+
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        """DescribeTrainingJob; a missing job raises NotFound."""
+        return self.call("sagemaker", "DescribeTrainingJob", TrainingJobName=name)
+
+    def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        """One page of ListTrainingJobs; page on NextToken until it is gone (a page may be short or empty)."""
+        return self.call("sagemaker", "ListTrainingJobs", **kwargs)
+
+    def stop_training_job(self, name: str) -> None:
+        self.call("sagemaker", "StopTrainingJob", TrainingJobName=name)
+
+    def add_tags(self, arn: str, tags: Sequence[Mapping[str, str]]) -> None:
+        """AddTags with [{"Key": ..., "Value": ...}]."""
+        self.call("sagemaker", "AddTags", ResourceArn=arn, Tags=[dict(t) for t in tags])
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """Every tag of a resource, all pages."""
+        tags: list[dict[str, str]] = []
+        params: dict[str, Any] = {"ResourceArn": arn}
+        while True:
+            page = self.call("sagemaker", "ListTags", **params)
+            tags.extend(page.get("Tags", []))
+            token = page.get("NextToken")
+            if not token:
+                return tags
+            params["NextToken"] = token
+
+    def close(self) -> None:
+        """Close the HTTP connection pools of the clients built so far (a later call opens new ones)."""
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> SageMakerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.settings.endpoint_url or f"AWS {self.partition}"
+        return f"SageMakerClient({self.region}, {where})"
+
+
+def _partition(session: boto3.Session, region: str) -> str:
+    """aws, aws-cn, aws-us-gov... from botocore's partition data; a region it does not know is taken as aws."""
+    try:
+        return str(session.get_partition_for_region(region))
+    except bce.UnknownRegionError:
+        return "aws"
+
+
+def _log_retry(operation: str, retry_state: RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    if isinstance(error, bce.ClientError):
+        code, message, _ = _error_fields(error)
+        what = f"{code}: {message}"
+    else:
+        what = f"{type(error).__name__}: {error}"
+    log.info(
+        "%s attempt %d failed (%s); retrying in %.2f s",
+        operation,
+        retry_state.attempt_number,
+        redact(_tidy(what)),
+        retry_state.upcoming_sleep,
+    )

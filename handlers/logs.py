@@ -1,0 +1,109 @@
+"""Following a training job's CloudWatch logs: every host's stream, merged in time order, labelled by host.
+
+DescribeLogStreams is limited to about 5 requests/s per account; the SDK and Airflow re-list streams on every poll.
+Here the streams are listed only until every host's stream has been seen, then the names are cached. Each stream is
+read forward with its own token, so no line is read twice or lost, including the last ones after the job ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.client import SageMakerClient
+from handlers.errors import NotFound
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+STREAMS_PAGE_LIMIT = 50  # DescribeLogStreams' maximum
+MAX_PAGES_PER_POLL = 20  # bounds one poll's work on a very chatty stream; the rest comes next poll
+
+
+@dataclass(frozen=True, order=True)
+class LogLine:
+    timestamp: int  # epoch milliseconds
+    host: str
+    message: str
+
+
+@dataclass
+class _Stream:
+    name: str
+    host: str
+    token: str | None = None
+
+
+@dataclass
+class LogTailer:
+    client: SageMakerClient
+    job_name: str
+    hosts: int = 1
+    _streams: dict[str, _Stream] = field(default_factory=dict)
+    list_calls: int = 0
+
+    def poll(self) -> list[LogLine]:
+        """New lines since the last poll, from every host, in time order."""
+        if len(self._streams) < self.hosts:
+            self._list_streams()
+        lines: list[LogLine] = []
+        for stream in self._streams.values():
+            lines.extend(self._read(stream))
+        lines.sort()
+        return lines
+
+    def drain(self) -> list[LogLine]:
+        """Everything left once the job has ended: re-list once (a host may have started late), then read all."""
+        self._list_streams()
+        lines: list[LogLine] = []
+        while True:
+            batch = self.poll()
+            if not batch:
+                break
+            lines.extend(batch)
+        lines.sort()
+        return lines
+
+    def follow(self) -> Iterator[LogLine]:
+        yield from self.poll()
+
+    def _list_streams(self) -> None:
+        params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.job_name + "/",
+                                  "limit": STREAMS_PAGE_LIMIT}
+        while True:
+            self.list_calls += 1
+            try:
+                page = self.client.call("logs", "DescribeLogStreams", **params)
+            except NotFound:
+                return  # the group does not exist until the first job in the account logs something
+            for item in page.get("logStreams", []):
+                name = item["logStreamName"]
+                if name not in self._streams:
+                    self._streams[name] = _Stream(name, host_of(name, self.job_name))
+            token = page.get("nextToken")
+            if not token or token == params.get("nextToken"):
+                return
+            params["nextToken"] = token
+
+    def _read(self, stream: _Stream) -> list[LogLine]:
+        lines: list[LogLine] = []
+        for _ in range(MAX_PAGES_PER_POLL):
+            params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream.name, "startFromHead": True}
+            if stream.token:
+                params["nextToken"] = stream.token
+            page = self.client.call("logs", "GetLogEvents", **params)
+            events = page.get("events", [])
+            lines.extend(LogLine(int(e.get("timestamp", 0)), stream.host, e.get("message", "").rstrip("\n"))
+                         for e in events)
+            token = page.get("nextForwardToken")
+            unchanged = token == stream.token
+            stream.token = token or stream.token
+            if unchanged or not events:
+                break
+        return lines
+
+
+def host_of(stream_name: str, job_name: str) -> str:
+    """`<job>/algo-2-1700000000` -> `algo-2`."""
+    rest = stream_name[len(job_name) + 1:] if stream_name.startswith(job_name + "/") else stream_name
+    parts = rest.split("-")
+    return "-".join(parts[:2]) if len(parts) >= 2 else rest

@@ -1,0 +1,163 @@
+"""Validation of a request against botocore's service model.
+
+botocore's client checks only required members, Python types and minimums; SageMaker itself rejects the rest
+(patterns, maximum lengths and counts, enums, numeric ranges) with a ValidationException after a round trip. This
+walks the operation's input shape generically and reports every such problem at once, so no AWS constraint is ever
+copied by hand: a newer botocore brings newer rules.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import botocore.session
+import regex
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+from handlers.errors import Problem, join_path, short_repr
+
+
+@functools.lru_cache(maxsize=8)
+def service_model(service: str = "sagemaker") -> ServiceModel:
+    """The service model, loaded once: building a client per check would cost ~50 ms each."""
+    session = botocore.session.get_session()
+    return ServiceModel(session.get_service_data(service), service_name=service)
+
+
+def operation_model(operation: str, service: str = "sagemaker") -> OperationModel:
+    return service_model(service).operation_model(operation)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> Any:
+    # AWS patterns are Java regexes (\p{L}, \p{Alnum}); the `regex` module understands them, `re` does not.
+    return regex.compile(pattern)
+
+
+def member_shape(operation: str, path: str, service: str = "sagemaker") -> Shape:
+    """The shape at a dotted path of an operation's input, e.g. `ResourceConfig.InstanceType`."""
+    shape: Shape | None = operation_model(operation, service).input_shape
+    for part in path.split("."):
+        if not isinstance(shape, StructureShape):
+            raise KeyError(path)
+        shape = shape.members[part]
+    if shape is None:
+        raise KeyError(path)
+    return shape
+
+
+def enum_values(operation: str, path: str, service: str = "sagemaker") -> list[str]:
+    """The values an enum member accepts, e.g. the 225 training instance types."""
+    return list(_enum(member_shape(operation, path, service)))
+
+
+def validate_request(operation: str, params: Mapping[str, Any], service: str = "sagemaker") -> list[Problem]:
+    """Every way `params` breaks the operation's input shape; empty when SageMaker's model accepts it."""
+    shape = operation_model(operation, service).input_shape
+    return list(_check(shape, params, "")) if shape is not None else []
+
+
+def _enum(shape: Shape) -> list[str]:
+    return list(getattr(shape, "enum", None) or [])
+
+
+def _describe(value: Any) -> str:
+    return short_repr(value)
+
+
+def _check(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
+    type_name = shape.type_name
+    if type_name == "structure":
+        yield from _check_structure(shape, value, path)  # type: ignore[arg-type]
+    elif type_name == "list":
+        yield from _check_list(shape, value, path)  # type: ignore[arg-type]
+    elif type_name == "map":
+        yield from _check_map(shape, value, path)  # type: ignore[arg-type]
+    elif type_name == "string":
+        yield from _check_string(shape, value, path)
+    elif type_name in ("integer", "long"):
+        yield from _check_number(shape, value, path, integral=True)
+    elif type_name in ("float", "double"):
+        yield from _check_number(shape, value, path, integral=False)
+    elif type_name == "boolean" and not isinstance(value, bool):
+        yield Problem(path, f"must be a boolean, not {_describe(value)}")
+    # timestamps and blobs do not occur in the requests this project builds; botocore checks their types.
+
+
+def _check_structure(shape: StructureShape, value: Any, path: str) -> Iterator[Problem]:
+    if not isinstance(value, Mapping):
+        yield Problem(path, f"must be an object, not {_describe(value)}")
+        return
+    for name in shape.required_members:
+        if name not in value:
+            yield Problem(join_path(path, name), "is required")
+    for name, member_value in value.items():
+        member = shape.members.get(name)
+        if member is None:
+            yield Problem(join_path(path, str(name)), f"is not a field of {shape.name}")
+        elif member_value is not None:
+            yield from _check(member, member_value, join_path(path, name))
+
+
+def _check_count(shape: Shape, count: int, path: str, noun: str) -> Iterator[Problem]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and count < low:
+        yield Problem(path, f"has {count} {noun}; at least {low} required")
+    if high is not None and count > high:
+        yield Problem(path, f"has {count} {noun}; at most {high} allowed")
+
+
+def _check_list(shape: ListShape, value: Any, path: str) -> Iterator[Problem]:
+    if not isinstance(value, (list, tuple)):
+        yield Problem(path, f"must be a list, not {_describe(value)}")
+        return
+    yield from _check_count(shape, len(value), path, "items")
+    for index, item in enumerate(value):
+        yield from _check(shape.member, item, join_path(path, index))
+
+
+def _check_map(shape: MapShape, value: Any, path: str) -> Iterator[Problem]:
+    if not isinstance(value, Mapping):
+        yield Problem(path, f"must be a map, not {_describe(value)}")
+        return
+    yield from _check_count(shape, len(value), path, "entries")
+    for key, item in value.items():
+        key_path = join_path(path, str(key))
+        for problem in _check(shape.key, key, key_path):
+            yield Problem(problem.path, "key " + problem.message)
+        yield from _check(shape.value, item, key_path)
+
+
+def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
+    if not isinstance(value, str):
+        yield Problem(path, f"must be a string, not {_describe(value)}")
+        return
+    enum = _enum(shape)
+    if enum:
+        if value not in enum:
+            shown = ", ".join(enum[:12]) + (f", ... ({len(enum)} in all)" if len(enum) > 12 else "")
+            yield Problem(path, f"{_describe(value)} is not one of SageMaker's values: {shown}")
+        return
+    length = len(value)
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and length < low:
+        yield Problem(path, f"{_describe(value)} is {length} characters long; at least {low} required")
+    if high is not None and length > high:
+        yield Problem(path, f"is {length} characters long; at most {high} allowed")
+    pattern = shape.metadata.get("pattern")
+    if pattern and _compiled(pattern).fullmatch(value) is None:
+        yield Problem(path, f"{_describe(value)} does not match SageMaker's pattern {pattern}")
+
+
+def _check_number(shape: Shape, value: Any, path: str, *, integral: bool) -> Iterator[Problem]:
+    kinds = (int,) if integral else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        yield Problem(path, f"must be {'an integer' if integral else 'a number'}, not {_describe(value)}")
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        yield Problem(path, f"is {value}; at least {low} required")
+    if high is not None and value > high:
+        yield Problem(path, f"is {value}; at most {high} allowed")

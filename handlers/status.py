@@ -1,0 +1,95 @@
+"""SageMaker's training job statuses -> the engine's phases: the one table (SPEC 5).
+
+The phases are flytekit's TaskExecution.Phase names and numbers, so that a Flyte engine shows them as its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class Phase(enum.IntEnum):
+    UNDEFINED = 0
+    QUEUED = 1
+    RUNNING = 2
+    SUCCEEDED = 3
+    ABORTED = 4
+    FAILED = 5
+    INITIALIZING = 6
+    WAITING_FOR_RESOURCES = 7
+    RETRYABLE_FAILED = 8
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_PHASES
+
+
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.FAILED, Phase.RETRYABLE_FAILED})
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+
+# InProgress: the secondary status says whether the job is still getting ready or doing the work.
+_IN_PROGRESS: Mapping[str, Phase] = {
+    **dict.fromkeys(("Starting", "Pending", "LaunchingMLInstances", "PreparingTrainingStack", "Downloading",
+                     "DownloadingTrainingImage"), Phase.INITIALIZING),
+    **dict.fromkeys(("Training", "Uploading", "Interrupted", "Restarting", "Updating"), Phase.RUNNING),
+}
+# Stopped: why it stopped.
+_STOPPED_LIMITS: Mapping[str, str] = {
+    "MaxRuntimeExceeded": "the job ran longer than its MaxRuntimeInSeconds ({MaxRuntimeInSeconds} s) and was stopped",
+    "MaxWaitTimeExceeded": "the spot job waited and ran longer than its MaxWaitTimeInSeconds ({MaxWaitTimeInSeconds} s)"
+                           " and was stopped",
+}
+# Failed: reasons worth retrying (capacity, SageMaker's own internal errors); anything else is the job's fault.
+_RETRYABLE_REASON = re.compile(
+    r"CapacityError|InsufficientInstanceCapacity|Insufficient capacity|InternalServerError|InternalFailure|"
+    r"internal (server )?error", re.IGNORECASE)
+# SageMaker prefixes failures of the job's own code or data; those never become retryable, whatever they quote.
+_JOBS_OWN_FAULT = re.compile(r"\s*(AlgorithmError|ClientError)\b")
+
+
+@dataclass(frozen=True)
+class Status:
+    phase: Phase
+    message: str
+
+
+def phase_of(description: Mapping[str, Any], stopped_by_plugin: bool = False) -> Status:
+    """The phase of a DescribeTrainingJob (or ListTrainingJobs summary) answer."""
+    status = description.get("TrainingJobStatus", "")
+    secondary = description.get("SecondaryStatus", "")
+    if status == "InProgress":
+        return Status(_IN_PROGRESS.get(secondary, Phase.RUNNING), _secondary_message(description))
+    if status == "Stopping":
+        return Status(Phase.RUNNING, "Stopping")
+    if status == "Completed":
+        return Status(Phase.SUCCEEDED, "Completed")
+    if status == "Failed":
+        reason = description.get("FailureReason") or "the training job failed (no reason given)"
+        retryable = not _JOBS_OWN_FAULT.match(reason) and bool(_RETRYABLE_REASON.search(reason))
+        return Status(Phase.RETRYABLE_FAILED if retryable else Phase.FAILED, reason)
+    if status == "Stopped":
+        limit = _STOPPED_LIMITS.get(secondary)
+        if limit:
+            return Status(Phase.FAILED, limit.format_map(_Missing(description.get("StoppingCondition") or {})))
+        if stopped_by_plugin:
+            return Status(Phase.ABORTED, "stopped by the plugin (the execution was aborted)")
+        return Status(Phase.FAILED, "stopped outside this plugin (StopTrainingJob by someone else)")
+    if status == "Deleting":
+        return Status(Phase.FAILED, "the training job is being deleted")
+    return Status(Phase.UNDEFINED, f"unknown training job status {status!r}")
+
+
+def _secondary_message(description: Mapping[str, Any]) -> str:
+    secondary = description.get("SecondaryStatus") or "InProgress"
+    transitions = description.get("SecondaryStatusTransitions") or []
+    detail = transitions[-1].get("StatusMessage", "") if transitions else ""
+    return f"{secondary}: {detail}" if detail else secondary
+
+
+class _Missing(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "?"

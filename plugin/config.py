@@ -1,0 +1,316 @@
+"""config.yaml: typed, with defaults, every key checked (SPEC 8).
+
+Found as the command line documents: an explicit path, else $SAGEMAKER_PLUGIN_CONFIG, else ./config.yaml, else the
+built-in defaults. AWS credentials never live here; boto3's own chain provides them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from handlers.client import ClientSettings, RateLimits, RetrySettings
+from handlers.errors import InputError, join_path
+from handlers.service_model import enum_values, service_model
+from plugin.fields import Reader
+from plugin.yamlfile import read_document
+
+CONFIG_ENV = "SAGEMAKER_PLUGIN_CONFIG"
+ENDPOINT_ENV = "SAGEMAKER_PLUGIN_ENDPOINT_URL"
+BACKENDS = ("local", "aws")
+SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    volume_size_in_gb: int = 30
+    max_runtime_seconds: int = 86400
+
+
+@dataclass(frozen=True)
+class Security:
+    subnets: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    enable_network_isolation: bool | None = None
+    enable_inter_container_traffic_encryption: bool | None = None
+    volume_kms_key_id: str | None = None
+    output_kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Tracking:
+    sweep_interval_seconds: float = 30.0
+    not_found_grace_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    resource_wait_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class LocalFailure:
+    name_pattern: str
+    at: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    endpoint_url: str | None = None
+    timeline: Mapping[str, float] = field(
+        default_factory=lambda: {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
+    )
+    time_scale: float = 1.0
+    failures: tuple[LocalFailure, ...] = ()
+    requests_per_second: Mapping[str, float] = field(default_factory=dict)
+    instances: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    backend: str = "local"
+    region: str = "us-east-1"
+    role_arn: str | None = None
+    output_prefix: str | None = None
+    defaults: Defaults = field(default_factory=Defaults)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    security: Security = field(default_factory=Security)
+    mpi_custom_options: str | None = None
+    prebuilt_algorithms: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    tracking: Tracking = field(default_factory=Tracking)
+    limits: Limits = field(default_factory=Limits)
+    local: LocalConfig = field(default_factory=LocalConfig)
+    source: str = "built-in defaults"
+
+    def endpoint_url(self) -> str | None:
+        """The SageMaker endpoint for this backend: None means AWS's own (or start a local one)."""
+        if self.backend != "local":
+            return None
+        return os.environ.get(ENDPOINT_ENV) or self.local.endpoint_url
+
+    def client_settings(self, endpoint_url: str | None = None, region: str | None = None) -> ClientSettings:
+        local = self.backend == "local"
+        return ClientSettings(
+            region=region or self.region,
+            endpoint_url=endpoint_url if endpoint_url is not None else self.endpoint_url(),
+            local_credentials=local,
+            retry=self.retry,
+            rate_limits=self.rate_limits,
+        )
+
+    def with_overrides(self, **changes: Any) -> Config:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """The config at `path`, else $SAGEMAKER_PLUGIN_CONFIG, else ./config.yaml, else the defaults."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+        if path is None and Path("config.yaml").is_file():
+            path = "config.yaml"
+    if path is None:
+        return Config()
+    data = read_document(Path(path), what="config", empty_ok=True)
+    config = parse_config(data, source=str(path))
+    return config
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    reader = Reader()
+    root = reader.mapping(data, "")
+    if root is None:
+        raise InputError("the config must be a map of settings", path="")
+    reader.known_keys(
+        root,
+        ("backend", "region", "role_arn", "output_prefix", "defaults", "tags", "security", "mpi",
+         "prebuilt_algorithms", "retry", "rate_limits", "tracking", "limits", "local"),
+        "",
+    )
+    backend = reader.string(root, "backend", "", "local")
+    if backend not in BACKENDS:
+        reader.fail("backend", f"must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    config = Config(
+        backend=backend,
+        region=reader.string(root, "region", "", "us-east-1"),
+        role_arn=reader.string(root, "role_arn", "", None),
+        output_prefix=reader.string(root, "output_prefix", "", None),
+        defaults=_defaults(reader, root.get("defaults")),
+        tags=reader.string_map(root, "tags", ""),
+        security=_security(reader, root.get("security")),
+        mpi_custom_options=_mpi(reader, root.get("mpi")),
+        prebuilt_algorithms=_prebuilt(reader, root.get("prebuilt_algorithms")),
+        retry=_retry(reader, root.get("retry")),
+        rate_limits=_rate_limits(reader, root.get("rate_limits")),
+        tracking=_tracking(reader, root.get("tracking")),
+        limits=_limits(reader, root.get("limits")),
+        local=_local(reader, root.get("local")),
+        source=source,
+    )
+    reader.raise_if_any()
+    return config
+
+
+def _section(reader: Reader, value: Any, path: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    data = reader.mapping(value, path) or {}
+    reader.known_keys(data, keys, path)
+    return data
+
+
+def _defaults(reader: Reader, value: Any) -> Defaults:
+    p = "defaults"
+    d = _section(reader, value, p, ("volume_size_in_gb", "max_runtime_seconds"))
+    base = Defaults()
+    return Defaults(
+        volume_size_in_gb=reader.integer(d, "volume_size_in_gb", p, base.volume_size_in_gb, minimum=1),
+        max_runtime_seconds=reader.integer(d, "max_runtime_seconds", p, base.max_runtime_seconds, minimum=1),
+    )
+
+
+def _security(reader: Reader, value: Any) -> Security:
+    p = "security"
+    d = _section(reader, value, p, ("subnets", "security_group_ids", "enable_network_isolation",
+                                    "enable_inter_container_traffic_encryption", "volume_kms_key_id",
+                                    "output_kms_key_id"))
+    security = Security(
+        subnets=reader.string_list(d, "subnets", p) or (),
+        security_group_ids=reader.string_list(d, "security_group_ids", p) or (),
+        enable_network_isolation=reader.boolean(d, "enable_network_isolation", p, None),
+        enable_inter_container_traffic_encryption=reader.boolean(d, "enable_inter_container_traffic_encryption", p,
+                                                                 None),
+        volume_kms_key_id=reader.string(d, "volume_kms_key_id", p, None),
+        output_kms_key_id=reader.string(d, "output_kms_key_id", p, None),
+    )
+    if bool(security.subnets) != bool(security.security_group_ids):
+        reader.fail(p, "subnets and security_group_ids go together: a VPC config needs both")
+    return security
+
+
+def _mpi(reader: Reader, value: Any) -> str | None:
+    d = _section(reader, value, "mpi", ("custom_mpi_options",))
+    return reader.string(d, "custom_mpi_options", "mpi", None)  # type: ignore[no-any-return]
+
+
+def _prebuilt(reader: Reader, value: Any) -> dict[str, dict[str, dict[str, str]]]:
+    p = "prebuilt_algorithms"
+    algorithms = reader.mapping(value, p) or {}
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for algorithm, versions in algorithms.items():
+        ap = join_path(p, algorithm)
+        version_map = reader.mapping(versions, ap) or {}
+        out[algorithm] = {}
+        for version, regions in version_map.items():
+            vp = join_path(ap, str(version))
+            region_map = reader.mapping(regions, vp) or {}
+            uris = {}
+            for region, uri in region_map.items():
+                if not isinstance(uri, str) or not uri:
+                    reader.fail(join_path(vp, region), "must be an image URI string")
+                else:
+                    uris[region] = uri
+            out[algorithm][str(version)] = uris
+    return out
+
+
+def _retry(reader: Reader, value: Any) -> RetrySettings:
+    p = "retry"
+    d = _section(reader, value, p, ("attempts", "backoff_seconds", "max_backoff_seconds", "deadline_seconds"))
+    base = RetrySettings()
+    return RetrySettings(
+        attempts=reader.integer(d, "attempts", p, base.attempts, minimum=1),
+        backoff_seconds=reader.number(d, "backoff_seconds", p, base.backoff_seconds, minimum=0),
+        max_backoff_seconds=reader.number(d, "max_backoff_seconds", p, base.max_backoff_seconds, minimum=0),
+        deadline_seconds=reader.number(d, "deadline_seconds", p, base.deadline_seconds, minimum=0),
+    )
+
+
+def _rate_limits(reader: Reader, value: Any) -> RateLimits:
+    p = "rate_limits"
+    d = _section(reader, value, p, ("create_per_second", "read_per_second"))
+    base = RateLimits()
+    return RateLimits(
+        create_per_second=reader.number(d, "create_per_second", p, base.create_per_second, minimum=0),
+        read_per_second=reader.number(d, "read_per_second", p, base.read_per_second, minimum=0),
+    )
+
+
+def _tracking(reader: Reader, value: Any) -> Tracking:
+    p = "tracking"
+    d = _section(reader, value, p, ("sweep_interval_seconds", "not_found_grace_seconds"))
+    base = Tracking()
+    return Tracking(
+        sweep_interval_seconds=reader.number(d, "sweep_interval_seconds", p, base.sweep_interval_seconds, minimum=0),
+        not_found_grace_seconds=reader.number(d, "not_found_grace_seconds", p, base.not_found_grace_seconds,
+                                              minimum=0),
+    )
+
+
+def _limits(reader: Reader, value: Any) -> Limits:
+    d = _section(reader, value, "limits", ("resource_wait_seconds",))
+    return Limits(reader.number(d, "resource_wait_seconds", "limits", Limits().resource_wait_seconds, minimum=0))
+
+
+@functools.lru_cache(maxsize=1)
+def _local_operations() -> frozenset[str]:
+    return frozenset(op for service in ("sagemaker", "s3", "logs") for op in service_model(service).operation_names)
+
+
+def _local(reader: Reader, value: Any) -> LocalConfig:
+    p = "local"
+    d = _section(reader, value, p, ("endpoint_url", "timeline", "time_scale", "failures", "quotas"))
+    base = LocalConfig()
+    timeline = dict(base.timeline)
+    tp = join_path(p, "timeline")
+    for status, seconds in (reader.mapping(d.get("timeline"), tp) or {}).items():
+        if status not in SECONDARY_STATUSES:
+            reader.fail(join_path(tp, status), f"unknown secondary status; use {', '.join(SECONDARY_STATUSES)}")
+        timeline[status] = reader.number({status: seconds}, status, tp, 0.0, minimum=0)
+
+    def failure(item: Any, path: str) -> LocalFailure:
+        f = _section(reader, item, path, ("name_pattern", "at", "reason"))
+        pattern = reader.string(f, "name_pattern", path, ".*")
+        try:
+            import re
+
+            re.compile(pattern)
+        except re.error as error:
+            reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
+        at = reader.string(f, "at", path, "Training")
+        if at not in SECONDARY_STATUSES:
+            reader.fail(join_path(path, "at"), f"must be one of {', '.join(SECONDARY_STATUSES)}, not {at!r}")
+        return LocalFailure(pattern, at, reader.string(f, "reason", path, "AlgorithmError: injected failure"))
+
+    qp = join_path(p, "quotas")
+    quotas = _section(reader, d.get("quotas"), qp, ("requests_per_second", "instances"))
+    rps_path = join_path(qp, "requests_per_second")
+    rps: dict[str, float] = {}
+    for op, v in (reader.mapping(quotas.get("requests_per_second"), rps_path) or {}).items():
+        if op not in _local_operations():
+            reader.fail(join_path(rps_path, op), "is not a SageMaker, S3 or CloudWatch Logs operation name "
+                        "(like CreateTrainingJob)")
+        rate = reader.number({op: v}, op, rps_path, 1.0, minimum=0)
+        if rate <= 0:
+            reader.fail(join_path(rps_path, op), "must be more than 0 requests per second (leave it out for no limit)")
+        rps[op] = rate
+    ip = join_path(qp, "instances")
+    instances: dict[str, int] = {}
+    for kind, count in (reader.mapping(quotas.get("instances"), ip) or {}).items():
+        if kind not in enum_values("CreateTrainingJob", "ResourceConfig.InstanceType"):
+            reader.fail(join_path(ip, kind), "is not a SageMaker training instance type")
+        instances[kind] = reader.integer({kind: count}, kind, ip, 0, minimum=0)
+    return LocalConfig(
+        endpoint_url=reader.string(d, "endpoint_url", p, None),
+        timeline=timeline,
+        time_scale=reader.number(d, "time_scale", p, base.time_scale, minimum=0.001),
+        failures=tuple(reader.each(d.get("failures"), join_path(p, "failures"), failure)),
+        requests_per_second=rps,
+        instances=instances,
+    )

@@ -1,0 +1,196 @@
+"""The TrainingJob message of flyteidl.plugins.sagemaker, without protobuf.
+
+Producers write it in several encodings (protobuf's json_format with or without defaults, snake_case field names,
+enums by name or number, int64 as strings or numbers); all parse to the same value and serialize back to the
+canonical proto3 JSON. The field table below is the whole schema: parsing and serializing are driven by it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from handlers.errors import join_path, short_repr
+from plugin.fields import Reader, as_integer, type_name
+
+
+class InputMode(enum.IntEnum):
+    FILE = 0
+    PIPE = 1
+
+
+class AlgorithmName(enum.IntEnum):
+    CUSTOM = 0
+    XGBOOST = 1
+
+
+class InputContentType(enum.IntEnum):
+    TEXT_CSV = 0
+
+
+class DistributedProtocol(enum.IntEnum):
+    UNSPECIFIED = 0
+    MPI = 1
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    name: str = ""
+    regex: str = ""
+
+
+@dataclass(frozen=True)
+class AlgorithmSpecification:
+    input_mode: InputMode = InputMode.FILE
+    algorithm_name: AlgorithmName = AlgorithmName.CUSTOM
+    algorithm_version: str = ""
+    metric_definitions: tuple[MetricDefinition, ...] = ()
+    input_content_type: InputContentType = InputContentType.TEXT_CSV
+
+
+@dataclass(frozen=True)
+class TrainingJobResourceConfig:
+    instance_count: int = 0
+    instance_type: str = ""
+    volume_size_in_gb: int = 0
+    distributed_protocol: DistributedProtocol = DistributedProtocol.UNSPECIFIED
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    algorithm_specification: AlgorithmSpecification = field(default_factory=AlgorithmSpecification)
+    training_job_resource_config: TrainingJobResourceConfig = field(default_factory=TrainingJobResourceConfig)
+
+    @classmethod
+    def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:
+        """Any accepted encoding -> the message; raises InputError naming every bad field."""
+        reader = Reader()
+        message = _read_message(reader, cls, data, path, ignore_unknown)
+        reader.raise_if_any()
+        return message  # type: ignore[no-any-return]
+
+    def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
+        """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
+        return _write_message(self, including_defaults)  # type: ignore[no-any-return]
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _read_enum(reader: Reader, kind: type[enum.IntEnum], value: Any, path: str) -> enum.IntEnum:
+    if isinstance(value, str) and value in kind.__members__:
+        return kind[value]
+    number = as_integer(value)
+    if number is not None:
+        try:
+            return kind(number)
+        except ValueError:
+            pass
+    names = ", ".join(f"{member.name} ({member.value})" for member in kind)
+    reader.fail(path, f"{short_repr(value)} is not a {kind.__name__}; use one of {names}")
+    return kind(0)
+
+
+def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknown: bool) -> Any:
+    mapping = reader.mapping(data, path)
+    if mapping is None:
+        return cls()
+    by_key = {}
+    for f in fields(cls):
+        by_key[f.name] = f
+        by_key[camel(f.name)] = f
+    values: dict[str, Any] = {}
+    seen: set[str] = set()
+    for key, value in mapping.items():
+        found = by_key.get(key)
+        if found is None:
+            if not ignore_unknown:
+                reader.known_keys({key: value}, sorted(by_key), path)
+            continue
+        f = found
+        if f.name in seen:
+            reader.fail(join_path(path, key), f"is given twice (as {f.name} and {camel(f.name)})")
+            continue
+        seen.add(f.name)
+        if value is None:
+            continue
+        values[f.name] = _read_value(reader, _FIELD_TYPES[cls][f.name], value, join_path(path, f.name), ignore_unknown)
+    return cls(**values)
+
+
+def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool) -> Any:
+    if isinstance(kind, tuple):  # a repeated message
+        (item_kind,) = kind
+        items = reader.each(value, path, lambda item, p: _read_message(reader, item_kind, item, p, ignore_unknown))
+        return tuple(items)
+    if isinstance(kind, type) and issubclass(kind, enum.IntEnum):
+        return _read_enum(reader, kind, value, path)
+    if kind is int:
+        number = as_integer(value)
+        if number is None:
+            reader.fail(path, f"must be an integer (a JSON number or a decimal string), not {type_name(value)}")
+            return 0
+        if not -(2**63) <= number < 2**63:
+            reader.fail(path, "does not fit in an int64")
+            return 0
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            reader.fail(path, f"must be a string, not {type_name(value)}")
+            return ""
+        return value
+    return _read_message(reader, kind, value, path, ignore_unknown)
+
+
+def _write_message(message: Any, including_defaults: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(message):
+        value = getattr(message, f.name)
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        if value == default and not including_defaults and not _is_message(value):
+            continue
+        out[camel(f.name)] = _write_value(value, including_defaults)
+    return out
+
+
+def _is_message(value: Any) -> bool:
+    return type(value) in _FIELD_TYPES
+
+
+def _write_value(value: Any, including_defaults: bool) -> Any:
+    if isinstance(value, tuple):
+        return [_write_message(item, including_defaults) for item in value]
+    if isinstance(value, enum.IntEnum):
+        return value.name
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return str(value)  # proto3 JSON writes int64 as a string
+    return _write_message(value, including_defaults)
+
+
+# The schema: each message's fields and their kinds; a one-element tuple is a repeated message.
+_FIELD_TYPES: Mapping[type, Mapping[str, Any]] = {
+    MetricDefinition: {"name": str, "regex": str},
+    AlgorithmSpecification: {
+        "input_mode": InputMode,
+        "algorithm_name": AlgorithmName,
+        "algorithm_version": str,
+        "metric_definitions": (MetricDefinition,),
+        "input_content_type": InputContentType,
+    },
+    TrainingJobResourceConfig: {
+        "instance_count": int,
+        "instance_type": str,
+        "volume_size_in_gb": int,
+        "distributed_protocol": DistributedProtocol,
+    },
+    TrainingJob: {
+        "algorithm_specification": AlgorithmSpecification,
+        "training_job_resource_config": TrainingJobResourceConfig,
+    },
+}

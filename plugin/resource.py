@@ -1,0 +1,62 @@
+"""What `get` reports to an engine: phase, message, outputs and log links (SPEC 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from handlers.status import Phase
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+# Console hosts per partition: each region's console, as AWS links them.
+_CONSOLE = {
+    "aws": "https://{region}.console.aws.amazon.com",
+    "aws-cn": "https://{region}.console.amazonaws.cn",
+    "aws-us-gov": "https://{region}.console.amazonaws-us-gov.com",
+}
+
+
+@dataclass(frozen=True)
+class LogLink:
+    name: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    phase: Phase
+    message: str = ""
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    log_links: tuple[LogLink, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase.name, "message": self.message, "outputs": dict(self.outputs),
+                "log_links": [{"name": link.name, "uri": link.uri} for link in self.log_links]}
+
+
+def log_links(job_name: str, region: str, partition: str = "aws") -> tuple[LogLink, ...]:
+    """The CloudWatch streams of the job's hosts (prefix `<job>/`) and the job's SageMaker console page."""
+    console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
+    group = quote(LOG_GROUP, safe="")
+    return (
+        LogLink("CloudWatch Logs", f"{console}/cloudwatch/home?region={region}#logStream:group={group};"
+                                   f"prefix={quote(job_name, safe='')}/;streamFilter=typeLogStreamPrefix"),
+        LogLink("SageMaker Training Job", f"{console}/sagemaker/home?region={region}#/jobs/{quote(job_name, safe='')}"),
+    )
+
+
+def outputs_of(description: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs of a completed job: model, metrics, name, ARN, training and billable seconds."""
+    metrics = {m["MetricName"]: float(m["Value"]) for m in description.get("FinalMetricDataList") or ()
+               if "MetricName" in m and "Value" in m}
+    return {
+        "model": (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts", ""),
+        "metrics": metrics,
+        "training_job_name": description.get("TrainingJobName", ""),
+        "training_job_arn": description.get("TrainingJobArn", ""),
+        "training_seconds": description.get("TrainingTimeInSeconds"),
+        "billable_seconds": description.get("BillableTimeInSeconds"),
+    }

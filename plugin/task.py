@@ -1,0 +1,242 @@
+"""The task: the engine-neutral form of one training job to run (SPEC 2)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from handlers.errors import InputError, Problem, join_path
+from plugin.fields import Reader, scalar_text, type_name
+from plugin.message import TrainingJob
+from plugin.yamlfile import read_document
+
+BUILTIN_TASK = "sagemaker_training_job_task"
+CUSTOM_TASK = "sagemaker_custom_training_job_task"
+TASK_TYPES = (BUILTIN_TASK, CUSTOM_TASK)
+HYPERPARAMETERS_INPUT = "static_hyperparameters"
+
+_TASK_KEYS = ("task_type", "training_job", "inputs", "output_prefix", "container", "execution", "job_name",
+              "role_arn", "max_runtime_seconds", "spot", "tags")
+
+
+@dataclass(frozen=True)
+class Container:
+    image: str
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The identity of one execution attempt: the same identity always names the same job."""
+
+    project: str
+    domain: str
+    name: str
+    node_id: str = "n0"
+    retry_attempt: int = 0
+
+    def as_dict(self) -> dict[str, str]:
+        return {"project": self.project, "domain": self.domain, "name": self.name, "node_id": self.node_id,
+                "retry_attempt": str(self.retry_attempt)}
+
+
+@dataclass(frozen=True)
+class Spot:
+    max_wait_seconds: int
+    checkpoint_s3_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A data input. `source` is an S3 URI, or a local path (absolute) that the local backend uploads first."""
+
+    name: str
+    source: str
+
+    @property
+    def is_local(self) -> bool:
+        return not is_uri(self.source)
+
+
+@dataclass(frozen=True)
+class Task:
+    task_type: str
+    training_job: TrainingJob
+    channels: tuple[Channel, ...] = ()
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    output_prefix: str | None = None
+    container: Container | None = None
+    execution: Execution | None = None
+    job_name: str | None = None
+    role_arn: str | None = None
+    max_runtime_seconds: int | None = None
+    spot: Spot | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def local_channels(self) -> tuple[Channel, ...]:
+        return tuple(c for c in self.channels if c.is_local)
+
+
+def is_uri(text: str) -> bool:
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.isalnum()
+
+
+TaskSource = str | os.PathLike[str] | Mapping[str, Any]
+
+
+def load_task(source: TaskSource, *, ignore_unknown: bool = False) -> Task:
+    """A task from a YAML/JSON file, or from a dict in task-file form (relative paths then against the cwd)."""
+    task, problems = read_task(source, ignore_unknown=ignore_unknown)
+    if problems:
+        raise InputError(problems)
+    return task
+
+
+def read_task(source: TaskSource, *, ignore_unknown: bool = False) -> tuple[Task, list[Problem]]:
+    """The task as far as it could be read, and every problem found reading it (so later checks can add theirs)."""
+    if isinstance(source, Mapping):
+        return _read(source, Path.cwd(), ignore_unknown)
+    path = Path(source)
+    data = read_document(path, what="task")
+    if not isinstance(data, Mapping):
+        raise InputError(f"{path}: a task must be a map of fields ({', '.join(_TASK_KEYS)}), not {type_name(data)}")
+    return _read(data, path.resolve().parent, ignore_unknown)
+
+
+def parse_task(data: Any, base_dir: Path, ignore_unknown: bool = False) -> Task:
+    task, problems = _read(data, base_dir, ignore_unknown)
+    if problems:
+        raise InputError(problems)
+    return task
+
+
+def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[Problem]]:
+    reader = Reader()
+    root = reader.mapping(data, "")
+    if root is None:
+        raise InputError(f"a task must be a map of fields ({', '.join(_TASK_KEYS)}), not {type_name(data)}")
+    if not ignore_unknown:
+        reader.known_keys(root, _TASK_KEYS, "")
+    task_type = reader.string(root, "task_type", "", BUILTIN_TASK)
+    if task_type not in TASK_TYPES:
+        reader.fail("task_type", f"must be {' or '.join(TASK_TYPES)}, not {task_type!r}")
+    training_job = TrainingJob()
+    if root.get("training_job") is None:
+        reader.fail("training_job", "is required")
+    else:
+        try:
+            training_job = TrainingJob.parse(root["training_job"], "training_job", ignore_unknown=ignore_unknown)
+        except InputError as error:
+            reader.problems.extend(error.problems)
+    channels, hyperparameters = _inputs(reader, root.get("inputs"), base_dir)
+    task = Task(
+        task_type=task_type,
+        training_job=training_job,
+        channels=channels,
+        hyperparameters=hyperparameters,
+        output_prefix=reader.string(root, "output_prefix", "", None),
+        container=_container(reader, root.get("container"), ignore_unknown),
+        execution=_execution(reader, root.get("execution"), ignore_unknown),
+        job_name=reader.string(root, "job_name", "", None),
+        role_arn=reader.string(root, "role_arn", "", None),
+        max_runtime_seconds=reader.integer(root, "max_runtime_seconds", "", None, minimum=1),
+        spot=_spot(reader, root.get("spot"), ignore_unknown),
+        tags=reader.string_map(root, "tags", ""),
+    )
+    return task, reader.problems
+
+
+def _inputs(reader: Reader, value: Any, base_dir: Path) -> tuple[tuple[Channel, ...], dict[str, str]]:
+    inputs = reader.mapping(value, "inputs") or {}
+    channels: list[Channel] = []
+    hyperparameters: dict[str, str] = {}
+    for name, source in inputs.items():
+        path = join_path("inputs", name)
+        if name == HYPERPARAMETERS_INPUT:
+            hp = reader.mapping(source, path) or {}
+            for key, item in hp.items():
+                text = scalar_text(item)
+                if text is None:
+                    reader.fail(join_path(path, key), f"must be a string, number or boolean, not {type_name(item)}")
+                else:
+                    hyperparameters[key] = text
+        elif not isinstance(source, str) or not source.strip():
+            reader.fail(path, f"must be an S3 URI or a local path, not {type_name(source)}")
+        else:
+            channels.append(Channel(name, source if is_uri(source) else _local_path(reader, source, base_dir, path)))
+    return tuple(channels), hyperparameters
+
+
+def _local_path(reader: Reader, source: str, base_dir: Path, path: str) -> str:
+    if any(ord(ch) < 32 for ch in source):
+        reader.fail(path, "contains control characters")
+        return source
+    resolved = (base_dir / Path(source).expanduser()).resolve()
+    if not resolved.exists():
+        reader.fail(path, f"local input {source!r} does not exist (looked for {resolved})")
+    return str(resolved)
+
+
+def _container(reader: Reader, value: Any, ignore_unknown: bool) -> Container | None:
+    if value is None:
+        return None
+    data = reader.mapping(value, "container")
+    if data is None:
+        return None
+    if not ignore_unknown:
+        reader.known_keys(data, ("image", "command", "args", "env"), "container")
+    return Container(
+        image=reader.string(data, "image", "container"),
+        command=reader.string_list(data, "command", "container"),
+        args=reader.string_list(data, "args", "container"),
+        env=reader.string_map(data, "env", "container"),
+    )
+
+
+def _execution(reader: Reader, value: Any, ignore_unknown: bool) -> Execution | None:
+    if value is None:
+        return None
+    data = reader.mapping(value, "execution")
+    if data is None:
+        return None
+    p = "execution"
+    if not ignore_unknown:
+        reader.known_keys(data, ("project", "domain", "name", "node_id", "retry_attempt"), p)
+
+    def text(key: str, default: Any = None) -> str:
+        raw = data.get(key, default)
+        out = scalar_text(raw) if raw is not None else None
+        if out is None or not out:
+            reader.fail(join_path(p, key), "is required (a non-empty string)" if raw is None else
+                        f"must be a non-empty string, not {type_name(raw)}")
+            return ""
+        return out
+
+    return Execution(
+        project=text("project"),
+        domain=text("domain"),
+        name=text("name"),
+        node_id=text("node_id", "n0"),
+        retry_attempt=reader.integer(data, "retry_attempt", p, 0, minimum=0),
+    )
+
+
+def _spot(reader: Reader, value: Any, ignore_unknown: bool) -> Spot | None:
+    if value is None:
+        return None
+    data = reader.mapping(value, "spot")
+    if data is None:
+        return None
+    if not ignore_unknown:
+        reader.known_keys(data, ("max_wait_seconds", "checkpoint_s3_uri"), "spot")
+    return Spot(
+        max_wait_seconds=reader.integer(data, "max_wait_seconds", "spot", minimum=1),
+        checkpoint_s3_uri=reader.string(data, "checkpoint_s3_uri", "spot", None),
+    )

@@ -1,0 +1,216 @@
+"""The TrainingJobPlugin: create, get and delete SageMaker training jobs for an engine (SPEC 5).
+
+Every method is safe to call again, from any process: create adopts the job it already made (a retried create, a
+restarted engine), get is a pure read of SageMaker's state plus the persisted meta, delete stops a job once and then
+has nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from handlers import uploads
+from handlers.client import SageMakerClient
+from handlers.errors import InputError, InvalidRequest, NameInUse, NotFound, Problem, ResourceLimit
+from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
+from handlers.status import Phase, Status, phase_of
+from image_registry import ImageRegistry
+from plugin.config import Config, load_config
+from plugin.meta import ResourceMeta
+from plugin.render import Rendered, check, render
+from plugin.resource import Resource, log_links, outputs_of
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task
+
+log = logging.getLogger(__name__)
+
+QUEUE_BACKOFF_SECONDS = 5.0
+QUEUE_BACKOFF_MAX_SECONDS = 60.0
+
+
+class TrainingJobPlugin:
+    """One per engine (or per config); thread-safe; holds one client per region, built on first use."""
+
+    task_types = (BUILTIN_TASK, CUSTOM_TASK)
+    metadata_type = ResourceMeta
+
+    def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
+                 images: ImageRegistry | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config if config is not None else load_config()
+        self._images = images
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str | None], SageMakerClient] = {}
+        if client is not None:
+            self._clients[(client.region, client.endpoint_url)] = client
+        # In-process only: when to retry a create refused for quota, and jobs deleted while still queued.
+        self._next_create: dict[str, tuple[int, float]] = {}
+        self._created_late: dict[str, float] = {}
+        self._cancelled: set[str] = set()
+
+    # --- clients --------------------------------------------------------------------------------------------------
+
+    def client(self, region: str | None = None, endpoint_url: str | None = None) -> SageMakerClient:
+        region = region or self.config.region
+        endpoint_url = endpoint_url if endpoint_url is not None else self.config.endpoint_url()
+        if self.config.backend == "local" and not endpoint_url:
+            raise InputError(Problem("local.endpoint_url", "the local backend needs a running local SageMaker: start "
+                                     "one with `sagemaker-plugin local serve` and set local.endpoint_url or "
+                                     "$SAGEMAKER_PLUGIN_ENDPOINT_URL (or use `sagemaker-plugin run`, which starts "
+                                     "one)"))
+        key = (region, endpoint_url)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = SageMakerClient(self.config.client_settings(endpoint_url=endpoint_url, region=region))
+                self._clients[key] = client
+            return client
+
+    def _client_for(self, meta: ResourceMeta) -> SageMakerClient:
+        return self.client(meta.region, meta.endpoint_url)
+
+    # --- create ---------------------------------------------------------------------------------------------------
+
+    def render(self, task: Task | Mapping[str, Any]) -> Rendered:
+        """The request for a Task, or for a dict in task-file form (read and render problems reported together)."""
+        if isinstance(task, Task):
+            return render(task, self.config, registry=self._images)
+        return check(task, self.config, registry=self._images)[1]
+
+    def create(self, task: Task | Mapping[str, Any]) -> ResourceMeta:
+        """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
+        rendered = self.render(task)
+        request = rendered.request
+        client = self.client(rendered.region)
+        for item in rendered.uploads:
+            uploads.upload(client, item.local_path, item.s3_uri)
+        meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=self._clock(),
+                            fingerprint=tags_of(request)[FINGERPRINT_TAG], endpoint_url=client.endpoint_url)
+        try:
+            arn = self._create_or_adopt(client, request, meta.fingerprint)
+        except ResourceLimit as error:
+            log.info("%s: %s; queued until capacity frees", meta.job_name, error)
+            return _replace(meta, queued_request=request, queued_message=str(error))
+        return _replace(meta, job_arn=arn)
+
+    def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str) -> str:
+        try:
+            return str(client.create_training_job(request)["TrainingJobArn"])
+        except NameInUse:
+            return self._adopt(client, str(request["TrainingJobName"]), fingerprint)
+
+    def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
+        """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
+        description = client.describe_training_job(name)
+        arn = str(description["TrainingJobArn"])
+        theirs = tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG) or described_fingerprint(description)
+        if theirs != fingerprint:
+            raise InputError(Problem("job_name", f"a different training job named {name!r} already exists ({arn}); "
+                                     "names are unique per account and region for good: choose another job_name "
+                                     "or execution identity"))
+        log.info("%s: adopted the existing job made by this task", name)
+        return arn
+
+    # --- get ------------------------------------------------------------------------------------------------------
+
+    def get(self, meta: ResourceMeta) -> Resource:
+        """The job's phase, message, outputs (on SUCCEEDED) and log links."""
+        return self.get_with_description(meta)[0]
+
+    def get_with_description(self, meta: ResourceMeta) -> tuple[Resource, dict[str, Any] | None]:
+        """get, plus the DescribeTrainingJob answer it came from (None while the job does not exist)."""
+        client = self._client_for(meta)
+        links = log_links(meta.job_name, meta.region, client.partition)
+        try:
+            description = client.describe_training_job(meta.job_name)
+        except NotFound:
+            return Resource(*self._not_found(client, meta), log_links=links if not meta.queued else ()), None
+        status = self._status(client, description)
+        outputs = outputs_of(description) if status.phase == Phase.SUCCEEDED else {}
+        return Resource(status.phase, status.message, outputs, links), description
+
+    def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
+        stopped_by_plugin = False
+        if description.get("TrainingJobStatus") == "Stopped" and description.get("SecondaryStatus") == "Stopped":
+            tags = tags_of({"Tags": client.list_tags(str(description["TrainingJobArn"]))})
+            stopped_by_plugin = STOPPED_BY_TAG in tags
+        return phase_of(description, stopped_by_plugin)
+
+    def _not_found(self, client: SageMakerClient, meta: ResourceMeta) -> tuple[Phase, str]:
+        now = self._clock()
+        created_at = meta.created_at
+        if meta.queued:
+            with self._lock:
+                created_late = self._created_late.get(meta.job_name)
+            if created_late is None:
+                return self._retry_queued(client, meta, now)
+            created_at = created_late
+        waited = now - created_at
+        grace = self.config.tracking.not_found_grace_seconds
+        if waited <= grace:
+            return Phase.QUEUED, f"created {waited:.0f} s ago; not yet visible to DescribeTrainingJob"
+        return Phase.FAILED, (f"training job {meta.job_name} not found {waited:.0f} s after it was created "
+                              f"(grace {grace:.0f} s): it was deleted, or created in another account or region")
+
+    def _retry_queued(self, client: SageMakerClient, meta: ResourceMeta, now: float) -> tuple[Phase, str]:
+        """A create refused for quota: retry it with backoff until limits.resource_wait_seconds runs out."""
+        name = meta.job_name
+        with self._lock:
+            if name in self._cancelled:
+                return Phase.ABORTED, "deleted while waiting for resources; the job was never created"
+            attempts, next_time = self._next_create.get(name, (0, 0.0))
+        message = meta.queued_message
+        if now - meta.created_at > self.config.limits.resource_wait_seconds:
+            return Phase.FAILED, (f"waited {now - meta.created_at:.0f} s for resources "
+                                  f"(limits.resource_wait_seconds): {message}")
+        if now < next_time:
+            return Phase.WAITING_FOR_RESOURCES, message
+        assert meta.queued_request is not None
+        try:
+            self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
+        except ResourceLimit as error:
+            delay = min(QUEUE_BACKOFF_MAX_SECONDS, QUEUE_BACKOFF_SECONDS * 2**attempts) * random.uniform(0.5, 1.0)
+            with self._lock:
+                self._next_create[name] = (attempts + 1, now + delay)
+            return Phase.WAITING_FOR_RESOURCES, str(error)
+        except NotFound:
+            pass  # the name is taken but Describe cannot see the job yet: it was just created
+        with self._lock:
+            self._next_create.pop(name, None)
+            self._created_late[name] = now
+        return Phase.QUEUED, "created after waiting for resources"
+
+    # --- delete ---------------------------------------------------------------------------------------------------
+
+    def delete(self, meta: ResourceMeta) -> None:
+        """Stop the job, marking it as stopped by the plugin so that any process reports ABORTED."""
+        with self._lock:
+            self._cancelled.add(meta.job_name)
+        client = self._client_for(meta)
+        try:
+            description = client.describe_training_job(meta.job_name)
+        except NotFound:
+            return  # never created (queued, or deleted): nothing runs
+        if description.get("TrainingJobStatus") != "InProgress":
+            return
+        client.add_tags(str(description["TrainingJobArn"]), [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
+        try:
+            client.stop_training_job(meta.job_name)
+        except (InvalidRequest, NotFound) as error:
+            log.info("%s: stop not needed: %s", meta.job_name, error)
+
+
+def _replace(meta: ResourceMeta, **changes: Any) -> ResourceMeta:
+    from dataclasses import replace
+
+    return replace(meta, **changes)
+
+
+def register(registry: Any) -> None:
+    """Entry point of group `sagemaker_plugin.plugins`: both task types to the TrainingJobPlugin."""
+    for task_type in TrainingJobPlugin.task_types:
+        registry.register(task_type, TrainingJobPlugin)

@@ -1,0 +1,152 @@
+"""A restarted engine: one process creates and persists the meta, another decodes it and carries on (SPEC 5).
+
+Each process is a fresh Python (`sys.executable`) that only has the config file, the task file and the meta bytes;
+the jobs live on a moto server in this process. Plain moto makes a job Completed at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+
+from plugin import ResourceMeta
+
+CUSTOM = "sagemaker_custom_training_job_task"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
+AWS_QUOTA = "The account-level service limit 'ml.p3.2xlarge for training job usage' is 0 Instances"
+
+ENGINE_CREATE = """
+import sys
+from plugin import registry, load_task, load_config
+config = load_config(sys.argv[1])
+p = registry.get(sys.argv[3], config=config)
+if len(sys.argv) > 4:  # refuse creates for quota, as AWS does when the account is full
+    import json
+    from botocore.awsrequest import AWSResponse
+
+    class Body:
+        def stream(self, **_):
+            yield json.dumps({"__type": "ResourceLimitExceeded", "message": sys.argv[4]}).encode()
+
+    p.client().sagemaker.meta.events.register_first(
+        "before-send.sagemaker.CreateTrainingJob",
+        lambda request, **_: AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Body()))
+meta = p.create(load_task(sys.argv[2]))
+sys.stdout.buffer.write(meta.encode())
+"""
+
+ENGINE_CONTINUE = """
+import json, sys
+from plugin import registry, load_config
+config = load_config(sys.argv[1])
+p = registry.get(sys.argv[2], config=config)
+meta = p.metadata_type.decode(sys.stdin.buffer.read())
+seen = [p.get(meta).as_dict() for _ in range(int(sys.argv[3]))]
+p.delete(meta)
+p.delete(meta)
+print(json.dumps({"job_name": meta.job_name, "job_arn": meta.job_arn, "seen": seen}))
+"""
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def raw(endpoint: str) -> Any:
+    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def files(tmp_path: Path, endpoint: str) -> tuple[Path, Path]:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "backend": "local",
+        "local": {"endpoint_url": endpoint},
+        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
+        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+    }))
+    task = tmp_path / "task.yaml"
+    task.write_text(yaml.safe_dump({
+        "task_type": CUSTOM,
+        "training_job": {
+            "algorithm_specification": {"algorithm_name": "CUSTOM"},
+            "training_job_resource_config": {"instance_type": "ml.p3.2xlarge", "instance_count": 1},
+        },
+        "container": {"image": IMAGE},
+        "inputs": {"train": "s3://bucket/train/"},
+        "execution": {"project": "plg", "domain": "restart", "name": uuid.uuid4().hex[:12]},
+    }))
+    return config, task
+
+
+def run(tmp_path: Path, script: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_PLUGIN_")}
+    done = subprocess.run([sys.executable, "-c", script, *args], input=stdin, capture_output=True, cwd=tmp_path,
+                          env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done
+
+
+def jobs_named(raw: Any, name: str) -> list[str]:
+    summaries = raw.list_training_jobs(NameContains=name, MaxResults=100)["TrainingJobSummaries"]
+    return [s["TrainingJobName"] for s in summaries if s["TrainingJobName"] == name]
+
+
+def test_a_restarted_engine_continues_from_the_persisted_meta(tmp_path: Path, files: tuple[Path, Path],
+                                                              raw: Any) -> None:
+    config, task = files
+    created = run(tmp_path, ENGINE_CREATE, str(config), str(task), CUSTOM)
+    blob = created.stdout
+    meta = ResourceMeta.decode(blob)  # what the engine persisted is a valid meta
+    assert json.loads(blob)["job_arn"] == meta.job_arn
+    assert jobs_named(raw, meta.job_name) == [meta.job_name]
+
+    carried_on = run(tmp_path, ENGINE_CONTINUE, str(config), CUSTOM, "1", stdin=blob)
+    report = json.loads(carried_on.stdout)
+
+    assert report["job_name"] == meta.job_name
+    assert report["job_arn"] == meta.job_arn
+    [resource] = report["seen"]
+    assert resource["phase"] == "SUCCEEDED"
+    assert resource["outputs"]["training_job_name"] == meta.job_name
+    assert resource["outputs"]["training_job_arn"] == meta.job_arn
+    assert resource["outputs"]["model"].endswith(f"/{meta.job_name}/output/model.tar.gz")
+    assert {link["name"] for link in resource["log_links"]} == {"CloudWatch Logs", "SageMaker Training Job"}
+    assert jobs_named(raw, meta.job_name) == [meta.job_name]
+
+
+def test_a_restarted_engine_creates_a_job_queued_for_quota(tmp_path: Path, files: tuple[Path, Path],
+                                                           raw: Any) -> None:
+    """The first engine was refused for quota and died; the next one retries the create from the meta alone."""
+    config, task = files
+    blob = run(tmp_path, ENGINE_CREATE, str(config), str(task), CUSTOM, AWS_QUOTA).stdout
+    meta = ResourceMeta.decode(blob)
+    assert meta.queued
+    assert AWS_QUOTA in meta.queued_message
+    assert jobs_named(raw, meta.job_name) == []
+
+    report = json.loads(run(tmp_path, ENGINE_CONTINUE, str(config), CUSTOM, "2", stdin=blob).stdout)
+
+    assert [seen["phase"] for seen in report["seen"]] == ["QUEUED", "SUCCEEDED"]
+    assert report["seen"][1]["outputs"]["training_job_name"] == meta.job_name
+    assert jobs_named(raw, meta.job_name) == [meta.job_name]
