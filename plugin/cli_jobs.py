@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
 from handlers.errors import InputError, NotFound, Problem
-from handlers.logs import LogLine, LogTailer
+from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
@@ -227,35 +228,36 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
         if resource.phase != seen_phase:
             seen_phase = resource.phase
             progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
+        # Status transitions and log lines, merged in time order so the story reads as it happened.
+        events: list[tuple[float, str]] = []
         if description is not None:
             transitions = description.get("SecondaryStatusTransitions") or []
-            for transition in transitions[seen_transitions:]:
-                progress.line(_transition_line(transition))
+            events += [(_epoch(t.get("StartTime")), _transition_line(t)) for t in transitions[seen_transitions:]]
             seen_transitions = len(transitions)
             if tailer is not None:
                 tailer.hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
-        if tailer is not None and description is not None:
-            _print_logs(progress, tailer.poll())
+                lines = tailer.drain() if resource.phase.is_terminal else tailer.poll()
+                events += [(line.timestamp / 1000, f"[{line.host}] {line.message}") for line in lines]
+        for _, text in sorted(events, key=lambda event: event[0]):
+            progress.line(text)
         if resource.phase.is_terminal:
-            if tailer is not None:
-                _print_logs(progress, tailer.drain())
             progress.close()
             return resource
         progress.status(f"{resource.phase.name} {resource.message}".strip())
         time.sleep(poll)
 
 
+def _epoch(moment: Any) -> float:
+    return float(moment.timestamp()) if isinstance(moment, datetime) else 0.0
+
+
 def _transition_line(transition: dict[str, Any]) -> str:
     start = transition.get("StartTime")
-    stamp = start.strftime("%H:%M:%S") if start is not None and hasattr(start, "strftime") else str(start or "")
+    stamp = start.strftime("%H:%M:%S") if isinstance(start, datetime) else ""
     end = transition.get("EndTime")
-    took = f" ({(end - start).total_seconds():.1f} s)" if end is not None and start is not None else ""
+    both = isinstance(end, datetime) and isinstance(start, datetime)
+    took = f" ({(end - start).total_seconds():.1f} s)" if both else ""  # type: ignore[operator]
     return f"  {stamp} {transition.get('Status', '')}{took}: {transition.get('StatusMessage', '')}"
-
-
-def _print_logs(progress: Progress, lines: list[LogLine]) -> None:
-    for line in lines:
-        progress.line(f"[{line.host}] {line.message}")
 
 
 def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float = STOP_WAIT_SECONDS) -> Resource:

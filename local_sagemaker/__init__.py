@@ -1,0 +1,49 @@
+"""A local SageMaker (SPEC section 9): moto's server with training jobs that behave as on AWS.
+
+    from local_sagemaker import LocalSageMaker, LocalSettings, FailureRule
+    with LocalSageMaker(LocalSettings(time_scale=10)) as server:
+        boto3.client("sagemaker", endpoint_url=server.url, ...)
+
+The settings import without moto (an optional dependency, the `local` extra), so a config loader can build them
+anywhere; the server and moto load on first use of LocalSageMaker, serve or main. Importing this package never patches
+moto; `LocalSageMaker.start()` does (see patch.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from local_sagemaker.logs import LOG_GROUP
+from local_sagemaker.settings import (
+    DEFAULT_TIMELINE,
+    LOCAL_ACCOUNT_ID,
+    PHASES,
+    PLACEHOLDER_ROLE_ARN,
+    FailureRule,
+    LocalSettings,
+)
+
+if TYPE_CHECKING:
+    from local_sagemaker.server import LocalSageMaker, main, serve
+
+__all__ = [
+    "DEFAULT_TIMELINE",
+    "LOCAL_ACCOUNT_ID",
+    "LOG_GROUP",
+    "PHASES",
+    "PLACEHOLDER_ROLE_ARN",
+    "FailureRule",
+    "LocalSageMaker",
+    "LocalSettings",
+    "main",
+    "serve",
+]
+
+_LAZY = {"LocalSageMaker", "main", "serve"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("local_sagemaker.server"), name)
+    raise AttributeError(f"module 'local_sagemaker' has no attribute {name!r}")

@@ -1,0 +1,171 @@
+"""The training-job operations of one LocalSageMaker: checks and AWS's answers, the jobs' clock, capacity.
+
+One heap of wake-up times replaces a thread per job: `run_due(now)` advances just the jobs whose next step or log
+batch is due, so a request costs O(due work + log n), never O(all jobs). The server calls it at the start of every
+request, SageMaker or not, so whatever a client reads (a job, its logs, its model in S3) is current as of that request.
+Callers serialize access (server.py holds one lock per request); nothing here runs on its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from handlers.errors import Problem
+from handlers.service_model import validate_request
+from local_sagemaker import errors
+from local_sagemaker.jobs import LocalTrainingJob
+from local_sagemaker.listing import list_training_jobs
+from local_sagemaker.settings import LocalSettings
+
+#: Members that moto would crash without (HTTP 500) and that classic training jobs need.
+_NEEDED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
+
+CapacityKey = tuple[str, str, str]  # account, region, instance type
+
+
+class Engine:
+    """State of the jobs created through one server: their wake-ups and the instances they hold."""
+
+    def __init__(self, settings: LocalSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._heap: list[tuple[int, int, LocalTrainingJob]] = []
+        self._sequence = itertools.count()
+        self._in_use: dict[CapacityKey, int] = {}
+        self._holding: dict[int, list[tuple[CapacityKey, int]]] = {}
+
+    def now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
+    def clear(self) -> None:
+        """Forget every job (after moto's state was reset)."""
+        self._heap.clear()
+        self._in_use.clear()
+        self._holding.clear()
+
+    def run_due(self, now_ms: int | None = None) -> None:
+        now = self.now_ms() if now_ms is None else now_ms
+        while self._heap and self._heap[0][0] <= now:
+            wake, _, job = heapq.heappop(self._heap)
+            if job.wake_ms != wake:
+                continue  # superseded by an earlier wake-up
+            job.wake_ms = None
+            self._advance(job, now)
+
+    def in_use(self, account_id: str, region: str, instance_type: str) -> int:
+        """Instances of a type held by InProgress and Stopping jobs."""
+        return self._in_use.get((account_id, region, instance_type), 0)
+
+    # ----- operations (each gets moto's backend for the caller's account and region, and the JSON request) --------
+
+    def create_training_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        now = self.now_ms()
+        self.run_due(now)
+        self._check_create(params)
+        name = params["TrainingJobName"]
+        existing = backend.training_jobs.get(name)
+        if existing is not None:
+            raise errors.name_in_use(existing.arn)
+        account, region = backend.account_id, backend.region_name
+        demand = _instances(params.get("ResourceConfig") or {})
+        for instance_type, count in demand:
+            limit = self.settings.instances.get(instance_type)
+            held = self.in_use(account, region, instance_type)
+            if limit is not None and held + count > limit:
+                raise errors.instance_limit(instance_type, limit, held, count)
+        job = LocalTrainingJob(account, region, params, self.settings, now)
+        backend.training_jobs[name] = job
+        holding = [((account, region, instance_type), count) for instance_type, count in demand]
+        for key, count in holding:
+            self._in_use[key] = self._in_use.get(key, 0) + count
+        self._holding[id(job)] = holding
+        self._advance(job, now)
+        return {"TrainingJobArn": job.arn}
+
+    def describe_training_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = self._find(backend, "DescribeTrainingJob", params)
+        if not isinstance(job, LocalTrainingJob):
+            return dict(job.response_object)
+        return job.describe()
+
+    def stop_training_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = self._find(backend, "StopTrainingJob", params)
+        status = job.training_job_status
+        if not isinstance(job, LocalTrainingJob) or status != "InProgress":
+            raise errors.not_stoppable(status)
+        now = self.now_ms()
+        job.stop(now, round(self.settings.scaled(self.settings.stop_seconds) * 1000))
+        self._advance(job, now)
+        return {}
+
+    def list_training_jobs(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.run_due()
+        _raise_if_invalid("ListTrainingJobs", params)
+        jobs = [job for job in backend.training_jobs.values() if isinstance(job, LocalTrainingJob)]
+        return list_training_jobs(jobs, params)
+
+    # ----- internals ------------------------------------------------------------------------------------------
+
+    def _find(self, backend: Any, operation: str, params: Mapping[str, Any]) -> Any:
+        now = self.now_ms()
+        self.run_due(now)
+        _raise_if_invalid(operation, params)
+        job = backend.training_jobs.get(params.get("TrainingJobName"))
+        if job is None:
+            raise errors.not_found()
+        if isinstance(job, LocalTrainingJob):
+            self._advance(job, now)  # exact to the millisecond, even between the heap's log batches
+        return job
+
+    def _advance(self, job: LocalTrainingJob, now_ms: int) -> None:
+        job.advance(now_ms)
+        if job.finished:
+            for key, count in self._holding.pop(id(job), []):
+                self._in_use[key] -= count
+        wake = job.next_wake_ms()
+        if wake is not None and (job.wake_ms is None or wake < job.wake_ms):
+            job.wake_ms = wake
+            heapq.heappush(self._heap, (wake, next(self._sequence), job))
+
+    def _check_create(self, params: Mapping[str, Any]) -> None:
+        problems = [Problem(member, "Member must not be null") for member in _NEEDED if params.get(member) is None]
+        problems += validate_request("CreateTrainingJob", params)
+        if problems:
+            raise errors.invalid(problems, params)
+        stopping = params["StoppingCondition"]
+        max_wait, max_runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
+        if params.get("EnableManagedSpotTraining"):
+            if max_wait is None or max_wait < max_runtime:
+                raise errors.ValidationException(
+                    "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to "
+                    "MaxRuntimeInSeconds"
+                )
+        elif max_wait is not None:
+            raise errors.ValidationException(
+                "MaxWaitTimeInSeconds is only supported with managed spot training (EnableManagedSpotTraining)."
+            )
+        channels = [channel.get("ChannelName") for channel in params.get("InputDataConfig") or []]
+        duplicates = sorted({name for name in channels if channels.count(name) > 1})
+        if duplicates:
+            raise errors.ValidationException(f"Channel names must be unique; duplicated: {', '.join(duplicates)}")
+
+
+def _raise_if_invalid(operation: str, params: Mapping[str, Any]) -> None:
+    problems = validate_request(operation, params)
+    if problems:
+        raise errors.invalid(problems, params)
+
+
+def _instances(resources: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(instance type, count) pairs a job holds: one pair, or one per heterogeneous-cluster instance group."""
+    if resources.get("InstanceType"):
+        return [(str(resources["InstanceType"]), int(resources.get("InstanceCount") or 1))]
+    return [
+        (str(group["InstanceType"]), int(group.get("InstanceCount") or 1))
+        for group in resources.get("InstanceGroups") or []
+        if group.get("InstanceType")
+    ]

@@ -1,0 +1,280 @@
+"""LocalSageMaker: moto's server on loopback, wrapped so SageMaker training jobs behave as on AWS.
+
+The WSGI wrapper around moto's app does, per request: count it by operation (from `X-Amz-Target`), throttle it over
+the configured rate, then, holding one lock, advance the jobs' clock and hand the request to moto with this server's
+engine in context (see patch.py). One lock because moto's backends are not thread-safe and the jobs write to S3 and
+CloudWatch Logs while other requests may read them.
+
+moto keeps its backends per process, not per server: two LocalSageMaker running at once in one process share jobs,
+buckets and logs (each engine keeps the wake-ups and instance counts of the jobs it created). `start()` therefore
+resets moto's state by default (`reset=False` keeps it); run one at a time, as tests do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from types import FrameType, TracebackType
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local_sagemaker import patch
+from local_sagemaker.engine import Engine
+from local_sagemaker.settings import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
+
+StartResponse = Callable[..., Any]
+
+__all__ = ["LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN", "LocalSageMaker", "main", "serve"]
+
+
+class TokenBucket:
+    """`rate` requests per second on average, bursts of max(1, rate)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+def operation_of(target: str) -> tuple[str, str]:
+    """("sagemaker", "CreateTrainingJob") from `SageMaker.CreateTrainingJob`; ("logs", ...) from `Logs_20140328.X`."""
+    prefix, _, operation = target.partition(".")
+    return prefix.split("_", 1)[0].lower(), operation
+
+
+class _Counters:
+    """Requests received and throttled per (service, operation), and the rate limits; thread-safe."""
+
+    def __init__(self, rates: dict[str, float]) -> None:
+        self._lock = threading.Lock()
+        self._buckets = {operation: TokenBucket(rate) for operation, rate in rates.items()}
+        self.received: dict[tuple[str, str], int] = {}
+        self.throttled: dict[tuple[str, str], int] = {}
+
+    def admit(self, service: str, operation: str) -> bool:
+        """Counts the request; False when its operation is over its rate."""
+        key = (service, operation)
+        with self._lock:
+            self.received[key] = self.received.get(key, 0) + 1
+            bucket = self._buckets.get(operation)
+            if bucket is None or bucket.take():
+                return True
+            self.throttled[key] = self.throttled.get(key, 0) + 1
+            return False
+
+    def snapshot(self, table: dict[tuple[str, str], int], service: str) -> dict[str, int]:
+        with self._lock:
+            return {operation: count for (svc, operation), count in table.items() if svc == service}
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.throttled.clear()
+
+
+class _RequestHandler(MotoRequestHandler):
+    """moto's handler without the access log on stderr (a benchmark makes thousands of requests)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _App:
+    """The WSGI app served: counting, throttling and the jobs' clock around moto's own app."""
+
+    def __init__(self, engine: Engine, counters: _Counters) -> None:
+        self.engine = engine
+        self.counters = counters
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            service, operation = operation_of(target)
+            if not self.counters.admit(service, operation):
+                return _throttled(start_response)
+        with self.lock:
+            self.engine.run_due()
+            with patch.serving(self.engine):
+                result = self.moto(environ, start_response)
+                try:
+                    body = list(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            if environ.get("PATH_INFO") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+                self.engine.clear()
+        return body
+
+
+def _throttled(start_response: StartResponse) -> list[bytes]:
+    body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+    start_response(
+        "400 Bad Request",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [body]
+
+
+class LocalSageMaker:
+    """A local SageMaker (with S3 and CloudWatch Logs) on `host:port`; port 0 picks a free one."""
+
+    def __init__(
+        self, settings: LocalSettings | None = None, port: int = 0, host: str = "127.0.0.1", *, reset: bool = True
+    ) -> None:
+        self.settings = settings or LocalSettings()
+        self.host = host
+        self.port = port
+        self.reset = reset
+        self.engine = Engine(self.settings)
+        self._counters = _Counters(dict(self.settings.requests_per_second))
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("LocalSageMaker is not started")
+        return self._url
+
+    def start(self) -> str:
+        """Serves in a background thread; returns the endpoint URL once it answers."""
+        if self._server is not None:
+            return self.url
+        patch.install()
+        app = _App(self.engine, self._counters)
+        server = make_server(self.host, self.port, app, threaded=True, request_handler=_RequestHandler)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-sagemaker", daemon=True
+        )
+        self._thread.start()
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        self._url = f"http://{host}:{server.server_port}"
+        try:
+            self._wait_ready()
+            if self.reset:
+                self._post("/moto-api/reset")
+        except BaseException:
+            self.stop()
+            raise
+        return self._url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def call_counts(self, service: str = "sagemaker") -> dict[str, int]:
+        """Requests received per operation of `service` ("sagemaker", "logs", ...), throttled ones included."""
+        return self._counters.snapshot(self._counters.received, service)
+
+    def throttled_counts(self, service: str = "sagemaker") -> dict[str, int]:
+        """Requests answered with ThrottlingException, per operation."""
+        return self._counters.snapshot(self._counters.throttled, service)
+
+    def reset_counts(self) -> None:
+        self._counters.clear()
+
+    def __enter__(self) -> LocalSageMaker:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _post(self, path: str) -> None:
+        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                # moto's dashboard: a static page, unlike data.json which serializes every backend.
+                with urllib.request.urlopen(self.url + "/moto-api/", timeout=2) as response:
+                    response.read()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+
+def serve(
+    settings: LocalSettings | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Runs a LocalSageMaker until SIGINT or SIGTERM, then stops it cleanly; `ready(url)` is called once it answers."""
+    stopping = threading.Event()
+    with _signals_set(stopping), LocalSageMaker(settings, port=port, host=host) as server:
+        if ready is not None:
+            ready(server.url)
+        while not stopping.wait(0.5):
+            pass
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `event` while inside (only the main thread may install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m local_sagemaker [--port N] [--host H] [--time-scale X]`: serve until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="local_sagemaker", description="A local SageMaker, S3 and CloudWatch Logs.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    serve(LocalSettings(time_scale=args.time_scale), args.port, args.host, ready=lambda url: print(url, flush=True))
+    return 0

@@ -1,0 +1,155 @@
+"""The knobs of the local SageMaker (config.yaml's `local` section), as frozen values.
+
+Durations are given in timeline seconds, the seconds a real job would spend; `time_scale` divides every one of them
+(the timeline, the stop delay), so a benchmark can run thousands of jobs quickly without changing their shape.
+Request rates are never scaled: they are quotas on real requests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: moto's default account, the one any dummy credentials map to.
+LOCAL_ACCOUNT_ID = "123456789012"
+#: A role ARN SageMaker's pattern accepts, for callers without one (nothing checks roles locally).
+PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole"
+
+#: The secondary statuses a job passes through while InProgress, in order.
+PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
+
+#: A few seconds in all, as SPEC section 9 asks for by default.
+DEFAULT_TIMELINE: Mapping[str, float] = {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
+
+
+@dataclass(frozen=True)
+class FailureRule:
+    """Jobs whose whole name matches `name_pattern` (`re.fullmatch`) fail halfway through secondary status `at`.
+
+    Halfway, so that a poller sees the job in `at` before it fails, as with a real AlgorithmError.
+    """
+
+    name_pattern: str
+    at: str = "Training"
+    reason: str = "AlgorithmError: the job failed (injected by the local SageMaker's failures setting)"
+
+    def __post_init__(self) -> None:
+        if self.at not in PHASES:
+            known = ", ".join(PHASES)
+            raise ValueError(f"failure rule {self.name_pattern!r}: 'at' must be one of {known}, not {self.at!r}")
+        try:
+            re.compile(self.name_pattern)
+        except re.error as error:
+            message = f"failure rule: name_pattern {self.name_pattern!r} is not a regular expression: {error}"
+            raise ValueError(message) from None
+        if not self.reason:
+            raise ValueError(f"failure rule {self.name_pattern!r}: 'reason' must not be empty")
+
+    def matches(self, job_name: str) -> bool:
+        return re.fullmatch(self.name_pattern, job_name) is not None
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """How the local SageMaker behaves; every field optional.
+
+    timeline: timeline seconds per secondary status (missing phases keep the default).
+    time_scale: 10 makes every duration ten times shorter.
+    failures: rules that make matching jobs fail; the first matching rule wins.
+    requests_per_second: per operation name (`CreateTrainingJob`, `DescribeLogStreams`, ...); over it the server answers
+        HTTP 400 ThrottlingException "Rate exceeded". A burst of max(1, rate) requests is allowed.
+    instances: per instance type, how many instances jobs may hold at once (InProgress and Stopping jobs count);
+        a create over it gets ResourceLimitExceeded.
+    stop_seconds: timeline seconds a job stays in Stopping after StopTrainingJob.
+    """
+
+    timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
+    time_scale: float = 1.0
+    failures: tuple[FailureRule, ...] = ()
+    requests_per_second: Mapping[str, float] = field(default_factory=dict)
+    instances: Mapping[str, int] = field(default_factory=dict)
+    stop_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.timeline) - set(PHASES))
+        if unknown:
+            raise ValueError(f"timeline: unknown secondary status {', '.join(unknown)}; known: {', '.join(PHASES)}")
+        for phase, seconds in self.timeline.items():
+            if not _is_number(seconds) or seconds < 0:
+                raise ValueError(f"timeline.{phase}: must be a number of seconds >= 0, not {seconds!r}")
+        if not _is_number(self.time_scale) or self.time_scale <= 0:
+            raise ValueError(f"time_scale: must be a number > 0, not {self.time_scale!r}")
+        for operation, rate in self.requests_per_second.items():
+            if not _is_number(rate) or rate <= 0:
+                raise ValueError(f"requests_per_second.{operation}: must be a number > 0, not {rate!r}")
+        for instance_type, count in self.instances.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"instances.{instance_type}: must be a whole number >= 0, not {count!r}")
+        if not _is_number(self.stop_seconds) or self.stop_seconds < 0:
+            raise ValueError(f"stop_seconds: must be a number of seconds >= 0, not {self.stop_seconds!r}")
+        # A tuple given as a list would make the dataclass unhashable and mutable; accept it, store a tuple.
+        object.__setattr__(self, "failures", tuple(self.failures))
+
+    def seconds(self, phase: str) -> float:
+        """Wall-clock seconds a job spends in `phase`, after scaling."""
+        return float(self.timeline.get(phase, DEFAULT_TIMELINE[phase])) / self.time_scale
+
+    def scaled(self, timeline_seconds: float) -> float:
+        """Wall-clock seconds for a duration given in timeline seconds."""
+        return timeline_seconds / self.time_scale
+
+    def failure_for(self, job_name: str) -> FailureRule | None:
+        return next((rule for rule in self.failures if rule.matches(job_name)), None)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> LocalSettings:
+        """Settings from config.yaml's `local` section (`endpoint_url` is for clients and ignored here).
+
+        Raises ValueError naming the key at fault.
+        """
+        known = {"endpoint_url", "timeline", "time_scale", "failures", "quotas", "stop_seconds"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"local: unknown key {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        if data.get("timeline") is not None:
+            kwargs["timeline"] = {**DEFAULT_TIMELINE, **_mapping(data["timeline"], "local.timeline")}
+        if data.get("time_scale") is not None:
+            kwargs["time_scale"] = data["time_scale"]
+        if data.get("stop_seconds") is not None:
+            kwargs["stop_seconds"] = data["stop_seconds"]
+        if data.get("failures") is not None:
+            rules = data["failures"]
+            if not isinstance(rules, list):
+                raise ValueError("local.failures: must be a list of {name_pattern, at, reason}")
+            parsed = []
+            for index, rule in enumerate(rules):
+                fields = _mapping(rule, f"local.failures[{index}]")
+                extra = sorted(set(fields) - {"name_pattern", "at", "reason"})
+                if extra or "name_pattern" not in fields:
+                    problem = f"unknown key {', '.join(extra)}" if extra else "name_pattern is required"
+                    raise ValueError(f"local.failures[{index}]: {problem}")
+                parsed.append(FailureRule(**fields))
+            kwargs["failures"] = tuple(parsed)
+        quotas = _mapping(data.get("quotas") or {}, "local.quotas")
+        extra = sorted(set(quotas) - {"requests_per_second", "instances"})
+        if extra:
+            raise ValueError(f"local.quotas: unknown key {', '.join(extra)}")
+        if quotas.get("requests_per_second") is not None:
+            rates = _mapping(quotas["requests_per_second"], "local.quotas.requests_per_second")
+            kwargs["requests_per_second"] = dict(rates)
+        if quotas.get("instances") is not None:
+            kwargs["instances"] = dict(_mapping(quotas["instances"], "local.quotas.instances"))
+        return cls(**kwargs)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path}: must be a mapping, not {value!r}")
+    return value

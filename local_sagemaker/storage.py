@@ -1,0 +1,91 @@
+"""The job's effects on the local S3 and CloudWatch Logs, through moto's in-process backends.
+
+Kept in one module because these reach into moto's internals (backend dicts, FakeKey), which is the part most
+likely to change between moto versions. The caller serializes access (see server.py), so no locking here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from moto.logs.models import logs_backends
+from moto.s3.exceptions import MissingBucket
+from moto.s3.models import FakeKey, s3_backends
+from moto.utilities.utils import get_partition
+
+from local_sagemaker.logs import LOG_GROUP, LogLine
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str] | None:
+    """(bucket, key or prefix) of an `s3://bucket/key` URI; None for anything else (https URIs, manifests)."""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return (bucket, key) if bucket else None
+
+
+def prefix_has_objects(account_id: str, region: str, uri: str) -> bool:
+    """Whether the local S3 holds at least one object under the `s3://bucket/prefix` URI, as SageMaker checks."""
+    parsed = parse_s3_uri(uri)
+    if parsed is None:
+        return True  # not something the local S3 can answer for; let the job run
+    bucket_name, prefix = parsed
+    backend = s3_backends[account_id][get_partition(region)]
+    try:
+        bucket = backend.get_bucket(bucket_name)
+    except MissingBucket:
+        return False
+    for key_name in list(bucket.keys):
+        if key_name.startswith(prefix) and isinstance(bucket.keys.get(key_name), FakeKey):
+            return True
+    return False
+
+
+def put_object(account_id: str, region: str, uri: str, body: bytes) -> None:
+    """Writes `body` at the `s3://` URI, creating the bucket (in `region`) when it is missing."""
+    parsed = parse_s3_uri(uri)
+    if parsed is None:
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket_name, key = parsed
+    backend = s3_backends[account_id][get_partition(region)]
+    try:
+        backend.get_bucket(bucket_name)
+    except MissingBucket:
+        backend.create_bucket(bucket_name, region)
+    backend.put_object(bucket_name, key, body)
+
+
+def create_streams(account_id: str, region: str, names: Sequence[str]) -> None:
+    backend = logs_backends[account_id][region]
+    backend.ensure_log_group(LOG_GROUP)
+    for name in names:
+        backend.ensure_log_stream(LOG_GROUP, name)
+
+
+def put_lines(account_id: str, region: str, stream: str, lines: Sequence[LogLine]) -> None:
+    """Appends lines (in time order) to one stream of the training-job log group."""
+    if not lines:
+        return
+    backend = logs_backends[account_id][region]
+    backend.ensure_log_group(LOG_GROUP)
+    backend.ensure_log_stream(LOG_GROUP, stream)
+    events = [{"timestamp": line.timestamp_ms, "message": line.message} for line in lines]
+    backend.put_log_events(LOG_GROUP, stream, events)
+
+
+def model_archive(job_name: str, built_in: bool, metrics: Mapping[str, Any]) -> bytes:
+    """A small but real model.tar.gz, the same bytes for the same job: `xgboost-model` or `model.json` inside."""
+    payload = json.dumps({"training_job_name": job_name, "metrics": dict(metrics)}, sort_keys=True).encode()
+    member = "xgboost-model" if built_in else "model.json"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        info = tarfile.TarInfo(member)
+        info.size = len(payload)
+        info.mtime = 0
+        archive.addfile(info, io.BytesIO(payload))
+    return gzip.compress(raw.getvalue(), mtime=0)
