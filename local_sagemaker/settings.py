@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 #: moto's default account, the one any dummy credentials map to.
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -103,53 +102,6 @@ class LocalSettings:
     def failure_for(self, job_name: str) -> FailureRule | None:
         return next((rule for rule in self.failures if rule.matches(job_name)), None)
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> LocalSettings:
-        """Settings from config.yaml's `local` section (`endpoint_url` is for clients and ignored here).
-
-        Raises ValueError naming the key at fault.
-        """
-        known = {"endpoint_url", "timeline", "time_scale", "failures", "quotas", "stop_seconds"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"local: unknown key {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        if data.get("timeline") is not None:
-            kwargs["timeline"] = {**DEFAULT_TIMELINE, **_mapping(data["timeline"], "local.timeline")}
-        if data.get("time_scale") is not None:
-            kwargs["time_scale"] = data["time_scale"]
-        if data.get("stop_seconds") is not None:
-            kwargs["stop_seconds"] = data["stop_seconds"]
-        if data.get("failures") is not None:
-            rules = data["failures"]
-            if not isinstance(rules, list):
-                raise ValueError("local.failures: must be a list of {name_pattern, at, reason}")
-            parsed = []
-            for index, rule in enumerate(rules):
-                fields = _mapping(rule, f"local.failures[{index}]")
-                extra = sorted(set(fields) - {"name_pattern", "at", "reason"})
-                if extra or "name_pattern" not in fields:
-                    problem = f"unknown key {', '.join(extra)}" if extra else "name_pattern is required"
-                    raise ValueError(f"local.failures[{index}]: {problem}")
-                parsed.append(FailureRule(**fields))
-            kwargs["failures"] = tuple(parsed)
-        quotas = _mapping(data.get("quotas") or {}, "local.quotas")
-        extra = sorted(set(quotas) - {"requests_per_second", "instances"})
-        if extra:
-            raise ValueError(f"local.quotas: unknown key {', '.join(extra)}")
-        if quotas.get("requests_per_second") is not None:
-            rates = _mapping(quotas["requests_per_second"], "local.quotas.requests_per_second")
-            kwargs["requests_per_second"] = dict(rates)
-        if quotas.get("instances") is not None:
-            kwargs["instances"] = dict(_mapping(quotas["instances"], "local.quotas.instances"))
-        return cls(**kwargs)
-
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _mapping(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{path}: must be a mapping, not {value!r}")
-    return value

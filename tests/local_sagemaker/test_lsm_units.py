@@ -51,24 +51,23 @@ def test_failure_rules_fullmatch_and_check_their_fields() -> None:
 
 
 def test_settings_from_the_config_local_section() -> None:
-    settings = LocalSettings.from_mapping(
-        {
-            "endpoint_url": "http://127.0.0.1:4566",
-            "timeline": {"Training": 4},
-            "time_scale": 2,
-            "failures": [{"name_pattern": "nightly-.*", "at": "Training", "reason": "AlgorithmError: loss became NaN"}],
-            "quotas": {"requests_per_second": {"CreateTrainingJob": 1}, "instances": {"ml.p3.2xlarge": 0}},
-        }
-    )
+    """config.yaml's `local` section is parsed by plugin.config; the command line turns it into LocalSettings."""
+    from plugin.cli_jobs import local_settings
+    from plugin.config import parse_config
+
+    config = parse_config({"local": {
+        "endpoint_url": "http://127.0.0.1:4566",
+        "timeline": {"Training": 4},
+        "time_scale": 2,
+        "failures": [{"name_pattern": "nightly-.*", "at": "Training", "reason": "AlgorithmError: loss became NaN"}],
+        "quotas": {"requests_per_second": {"CreateTrainingJob": 1}, "instances": {"ml.p3.2xlarge": 0}},
+    }})
+    settings = local_settings(config)
     assert settings.seconds("Training") == 2.0 and settings.seconds("Starting") == 0.5
     assert settings.failures == (FailureRule("nightly-.*", "Training", "AlgorithmError: loss became NaN"),)
     assert settings.requests_per_second == {"CreateTrainingJob": 1}
     assert settings.instances == {"ml.p3.2xlarge": 0}
-    assert LocalSettings.from_mapping({}) == LocalSettings()
-    bad: dict[str, Any]
-    for bad in ({"timescale": 2}, {"quotas": {"rps": {}}}, {"failures": [{"at": "Training"}]}, {"failures": "x"}):
-        with pytest.raises(ValueError):
-            LocalSettings.from_mapping(bad)
+    assert local_settings(parse_config({})) == LocalSettings()
 
 
 def _shape(**kwargs: Any) -> JobShape:
