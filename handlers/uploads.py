@@ -7,10 +7,11 @@ the named folder is followed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from handlers.client import SageMakerClient
-from handlers.errors import AwsError, InputError
+from handlers.errors import InputError, NotFound
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -19,26 +20,25 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def files_under(source: Path) -> list[tuple[Path, str]]:
+def iter_files(source: Path) -> Iterator[tuple[Path, str]]:
     """(file, key relative to the source) for a file or every regular file in a folder, links not followed."""
     if source.is_symlink():
         raise InputError(f"{source} is a symbolic link; name the file or folder itself")
     if source.is_file():
-        return [(source, source.name)]
-    found: list[tuple[Path, str]] = []
+        yield source, source.name
+        return
     for folder, dirs, names in os.walk(source, followlinks=False):
         dirs.sort()
         for name in sorted(names):
             path = Path(folder) / name
             if path.is_file() and not path.is_symlink():
-                found.append((path, path.relative_to(source).as_posix()))
-    return found
+                yield path, path.relative_to(source).as_posix()
 
 
 def upload(client: SageMakerClient, source: str, destination: str) -> int:
     """Upload a local file or folder under the S3 prefix `destination`; returns the number of files."""
     bucket, prefix = split_s3_uri(destination)
-    files = files_under(Path(source))
+    files = list(iter_files(Path(source)))
     if not files:
         raise InputError(f"local input {source} holds no files")
     _ensure_bucket(client, bucket)
@@ -50,7 +50,7 @@ def upload(client: SageMakerClient, source: str, destination: str) -> int:
 def _ensure_bucket(client: SageMakerClient, bucket: str) -> None:
     try:
         client.call("s3", "HeadBucket", Bucket=bucket)
-    except AwsError:
+    except NotFound:
         params: dict[str, object] = {"Bucket": bucket}
         if client.region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": client.region}

@@ -20,8 +20,8 @@ from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
+from plugin.render import check
 from plugin.resource import Resource
-from plugin.task import load_task
 from plugin.training_job import TrainingJobPlugin
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -185,7 +185,7 @@ class Progress:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
-    task = load_task(args.task_file)
+    task, _ = check(args.task_file, config)  # every read and render problem at once, before anything starts
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     with sagemaker_endpoint(config) as config, signals_interrupt():
@@ -194,7 +194,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         meta: ResourceMeta | None = None
         try:
             meta = plugin.create(task)
-            progress.line(f"training job {meta.job_name} on {where}")
+            adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
+            progress.line(f"training job {meta.job_name} on {where}{adopted}")
             resource = follow(plugin, meta, progress, logs=not args.no_logs, poll=_poll_seconds(args, config))
         except Interrupted as interrupt:
             progress.close()
@@ -225,9 +226,6 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
     seen_transitions = 0
     while True:
         resource, description = plugin.get_with_description(meta)
-        if resource.phase != seen_phase:
-            seen_phase = resource.phase
-            progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         # Status transitions and log lines, merged in time order so the story reads as it happened.
         events: list[tuple[float, str]] = []
         if description is not None:
@@ -240,6 +238,9 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
                 events += [(line.timestamp / 1000, f"[{line.host}] {line.message}") for line in lines]
         for _, text in sorted(events, key=lambda event: event[0]):
             progress.line(text)
+        if resource.phase != seen_phase:  # after what explains it
+            seen_phase = resource.phase
+            progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         if resource.phase.is_terminal:
             progress.close()
             return resource
@@ -303,6 +304,23 @@ def _meta_for(config: Config, job_name: str) -> ResourceMeta:
     return ResourceMeta(job_name=job_name, region=config.region, created_at=0.0, endpoint_url=config.endpoint_url())
 
 
+def _no_such_job(job_name: str, config: Config) -> InputError:
+    where = config.endpoint_url() or f"AWS {config.region}"
+    return InputError(Problem("JOB_NAME", f"no training job named {job_name!r} in {config.region} ({where})"))
+
+
+def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bool = False) -> dict[str, Any]:
+    """DescribeTrainingJob; with `wait`, a job about to be created is waited for (the not-found grace period)."""
+    deadline = time.monotonic() + (config.tracking.not_found_grace_seconds if wait else 0)
+    while True:
+        try:
+            return plugin.client().describe_training_job(job_name)
+        except NotFound:
+            if time.monotonic() >= deadline:
+                raise _no_such_job(job_name, config) from None
+            time.sleep(1.0)
+
+
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
     _require_endpoint(config)
@@ -310,8 +328,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     meta = _meta_for(config, args.job_name)
     resource, description = plugin.get_with_description(meta)
     if description is None:
-        raise NotFound(f"training job {args.job_name!r} not found in {config.region}", code="ValidationException",
-                       operation="DescribeTrainingJob")
+        raise _no_such_job(args.job_name, config)
     if args.json:
         body = resource.as_dict()
         body.update(job_name=args.job_name, status=description.get("TrainingJobStatus"),
@@ -336,8 +353,7 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
     meta = _meta_for(config, args.job_name)
-    client = plugin.client()
-    before = client.describe_training_job(args.job_name)
+    before = _describe(plugin, args.job_name, config)
     plugin.delete(meta)
     status = phase_of(before).phase
     if before.get("TrainingJobStatus") == "InProgress":
@@ -352,7 +368,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
     client = plugin.client()
-    description = client.describe_training_job(args.job_name)
+    description = _describe(plugin, args.job_name, config, wait=args.follow)
     hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
     tailer = LogTailer(client, args.job_name, hosts=hosts)
     with signals_interrupt():
@@ -381,5 +397,9 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         print(f"local SageMaker serving at {url}", flush=True)
         print(f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}", flush=True)
 
-    serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+    try:
+        serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+    except OSError as error:
+        raise InputError(Problem("--port", f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}")) \
+            from None
     return EXIT_OK

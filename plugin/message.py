@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from handlers.errors import join_path, short_repr
+from handlers.errors import Problem, join_path, short_repr
 from plugin.fields import Reader, as_integer, type_name
 
 
@@ -62,6 +62,14 @@ class TrainingJobResourceConfig:
 class TrainingJob:
     algorithm_specification: AlgorithmSpecification = field(default_factory=AlgorithmSpecification)
     training_job_resource_config: TrainingJobResourceConfig = field(default_factory=TrainingJobResourceConfig)
+
+    @classmethod
+    def read(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False
+             ) -> tuple[TrainingJob, list[Problem]]:
+        """The message as far as it parses (a bad field keeps its default) and every problem found."""
+        reader = Reader()
+        message = _read_message(reader, cls, data, path, ignore_unknown)
+        return message, reader.problems
 
     @classmethod
     def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:

@@ -26,6 +26,7 @@ class ResourceMeta:
     # Set while the create is refused with ResourceLimitExceeded: get keeps retrying it until the wait runs out.
     queued_request: Mapping[str, Any] | None = None
     queued_message: str = ""
+    adopted: bool = False                   # create found this task's own job already there
     version: int = field(default=META_VERSION)
 
     @property
@@ -54,7 +55,8 @@ class ResourceMeta:
         if missing:
             raise InputError(f"resource meta lacks {', '.join(missing)}")
         for name, kinds in _FIELD_KINDS.items():
-            if name in data and not (isinstance(data[name], kinds) and not isinstance(data[name], bool)):
+            wrong_bool = isinstance(data.get(name), bool) and bool not in kinds
+            if name in data and (wrong_bool or not isinstance(data[name], kinds)):
                 raise InputError(f"resource meta field {name} has the wrong type ({type(data[name]).__name__})")
         return cls(**data)
 
@@ -62,5 +64,6 @@ class ResourceMeta:
 _FIELD_KINDS: dict[str, tuple[type, ...]] = {
     "job_name": (str,), "region": (str,), "created_at": (int, float), "fingerprint": (str,), "job_arn": (str,),
     "endpoint_url": (str, type(None)), "queued_request": (dict, type(None)), "queued_message": (str,),
+    "adopted": (bool,),
     "version": (int,),
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.errors import InputError, Problem, join_path
+from handlers.uploads import iter_files
 from plugin.fields import Reader, scalar_text, type_name
 from plugin.message import TrainingJob
 from plugin.yamlfile import read_document
@@ -131,10 +132,8 @@ def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[P
     if root.get("training_job") is None:
         reader.fail("training_job", "is required")
     else:
-        try:
-            training_job = TrainingJob.parse(root["training_job"], "training_job", ignore_unknown=ignore_unknown)
-        except InputError as error:
-            reader.problems.extend(error.problems)
+        training_job, problems = TrainingJob.read(root["training_job"], "training_job", ignore_unknown=ignore_unknown)
+        reader.problems.extend(problems)
     channels, hyperparameters = _inputs(reader, root.get("inputs"), base_dir)
     task = Task(
         task_type=task_type,
@@ -181,7 +180,10 @@ def _local_path(reader: Reader, source: str, base_dir: Path, path: str) -> str:
     resolved = (base_dir / Path(source).expanduser()).resolve()
     if not resolved.exists():
         reader.fail(path, f"local input {source!r} does not exist (looked for {resolved})")
+    elif resolved.is_dir() and next(iter_files(resolved), None) is None:
+        reader.fail(path, f"local input {source!r} holds no files to upload")
     return str(resolved)
+
 
 
 def _container(reader: Reader, value: Any, ignore_unknown: bool) -> Container | None:

@@ -91,17 +91,19 @@ class TrainingJobPlugin:
         meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=self._clock(),
                             fingerprint=tags_of(request)[FINGERPRINT_TAG], endpoint_url=client.endpoint_url)
         try:
-            arn = self._create_or_adopt(client, request, meta.fingerprint)
+            arn, adopted = self._create_or_adopt(client, request, meta.fingerprint)
         except ResourceLimit as error:
             log.info("%s: %s; queued until capacity frees", meta.job_name, error)
             return _replace(meta, queued_request=request, queued_message=str(error))
-        return _replace(meta, job_arn=arn)
+        return _replace(meta, job_arn=arn, adopted=adopted)
 
-    def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str) -> str:
+    def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
+                         ) -> tuple[str, bool]:
+        """(ARN, whether an existing job was adopted)."""
         try:
-            return str(client.create_training_job(request)["TrainingJobArn"])
+            return str(client.create_training_job(request)["TrainingJobArn"]), False
         except NameInUse:
-            return self._adopt(client, str(request["TrainingJobName"]), fingerprint)
+            return self._adopt(client, str(request["TrainingJobName"]), fingerprint), True
 
     def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
@@ -174,6 +176,8 @@ class TrainingJobPlugin:
             self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
         except ResourceLimit as error:
             delay = min(QUEUE_BACKOFF_MAX_SECONDS, QUEUE_BACKOFF_SECONDS * 2**attempts) * random.uniform(0.5, 1.0)
+            if self.config.backend == "local":
+                delay /= self.config.local.time_scale  # the local SageMaker's jobs run faster; so do its queues
             with self._lock:
                 self._next_create[name] = (attempts + 1, now + delay)
             return Phase.WAITING_FOR_RESOURCES, str(error)

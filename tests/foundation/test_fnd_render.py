@@ -348,6 +348,7 @@ def test_local_inputs_are_uploaded_under_the_output_prefix(tmp_path: Path) -> No
 
 def test_local_inputs_are_an_error_with_the_aws_backend(tmp_path: Path) -> None:
     (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "data.csv").write_text("1,2\n")
     task = F.xgboost_task(inputs={"train": str(tmp_path / "train")})
     [(path, message)] = problems(task, AWS)
     assert path == "inputs.train"

@@ -1,0 +1,491 @@
+"""Flyte: a flytekit connector for the two SageMaker task types, and the task types users declare in workflows.
+
+    from plugin.flyte import SageMakerBuiltinAlgorithmTask, SageMakerCustomTrainingTask
+
+The connector (`SageMakerTrainingConnector`, one instance per task type, both registered with flytekit's
+`ConnectorRegistry` when this module is imported) turns a `TaskTemplate`, its input literals and the task execution
+metadata into a task in task-file form (SPEC 2) and hands it to the TrainingJobPlugin; `get` answers with flytekit's
+`Resource` (phase, message, log links as `TaskLog`s, outputs as a `LiteralMap`); `delete` stops the job. flytekit loads
+this module through the `flytekit.plugins` entry point, so `pyflyte serve connector` serves it, and the task types
+run through the same connector in a local `python workflow.py` (flytekit's AsyncConnectorExecutorMixin).
+
+Only this module imports flytekit: the core install never needs it (the `flyte` extra brings it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flyteidl.core.execution_pb2 import TaskExecution, TaskLog  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.core.base_task import PythonTask  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.core.interface import Interface  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.models import literals as _literals  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.models import task as _task_model  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.models.core.types import BlobType  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.types.directory import FlyteDirectory  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.types.file import FlyteFile  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from google.protobuf import json_format  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+try:
+    from flytekit.exceptions.system import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        FlyteConnectorNotFound,
+    )
+    from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        AsyncConnectorBase,
+        AsyncConnectorExecutorMixin,
+        ConnectorRegistry,
+        Resource,
+    )
+    from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        ResourceMeta as FlyteResourceMeta,
+    )
+except ImportError as _error:  # flytekit before the connector names (AgentRegistry, AsyncAgentBase, ...)
+    raise ImportError(f"plugin.flyte needs flytekit >= 1.16 (its connector API): pip install "
+                      f"'sagemaker-plugin[flyte]' ({_error})") from _error
+
+from handlers.errors import InputError, Problem, join_path
+from handlers.status import Phase
+from plugin.config import Config
+from plugin.message import AlgorithmName, TrainingJob
+from plugin.meta import ResourceMeta
+from plugin.render import check
+from plugin.resource import LogLink
+from plugin.resource import Resource as PluginResource
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, Task
+from plugin.training_job import TrainingJobPlugin
+
+log = logging.getLogger(__name__)
+
+CONNECTOR_NAME = "SageMaker Training Job Connector"
+MODEL_OUTPUT = "model"
+METRICS_OUTPUT = "metrics"
+OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
+DEFAULT_INPUTS: dict[str, Any] = {"train": FlyteDirectory, "validation": FlyteDirectory, HYPERPARAMETERS_INPUT: dict}
+
+__all__ = [
+    "CONNECTOR_NAME",
+    "SageMakerBuiltinAlgorithmTask",
+    "SageMakerCustomTrainingTask",
+    "SageMakerJobMeta",
+    "SageMakerTrainingConnector",
+    "configure",
+    "outputs_literal_map",
+    "register",
+    "task_from_template",
+    "to_flyte_resource",
+]
+
+
+# --- the shared plugin ------------------------------------------------------------------------------------------------
+
+_plugin_lock = threading.Lock()
+_shared_plugin: TrainingJobPlugin | None = None
+
+
+def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None = None) -> TrainingJobPlugin | None:
+    """Set the TrainingJobPlugin the registered connectors use (from `config`, or `plugin` itself).
+
+    With neither, forget it: the next call builds one from load_config() (`$SAGEMAKER_PLUGIN_CONFIG`, else
+    ./config.yaml, else the defaults). Returns the plugin now in use (None until first use when reset).
+    """
+    global _shared_plugin
+    with _plugin_lock:
+        _shared_plugin = plugin if plugin is not None else (TrainingJobPlugin(config) if config is not None else None)
+        return _shared_plugin
+
+
+def _default_plugin() -> TrainingJobPlugin:
+    global _shared_plugin
+    with _plugin_lock:
+        if _shared_plugin is None:
+            _shared_plugin = TrainingJobPlugin()
+        return _shared_plugin
+
+
+# --- resource meta ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
+    """flytekit's ResourceMeta for one training job: the plugin's own ResourceMeta, as JSON.
+
+    `error` is set instead when create found the task invalid: get then reports FAILED with every problem, so that
+    Flyte fails the task for good (a user error) instead of retrying a create that cannot succeed.
+    """
+
+    job: ResourceMeta | None = None
+    error: str = ""
+
+    def encode(self) -> bytes:
+        data = {"job": json.loads(self.job.encode()) if self.job is not None else None, "error": self.error}
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> SageMakerJobMeta:
+        try:
+            value = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InputError(f"SageMaker connector resource meta is not JSON: {error}") from None
+        if not isinstance(value, dict) or set(value) != {"job", "error"}:
+            raise InputError("SageMaker connector resource meta must be a JSON object with keys job and error")
+        job, failure = value["job"], value["error"]
+        if not isinstance(failure, str) or (job is None) == (not failure):
+            raise InputError("SageMaker connector resource meta needs either a job or an error")
+        return cls(job=ResourceMeta.decode(json.dumps(job)) if job is not None else None, error=failure)
+
+
+# --- template -> task ------------------------------------------------------------------------------------------------
+
+
+def task_from_template(template: Any, inputs: Any = None, output_prefix: str | None = None,
+                       task_execution_metadata: Any = None, *, config: Config | None = None) -> dict[str, Any]:
+    """The task, in task-file form (SPEC 2), for a flytekit TaskTemplate, its input LiteralMap and execution metadata.
+
+    custom is the TrainingJob in proto3 JSON; each input literal but static_hyperparameters becomes a channel (a
+    blob's URI: FlyteFile or FlyteDirectory; or a string URI); static_hyperparameters is a struct (flytekit's generic
+    struct or msgpack binary for `dict`, or a literal map). For custom training the container (image, command, args,
+    env) comes from the template's container. `output_prefix` (Flyte's) is used for the model only with the aws
+    backend when config names no output_prefix and it is an S3 URI.
+    """
+    task_type = str(template.type)
+    task: dict[str, Any] = {
+        "task_type": task_type,
+        "training_job": dict(template.custom or {}),
+        "inputs": inputs_from_literals(inputs),
+    }
+    container = getattr(template, "container", None)
+    if task_type == CUSTOM_TASK and container is not None:
+        task["container"] = _container_of(container)
+    execution = execution_of(task_execution_metadata)
+    if execution is not None:
+        task["execution"] = execution
+    if (config is not None and config.backend == "aws" and not config.output_prefix and output_prefix
+            and output_prefix.startswith("s3://")):
+        task["output_prefix"] = output_prefix
+    return task
+
+
+def _container_of(container: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"image": container.image or ""}
+    if container.command:
+        out["command"] = [str(word) for word in container.command]
+    if container.args:
+        out["args"] = [str(word) for word in container.args]
+    if container.env:
+        out["env"] = {str(k): str(v) for k, v in container.env.items()}
+    return out
+
+
+def execution_of(metadata: Any) -> dict[str, Any] | None:
+    """project, domain, name, node_id and retry_attempt of flytekit's TaskExecutionMetadata; None when absent."""
+    task_execution_id = getattr(metadata, "task_execution_id", None)
+    node = getattr(task_execution_id, "node_execution_id", None)
+    workflow = getattr(node, "execution_id", None)
+    project, domain, name = (getattr(workflow, key, "") or "" for key in ("project", "domain", "name"))
+    if not (project and domain and name):
+        return None
+    return {"project": project, "domain": domain, "name": name, "node_id": getattr(node, "node_id", "") or "n0",
+            "retry_attempt": int(getattr(task_execution_id, "retry_attempt", 0) or 0)}
+
+
+def inputs_from_literals(inputs: Any) -> dict[str, Any]:
+    """Task-file inputs from a LiteralMap: channels' URIs, and static_hyperparameters as a dict."""
+    literals: Mapping[str, Any] = getattr(inputs, "literals", None) or {}
+    out: dict[str, Any] = {}
+    problems: list[Problem] = []
+    # A LiteralMap is a protobuf map: its order is the sender's whim (Go's is random). Channels go in name order, so
+    # that the same inputs always render the same request (and fingerprint: a retried create adopts its own job).
+    for name in sorted(literals):
+        path = join_path("inputs", name)
+        literal = _unwrap(literals[name])
+        if literal is None:
+            continue  # an Optional input left out
+        try:
+            out[name] = _hyperparameters(literal, path) if name == HYPERPARAMETERS_INPUT else _uri(literal, path)
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _unwrap(literal: Any) -> Any:
+    """The literal itself, the value of a union (Optional[...]) literal, or None for a none literal."""
+    while literal is not None and literal.scalar is not None and literal.scalar.union is not None:
+        literal = literal.scalar.union.value
+    if literal is None or (literal.scalar is not None and literal.scalar.none_type is not None):
+        return None
+    return literal
+
+
+def _uri(literal: Any, path: str) -> str:
+    scalar = literal.scalar
+    if scalar is not None and scalar.blob is not None and scalar.blob.uri:
+        uri = str(scalar.blob.uri)
+    elif scalar is not None and scalar.primitive is not None and isinstance(scalar.primitive.value, str):
+        uri = scalar.primitive.value
+    else:
+        raise InputError(Problem(path, f"must be a FlyteFile, a FlyteDirectory or a URI string, not {_kind(literal)}"))
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def _hyperparameters(literal: Any, path: str) -> dict[str, Any]:
+    scalar = literal.scalar
+    if scalar is not None and scalar.generic is not None:
+        # A protobuf Struct keeps every number as a double: 20 arrives as 20.0, which an algorithm parsing an
+        # integer hyperparameter refuses. Whole numbers go back to integers.
+        return {k: _whole(v) for k, v in json_format.MessageToDict(scalar.generic).items()}
+    if scalar is not None and scalar.binary is not None and scalar.binary.tag == "msgpack":
+        import msgpack  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        value = msgpack.unpackb(scalar.binary.value, strict_map_key=False)
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        raise InputError(Problem(path, f"must be a map of hyperparameters, not {type(value).__name__}"))
+    if literal.map is not None:
+        out: dict[str, Any] = {}
+        for key, item in literal.map.literals.items():
+            primitive = item.scalar.primitive if item.scalar is not None else None
+            if primitive is None:
+                raise InputError(Problem(join_path(path, key), f"must be a string, number or boolean, not "
+                                         f"{_kind(item)}"))
+            out[key] = primitive.value
+        return out
+    raise InputError(Problem(path, f"must be a dict of hyperparameters, not {_kind(literal)}"))
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _kind(literal: Any) -> str:
+    if literal.scalar is not None:
+        for kind in ("primitive", "blob", "binary", "schema", "structured_dataset", "generic", "error"):
+            if getattr(literal.scalar, kind, None) is not None:
+                return kind
+    for kind in ("collection", "map"):
+        if getattr(literal, kind, None) is not None:
+            return f"a {kind} literal"
+    return "this literal"
+
+
+# --- plugin resource -> flytekit resource ---------------------------------------------------------------------------
+
+
+def to_flyte_resource(resource: PluginResource, job_name: str = "", region: str = "") -> Any:
+    """flytekit's Resource for the plugin's: same phase and message, TaskLogs, and on SUCCEEDED a LiteralMap."""
+    phase = resource.phase
+    message = resource.message
+    outputs = None
+    if phase == Phase.SUCCEEDED:
+        model = str(resource.outputs.get(MODEL_OUTPUT) or "")
+        if model:
+            outputs = outputs_literal_map(model, resource.outputs.get(METRICS_OUTPUT) or {})
+        else:
+            phase, message = Phase.FAILED, "the training job completed without model artifacts (S3ModelArtifacts)"
+    info: dict[str, Any] = {"training_job_name": job_name or resource.outputs.get("training_job_name", ""),
+                            "region": region}
+    for key in ("training_job_arn", "training_seconds", "billable_seconds"):
+        if resource.outputs.get(key) is not None:
+            info[key] = resource.outputs[key]
+    return Resource(phase=TaskExecution.Phase.Value(phase.name), message=message,
+                    log_links=[task_log(link) for link in resource.log_links], outputs=outputs, custom_info=info)
+
+
+def task_log(link: LogLink) -> Any:
+    return TaskLog(name=link.name, uri=link.uri)
+
+
+def outputs_literal_map(model_uri: str, metrics: Mapping[str, float]) -> Any:
+    """`model` as a FlyteFile blob, `metrics` as a Dict[str, float] literal map."""
+    blob = _literals.Blob(metadata=_literals.BlobMetadata(type=BlobType(
+        format="", dimensionality=BlobType.BlobDimensionality.SINGLE)), uri=model_uri)
+    metric_literals = {str(name): _literals.Literal(scalar=_literals.Scalar(primitive=_literals.Primitive(
+        float_value=float(value)))) for name, value in metrics.items()}
+    return _literals.LiteralMap(literals={
+        MODEL_OUTPUT: _literals.Literal(scalar=_literals.Scalar(blob=blob)),
+        METRICS_OUTPUT: _literals.Literal(map=_literals.LiteralMap(literals=metric_literals)),
+    })
+
+
+# --- the connector ----------------------------------------------------------------------------------------------------
+
+
+class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
+    """flytekit's async connector for one task type, delegating to a TrainingJobPlugin (shared unless given)."""
+
+    name = CONNECTOR_NAME
+
+    def __init__(self, task_type: str = BUILTIN_TASK, plugin: TrainingJobPlugin | None = None) -> None:
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"task type must be one of {', '.join(TASK_TYPES)}, not {task_type!r}")
+        super().__init__(task_type_name=task_type, metadata_type=SageMakerJobMeta)
+        self._plugin = plugin
+
+    @property
+    def plugin(self) -> TrainingJobPlugin:
+        return self._plugin if self._plugin is not None else _default_plugin()
+
+    def create(self, task_template: Any, output_prefix: str = "", inputs: Any = None,
+               task_execution_metadata: Any = None, **kwargs: Any) -> SageMakerJobMeta:
+        plugin = self.plugin
+        try:
+            task = task_from_template(task_template, inputs, output_prefix, task_execution_metadata,
+                                      config=plugin.config)
+            meta = plugin.create(_checked(task, plugin.config))
+        except InputError as error:
+            log.warning("%s: invalid task, failing it: %s", getattr(task_template, "id", task_template.type), error)
+            return SageMakerJobMeta(error=f"invalid SageMaker training task:\n{error}")
+        log.info("created SageMaker training job %s in %s", meta.job_name, meta.region)
+        return SageMakerJobMeta(job=meta)
+
+    def get(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> Any:
+        if resource_meta.job is None:
+            return Resource(phase=TaskExecution.FAILED, message=resource_meta.error)
+        job = resource_meta.job
+        return to_flyte_resource(self.plugin.get(job), job.job_name, job.region)
+
+    def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
+        if resource_meta.job is not None:
+            self.plugin.delete(resource_meta.job)
+
+
+def _checked(task: Mapping[str, Any], config: Config) -> Task:
+    """The Task, with every problem of reading and rendering it reported at once.
+
+    Task templates may come from newer producers: unknown TrainingJob fields are ignored here (the task types of
+    this module parse strictly when they are declared).
+    """
+    return check(task, config, ignore_unknown=True)[0]
+
+
+def register() -> None:
+    """Register a connector for each task type with flytekit's ConnectorRegistry (once; done at import)."""
+    for task_type in TASK_TYPES:
+        try:
+            known = ConnectorRegistry.get_connector(task_type)
+        except FlyteConnectorNotFound:
+            known = None
+        if isinstance(known, SageMakerTrainingConnector):
+            continue
+        if known is not None:
+            # flytekit imports this module while importing itself (the flytekit.plugins entry point): raising here
+            # would break every `import flytekit`. The connector registered first keeps the task type.
+            log.warning("task type %s is already served by %r; the SageMaker connector does not replace it",
+                        task_type, known)
+            continue
+        ConnectorRegistry.register(SageMakerTrainingConnector(task_type))
+
+
+# --- task types -------------------------------------------------------------------------------------------------------
+
+
+def _training_job(value: TrainingJob | Mapping[str, Any], expected: AlgorithmName, task_class: str) -> TrainingJob:
+    job = value if isinstance(value, TrainingJob) else TrainingJob.parse(value, "training_job")
+    algorithm = job.algorithm_specification.algorithm_name
+    if algorithm != expected:
+        other = "SageMakerCustomTrainingTask" if expected == AlgorithmName.XGBOOST else "SageMakerBuiltinAlgorithmTask"
+        raise InputError(Problem("training_job.algorithm_specification.algorithm_name",
+                                 f"{task_class} runs algorithm_name {expected.name}, not {algorithm.name} "
+                                 f"(use {other})"))
+    return job
+
+
+def _check_inputs(inputs: Mapping[str, Any], task_class: str) -> dict[str, Any]:
+    problems = []
+    for name, kind in inputs.items():
+        path = join_path("inputs", name)
+        if name == HYPERPARAMETERS_INPUT:
+            if not (kind is dict or typing.get_origin(kind) is dict):
+                problems.append(Problem(path, f"must be declared as dict, not {kind!r}"))
+        elif not _is_data_type(kind):
+            problems.append(Problem(path, f"{task_class} channels are FlyteFile, FlyteDirectory or str (a URI), "
+                                    f"optionally Optional[...], not {kind!r}"))
+    if problems:
+        raise InputError(problems)
+    return dict(inputs)
+
+
+def _is_data_type(kind: Any) -> bool:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return len(args) == 1 and _is_data_type(args[0])
+    return kind is str or (isinstance(kind, type) and issubclass(kind, (FlyteFile, FlyteDirectory)))
+
+
+class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+    """A task whose TaskTemplate custom is the TrainingJob in proto3 JSON; outputs model and metrics."""
+
+    _TASK_TYPE = BUILTIN_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob, inputs: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(task_type=self._TASK_TYPE, name=name, task_config=training_job,
+                         interface=Interface(inputs=dict(inputs), outputs=dict(OUTPUTS)), **kwargs)
+        self._training_job = training_job
+
+    @property
+    def training_job(self) -> TrainingJob:
+        return self._training_job
+
+    def get_custom(self, settings: Any) -> dict[str, Any]:
+        return self._training_job.to_proto3_json()
+
+
+class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
+    """A built-in algorithm (XGBoost) training job: task type `sagemaker_training_job_task`.
+
+    Inputs `train` and `validation` (FlyteDirectory by default; pass `inputs=` for FlyteFile, other channels or no
+    validation) and `static_hyperparameters: dict`; outputs `model: FlyteFile` (model.tar.gz) and
+    `metrics: Dict[str, float]` (the final value of each metric definition).
+    """
+
+    _TASK_TYPE = BUILTIN_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], *,
+                 inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        job = _training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
+        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
+        if "train" not in declared:
+            raise InputError(Problem("inputs.train", "is required: built-in XGBoost trains on a 'train' channel"))
+        super().__init__(name, job, declared, **kwargs)
+
+
+class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
+    """A training job that runs your own image: task type `sagemaker_custom_training_job_task`.
+
+    The image, command (ContainerEntrypoint), args (ContainerArguments) and env (Environment) go in the TaskTemplate's
+    container. Inputs as for the built-in task unless `inputs=` says otherwise; the same outputs.
+    """
+
+    _TASK_TYPE = CUSTOM_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], image: str, *,
+                 command: Sequence[str] | None = None, args: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        job = _training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
+        if not isinstance(image, str) or not image:
+            raise InputError(Problem("container.image", "is required: the image SageMaker runs"))
+        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
+        self._image = image
+        self._command = [str(word) for word in command or ()]
+        self._args = [str(word) for word in args or ()]
+        self._env = {str(k): str(v) for k, v in (env or {}).items()}
+        super().__init__(name, job, declared, **kwargs)
+
+    def get_container(self, settings: Any) -> Any:
+        return _task_model.Container(image=self._image, command=list(self._command), args=list(self._args),
+                                     resources=_task_model.Resources(requests=[], limits=[]),
+                                     env={**self.environment, **self._env}, config={})
+
+
+register()
