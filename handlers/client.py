@@ -14,6 +14,7 @@ import builtins
 import collections
 import functools
 import logging
+import os
 import re
 import threading
 import time
@@ -44,6 +45,8 @@ from handlers.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 SERVICES = ("sagemaker", "logs", "s3")
+RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
+_RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None  # read once, at import
 #: the dummy static credentials a local (moto) SageMaker accepts
 LOCAL_ACCESS_KEY_ID = "testing"
 LOCAL_SECRET_ACCESS_KEY = "testing"
@@ -171,6 +174,7 @@ _REJECTED_CREDENTIAL_CODES = frozenset(
         "SignatureDoesNotMatch",
         "InvalidSignatureException",
         "IncompleteSignature",
+        "IncompleteSignatureException",
         "MissingAuthenticationToken",
         "MissingAuthenticationTokenException",
         "AuthFailure",
@@ -215,9 +219,14 @@ _SECRET_VALUE = re.compile(
 _MESSAGE_LIMIT = 1000
 
 
+# AWS's validation messages quote the offending value: for the container environment, that may be a secret.
+_ENVIRONMENT_VALUE = re.compile(r"Value '.*?' at 'environment", re.DOTALL)
+
+
 def redact(text: str) -> str:
     """Mask anything that looks like an access key id or a secret/token value, whatever produced the text."""
     text = _ACCESS_KEY_ID.sub(lambda m: m.group(1) + "*" * 16, text)
+    text = _ENVIRONMENT_VALUE.sub("Value '****' at 'environment", text)
     return _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "****", text)
 
 
@@ -457,6 +466,9 @@ class SageMakerClient:
         client = self._client(service)
         if operation not in client.meta.service_model.operation_names:
             raise ValueError(f"{service} has no operation {operation!r}")
+        if _RECORD_OPS_FILE:  # the IAM policy test: which operations the plugin really performs
+            with open(_RECORD_OPS_FILE, "a", encoding="utf-8") as out:
+                out.write(f"{service}:{operation}\n")
         method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
         bucket = self.bucket_for(service, operation)
         policy = self.settings.retry

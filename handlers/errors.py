@@ -23,8 +23,18 @@ _REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 4
 
 def short_repr(value: Any, limit: int = 60) -> str:
     """A bounded repr for messages: never walks or prints a huge value (an alias bomb, a 1 MB string)."""
-    text = _REPR.repr(value)
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int past Python's 4300-digit str() limit
+        return "a number with thousands of digits"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(text: str) -> str:
+    """Control and bidi-override characters escaped: a user's field name must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in text)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return printable(text)
 
 
 class InputError(ValueError):

@@ -151,12 +151,17 @@ def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
         yield Problem(path, f"{_describe(value)} does not match SageMaker's pattern {pattern}")
 
 
+_INTEGER_MAX = {"integer": 2**31 - 1, "long": 2**63 - 1}
+
+
 def _check_number(shape: Shape, value: Any, path: str, *, integral: bool) -> Iterator[Problem]:
     kinds = (int,) if integral else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         yield Problem(path, f"must be {'an integer' if integral else 'a number'}, not {_describe(value)}")
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if high is None and shape.type_name in _INTEGER_MAX:  # AWS's integer types are 32 and 64 bits wide
+        high = _INTEGER_MAX[shape.type_name]
     if low is not None and value < low:
         yield Problem(path, f"is {value}; at least {low} required")
     if high is not None and value > high:

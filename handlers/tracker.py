@@ -295,26 +295,25 @@ class StatusTracker:
         """One sweep (sweep lock held). The next one is scheduled only when this one is over: until then callers
         find it due and wait for it instead of serving what it is about to correct."""
         start, start_local = self._clock(), self._wall()
-        interval = self.sweep_interval_seconds
-        next_at = start + interval  # after a failure too: retry in an interval, do not hammer
         try:
-            if self._sweep_once(start, start_local):
-                # Start the next sweep early by about its own duration, so it ends when an interval is up.
-                next_at -= min(interval / 4, self._sweep_seconds + interval / 50)
+            self._sweep_once(start, start_local)
         finally:
+            interval = self.sweep_interval_seconds  # after a failure too: retry in an interval, do not hammer
             with self._lock:
-                self._next_sweep_at = next_at
+                # Due a little early (about a sweep's duration): a caller polling once per interval, on the same beat
+                # as the caller that ran this sweep, then finds the next one due, not a hair later.
+                self._next_sweep_at = start + interval - min(interval / 4, self._sweep_seconds + interval / 50)
 
-    def _sweep_once(self, start: float, start_local: float) -> bool:
-        """List what changed since the last sweep; update or mark the tracked jobs. False if nothing was swept."""
+    def _sweep_once(self, start: float, start_local: float) -> None:
+        """List what changed since the last sweep; update or mark the tracked jobs."""
         with self._lock:
             targets = {name: entry for name, entry in self._jobs.items() if not entry.final}
             self._prune_sightings(start)
             if not targets:
                 self._last_sweep_wall = None  # nothing to cover: the next sweep starts from its jobs' own answers
-                return False
+                return
             if not self._sweeps_enabled:
-                return False
+                return
             since = self._last_sweep_wall
             if since is None:  # the first sweep covers from the oldest answer it must vouch for
                 since = min(entry.valid_since for entry in targets.values())
@@ -327,7 +326,7 @@ class StatusTracker:
             rows = self._list_all(params, max_pages=MAX_SWEEP_PAGES, partial_ok=False)
         except AwsError as error:
             self._sweep_failed(error)
-            return False
+            return
         start_wall = start_local + self._skew
         with self._lock:
             for name, entry in targets.items():
@@ -340,7 +339,6 @@ class StatusTracker:
             self._counts["sweeps"] += 1
             took = self._clock() - start
             self._sweep_seconds = took if self._counts["sweeps"] == 1 else 0.8 * self._sweep_seconds + 0.2 * took
-        return True
 
     def _apply(self, entry: _Entry, row: dict[str, Any] | None, window: float, start: float, start_wall: float) -> None:
         """What one sweep says about one tracked job (lock held)."""
@@ -473,8 +471,11 @@ def tracker_for(client: SageMakerClient, sweep_interval_seconds: float) -> Statu
     """The one tracker of this process for the client's (credentials, region, endpoint), made on first use.
 
     All plugin instances share it, so a job is swept once however many of them poll it. The first client seen for a
-    key makes the requests; a smaller interval asked for later lowers the shared tracker's interval.
+    key makes the requests; a smaller interval asked for later lowers the shared tracker's interval. An interval <= 0
+    (tracking off) gets a tracker of its own that describes every time, and leaves the shared one alone.
     """
+    if sweep_interval_seconds <= 0:
+        return StatusTracker(client, 0)
     key = _identity(client)
     with _TRACKERS_LOCK:
         tracker = _TRACKERS.get(key)

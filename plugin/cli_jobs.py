@@ -26,6 +26,7 @@ from plugin.training_job import TrainingJobPlugin
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 STOP_WAIT_SECONDS = 300.0
+CREATE_GRACE_SECONDS = 5.0  # interrupted during the create: how long to look for a job it may have made
 
 
 class Interrupted(KeyboardInterrupt):
@@ -185,7 +186,7 @@ class Progress:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
-    task, _ = check(args.task_file, config)  # every read and render problem at once, before anything starts
+    _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     with sagemaker_endpoint(config) as config, signals_interrupt():
@@ -193,17 +194,18 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         where = config.endpoint_url() or f"AWS {config.region}"
         meta: ResourceMeta | None = None
         try:
-            meta = plugin.create(task)
+            meta = plugin.create_rendered(rendered)
             adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
             progress.line(f"training job {meta.job_name} on {where}{adopted}")
             resource = follow(plugin, meta, progress, logs=not args.no_logs, poll=_poll_seconds(args, config))
         except Interrupted as interrupt:
             progress.close()
-            if meta is None:
-                raise
+            if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
+                meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=time.time(),
+                                    endpoint_url=config.endpoint_url())
             print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
             with signals_ignored():
-                resource = stop_and_wait(plugin, meta)
+                resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
             report(resource, meta, progress, as_json=args.json)
             return EXIT_INTERRUPTED
     report(resource, meta, progress, as_json=args.json)
@@ -225,7 +227,7 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
     seen_phase: Phase | None = None
     seen_transitions = 0
     while True:
-        resource, description = plugin.get_with_description(meta)
+        resource, description = plugin.get_with_description(meta, fresh=True)
         # Status transitions and log lines, merged in time order so the story reads as it happened.
         events: list[tuple[float, str]] = []
         if description is not None:
@@ -261,12 +263,13 @@ def _transition_line(transition: dict[str, Any]) -> str:
     return f"  {stamp} {transition.get('Status', '')}{took}: {transition.get('StatusMessage', '')}"
 
 
-def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float = STOP_WAIT_SECONDS) -> Resource:
+def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float = STOP_WAIT_SECONDS,
+                  grace_seconds: float | None = None) -> Resource:
     """Stop the job and wait (bounded) until SageMaker says it stopped: nothing is left running or billing."""
-    plugin.delete(meta)
+    plugin.delete(meta, grace_seconds=grace_seconds)
     deadline = time.monotonic() + timeout
     while True:
-        resource, _ = plugin.get_with_description(meta)
+        resource, _ = plugin.get_with_description(meta, fresh=True)
         if resource.phase.is_terminal or time.monotonic() > deadline:
             return resource
         time.sleep(0.5)
@@ -326,7 +329,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
     meta = _meta_for(config, args.job_name)
-    resource, description = plugin.get_with_description(meta)
+    resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
         raise _no_such_job(args.job_name, config)
     if args.json:

@@ -43,7 +43,7 @@ class Security:
 
 @dataclass(frozen=True)
 class Tracking:
-    sweep_interval_seconds: float = 30.0
+    sweep_interval_seconds: float = 10.0
     not_found_grace_seconds: float = 60.0
 
 
@@ -281,7 +281,7 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
             import re
 
             re.compile(pattern)
-        except re.error as error:
+        except (re.error, OverflowError, RecursionError, ValueError) as error:
             reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
         at = reader.string(f, "at", path, "Training")
         if at not in SECONDARY_STATUSES:

@@ -88,6 +88,9 @@ class Reader:
         if number is None:
             self.fail(join_path(path, key), f"must be an integer, not {type_name(value)} {_short(value)}")
             return _fallback(default, 0)
+        if not -(2**63) <= number < 2**63:
+            self.fail(join_path(path, key), "does not fit in a 64-bit integer")
+            return _fallback(default, 0)
         if minimum is not None and number < minimum:
             self.fail(join_path(path, key), f"must be at least {minimum}, not {number}")
         return number
@@ -97,7 +100,7 @@ class Reader:
         found, value = self._get(data, key, path, default, 0.0)
         if not found:
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             self.fail(join_path(path, key), f"must be a number, not {type_name(value)} {_short(value)}")
             return _fallback(default, 0.0)
         if minimum is not None and value < minimum:
@@ -164,6 +167,13 @@ class Reader:
             self.fail(join_path(path, key), "is required")
             return False, empty
         return False, default
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _fallback(default: Any, empty: Any) -> Any:

@@ -180,7 +180,7 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
             problems.append(Problem(f"{path}.name", "is required"))
         try:
             groups = regex.compile(metric.regex).groups
-        except regex.error as error:
+        except (regex.error, OverflowError, RecursionError, ValueError) as error:
             problems.append(Problem(f"{path}.regex", f"{metric.regex!r} does not compile: {error}"))
             continue
         if groups < 1:

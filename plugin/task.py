@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handlers.errors import InputError, Problem, join_path
+from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.uploads import iter_files
 from plugin.fields import Reader, scalar_text, type_name
 from plugin.message import TrainingJob
@@ -122,6 +122,8 @@ def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[P
     reader = Reader()
     root = reader.mapping(data, "")
     if root is None:
+        if isinstance(data, Mapping):  # a map, but with keys that are not strings
+            raise InputError(reader.problems)
         raise InputError(f"a task must be a map of fields ({', '.join(_TASK_KEYS)}), not {type_name(data)}")
     if not ignore_unknown:
         reader.known_keys(root, _TASK_KEYS, "")
@@ -177,8 +179,22 @@ def _local_path(reader: Reader, source: str, base_dir: Path, path: str) -> str:
     if any(ord(ch) < 32 for ch in source):
         reader.fail(path, "contains control characters")
         return source
-    resolved = (base_dir / Path(source).expanduser()).resolve()
-    if not resolved.exists():
+    try:
+        named = base_dir / Path(source).expanduser()
+        if named.is_symlink():
+            reader.fail(path, f"local input {source!r} is a symbolic link; name the file or folder itself")
+            return source
+        resolved = named.resolve()
+        exists = resolved.exists()
+    except (OSError, RuntimeError, ValueError) as error:  # no such ~user, name too long, unencodable
+        reader.fail(path, f"local input {short_repr(source)} cannot be used: {error}")
+        return source
+    relative = not Path(source).is_absolute() and not source.startswith("~")
+    if relative and not resolved.is_relative_to(base_dir.resolve()):
+        reader.fail(path, f"local input {short_repr(source)} climbs out of the task file's folder; relative paths "
+                    "stay under it (name anything else by its absolute path)")
+        return source
+    if not exists:
         reader.fail(path, f"local input {source!r} does not exist (looked for {resolved})")
     elif resolved.is_dir() and next(iter_files(resolved), None) is None:
         reader.fail(path, f"local input {source!r} holds no files to upload")

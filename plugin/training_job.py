@@ -19,6 +19,7 @@ from handlers.client import SageMakerClient
 from handlers.errors import InputError, InvalidRequest, NameInUse, NotFound, Problem, ResourceLimit
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
 from handlers.status import Phase, Status, phase_of
+from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
 from plugin.config import Config, load_config
 from plugin.meta import ResourceMeta
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_BACKOFF_SECONDS = 5.0
 QUEUE_BACKOFF_MAX_SECONDS = 60.0
+NOT_FOUND_RECHECK_SECONDS = 0.25
 
 
 class TrainingJobPlugin:
@@ -83,7 +85,10 @@ class TrainingJobPlugin:
 
     def create(self, task: Task | Mapping[str, Any]) -> ResourceMeta:
         """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
-        rendered = self.render(task)
+        return self.create_rendered(self.render(task))
+
+    def create_rendered(self, rendered: Rendered) -> ResourceMeta:
+        """create, for a request already rendered (the caller then knows the job name before the call)."""
         request = rendered.request
         client = self.client(rendered.region)
         for item in rendered.uploads:
@@ -95,6 +100,11 @@ class TrainingJobPlugin:
         except ResourceLimit as error:
             log.info("%s: %s; queued until capacity frees", meta.job_name, error)
             return _replace(meta, queued_request=request, queued_message=str(error))
+        except NotFound:
+            # The name is taken (a lost response's retry met ResourceInUse) but Describe cannot see the job yet:
+            # it was made a moment ago, by this very call. get() reports QUEUED until it shows.
+            log.warning("%s: created, not yet visible to DescribeTrainingJob", meta.job_name)
+            return _replace(meta, adopted=True)
         return _replace(meta, job_arn=arn, adopted=adopted)
 
     def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
@@ -123,16 +133,24 @@ class TrainingJobPlugin:
         """The job's phase, message, outputs (on SUCCEEDED) and log links."""
         return self.get_with_description(meta)[0]
 
-    def get_with_description(self, meta: ResourceMeta) -> tuple[Resource, dict[str, Any] | None]:
-        """get, plus the DescribeTrainingJob answer it came from (None while the job does not exist)."""
+    def get_with_description(self, meta: ResourceMeta, fresh: bool = False
+                             ) -> tuple[Resource, dict[str, Any] | None]:
+        """get, plus the DescribeTrainingJob answer it came from (None while the job does not exist).
+
+        Answers come from the process's shared status tracker (one ListTrainingJobs sweep for all jobs, a Describe
+        only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
+        """
         client = self._client_for(meta)
         links = log_links(meta.job_name, meta.region, client.partition)
+        tracker = tracker_for(client, self._sweep_interval())
         try:
-            description = client.describe_training_job(meta.job_name)
+            description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)
         except NotFound:
             return Resource(*self._not_found(client, meta), log_links=links if not meta.queued else ()), None
         status = self._status(client, description)
         outputs = outputs_of(description) if status.phase == Phase.SUCCEEDED else {}
+        if status.phase.is_terminal:
+            tracker.forget(meta.job_name)  # reported: a later get describes it afresh
         return Resource(status.phase, status.message, outputs, links), description
 
     def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
@@ -190,14 +208,18 @@ class TrainingJobPlugin:
 
     # --- delete ---------------------------------------------------------------------------------------------------
 
-    def delete(self, meta: ResourceMeta) -> None:
-        """Stop the job, marking it as stopped by the plugin so that any process reports ABORTED."""
+    def delete(self, meta: ResourceMeta, grace_seconds: float | None = None) -> None:
+        """Stop the job, marking it as stopped by the plugin so that any process reports ABORTED.
+
+        A job created less than `grace_seconds` (default: tracking.not_found_grace_seconds) ago that Describe cannot
+        see yet is waited for, so that the abort does not miss it.
+        """
         with self._lock:
             self._cancelled.add(meta.job_name)
         client = self._client_for(meta)
-        try:
-            description = client.describe_training_job(meta.job_name)
-        except NotFound:
+        grace = self.config.tracking.not_found_grace_seconds if grace_seconds is None else grace_seconds
+        description = self._describe_soon(client, meta, grace)
+        if description is None:
             return  # never created (queued, or deleted): nothing runs
         if description.get("TrainingJobStatus") != "InProgress":
             return
@@ -206,6 +228,26 @@ class TrainingJobPlugin:
             client.stop_training_job(meta.job_name)
         except (InvalidRequest, NotFound) as error:
             log.info("%s: stop not needed: %s", meta.job_name, error)
+
+
+    def _sweep_interval(self) -> float:
+        interval = self.config.tracking.sweep_interval_seconds
+        if self.config.backend == "local":
+            interval /= self.config.local.time_scale  # the local SageMaker's clock runs faster
+        return interval
+
+    def _describe_soon(self, client: SageMakerClient, meta: ResourceMeta, grace: float) -> dict[str, Any] | None:
+        """Describe; a job created a moment ago may be invisible for a while: wait for it (within `grace`)
+        rather than let an abort miss a job that is about to run."""
+        made = (meta.job_arn or meta.adopted) and not meta.queued
+        deadline = time.monotonic() + max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
+        while True:
+            try:
+                return client.describe_training_job(meta.job_name)
+            except NotFound:
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(NOT_FOUND_RECHECK_SECONDS)
 
 
 def _replace(meta: ResourceMeta, **changes: Any) -> ResourceMeta:

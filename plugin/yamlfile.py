@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from handlers.errors import InputError
+from handlers.errors import InputError, short_repr
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 64
@@ -68,6 +68,15 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: _StrictLoader, node: Any) -> Any:
+    """An integer too long for Python's int() stays text, so the field that holds it is named in the error."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _StrictLoader.construct_mapping,  # type: ignore[arg-type]
@@ -76,7 +85,10 @@ _StrictLoader.add_constructor(
 
 def parse_text(text: str, where: str) -> Any:
     """YAML (a superset of JSON) text -> plain data, or InputError saying where it broke."""
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as error:  # the reader refuses control characters before parsing starts
+        raise InputError(f"{where}: not valid YAML or JSON: {error}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -94,6 +106,10 @@ def parse_text(text: str, where: str) -> Any:
         raise InputError(f"{where}: not valid YAML or JSON: {error}") from None
     except RecursionError:
         raise InputError(f"{where}: nested too deeply") from None
+    except InputError:
+        raise
+    except ValueError as error:  # e.g. an integer of thousands of digits
+        raise InputError(f"{where}: a value cannot be read: {short_repr(str(error), 120)}") from None
     finally:
         loader.dispose()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from handlers.errors import printable
 from plugin.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def read_case(path: Path) -> Case:
             break
         key, _, value = line[1:].strip().partition(":")
         if key == "expect":
-            expect.append(value.strip())
+            expect.append(printable(value.strip()))  # the CLI escapes control and bidi characters
         elif key == "args":
             args = tuple(shlex.split(value))
         elif key == "config":

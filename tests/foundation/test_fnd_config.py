@@ -73,7 +73,7 @@ def test_built_in_defaults() -> None:
     assert dict(c.prebuilt_algorithms) == {}
     assert c.retry == RetrySettings(attempts=8, backoff_seconds=0.5, max_backoff_seconds=20.0, deadline_seconds=300.0)
     assert c.rate_limits == RateLimits(create_per_second=1.0, read_per_second=10.0)
-    assert (c.tracking.sweep_interval_seconds, c.tracking.not_found_grace_seconds) == (30.0, 60.0)
+    assert (c.tracking.sweep_interval_seconds, c.tracking.not_found_grace_seconds) == (10.0, 60.0)
     assert c.limits.resource_wait_seconds == 3600.0
     assert c.local.endpoint_url is None
     assert dict(c.local.timeline) == {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}

@@ -66,6 +66,7 @@ def config(endpoint: str) -> Config:
         "local": {"endpoint_url": endpoint},
         "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
         "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
     })
 
 

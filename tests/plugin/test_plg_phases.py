@@ -53,6 +53,7 @@ def make_config(endpoint: str, **extra: Any) -> Config:
         "local": {"endpoint_url": endpoint},
         "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
         "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
         **extra,
     })
 

@@ -84,6 +84,7 @@ def files(tmp_path: Path, endpoint: str) -> tuple[Path, Path]:
         "local": {"endpoint_url": endpoint},
         "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
         "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
     }))
     task = tmp_path / "task.yaml"
     task.write_text(yaml.safe_dump({

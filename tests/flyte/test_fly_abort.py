@@ -1,0 +1,80 @@
+"""Aborting a local Flyte execution (Ctrl-C) stops its SageMaker job, which then reports ABORTED.
+
+flytekit's local executor calls the connector's delete from its SIGINT handler; the example workflow runs in its own
+process against a local SageMaker slow enough (a 5 s job) to be interrupted mid-training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flytekit")
+pytest.importorskip("moto")
+
+from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker.testing import LocalClients
+from plugin import Phase, ResourceMeta, TrainingJobPlugin
+from plugin.config import parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(LocalSettings(time_scale=1)) as local:
+        yield local
+
+
+def wait_for(condition: object, timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(what)
+
+
+def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker, tmp_path: Path) -> None:
+    config = {"backend": "local", "local": {"endpoint_url": server.url},
+              "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
+    env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp_path / "config.json")
+    run = subprocess.Popen([sys.executable, str(EXAMPLE), "--rows", "50"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    aws = LocalClients(server.url)
+    try:
+        def running_job() -> str | None:
+            for summary in aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]:
+                job = aws.sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
+                if job["TrainingJobStatus"] == "InProgress" and job["SecondaryStatus"] == "Training":
+                    return str(job["TrainingJobName"])
+            assert run.poll() is None, run.communicate()
+            return None
+
+        name = str(wait_for(running_job, 60, "the workflow's training job never reached Training"))
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode != 0
+    described = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    assert described["TrainingJobStatus"] in ("Stopping", "Stopped"), stderr[-2000:]
+    # any process (here: a fresh plugin) sees the job as aborted, as Flyte would after a DeleteTask
+    plugin = TrainingJobPlugin(parse_config(config))
+    meta = ResourceMeta(job_name=name, region="us-east-1", created_at=time.time(), endpoint_url=server.url)
+    resource = wait_for(lambda: (r := plugin.get(meta)).phase.is_terminal and r, 30, "the job never stopped")
+    assert resource.phase == Phase.ABORTED, resource  # type: ignore[attr-defined]

@@ -1,0 +1,308 @@
+"""The connector through flytekit's own ConnectorRegistry, against the local SageMaker.
+
+What the connector service does with each call is done here the same way: the template and literals go through
+their protobuf form, the resource meta through bytes (decoded by `connector.metadata_type`, as after a restart), and
+the Resource through `to_flyte_idl()` (what propeller receives and shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("flytekit")
+pytest.importorskip("moto")
+
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.configuration import ImageConfig, SerializationSettings
+from flytekit.core.context_manager import FlyteContextManager
+from flytekit.core.type_engine import TypeEngine
+from flytekit.extend.backend.base_connector import ConnectorRegistry
+from flytekit.models import literals
+from flytekit.models.core import identifier
+from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
+from flytekit.tools.translator import get_serializable
+from flytekit.types.directory import FlyteDirectory
+from flytekit.types.file import FlyteFile
+
+from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker.testing import LocalClients
+from plugin import Phase, Resource, TrainingJobPlugin
+from plugin.config import Config, parse_config
+from plugin.flyte import (
+    CONNECTOR_NAME,
+    SageMakerBuiltinAlgorithmTask,
+    SageMakerCustomTrainingTask,
+    SageMakerTrainingConnector,
+    configure,
+    to_flyte_resource,
+)
+from plugin.resource import LogLink
+
+BUILTIN = "sagemaker_training_job_task"
+CUSTOM = "sagemaker_custom_training_job_task"
+TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED}
+XGBOOST_JOB = {
+    "algorithmSpecification": {
+        "algorithmName": "XGBOOST", "algorithmVersion": "1.7-1",
+        "metricDefinitions": [{"name": "train:rmse", "regex": "train-rmse:([0-9\\.]+)"},
+                              {"name": "validation:rmse", "regex": "validation-rmse:([0-9\\.]+)"}],
+    },
+    "trainingJobResourceConfig": {"instanceCount": "1", "instanceType": "ml.m5.xlarge"},
+}
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"
+CUSTOM_JOB = {"algorithmSpecification": {"metricDefinitions": [{"name": "loss", "regex": "loss[=:] *([0-9.]+)"}]},
+              "trainingJobResourceConfig": {"instanceCount": "2", "instanceType": "ml.m5.xlarge"}}
+
+builtin_task = SageMakerBuiltinAlgorithmTask(name="tests.fly.connector.xgboost", training_job=XGBOOST_JOB)
+custom_task = SageMakerCustomTrainingTask(name="tests.fly.connector.custom", training_job=CUSTOM_JOB, image=IMAGE,
+                                          command=["python", "-m", "trainer"], args=["--epochs", "2"],
+                                          env={"LOG_LEVEL": "debug"},
+                                          inputs={"train": FlyteFile, "static_hyperparameters": dict})
+
+
+# --- fixtures and helpers -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(LocalSettings(time_scale=5)) as local:  # a job takes about 1 s
+        yield local
+
+
+@pytest.fixture(scope="module")
+def config(server: LocalSageMaker) -> Config:
+    return parse_config({"backend": "local", "local": {"endpoint_url": server.url},
+                         "retry": {"backoff_seconds": 0.01, "max_backoff_seconds": 0.05},
+                         "rate_limits": {"create_per_second": 0, "read_per_second": 0}})
+
+
+@pytest.fixture(autouse=True)
+def shared_plugin(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_ENDPOINT_URL", raising=False)  # it would win over config's endpoint
+    configure(config)
+    yield
+    configure()
+
+
+@pytest.fixture(scope="module")
+def aws(server: LocalSageMaker) -> LocalClients:
+    return LocalClients(server.url)
+
+
+@pytest.fixture(scope="module")
+def data(aws: LocalClients) -> dict[str, str]:
+    rows = b"".join(f"{i % 7}.0,{i}.0,{i * 2}.0\n".encode() for i in range(50))
+    return {"train": aws.put_data("fly/train", rows), "validation": aws.put_data("fly/validation", rows)}
+
+
+def serialized(task: Any) -> Any:
+    template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), task).template
+    return TaskTemplate.from_flyte_idl(template.to_flyte_idl())
+
+
+def literal_map(task: Any, values: dict[str, Any]) -> Any:
+    lm = TypeEngine.dict_to_literal_map(FlyteContextManager.current_context(), values, task.get_input_types())
+    return literals.LiteralMap.from_flyte_idl(lm.to_flyte_idl())
+
+
+_counter = iter(range(10**6))
+
+
+def metadata(retry_attempt: int = 0, name: str | None = None) -> Any:
+    name = name or f"fly{time.time_ns() % 10**9}{next(_counter)}"
+    task_id = identifier.Identifier(identifier.ResourceType.TASK, "flytesnacks", "development", "t", "v1")
+    ids = identifier.TaskExecutionIdentifier(
+        task_id, identifier.NodeExecutionIdentifier("n0", identifier.WorkflowExecutionIdentifier(
+            "flytesnacks", "development", name)), retry_attempt)
+    return TaskExecutionMetadata.from_flyte_idl(
+        TaskExecutionMetadata(ids, "flytesnacks-development", {}, {}, "default", {}, None).to_flyte_idl())
+
+
+def builtin_inputs(data: dict[str, str]) -> Any:
+    return literal_map(builtin_task, {"train": FlyteDirectory(data["train"]),
+                                      "validation": FlyteDirectory(data["validation"]),
+                                      "static_hyperparameters": {"num_round": 10, "objective": "reg:squarederror"}})
+
+
+def create(task_type: str, template: Any, inputs: Any, meta: Any = None) -> bytes:
+    """CreateTask as the connector service runs it; the resource meta as bytes, as propeller keeps it."""
+    connector = ConnectorRegistry.get_connector(task_type)
+    return bytes(connector.create(task_template=template, inputs=inputs, output_prefix="s3://flyte/metadata/x",
+                                  task_execution_metadata=meta or metadata()).encode())
+
+
+def get(task_type: str, blob: bytes) -> Any:
+    connector = ConnectorRegistry.get_connector(task_type)
+    return connector.get(resource_meta=connector.metadata_type.decode(blob))
+
+
+def follow(task_type: str, blob: bytes, timeout: float = 30.0) -> list[Any]:
+    seen: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resource = get(task_type, blob)
+        seen.append(resource)
+        if resource.phase in TERMINAL:
+            return seen
+        time.sleep(0.05)
+    raise TimeoutError(f"still {TaskExecution.Phase.Name(seen[-1].phase)} after {timeout} s")
+
+
+def job_name(blob: bytes) -> str:
+    meta = SageMakerTrainingConnector().metadata_type.decode(blob)
+    return str(meta.job.job_name)
+
+
+# --- tests ----------------------------------------------------------------------------------------------------------
+
+
+def test_both_task_types_are_registered_with_flytekit() -> None:
+    for task_type in (BUILTIN, CUSTOM):
+        connector = ConnectorRegistry.get_connector(task_type)
+        assert isinstance(connector, SageMakerTrainingConnector)
+        assert connector.task_category.name == task_type
+    (agent,) = [a for a in ConnectorRegistry.list_connectors() if a.name == CONNECTOR_NAME]
+    assert sorted(agent.supported_task_types) == [CUSTOM, BUILTIN]
+    assert not agent.is_sync
+
+
+def test_builtin_job_runs_to_success_with_flyte_outputs(aws: LocalClients, data: dict[str, str]) -> None:
+    blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
+    assert job_name(blob).startswith("flytesnacks-development-fly")
+    resources = follow(BUILTIN, blob)
+    final = resources[-1]
+    assert final.phase == TaskExecution.SUCCEEDED, final.message
+    described = aws.sagemaker.describe_training_job(TrainingJobName=job_name(blob))
+    # outputs: a LiteralMap that flytekit turns into the declared python types
+    assert set(final.outputs.literals) == {"model", "metrics"}
+    values = TypeEngine.literal_map_to_kwargs(FlyteContextManager.current_context(), final.outputs,
+                                              {"model": FlyteFile, "metrics": dict[str, float]})
+    assert values["model"].remote_source == described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert values["metrics"] == {m["MetricName"]: pytest.approx(m["Value"]) for m in described["FinalMetricDataList"]}
+    assert set(values["metrics"]) == {"train:rmse", "validation:rmse"}
+    bucket, key = values["model"].remote_source[len("s3://"):].split("/", 1)
+    assert aws.s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    # what propeller receives
+    pb = asyncio.run(final.to_flyte_idl())
+    assert pb.phase == TaskExecution.SUCCEEDED
+    assert pb.outputs.literals["model"].scalar.blob.uri == described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert pb.custom_info["training_job_name"] == job_name(blob)
+
+
+def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str]) -> None:
+    blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
+    name = job_name(blob)
+    resources = follow(BUILTIN, blob)
+    shown = []
+    for resource in resources:
+        pb = asyncio.run(resource.to_flyte_idl())
+        entry = (TaskExecution.Phase.Name(pb.phase), pb.message.split(":")[0])
+        if not shown or shown[-1] != entry:
+            shown.append(entry)
+    phases = [phase for phase, _ in shown]
+    assert phases[-1] == "SUCCEEDED" and "RUNNING" in phases and "INITIALIZING" in phases
+    order = ["QUEUED", "INITIALIZING", "RUNNING", "SUCCEEDED"]
+    assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
+    assert next(m for p, m in shown if p == "INITIALIZING") == "Starting"
+    assert "Training" in [m for p, m in shown if p == "RUNNING"]
+    assert shown[-1] == ("SUCCEEDED", "Completed")
+    pb = asyncio.run(resources[0].to_flyte_idl())
+    links = {link.name: link.uri for link in pb.log_links}
+    assert set(links) == {"CloudWatch Logs", "SageMaker Training Job"}
+    assert links["CloudWatch Logs"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1")
+    assert f"prefix={name}/" in links["CloudWatch Logs"]
+    assert links["SageMaker Training Job"].endswith(f"#/jobs/{name}")
+
+
+def test_delete_stops_the_job_and_flyte_sees_aborted(aws: LocalClients, data: dict[str, str]) -> None:
+    blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
+    first = get(BUILTIN, blob)
+    assert first.phase in (TaskExecution.QUEUED, TaskExecution.INITIALIZING, TaskExecution.RUNNING)
+    connector = ConnectorRegistry.get_connector(BUILTIN)
+    connector.delete(resource_meta=connector.metadata_type.decode(blob))
+    final = follow(BUILTIN, blob)[-1]
+    assert final.phase == TaskExecution.ABORTED, final.message
+    assert final.outputs is None
+    described = aws.sagemaker.describe_training_job(TrainingJobName=job_name(blob))
+    assert described["TrainingJobStatus"] == "Stopped"
+    connector.delete(resource_meta=connector.metadata_type.decode(blob))  # idempotent: nothing left to stop
+    assert get(BUILTIN, blob).phase == TaskExecution.ABORTED
+
+
+def test_custom_job_with_a_local_file_input(aws: LocalClients, tmp_path: Any) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("1.0,2.0\n3.0,4.0\n")
+    inputs = literal_map(custom_task, {"train": FlyteFile(str(train)), "static_hyperparameters": {"lr": 0.1}})
+    blob = create(CUSTOM, serialized(custom_task), inputs)
+    final = follow(CUSTOM, blob)[-1]
+    assert final.phase == TaskExecution.SUCCEEDED, final.message
+    described = aws.sagemaker.describe_training_job(TrainingJobName=job_name(blob))
+    assert described["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert described["HyperParameters"]["lr"] == "0.1"
+    assert described["ResourceConfig"]["InstanceCount"] == 2
+    uri = described["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    bucket, prefix = uri[len("s3://"):].split("/", 1)
+    listed = aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["train.csv"]  # the plugin uploaded the local file
+
+
+def test_create_is_idempotent_per_attempt_and_a_retry_is_a_new_job(data: dict[str, str]) -> None:
+    meta = metadata()
+    first = create(BUILTIN, serialized(builtin_task), builtin_inputs(data), meta)
+    again = create(BUILTIN, serialized(builtin_task), builtin_inputs(data), meta)  # CreateTask retried by propeller
+    assert job_name(again) == job_name(first)
+    retried = metadata(retry_attempt=1, name=meta.task_execution_id.node_execution_id.execution_id.name)
+    retry = create(BUILTIN, serialized(builtin_task), builtin_inputs(data), retried)
+    assert job_name(retry) == job_name(first)[: -1] + "1"
+    for blob in (first, retry):
+        assert follow(BUILTIN, blob)[-1].phase == TaskExecution.SUCCEEDED
+
+
+def test_a_restarted_connector_continues_from_the_meta_bytes(config: Config, data: dict[str, str]) -> None:
+    blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
+    restarted = SageMakerTrainingConnector(BUILTIN, plugin=TrainingJobPlugin(config))
+    deadline = time.monotonic() + 30
+    while (resource := restarted.get(restarted.metadata_type.decode(blob))).phase not in TERMINAL:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert resource.phase == TaskExecution.SUCCEEDED
+
+
+def test_an_invalid_task_fails_for_good_with_every_problem(aws: LocalClients, data: dict[str, str]) -> None:
+    template = serialized(builtin_task)
+    template._custom = {**XGBOOST_JOB, "trainingJobResourceConfig": {"instanceType": "ml.m5.huge"}}
+    inputs = literal_map(builtin_task, {"train": FlyteDirectory(data["train"]),
+                                        "validation": FlyteDirectory(data["validation"]),
+                                        "static_hyperparameters": {"nested": {"no": 1}}})
+    before = len(aws.sagemaker.list_training_jobs()["TrainingJobSummaries"])
+    blob = create(BUILTIN, template, inputs)
+    resource = get(BUILTIN, blob)
+    assert resource.phase == TaskExecution.FAILED
+    assert "training_job.training_job_resource_config.instance_type" in resource.message
+    assert "inputs.static_hyperparameters.nested" in resource.message
+    assert len(aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]) == before  # nothing was created
+    ConnectorRegistry.get_connector(BUILTIN).delete(resource_meta=SageMakerTrainingConnector().metadata_type.decode(
+        blob))  # nothing to stop
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_phase_maps_to_flytes_own(phase: Phase) -> None:
+    outputs = {"model": "s3://b/out/model.tar.gz", "metrics": {"loss": 0.5}} if phase == Phase.SUCCEEDED else {}
+    resource = to_flyte_resource(Resource(phase, "why", outputs, (LogLink("CloudWatch Logs", "https://x"),)), "j", "r")
+    assert TaskExecution.Phase.Name(resource.phase) == phase.name
+    assert resource.phase == int(phase)
+    assert resource.message == "why"
+    assert [(link.name, link.uri) for link in resource.log_links] == [("CloudWatch Logs", "https://x")]
+    assert (resource.outputs is not None) == (phase == Phase.SUCCEEDED)
+
+
+def test_success_without_a_model_is_a_failure() -> None:
+    resource = to_flyte_resource(Resource(Phase.SUCCEEDED, "Completed", {"model": "", "metrics": {}}))
+    assert resource.phase == TaskExecution.FAILED
+    assert "model artifacts" in resource.message

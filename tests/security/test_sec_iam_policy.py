@@ -1,0 +1,348 @@
+"""docs/iam-policy.json is the least-privilege policy the plugin needs, and covers every AWS operation it performs.
+
+- The policy itself: well formed, no wildcard actions, `Resource: "*"` only where AWS has no resource
+  (ListTrainingJobs), iam:PassRole limited to SageMaker, S3 only for the local backend's upload bucket.
+- Static: every `SageMakerClient.call(service, operation)` in the plugin's source is allowed by the policy, and every
+  action of the policy is needed by one of them.
+- Dynamic: a workload of every command and plugin method against the local SageMaker, with each operation the plugin
+  performs recorded (SageMakerClient.call is the only door to AWS: tests' own boto3 clients are not recorded).
+- Suite-wide (opt-in): with SAGEMAKER_PLUGIN_RECORD_OPS=<file>, tests/conftest.py records every operation the plugin
+  performs during the whole test session and fails the session if one is not allowed here (`uncovered`).
+  Subprocesses record too once handlers/client.py has its hook (test_subprocesses_record_their_operations):
+      RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
+      _RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None   # read once, at import
+  and, in SageMakerClient.call right after the unknown-operation check, when _RECORD_OPS_FILE is set, append
+  f"{service}:{operation}\n" to it (one short write in append mode: safe across processes).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY_PATH = ROOT / "docs" / "iam-policy.json"
+RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+JOB_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/project-domain-name-n0-0"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SageMakerTrainingRole"
+GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs"
+STREAM_ARN = f"{GROUP_ARN}:log-stream:project-domain-name-n0-0/algo-1-1700000000"
+BUCKET_ARN = "arn:aws:s3:::sagemaker-plugin-local"
+OBJECT_ARN = f"{BUCKET_ARN}/outputs/project-domain-name-n0-0/input/train/train.csv"
+TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+
+# --- the policy as AWS evaluates it (the subset it uses: Allow statements, Action/Resource lists, StringEquals) ------
+
+
+@dataclass(frozen=True)
+class Need:
+    """One IAM authorization an operation needs: an action on a resource, with the request's condition keys."""
+
+    action: str
+    resource: str
+    context: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.resource}" + (f" with {self.context}" if self.context else "")
+
+
+def needs(service: str, operation: str) -> list[Need]:
+    """What `service:operation`, as the plugin calls it, needs from IAM."""
+    if service == "sagemaker":
+        if operation == "ListTrainingJobs":
+            return [Need("sagemaker:ListTrainingJobs", "*")]
+        found = [Need(f"sagemaker:{operation}", JOB_ARN)]
+        if operation == "CreateTrainingJob":  # passes the role, and tags the job it makes
+            found += [Need("iam:PassRole", ROLE_ARN, TO_SAGEMAKER), Need("sagemaker:AddTags", JOB_ARN)]
+        return found
+    if service == "logs":
+        if operation == "GetLogEvents":
+            return [Need("logs:GetLogEvents", STREAM_ARN)]
+        return [Need(f"logs:{operation}", GROUP_ARN), Need(f"logs:{operation}", f"{GROUP_ARN}:*")]
+    if service == "s3":
+        return {
+            "HeadBucket": [Need("s3:ListBucket", BUCKET_ARN)],
+            "CreateBucket": [Need("s3:CreateBucket", BUCKET_ARN)],
+            "PutObject": [Need("s3:PutObject", OBJECT_ARN)],
+        }.get(operation, [Need(f"s3:{operation}", BUCKET_ARN)])
+    return [Need(f"{service}:{operation}", "*")]
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def load_policy(path: Path = POLICY_PATH) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def allows(policy: dict[str, Any], need: Need) -> bool:
+    for statement in policy["Statement"]:
+        if statement.get("Effect") != "Allow":
+            continue
+        if not any(fnmatch.fnmatch(need.action.lower(), a.lower()) for a in _listed(statement["Action"])):
+            continue
+        if not any(pattern == "*" or fnmatch.fnmatchcase(need.resource, pattern)
+                   for pattern in _listed(statement["Resource"])):
+            continue
+        conditions = statement.get("Condition", {})
+        if all(need.context.get(key) in _listed(value)
+               for operator, keys in conditions.items() if operator == "StringEquals"
+               for key, value in keys.items()):
+            return True
+    return False
+
+
+def uncovered(operations: Iterable[str], policy: dict[str, Any] | None = None) -> list[str]:
+    """The `service:Operation` names whose needs the policy does not allow, each with what is missing."""
+    policy = policy if policy is not None else load_policy()
+    missing = []
+    for name in sorted(set(operations)):
+        service, _, operation = name.partition(":")
+        lacking = [str(n) for n in needs(service, operation) if not allows(policy, n)]
+        if lacking:
+            missing.append(f"{name}: {'; '.join(lacking)}")
+    return missing
+
+
+# --- the policy on its own -------------------------------------------------------------------------------------------
+
+EXPECTED_ACTIONS = {
+    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:ListTrainingJobs",
+    "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
+    "logs:DescribeLogStreams", "logs:GetLogEvents", "s3:PutObject", "s3:ListBucket", "s3:CreateBucket",
+}
+IAM_ONLY_ACTIONS = {"iam:PassRole", "s3:ListBucket"}  # IAM actions that are not API operations
+
+
+def _actions(policy: dict[str, Any]) -> list[str]:
+    return [a for s in policy["Statement"] for a in _listed(s["Action"])]
+
+
+def test_the_policy_is_well_formed() -> None:
+    policy = load_policy()
+    assert set(policy) == {"Version", "Statement"} and policy["Version"] == "2012-10-17"
+    sids = [s.get("Sid") for s in policy["Statement"]]
+    assert all(sids) and len(set(sids)) == len(sids)
+    for statement in policy["Statement"]:
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+        assert statement["Effect"] == "Allow"
+        assert set(statement.get("Condition", {})) <= {"StringEquals"}
+
+
+def test_the_policy_grants_exactly_what_the_plugin_needs() -> None:
+    actions = _actions(load_policy())
+    assert len(actions) == len(set(actions))
+    assert set(actions) == EXPECTED_ACTIONS
+    assert not [a for a in actions if "*" in a or "?" in a]
+
+
+def test_every_action_is_a_real_one() -> None:
+    from handlers.service_model import service_model
+
+    for action in EXPECTED_ACTIONS - IAM_ONLY_ACTIONS:
+        service, _, operation = action.partition(":")
+        assert operation in service_model(service).operation_names, action
+
+
+def test_resources_are_as_narrow_as_aws_allows() -> None:
+    for statement in load_policy()["Statement"]:
+        resources = _listed(statement["Resource"])
+        actions = set(_listed(statement["Action"]))
+        if "*" in resources:
+            assert actions == {"sagemaker:ListTrainingJobs"}, statement  # the only one without a resource type
+        for action in actions:
+            prefix = {"sagemaker": "arn:aws:sagemaker:*:*:training-job/", "iam": "arn:aws:iam::*:role/",
+                      "logs": "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
+                      "s3": "arn:aws:s3:::sagemaker-plugin-local"}[action.partition(":")[0]]
+            assert all(r == "*" or r.startswith(prefix) for r in resources), (action, resources)
+
+
+def test_pass_role_is_limited_to_sagemaker() -> None:
+    policy = load_policy()
+    [statement] = [s for s in policy["Statement"] if "iam:PassRole" in _listed(s["Action"])]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert allows(policy, Need("iam:PassRole", ROLE_ARN, TO_SAGEMAKER))
+    assert not allows(policy, Need("iam:PassRole", ROLE_ARN, {"iam:PassedToService": "ec2.amazonaws.com"}))
+    assert not allows(policy, Need("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/Admin", TO_SAGEMAKER))
+
+
+@pytest.mark.parametrize("need", [
+    Need("sagemaker:DeleteModel", JOB_ARN),
+    Need("sagemaker:CreateTrainingJob", "arn:aws:sagemaker:us-east-1:1:model/x"),
+    Need("sagemaker:StopTrainingJob", "*"), Need("logs:GetLogEvents", "arn:aws:logs:us-east-1:1:log-group:/other:*"),
+    Need("s3:PutObject", "arn:aws:s3:::customer-data/secret.csv"), Need("s3:GetObject", OBJECT_ARN),
+    Need("s3:DeleteBucket", BUCKET_ARN), Need("iam:CreateRole", "*"),
+], ids=str)
+def test_the_policy_denies_the_rest(need: Need) -> None:
+    assert not allows(load_policy(), need)
+
+
+# --- static: every operation in the plugin's source ------------------------------------------------------------------
+
+SOURCES = ("handlers", "plugin")
+
+
+def operations_in_source() -> dict[str, list[str]]:
+    """`service:Operation` -> where, for every `<x>.call("service", "Operation", ...)` in the plugin's packages."""
+    found: dict[str, list[str]] = {}
+    for package in SOURCES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call" \
+                        and len(node.args) >= 2 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                                        for a in node.args[:2]):
+                    service, operation = (a.value for a in node.args[:2])  # type: ignore[attr-defined]
+                    found.setdefault(f"{service}:{operation}", []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_every_operation_in_the_source_is_allowed() -> None:
+    operations = operations_in_source()
+    assert {"sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "s3:PutObject",
+            "logs:GetLogEvents"} <= set(operations)
+    assert uncovered(operations) == [], operations
+
+
+def test_every_action_of_the_policy_is_needed() -> None:
+    needed = {n.action for name in operations_in_source() for n in needs(*name.split(":"))}
+    assert set(_actions(load_policy())) <= needed
+
+
+# --- dynamic: record what the plugin does against the local SageMaker -------------------------------------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from handlers.client import SageMakerClient
+
+    calls: list[str] = []
+    original = SageMakerClient.call
+
+    def call(self: SageMakerClient, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        calls.append(f"{service}:{operation}")
+        return original(self, service, operation, **params)
+
+    monkeypatch.setattr(SageMakerClient, "call", call)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def local_sagemaker() -> Iterator[str]:
+    from local_sagemaker import LocalSageMaker, LocalSettings
+
+    with LocalSageMaker(LocalSettings(time_scale=10)) as server:
+        yield server.url
+
+
+def _task(tmp_path: Path, name: str) -> Path:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "train.csv").write_text("1,0.5\n0,0.25\n", encoding="utf-8")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps({
+        "task_type": "sagemaker_custom_training_job_task",
+        "training_job": {"training_job_resource_config": {"instance_type": "ml.m5.xlarge"}},
+        "container": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"},
+        "inputs": {"train": "data"},
+        "execution": {"project": "iam", "domain": "development", "name": name, "node_id": "n0", "retry_attempt": 0},
+    }), encoding="utf-8")
+    return path
+
+
+def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], local_sagemaker: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from plugin import Phase, TrainingJobPlugin, load_task
+    from plugin.cli import main
+    from plugin.config import parse_config
+
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_CONFIG", raising=False)
+    stamp = str(time.time_ns())[-9:]
+    settings = {"backend": "local", "local": {"endpoint_url": local_sagemaker},
+                "retry": {"attempts": 3, "backoff_seconds": 0.01}, "tracking": {"not_found_grace_seconds": 30},
+                "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(json.dumps(settings), encoding="utf-8")
+    config = parse_config(settings)
+
+    # run: uploads (HeadBucket, CreateBucket, PutObject), create, follow with logs
+    assert main(["run", "--config", str(config_file), "--poll", "0.05", str(_task(tmp_path, f"ran-{stamp}"))]) == 0
+    # create, then abort: describe, tag, stop; get until Stopped (ListTags tells who stopped it); create again: adopt
+    plugin = TrainingJobPlugin(config)
+    task = load_task(_task(tmp_path, f"aborted-{stamp}"))
+    meta = plugin.create(task)
+    plugin.delete(meta)
+    deadline = time.monotonic() + 30
+    while (resource := plugin.get(meta)).phase != Phase.ABORTED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert resource.phase == Phase.ABORTED
+    assert plugin.create(task).job_name == meta.job_name
+    # the commands that read or stop a job by name, and the listing the tracker sweeps with
+    for command in ("status", "logs", "stop"):
+        assert main([command, "--config", str(config_file), meta.job_name]) == 0
+    plugin.client().list_training_jobs(MaxResults=10, NameContains=stamp)
+    capsys.readouterr()
+
+    expected = {"s3:HeadBucket", "s3:CreateBucket", "s3:PutObject", "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob", "sagemaker:AddTags", "sagemaker:StopTrainingJob",
+                "sagemaker:ListTags", "sagemaker:ListTrainingJobs", "logs:DescribeLogStreams", "logs:GetLogEvents"}
+    assert set(recorded) == expected
+    assert uncovered(recorded) == []
+
+
+# --- suite-wide recording (tests/conftest.py) and its hook in handlers/client.py -------------------------------------
+
+
+def _client_records_itself() -> bool:
+    import handlers.client
+
+    return getattr(handlers.client, "RECORD_OPS_ENV", None) == RECORD_ENV and hasattr(handlers.client,
+                                                                                       "_RECORD_OPS_FILE")
+
+
+def test_the_suite_recorder_is_opt_in() -> None:
+    """Without SAGEMAKER_PLUGIN_RECORD_OPS, SageMakerClient.call is the plugin's own (nothing slows other tests)."""
+    from handlers.client import SageMakerClient
+
+    wrapped = getattr(SageMakerClient.call, "__wrapped__", None) is not None
+    assert wrapped == bool(os.environ.get(RECORD_ENV))
+
+
+def test_the_suite_recording_so_far_is_allowed() -> None:
+    """When the suite is recorded, what it did up to this test (the session's end checks the rest, conftest.py)."""
+    path = os.environ.get(RECORD_ENV)
+    if not path or not Path(path).exists():
+        pytest.skip(f"{RECORD_ENV} is not set: the suite is not being recorded")
+    assert uncovered(Path(path).read_text(encoding="utf-8").split()) == []
+
+
+@pytest.mark.skipif(not _client_records_itself(), reason=f"needs the hook in handlers/client.py: RECORD_OPS_ENV = "
+                    f"'{RECORD_ENV}', _RECORD_OPS_FILE read from it at import, and SageMakerClient.call appending "
+                    "'service:Operation' to that file")
+def test_subprocesses_record_their_operations(tmp_path: Path, local_sagemaker: str) -> None:
+    record = tmp_path / "ops.txt"
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"backend": "local", "local": {"endpoint_url": local_sagemaker},
+                                  "retry": {"attempts": 1}}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_PLUGIN_")}
+    env[RECORD_ENV] = str(record)
+    done = subprocess.run([sys.executable, "-m", "plugin.cli", "status", "--config", str(config), "no-such-job"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr  # no such job: the user's input
+    assert record.read_text(encoding="utf-8").split() == ["sagemaker:DescribeTrainingJob"]
