@@ -79,7 +79,9 @@ def server() -> Iterator[LocalSageMaker]:
 def config(server: LocalSageMaker) -> Config:
     return parse_config({"backend": "local", "local": {"endpoint_url": server.url},
                          "retry": {"backoff_seconds": 0.01, "max_backoff_seconds": 0.05},
-                         "rate_limits": {"create_per_second": 0, "read_per_second": 0}})
+                         "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+                         # every poll asks SageMaker, so the tests see each phase a one-second job passes through
+                         "tracking": {"sweep_interval_seconds": 0}})
 
 
 @pytest.fixture(autouse=True)
