@@ -8,7 +8,6 @@ path (botocore, our retry policy, classification) runs. Sleeps and clocks are fa
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -23,7 +22,6 @@ import urllib3.exceptions
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
-from moto.server import ThreadedMotoServer
 
 from handlers.client import (
     ClientSettings,
@@ -62,16 +60,6 @@ AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in s
 
 
 # --- fixtures and fakes ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 class FakeClock:

@@ -10,7 +10,6 @@ retry policy run end to end; the plugin's clock is injected and its backoff is t
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,7 +20,6 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
-from moto.server import ThreadedMotoServer
 
 from handlers.client import SageMakerClient
 from handlers.errors import TransientError
@@ -47,16 +45,6 @@ AWS_QUOTA = (
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ AddTags and ListTags go to moto itself: the stopped-by mark is checked on the se
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
-from moto.server import ThreadedMotoServer
 
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
@@ -32,16 +30,6 @@ START = 1_800_000_000.0
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ AddTags and CreateTrainingJob go to moto itself. The plugin's clock is injected,
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +18,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
-from moto.server import ThreadedMotoServer
 
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
@@ -35,16 +33,6 @@ START = 1_800_000_000.0
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def make_config(endpoint: str, **extra: Any) -> Config:

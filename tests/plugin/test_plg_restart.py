@@ -7,19 +7,16 @@ the jobs live on a moto server in this process. Plain moto makes a job Completed
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from plugin import ResourceMeta
 
@@ -58,16 +55,6 @@ p.delete(meta)
 p.delete(meta)
 print(json.dumps({"job_name": meta.job_name, "job_arn": meta.job_arn, "seen": seen}))
 """
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ behind Describe, the server's clock, deletions. Time is fake: the test moves it,
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +20,6 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
-from moto.server import ThreadedMotoServer
 
 from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
 from handlers.errors import NotFound
@@ -167,16 +165,6 @@ class ScriptedSageMaker:
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")
