@@ -7,7 +7,6 @@ read forward with its own token, so no line is read twice or lost, including the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +61,6 @@ class LogTailer:
             lines.extend(batch)
         lines.sort()
         return lines
-
-    def follow(self) -> Iterator[LogLine]:
-        yield from self.poll()
 
     def _list_streams(self) -> None:
         params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.job_name + "/",

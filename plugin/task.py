@@ -111,13 +111,6 @@ def read_task(source: TaskSource, *, ignore_unknown: bool = False) -> tuple[Task
     return _read(data, path.resolve().parent, ignore_unknown)
 
 
-def parse_task(data: Any, base_dir: Path, ignore_unknown: bool = False) -> Task:
-    task, problems = _read(data, base_dir, ignore_unknown)
-    if problems:
-        raise InputError(problems)
-    return task
-
-
 def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[Problem]]:
     reader = Reader()
     root = reader.mapping(data, "")
