@@ -41,13 +41,13 @@ def upload(client: SageMakerClient, source: str, destination: str) -> int:
     files = list(iter_files(Path(source)))
     if not files:
         raise InputError(f"local input {source} holds no files")
-    _ensure_bucket(client, bucket)
+    ensure_bucket(client, bucket)
     for path, relative in files:
         client.call("s3", "PutObject", Bucket=bucket, Key=prefix.rstrip("/") + "/" + relative, Body=path.read_bytes())
     return len(files)
 
 
-def _ensure_bucket(client: SageMakerClient, bucket: str) -> None:
+def ensure_bucket(client: SageMakerClient, bucket: str) -> None:
     try:
         client.call("s3", "HeadBucket", Bucket=bucket)
     except NotFound:

@@ -14,9 +14,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from handlers import uploads
+from handlers import abort_marks, uploads
 from handlers.client import SageMakerClient
-from handlers.errors import InputError, InvalidRequest, NameInUse, NotFound, Problem, ResourceLimit
+from handlers.errors import (
+    AccessDenied,
+    AwsError,
+    InputError,
+    InvalidRequest,
+    NameInUse,
+    NotFound,
+    Problem,
+    ResourceLimit,
+)
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
 from handlers.status import Phase, Status, phase_of
 from handlers.tracker import tracker_for
@@ -49,10 +58,13 @@ class TrainingJobPlugin:
         self._clients: dict[tuple[str, str | None], SageMakerClient] = {}
         if client is not None:
             self._clients[(client.region, client.endpoint_url)] = client
-        # In-process only: when to retry a create refused for quota, and jobs deleted while still queued.
+        # In-process memos: when to retry a create refused for quota, jobs deleted while still queued (also marked
+        # in S3 for other processes: handlers/abort_marks.py), and made jobs whose abort mark was already looked for.
         self._next_create: dict[str, tuple[int, float]] = {}
         self._created_late: dict[str, float] = {}
         self._cancelled: set[str] = set()
+        self._mark_checked: set[str] = set()
+        self._stopped_untagged: set[str] = set()  # stopped without leave to tag them: ABORTED here all the same
 
     # --- clients --------------------------------------------------------------------------------------------------
 
@@ -147,6 +159,8 @@ class TrainingJobPlugin:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)
         except NotFound:
             return Resource(*self._not_found(client, meta), log_links=links if not meta.queued else ()), None
+        if meta.queued and description.get("TrainingJobStatus") == "InProgress":
+            description = self._abort_if_marked(client, meta, description)
         status = self._status(client, description)
         outputs = outputs_of(description) if status.phase == Phase.SUCCEEDED else {}
         if status.phase.is_terminal:
@@ -156,8 +170,11 @@ class TrainingJobPlugin:
     def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
         stopped_by_plugin = False
         if description.get("TrainingJobStatus") == "Stopped" and description.get("SecondaryStatus") == "Stopped":
-            tags = tags_of({"Tags": client.list_tags(str(description["TrainingJobArn"]))})
-            stopped_by_plugin = STOPPED_BY_TAG in tags
+            with self._lock:
+                stopped_by_plugin = description.get("TrainingJobName") in self._stopped_untagged
+            if not stopped_by_plugin:
+                tags = tags_of({"Tags": client.list_tags(str(description["TrainingJobArn"]))})
+                stopped_by_plugin = STOPPED_BY_TAG in tags
         return phase_of(description, stopped_by_plugin)
 
     def _not_found(self, client: SageMakerClient, meta: ResourceMeta) -> tuple[Phase, str]:
@@ -179,9 +196,10 @@ class TrainingJobPlugin:
     def _retry_queued(self, client: SageMakerClient, meta: ResourceMeta, now: float) -> tuple[Phase, str]:
         """A create refused for quota: retry it with backoff until limits.resource_wait_seconds runs out."""
         name = meta.job_name
+        never_made = (Phase.ABORTED, "deleted while waiting for resources; the job was never created")
         with self._lock:
             if name in self._cancelled:
-                return Phase.ABORTED, "deleted while waiting for resources; the job was never created"
+                return never_made
             attempts, next_time = self._next_create.get(name, (0, 0.0))
         message = meta.queued_message
         if now - meta.created_at > self.config.limits.resource_wait_seconds:
@@ -190,6 +208,10 @@ class TrainingJobPlugin:
         if now < next_time:
             return Phase.WAITING_FOR_RESOURCES, message
         assert meta.queued_request is not None
+        if self._marked(client, meta):  # deleted by another process while queued
+            with self._lock:
+                self._cancelled.add(name)
+            return never_made
         try:
             self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
         except ResourceLimit as error:
@@ -204,7 +226,44 @@ class TrainingJobPlugin:
         with self._lock:
             self._next_create.pop(name, None)
             self._created_late[name] = now
-        return Phase.QUEUED, "created after waiting for resources"
+        # A delete elsewhere may have marked the abort while this create was on its way, and missed the job: the mark
+        # is written before that delete looks for the job, so one of the two always sees the other.
+        if not self._marked(client, meta):
+            with self._lock:
+                self._mark_checked.add(name)
+            return Phase.QUEUED, "created after waiting for resources"
+        made = _replace(meta, queued_request=None, adopted=True, created_at=now)
+        description = self._describe_soon(client, made, grace=None)
+        if description is None:  # not visible yet: the first get that sees it looks for the mark again
+            return Phase.QUEUED, "created after waiting for resources; deleted meanwhile, to be stopped once visible"
+        with self._lock:
+            self._mark_checked.add(name)
+        self._stop(client, meta, description)
+        return Phase.QUEUED, "created after waiting for resources, then stopped: it was deleted meanwhile"
+
+    def _abort_if_marked(self, client: SageMakerClient, meta: ResourceMeta, description: dict[str, Any]
+                         ) -> dict[str, Any]:
+        """A job made from the queue, perhaps by a process that could not see an abort: look for the mark once."""
+        with self._lock:
+            if meta.job_name in self._mark_checked:
+                return description
+            self._mark_checked.add(meta.job_name)
+        if self._marked(client, meta) and self._stop(client, meta, description):
+            return client.describe_training_job(meta.job_name)
+        return description
+
+    def _abort_mark(self, meta: ResourceMeta) -> abort_marks.AbortMark:
+        assert meta.queued_request is not None
+        return abort_marks.mark_for(meta.queued_request, meta.fingerprint, meta.created_at)
+
+    def _marked(self, client: SageMakerClient, meta: ResourceMeta) -> bool:
+        mark = self._abort_mark(meta)
+        try:
+            return abort_marks.is_marked(client, mark)
+        except AccessDenied as error:
+            log.warning("%s: cannot look for the abort mark %s (%s): an abort from another process is not seen; "
+                        "grant s3:ListBucket on it (docs/iam-policy.json)", meta.job_name, mark.uri, error)
+            return False
 
     # --- delete ---------------------------------------------------------------------------------------------------
 
@@ -217,18 +276,43 @@ class TrainingJobPlugin:
         with self._lock:
             self._cancelled.add(meta.job_name)
         client = self._client_for(meta)
-        grace = self.config.tracking.not_found_grace_seconds if grace_seconds is None else grace_seconds
-        description = self._describe_soon(client, meta, grace)
-        if description is None:
-            return  # never created (queued, or deleted): nothing runs
+        if meta.queued:
+            # Any process may still make the job from the queue: record the abort where all of them look, before
+            # looking for the job (see _retry_queued for the other half).
+            mark = self._abort_mark(meta)
+            details = {"job_name": meta.job_name, "fingerprint": meta.fingerprint, "created_at": meta.created_at,
+                       "aborted_at": self._clock()}
+            try:
+                abort_marks.write(client, mark, details, create_bucket=self.config.backend == "local")
+            except AwsError as error:
+                raise type(error)(f"{meta.job_name}: cannot record the abort at {mark.uri}, where other processes "
+                                  f"look before they create the job (grant s3:PutObject on it, docs/iam-policy.json): "
+                                  f"{error}", error.code, error.operation) from None
+        description = self._describe_soon(client, meta, grace_seconds)
+        if description is not None:
+            self._stop(client, meta, description)
+
+    def _stop(self, client: SageMakerClient, meta: ResourceMeta, description: Mapping[str, Any]) -> bool:
+        """Tag the job as stopped by the plugin (so every process reports ABORTED) and stop it, if it runs.
+
+        Without leave to tag, the job is stopped all the same: a job left running costs more than a phase that other
+        processes then read as FAILED (stopped by someone else); this one remembers and reports ABORTED.
+        """
         if description.get("TrainingJobStatus") != "InProgress":
-            return
-        client.add_tags(str(description["TrainingJobArn"]), [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
+            return False
+        try:
+            client.add_tags(str(description["TrainingJobArn"]), [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
+        except AccessDenied as error:
+            log.warning("%s: cannot tag the job as stopped by the plugin (%s); stopping it anyway: other processes "
+                        "will report it FAILED, not ABORTED (grant sagemaker:AddTags, docs/iam-policy.json)",
+                        meta.job_name, error)
+            with self._lock:
+                self._stopped_untagged.add(meta.job_name)
         try:
             client.stop_training_job(meta.job_name)
         except (InvalidRequest, NotFound) as error:
             log.info("%s: stop not needed: %s", meta.job_name, error)
-
+        return True
 
     def _sweep_interval(self) -> float:
         interval = self.config.tracking.sweep_interval_seconds
@@ -236,9 +320,11 @@ class TrainingJobPlugin:
             interval /= self.config.local.time_scale  # the local SageMaker's clock runs faster
         return interval
 
-    def _describe_soon(self, client: SageMakerClient, meta: ResourceMeta, grace: float) -> dict[str, Any] | None:
-        """Describe; a job created a moment ago may be invisible for a while: wait for it (within `grace`)
-        rather than let an abort miss a job that is about to run."""
+    def _describe_soon(self, client: SageMakerClient, meta: ResourceMeta, grace: float | None
+                       ) -> dict[str, Any] | None:
+        """Describe; a job created a moment ago may be invisible for a while: wait for it (within `grace`, default
+        tracking.not_found_grace_seconds) rather than let an abort miss a job that is about to run."""
+        grace = self.config.tracking.not_found_grace_seconds if grace is None else grace
         made = (meta.job_arn or meta.adopted) and not meta.queued
         deadline = time.monotonic() + max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
         while True:

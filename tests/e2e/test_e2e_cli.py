@@ -709,6 +709,31 @@ def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
     print(f"B created {waited:.1f} s after A ended (the plugin's queued-create backoff)")
 
 
+def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_never_made(served: Served) -> None:
+    def on_quota_type(data: dict[str, Any]) -> None:
+        data["training_job"]["training_job_resource_config"]["instance_type"] = QUOTA_TYPE
+
+    first, second = unique("qabort-a"), unique("qabort-b")
+    task_a = write_task(served.work, first, change=on_quota_type)
+    task_b = write_task(served.work, second, change=on_quota_type)
+    job_b = expected_job(second)
+    with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
+        run_a.wait_for(r"^training job ")
+        with started(["run", task_b, "--no-logs", "--config", served.config], served.work) as run_b:
+            run_b.wait_for(r"^phase WAITING_FOR_RESOURCES")
+            run_b.popen.send_signal(signal.SIGINT)
+            code_b, out_b, err_b = run_b.finish(timeout=30)
+        code_a, _, err_a = run_a.finish(timeout=30)
+    assert (code_a, code_b) == (0, 130), err_a + err_b
+    assert_no_traceback(out_b, err_b)
+    assert f"SIGINT: stopping training job {job_b} ...\n" in err_b + "\n", err_b
+    assert f"{job_b}: ABORTED (deleted while waiting for resources; the job was never created)" in out_b, out_b
+    assert jobs_named(served, second) == [], "the quota freed when A ended, and B was still not made"
+    listed = served.aws.s3.list_objects_v2(Bucket="sagemaker-plugin-local").get("Contents", ())
+    assert [o["Key"] for o in listed if job_b in o["Key"] and "sagemaker-plugin-aborted-" in o["Key"]], \
+        "the abort is recorded where another process holding the meta would look"
+
+
 # --- 9. exit codes and messages -------------------------------------------------------------------------------------
 
 def test_run_with_an_invalid_task_exits_2_with_the_field_path(served: Served) -> None:

@@ -314,13 +314,6 @@ def test_an_engine_killed_mid_step_is_continued_by_a_new_one(case: Case, world: 
         assert final["outputs"]["training_job_name"] == world.name
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN LIMITATION: the abort of a task still waiting for resources (create "
-                   "refused with "
-                   "ResourceLimitExceeded, meta queued) is remembered only in the memory of the process that called "
-                   "delete (TrainingJobPlugin._cancelled); a get from any other process with the same meta (another "
-                   "connector replica, or an engine restarted before it recorded the abort) retries the create and "
-                   "makes the job after the abort, which then runs to the end (plugin/training_job.py "
-                   "delete/_retry_queued; SPEC 5: the meta 'never needs the original process')")
 @pytest.mark.parametrize("case", [Case(("create", "delete", "hold"), "holding", expected="ABORTED", long=False)],
                          ids=["queued"])
 def test_an_abort_while_waiting_for_resources_holds_in_another_process(case: Case, world: World,

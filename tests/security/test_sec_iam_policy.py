@@ -1,7 +1,8 @@
 """docs/iam-policy.json is the least-privilege policy the plugin needs, and covers every AWS operation it performs.
 
 - The policy itself: well formed, no wildcard actions, `Resource: "*"` only where AWS has no resource
-  (ListTrainingJobs), iam:PassRole limited to SageMaker, S3 only for the local backend's upload bucket.
+  (ListTrainingJobs), iam:PassRole limited to SageMaker, S3 only for the local backend's upload bucket and for the
+  abort marks of queued jobs (handlers/abort_marks.py: written, and listed by their exact key, nothing else).
 - Static: every `SageMakerClient.call(service, operation)` in the plugin's source is allowed by the policy, and every
   action of the policy is needed by one of them.
 - Dynamic: a workload of every command and plugin method against the local SageMaker, with each operation the plugin
@@ -43,8 +44,12 @@ STREAM_ARN = f"{GROUP_ARN}:log-stream:project-domain-name-n0-0/algo-1-1700000000
 BUCKET_ARN = "arn:aws:s3:::sagemaker-plugin-local"
 OBJECT_ARN = f"{BUCKET_ARN}/outputs/project-domain-name-n0-0/input/train/train.csv"
 TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+OUTPUT_BUCKET_ARN = "arn:aws:s3:::team-models"
+MARK_KEY = "outputs/project-domain-name-n0-0/sagemaker-plugin-aborted-0123456789abcdef.json"
+MARK_ARN = f"{OUTPUT_BUCKET_ARN}/{MARK_KEY}"
 
-# --- the policy as AWS evaluates it (the subset it uses: Allow statements, Action/Resource lists, StringEquals) ------
+# --- the policy as AWS evaluates it (the subset it uses: Allow statements, Action/Resource lists, StringEquals and
+# --- StringLike conditions) -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ def needs(service: str, operation: str) -> list[Need]:
         return {
             "HeadBucket": [Need("s3:ListBucket", BUCKET_ARN)],
             "CreateBucket": [Need("s3:CreateBucket", BUCKET_ARN)],
-            "PutObject": [Need("s3:PutObject", OBJECT_ARN)],
+            "PutObject": [Need("s3:PutObject", OBJECT_ARN), Need("s3:PutObject", MARK_ARN)],  # uploads, marks
+            "ListObjectsV2": [Need("s3:ListBucket", OUTPUT_BUCKET_ARN, {"s3:prefix": MARK_KEY})],
         }.get(operation, [Need(f"s3:{operation}", BUCKET_ARN)])
     return [Need(f"{service}:{operation}", "*")]
 
@@ -99,12 +105,20 @@ def allows(policy: dict[str, Any], need: Need) -> bool:
         if not any(pattern == "*" or fnmatch.fnmatchcase(need.resource, pattern)
                    for pattern in _listed(statement["Resource"])):
             continue
-        conditions = statement.get("Condition", {})
-        if all(need.context.get(key) in _listed(value)
-               for operator, keys in conditions.items() if operator == "StringEquals"
-               for key, value in keys.items()):
+        if all(_holds(operator, need.context.get(key), _listed(value))
+               for operator, keys in statement.get("Condition", {}).items() for key, value in keys.items()):
             return True
     return False
+
+
+def _holds(operator: str, actual: str | None, allowed: list[str]) -> bool:
+    if actual is None:
+        return False  # a key the request does not carry fails the condition
+    if operator == "StringEquals":
+        return actual in allowed
+    if operator == "StringLike":
+        return any(fnmatch.fnmatchcase(actual, pattern) for pattern in allowed)
+    raise AssertionError(f"condition operator {operator} is not modelled here")
 
 
 def uncovered(operations: Iterable[str], policy: dict[str, Any] | None = None) -> list[str]:
@@ -141,12 +155,14 @@ def test_the_policy_is_well_formed() -> None:
     for statement in policy["Statement"]:
         assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
         assert statement["Effect"] == "Allow"
-        assert set(statement.get("Condition", {})) <= {"StringEquals"}
+        assert set(statement.get("Condition", {})) <= {"StringEquals", "StringLike"}
 
 
 def test_the_policy_grants_exactly_what_the_plugin_needs() -> None:
+    for statement in load_policy()["Statement"]:
+        listed = _listed(statement["Action"])
+        assert len(listed) == len(set(listed)), statement
     actions = _actions(load_policy())
-    assert len(actions) == len(set(actions))
     assert set(actions) == EXPECTED_ACTIONS
     assert not [a for a in actions if "*" in a or "?" in a]
 
@@ -159,6 +175,13 @@ def test_every_action_is_a_real_one() -> None:
         assert operation in service_model(service).operation_names, action
 
 
+# Any bucket (a job's output may be in any), for abort marks only: objects so named, a listing of such a prefix.
+ANY_BUCKET_FOR_MARKS_ONLY = [
+    ({"s3:PutObject"}, ["arn:aws:s3:::*/*sagemaker-plugin-aborted-*.json"], {}),
+    ({"s3:ListBucket"}, ["arn:aws:s3:::*"], {"StringLike": {"s3:prefix": "*sagemaker-plugin-aborted-*.json"}}),
+]
+
+
 def test_resources_are_as_narrow_as_aws_allows() -> None:
     for statement in load_policy()["Statement"]:
         resources = _listed(statement["Resource"])
@@ -166,6 +189,10 @@ def test_resources_are_as_narrow_as_aws_allows() -> None:
         if "*" in resources:
             assert actions == {"sagemaker:ListTrainingJobs"}, statement  # the only one without a resource type
         for action in actions:
+            if action.startswith("s3:") and not all(r.startswith("arn:aws:s3:::sagemaker-plugin-local")
+                                                    for r in resources):
+                assert (actions, resources, statement.get("Condition", {})) in ANY_BUCKET_FOR_MARKS_ONLY, statement
+                continue
             prefix = {"sagemaker": "arn:aws:sagemaker:*:*:training-job/", "iam": "arn:aws:iam::*:role/",
                       "logs": "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
                       "s3": "arn:aws:s3:::sagemaker-plugin-local"}[action.partition(":")[0]]
@@ -187,6 +214,9 @@ def test_pass_role_is_limited_to_sagemaker() -> None:
     Need("sagemaker:StopTrainingJob", "*"), Need("logs:GetLogEvents", "arn:aws:logs:us-east-1:1:log-group:/other:*"),
     Need("s3:PutObject", "arn:aws:s3:::customer-data/secret.csv"), Need("s3:GetObject", OBJECT_ARN),
     Need("s3:DeleteBucket", BUCKET_ARN), Need("iam:CreateRole", "*"),
+    Need("s3:GetObject", MARK_ARN), Need("s3:DeleteObject", MARK_ARN),
+    Need("s3:PutObject", f"{OUTPUT_BUCKET_ARN}/outputs/job/output/model.tar.gz"),
+    Need("s3:ListBucket", OUTPUT_BUCKET_ARN), Need("s3:ListBucket", OUTPUT_BUCKET_ARN, {"s3:prefix": "outputs/"}),
 ], ids=str)
 def test_the_policy_denies_the_rest(need: Need) -> None:
     assert not allows(load_policy(), need)
@@ -245,18 +275,21 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def local_sagemaker() -> Iterator[str]:
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(time_scale=10)) as server:
+    with LocalSageMaker(LocalSettings(time_scale=10, instances={FULL_TYPE: 0})) as server:
         yield server.url
 
 
-def _task(tmp_path: Path, name: str) -> Path:
+FULL_TYPE = "ml.m4.xlarge"  # the local SageMaker's quota for it is 0: a create of it is refused, the task queued
+
+
+def _task(tmp_path: Path, name: str, instance_type: str = "ml.m5.xlarge") -> Path:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     (data / "train.csv").write_text("1,0.5\n0,0.25\n", encoding="utf-8")
     path = tmp_path / f"{name}.yaml"
     path.write_text(json.dumps({
         "task_type": "sagemaker_custom_training_job_task",
-        "training_job": {"training_job_resource_config": {"instance_type": "ml.m5.xlarge"}},
+        "training_job": {"training_job_resource_config": {"instance_type": instance_type}},
         "container": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"},
         "inputs": {"train": "data"},
         "execution": {"project": "iam", "domain": "development", "name": name, "node_id": "n0", "retry_attempt": 0},
@@ -293,13 +326,18 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
         time.sleep(0.05)
     assert resource.phase == Phase.ABORTED
     assert plugin.create(task).job_name == meta.job_name
+    # a task queued for quota, then aborted: the abort mark is looked for, then written (handlers/abort_marks.py)
+    queued = plugin.create(load_task(_task(tmp_path, f"queued-{stamp}", FULL_TYPE)))
+    assert queued.queued and plugin.get(queued).phase == Phase.WAITING_FOR_RESOURCES
+    plugin.delete(queued)
+    assert TrainingJobPlugin(config).get(queued).phase == Phase.ABORTED
     # the commands that read or stop a job by name, and the listing the tracker sweeps with
     for command in ("status", "logs", "stop"):
         assert main([command, "--config", str(config_file), meta.job_name]) == 0
     plugin.client().list_training_jobs(MaxResults=10, NameContains=stamp)
     capsys.readouterr()
 
-    expected = {"s3:HeadBucket", "s3:CreateBucket", "s3:PutObject", "sagemaker:CreateTrainingJob",
+    expected = {"s3:HeadBucket", "s3:CreateBucket", "s3:PutObject", "s3:ListObjectsV2", "sagemaker:CreateTrainingJob",
                 "sagemaker:DescribeTrainingJob", "sagemaker:AddTags", "sagemaker:StopTrainingJob",
                 "sagemaker:ListTags", "sagemaker:ListTrainingJobs", "logs:DescribeLogStreams", "logs:GetLogEvents"}
     assert set(recorded) == expected

@@ -1,0 +1,357 @@
+"""The abort of a task still waiting for resources holds in every process (handlers/abort_marks.py).
+
+A create refused with ResourceLimitExceeded leaves a queued meta; any process holding it retries the create from get.
+delete records the abort as an S3 object beside the job's output, before it looks for the job; a process that makes
+the job looks for the mark after the create (and once more the first time it sees the job), so one of the two always
+sees the other, whatever the order, and nothing runs after an abort.
+
+Several processes are played by several plugins, each with its own client and memory, against one local SageMaker
+with a real lifecycle (stop really stops). Faults are injected first on the `before-send` events of one plugin's
+client: ResourceLimitExceeded on its creates, a Describe that cannot see a job yet, S3 refusing access.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+
+from handlers import abort_marks
+from handlers.client import SageMakerClient
+from handlers.errors import AccessDenied
+from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker.testing import LocalClients
+from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
+from plugin.config import Config, parse_config
+
+pytestmark = pytest.mark.timeout(60)
+
+CUSTOM = "sagemaker_custom_training_job_task"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
+STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
+SETTINGS = LocalSettings(time_scale=20, timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
+AWS_NOT_FOUND = "Requested resource not found."
+AWS_QUOTA = ("The account-level service limit 'ml.m5.xlarge for training job usage' is 0 Instances, with current "
+             "utilization of 0 Instances and a request delta of 1 Instances.")
+
+Fault = Callable[[AWSPreparedRequest], AWSResponse]
+
+
+def _respond(status: int, body: bytes, content_type: str) -> Fault:
+    class Body:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+        def read(self, *_: Any) -> bytes:
+            return body
+
+    def fault(request: AWSPreparedRequest) -> AWSResponse:
+        headers = HTTPHeaders()
+        headers["Content-Type"] = content_type
+        headers["x-amzn-RequestId"] = "injected"
+        return AWSResponse(request.url, status, headers, Body())
+
+    return fault
+
+
+QUOTA = _respond(400, json.dumps({"__type": "ResourceLimitExceeded", "message": AWS_QUOTA}).encode(),
+                 "application/x-amz-json-1.1")
+NOT_FOUND = _respond(400, json.dumps({"__type": "ValidationException", "message": AWS_NOT_FOUND}).encode(),
+                     "application/x-amz-json-1.1")
+S3_ACCESS_DENIED = _respond(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+                                 b"<Message>Access Denied</Message></Error>", "application/xml")
+
+
+# --- the server, the processes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def aws(server: LocalSageMaker) -> LocalClients:
+    return LocalClients(server.url)
+
+
+@pytest.fixture(scope="module")
+def train(aws: LocalClients) -> str:
+    return aws.put_data("plg-marks/train")
+
+
+@pytest.fixture(scope="module")
+def config(server: LocalSageMaker) -> Config:
+    return parse_config({
+        "backend": "local",
+        "local": {"endpoint_url": server.url},
+        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
+        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
+        "tracking": {"sweep_interval_seconds": 0},
+    })
+
+
+@pytest.fixture(scope="module")
+def session() -> boto3.Session:
+    return boto3.Session(region_name="us-east-1")
+
+
+class Process:
+    """One engine process: a plugin with its own client and memory; faults by `<service>.<Operation>`."""
+
+    def __init__(self, config: Config, session: boto3.Session) -> None:
+        self.client = SageMakerClient(config.client_settings(), session=session)
+        self.plugin = TrainingJobPlugin(config, client=self.client)
+        self.faults: dict[str, Fault] = {}
+        self.sent: list[str] = []
+        for service in ("sagemaker", "s3"):
+            events: Any = getattr(self.client, service).meta.events
+            events.register_first(f"before-send.{service}", self._send)
+
+    def _send(self, request: AWSPreparedRequest, event_name: str, **_: Any) -> AWSResponse | None:
+        name = event_name.removeprefix("before-send.")
+        self.sent.append(name)
+        fault = self.faults.get(name)
+        return fault(request) if fault else None
+
+    def count(self, name: str) -> int:
+        return self.sent.count(name)
+
+    def track(self, meta: ResourceMeta, timeout: float = 20.0) -> Phase:
+        deadline = time.monotonic() + timeout
+        while True:
+            phase = self.plugin.get(meta).phase
+            if phase.is_terminal:
+                return phase
+            assert time.monotonic() < deadline, f"{meta.job_name} still {phase.name} after {timeout} s"
+            time.sleep(0.03)
+
+
+@pytest.fixture
+def process(config: Config, session: boto3.Session) -> Iterator[Callable[[], Process]]:
+    made: list[Process] = []
+
+    def new() -> Process:
+        made.append(Process(config, session))
+        return made[-1]
+
+    yield new
+    for each in made:
+        each.client.close()
+
+
+def task(train: str) -> dict[str, Any]:
+    return {
+        "task_type": CUSTOM,
+        "training_job": {
+            "algorithm_specification": {"algorithm_name": "CUSTOM"},
+            "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
+        },
+        "container": {"image": IMAGE},
+        "inputs": {"train": train},
+        "output_prefix": "s3://plg-marks-output/models/",
+        "execution": {"project": "plg", "domain": "marks", "name": uuid.uuid4().hex[:12]},
+    }
+
+
+def queued(first: Process, train: str) -> ResourceMeta:
+    first.faults["sagemaker.CreateTrainingJob"] = QUOTA
+    meta = first.plugin.create(load_task(task(train)))
+    assert meta.queued
+    del first.faults["sagemaker.CreateTrainingJob"]
+    return meta
+
+
+def jobs(aws: LocalClients, name: str) -> list[str]:
+    found = aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
+    return [s["TrainingJobName"] for s in found if s["TrainingJobName"] == name]
+
+
+def ended_as(aws: LocalClients, name: str) -> tuple[str, bool]:
+    """(TrainingJobStatus once ended, whether the plugin's stopped-by tag is on it)."""
+    job = aws.wait(name, until=lambda j: j["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"), timeout=20)
+    tags = {t["Key"] for t in aws.sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]}
+    return job["TrainingJobStatus"], STOPPED_BY_TAG in tags
+
+
+def marks_of(aws: LocalClients, meta: ResourceMeta) -> list[str]:
+    assert meta.queued_request is not None
+    mark = abort_marks.mark_for(meta.queued_request, meta.fingerprint, meta.created_at)
+    listed = aws.s3.list_objects_v2(Bucket=mark.bucket, Prefix=f"models/{meta.job_name}/{abort_marks.MARK_PREFIX}")
+    return [item["Key"] for item in listed.get("Contents", ())]
+
+
+# --- where a mark goes -----------------------------------------------------------------------------------------------
+
+
+def request(output: str, name: str = "job-1") -> dict[str, Any]:
+    return {"TrainingJobName": name, "OutputDataConfig": {"S3OutputPath": output}}
+
+
+@pytest.mark.parametrize(("output", "key"), [
+    ("s3://bucket/models/", "models/job-1/"), ("s3://bucket/models", "models/job-1/"),
+    ("s3://bucket/a/b//", "a/b/job-1/"), ("s3://bucket", "job-1/"), ("s3://bucket/", "job-1/"),
+])
+def test_the_mark_sits_in_the_jobs_own_output_folder(output: str, key: str) -> None:
+    mark = abort_marks.mark_for(request(output), "f" * 16, 1.5)
+    assert mark.bucket == "bucket"
+    assert mark.key.startswith(key + abort_marks.MARK_PREFIX) and mark.key.endswith(".json")
+    assert mark.uri == f"s3://bucket/{mark.key}"
+
+
+def test_each_execution_attempt_has_its_own_mark() -> None:
+    keys = {abort_marks.mark_for(request("s3://b/m"), fingerprint, created_at).key
+            for fingerprint in ("a", "b") for created_at in (1.0, 1.5, 2.0)}
+    assert len(keys) == 6
+    assert abort_marks.mark_for(request("s3://b/m"), "a", 1.0) == abort_marks.mark_for(request("s3://b/m"), "a", 1.0)
+
+
+# --- the abort holds in other processes ------------------------------------------------------------------------------
+
+
+def test_delete_of_a_queued_task_records_the_abort_and_another_process_never_makes_the_job(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first, second = process(), process()
+    meta = queued(first, train)
+
+    first.plugin.delete(meta)
+
+    [key] = marks_of(aws, meta)
+    assert key.startswith(f"models/{meta.job_name}/{abort_marks.MARK_PREFIX}")
+    body = json.loads(aws.s3.get_object(Bucket="plg-marks-output", Key=key)["Body"].read())
+    assert body["job_name"] == meta.job_name and body["fingerprint"] == meta.fingerprint
+    resource = second.plugin.get(ResourceMeta.decode(meta.encode()))
+    assert resource.phase is Phase.ABORTED
+    assert "never created" in resource.message
+    assert second.count("sagemaker.CreateTrainingJob") == 0
+    assert jobs(aws, meta.job_name) == []
+    assert first.plugin.get(meta).phase is Phase.ABORTED
+
+
+def test_a_delete_racing_the_create_in_another_process_still_stops_the_job(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    """The creator makes the job; the delete runs before the creator looks for a mark, and cannot see the job yet."""
+    first, second = process(), process()
+    meta = queued(first, train)
+    first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND  # the new job is not visible to the deleter yet
+
+    def delete_elsewhere(**_: Any) -> None:
+        first.plugin.delete(meta, grace_seconds=0)
+
+    events: Any = second.client.sagemaker.meta.events
+    events.register("after-call.sagemaker.CreateTrainingJob", delete_elsewhere)
+
+    assert second.plugin.get(meta).phase is Phase.QUEUED
+
+    assert first.count("sagemaker.DescribeTrainingJob") >= 1 and first.count("sagemaker.StopTrainingJob") == 0
+    assert jobs(aws, meta.job_name) == [meta.job_name]
+    assert ended_as(aws, meta.job_name) == ("Stopped", True)
+    assert second.track(meta) is Phase.ABORTED
+
+
+def test_a_job_made_from_the_queue_by_a_process_that_died_is_stopped_by_the_next_one_to_see_it(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first, maker, third = process(), process(), process()
+    meta = queued(first, train)
+    assert maker.plugin.get(meta).phase is Phase.QUEUED  # made; no mark yet; then the maker dies
+    first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND
+    first.plugin.delete(meta, grace_seconds=0)  # marks, but misses the job
+    assert first.count("sagemaker.StopTrainingJob") == 0
+
+    assert third.track(meta) is Phase.ABORTED
+
+    assert ended_as(aws, meta.job_name) == ("Stopped", True)
+    assert third.count("s3.ListObjectsV2") == 1
+
+
+def test_a_job_made_from_the_queue_and_never_aborted_runs_to_the_end_with_one_look_for_a_mark(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first, second = process(), process()
+    meta = queued(first, train)
+
+    assert first.track(meta) is Phase.SUCCEEDED
+    assert second.track(meta) is Phase.SUCCEEDED
+
+    assert jobs(aws, meta.job_name) == [meta.job_name]
+    assert marks_of(aws, meta) == []
+    assert first.count("s3.ListObjectsV2") == 2  # before and after its create
+    assert second.count("s3.ListObjectsV2") <= 1  # once, if it saw the job running
+
+
+def test_an_earlier_attempts_mark_does_not_abort_a_new_attempt_under_the_same_name(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first, second = process(), process()
+    the_task = task(train)
+    first.faults["sagemaker.CreateTrainingJob"] = QUOTA
+    old = first.plugin.create(load_task(the_task))
+    first.plugin.delete(old)
+    time.sleep(0.01)
+    new = second.plugin.create(load_task(the_task))  # the same execution identity, run again: a new attempt
+    assert new.job_name == old.job_name and not new.queued
+
+    assert second.track(new) is Phase.SUCCEEDED
+    assert len(marks_of(aws, old)) == 1
+
+
+def test_without_leave_to_look_for_marks_a_queued_task_still_runs_and_says_why(
+        process: Callable[[], Process], aws: LocalClients, train: str, caplog: pytest.LogCaptureFixture) -> None:
+    first = process()
+    meta = queued(first, train)
+    first.faults["s3.ListObjectsV2"] = S3_ACCESS_DENIED
+
+    with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+        assert first.track(meta) is Phase.SUCCEEDED
+
+    assert jobs(aws, meta.job_name) == [meta.job_name]
+    warned = [r.getMessage() for r in caplog.records if "abort mark" in r.getMessage()]
+    assert warned and "s3:ListBucket" in warned[0] and meta.job_name in warned[0]
+
+
+def test_a_delete_that_cannot_record_the_abort_says_so_and_this_process_still_never_makes_the_job(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first = process()
+    meta = queued(first, train)
+    first.faults["s3.PutObject"] = S3_ACCESS_DENIED
+
+    with pytest.raises(AccessDenied) as raised:
+        first.plugin.delete(meta)
+
+    message = str(raised.value)
+    assert meta.job_name in message and "s3://plg-marks-output/models/" in message and "s3:PutObject" in message
+    assert first.plugin.get(meta).phase is Phase.ABORTED
+    assert jobs(aws, meta.job_name) == []
+
+
+# --- an abort without leave to tag the job ---------------------------------------------------------------------------
+
+SAGEMAKER_ACCESS_DENIED = _respond(400, json.dumps({
+    "__type": "AccessDeniedException",
+    "message": "User: arn:aws:sts::123456789012:assumed-role/connector/x is not authorized to perform: "
+               "sagemaker:AddTags on resource: arn:aws:sagemaker:us-east-1:123456789012:training-job/x"}).encode(),
+    "application/x-amz-json-1.1")
+
+
+def test_without_leave_to_tag_a_delete_still_stops_the_job(
+        process: Callable[[], Process], aws: LocalClients, train: str, caplog: pytest.LogCaptureFixture) -> None:
+    first, other = process(), process()
+    meta = first.plugin.create(load_task(task(train)))
+    first.faults["sagemaker.AddTags"] = SAGEMAKER_ACCESS_DENIED
+
+    with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+        first.plugin.delete(meta)
+
+    assert first.count("sagemaker.StopTrainingJob") == 1
+    assert ended_as(aws, meta.job_name) == ("Stopped", False)
+    assert first.track(meta) is Phase.ABORTED  # this process knows it stopped it
+    assert other.track(meta) is Phase.FAILED  # another reads a job stopped by someone: that is all SageMaker says
+    warned = [r.getMessage() for r in caplog.records if "sagemaker:AddTags" in r.getMessage()]
+    assert warned and meta.job_name in warned[0]
