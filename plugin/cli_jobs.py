@@ -119,6 +119,9 @@ def signals_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # One interrupt is enough: a second one arriving before the stop begins must not cut it short.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _ignore)
         raise Interrupted(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -129,13 +132,17 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A Python handler that does nothing (not SIG_IGN: a signal already pending then makes CPython print an error)."""
+
+
 @contextlib.contextmanager
 def signals_ignored() -> Iterator[None]:
     """While stopping a job after an interrupt, a second Ctrl-C must not leave it running."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -206,9 +213,9 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
             with signals_ignored():
                 resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
-            report(resource, meta, progress, as_json=args.json)
+            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
             return EXIT_INTERRUPTED
-    report(resource, meta, progress, as_json=args.json)
+    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
 
 
@@ -275,7 +282,13 @@ def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float 
         time.sleep(0.5)
 
 
-def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool) -> None:
+def _clock_note(config: Config) -> str:
+    """The local SageMaker's times are on its own timeline, `time_scale` times faster than the wall clock."""
+    scale = config.local.time_scale
+    return f" (local SageMaker time, {scale:g}x the wall clock)" if config.backend == "local" and scale != 1 else ""
+
+
+def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "") -> None:
     out = progress.out
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
           file=out)
@@ -287,7 +300,7 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
             if billable is not None and training:
                 saved = 1 - billable / training
                 savings = f", spot savings {saved:.0%}" if saved > 0 else ""
-            print(f"training seconds {training}, billable seconds {billable}{savings}", file=out)
+            print(f"training seconds {training}, billable seconds {billable}{savings}{clock}", file=out)
         for name, value in sorted((outputs.get("metrics") or {}).items()):
             print(f"metric {name} = {value}", file=out)
         if outputs.get("model"):
