@@ -22,6 +22,12 @@ from typing import Any
 
 import pytest
 
+# Shared test helpers (tests/support/*.py) are plain modules: tests have no packages and run with
+# --import-mode=importlib, so the folder goes on sys.path and test modules import them by name (`from aws_faults ...`).
+SUPPORT = str(Path(__file__).parent / "support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
+
 RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_CODE = tuple(str(ROOT / package) + os.sep for package in ("handlers", "plugin"))

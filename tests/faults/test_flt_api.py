@@ -31,9 +31,9 @@ import boto3
 import botocore.exceptions as bce
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
 
+from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, Fault, answer, aws_error, raising
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, TransientError
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
@@ -43,11 +43,8 @@ from plugin.config import Config, parse_config
 
 pytestmark = pytest.mark.timeout(60)
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
 INSTANCE_TYPE = "ml.m5.xlarge"
 QUOTA_TYPE = "ml.m4.xlarge"  # the server lets jobs hold one instance of it at once; only the quota tests use it
-STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
 ATTEMPTS = 8  # the retry policy's attempts per call (config default)
 SETTINGS = LocalSettings(
     time_scale=20,
@@ -55,7 +52,7 @@ SETTINGS = LocalSettings(
     failures=(FailureRule(r".*-fltfail-.*", "Training", "AlgorithmError: loss became NaN (injected)"),),
     instances={QUOTA_TYPE: 1},
 )
-AWS_NOT_FOUND = "Requested resource not found."
+# the server's own refusal for QUOTA_TYPE (aws_faults.AWS_QUOTA quotes another limit)
 AWS_QUOTA = ("The account-level service limit 'ml.m4.xlarge for training job usage' is 1 Instances, with current "
              "utilization of 1 Instances and a request delta of 1 Instances.")
 
@@ -195,43 +192,6 @@ def wait_status(aws: LocalClients, name: str, statuses: tuple[str, ...], timeout
 
 
 # --- faults ---------------------------------------------------------------------------------------------------------
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
-Fault = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-def answer(status: int, body: dict[str, Any] | bytes, content_type: str = "application/x-amz-json-1.1") -> Fault:
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        headers = HTTPHeaders()
-        headers["Content-Type"] = content_type
-        headers["x-amzn-RequestId"] = str(uuid.uuid4())
-        return AWSResponse(request.url, status, headers, _Body(data))
-
-    return fault
-
-
-def aws_error(code: str, message: str, status: int = 400) -> Fault:
-    return answer(status, {"__type": code, "message": message})
-
-
-def raising(make: Callable[[str], BaseException]) -> Fault:
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        raise make(request.url)
-
-    return fault
 
 
 def delivered_then(lose: Fault) -> Fault:

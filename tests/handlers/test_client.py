@@ -20,9 +20,9 @@ import botocore.exceptions as bce
 import pytest
 import urllib3.exceptions
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
 
+from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, answer, aws_error, raising
 from handlers.client import (
     ClientSettings,
     RateLimits,
@@ -45,17 +45,6 @@ from handlers.ratelimit import TokenBucket
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 UNLIMITED = RateLimits(create_per_second=0, read_per_second=0)
-# AWS's own words (reference/sagemaker-facts.md, "Errors as AWS sends them")
-AWS_NAME_IN_USE = (
-    "Training job names must be unique within an AWS account and region, and a training job with this name already "
-    "exists (arn:aws:sagemaker:us-east-1:123456789012:training-job/{name})"
-)
-AWS_NOT_FOUND = "Requested resource not found."
-AWS_QUOTA = (
-    "The account-level service limit 'ml.p3.2xlarge for training job usage' is 0 Instances, with current utilization "
-    "of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this "
-    "quota. If AWS Service Quotas is not available, contact AWS support to request an increase for this quota."
-)
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopped."
 
 
@@ -149,43 +138,11 @@ def jobs_named(raw: Any, name: str) -> list[str]:
     ]
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-
-def answer(status: int, body: dict[str, str] | bytes = b"") -> Callable[[AWSPreparedRequest], AWSResponse]:
-    """A fault that answers with this HTTP status and body (a JSON error as SageMaker sends it, or raw bytes)."""
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        headers = HTTPHeaders()
-        headers["Content-Type"] = "application/x-amz-json-1.1"
-        headers["x-amzn-RequestId"] = "fault"
-        return AWSResponse(request.url, status, headers, _Body(data))
-
-    return fault
-
-
-def aws_error(code: str, message: str, status: int = 400) -> Callable[[AWSPreparedRequest], AWSResponse]:
-    return answer(status, {"__type": code, "message": message})
-
-
-def raise_(make: Callable[[str], BaseException]) -> Callable[[AWSPreparedRequest], AWSResponse]:
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        raise make(request.url)
-
-    return fault
-
-
 THROTTLE = aws_error("ThrottlingException", "Rate exceeded")
-RESET = raise_(lambda url: bce.ConnectionClosedError(endpoint_url=url))
-READ_TIMEOUT = raise_(lambda url: bce.ReadTimeoutError(endpoint_url=url))
-UNREACHABLE = raise_(lambda url: bce.EndpointConnectionError(endpoint_url=url))
-URLLIB3_RESET = raise_(
+RESET = raising(lambda url: bce.ConnectionClosedError(endpoint_url=url))
+READ_TIMEOUT = raising(lambda url: bce.ReadTimeoutError(endpoint_url=url))
+UNREACHABLE = raising(lambda url: bce.EndpointConnectionError(endpoint_url=url))
+URLLIB3_RESET = raising(
     lambda url: urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer"))
 )
 
@@ -269,7 +226,7 @@ def test_botocore_retries_are_off(make_client: MakeClient) -> None:
     client = make_client(RetrySettings(attempts=1))
     config: Any = client.sagemaker.meta.config
     assert config.retries == {"total_max_attempts": 1, "mode": "standard"}
-    faults = Faults(client, "ListTrainingJobs", [answer(500)], repeat_last=True)
+    faults = Faults(client, "ListTrainingJobs", [answer(500, b"")], repeat_last=True)
 
     with pytest.raises(TransientError):
         client.list_training_jobs()

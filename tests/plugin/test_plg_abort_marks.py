@@ -22,8 +22,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 
+from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, Fault, answer, aws_error
 from handlers import abort_marks
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied
@@ -34,40 +34,14 @@ from plugin.config import Config, parse_config
 
 pytestmark = pytest.mark.timeout(60)
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
-STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
 SETTINGS = LocalSettings(time_scale=20, timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
-AWS_NOT_FOUND = "Requested resource not found."
 AWS_QUOTA = ("The account-level service limit 'ml.m5.xlarge for training job usage' is 0 Instances, with current "
              "utilization of 0 Instances and a request delta of 1 Instances.")
 
-Fault = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-def _respond(status: int, body: bytes, content_type: str) -> Fault:
-    class Body:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield body
-
-        def read(self, *_: Any) -> bytes:
-            return body
-
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        headers = HTTPHeaders()
-        headers["Content-Type"] = content_type
-        headers["x-amzn-RequestId"] = "injected"
-        return AWSResponse(request.url, status, headers, Body())
-
-    return fault
-
-
-QUOTA = _respond(400, json.dumps({"__type": "ResourceLimitExceeded", "message": AWS_QUOTA}).encode(),
-                 "application/x-amz-json-1.1")
-NOT_FOUND = _respond(400, json.dumps({"__type": "ValidationException", "message": AWS_NOT_FOUND}).encode(),
-                     "application/x-amz-json-1.1")
-S3_ACCESS_DENIED = _respond(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
-                                 b"<Message>Access Denied</Message></Error>", "application/xml")
+QUOTA = aws_error("ResourceLimitExceeded", AWS_QUOTA)
+NOT_FOUND = aws_error("ValidationException", AWS_NOT_FOUND)
+S3_ACCESS_DENIED = answer(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+                               b"<Message>Access Denied</Message></Error>", "application/xml")
 
 
 # --- the server, the processes ---------------------------------------------------------------------------------------
@@ -333,11 +307,9 @@ def test_a_delete_that_cannot_record_the_abort_says_so_and_this_process_still_ne
 
 # --- an abort without leave to tag the job ---------------------------------------------------------------------------
 
-SAGEMAKER_ACCESS_DENIED = _respond(400, json.dumps({
-    "__type": "AccessDeniedException",
-    "message": "User: arn:aws:sts::123456789012:assumed-role/connector/x is not authorized to perform: "
-               "sagemaker:AddTags on resource: arn:aws:sagemaker:us-east-1:123456789012:training-job/x"}).encode(),
-    "application/x-amz-json-1.1")
+SAGEMAKER_ACCESS_DENIED = aws_error(
+    "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/connector/x is not authorized to perform: "
+    "sagemaker:AddTags on resource: arn:aws:sagemaker:us-east-1:123456789012:training-job/x")
 
 
 def test_without_leave_to_tag_a_delete_still_stops_the_job(

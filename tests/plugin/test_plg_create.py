@@ -18,30 +18,17 @@ import boto3
 import botocore.exceptions as bce
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.httpsession import URLLib3Session
 
+from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, CUSTOM, IMAGE, Fault, answer, aws_error, raising
 from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config, parse_config
 from plugin.training_job import QUEUE_BACKOFF_SECONDS
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
 START = 1_800_000_000.0
-# AWS's own words (reference/sagemaker-facts.md, "Errors as AWS sends them")
-AWS_NAME_IN_USE = (
-    "Training job names must be unique within an AWS account and region, and a training job with this name already "
-    "exists (arn:aws:sagemaker:us-east-1:123456789012:training-job/{name})"
-)
-AWS_NOT_FOUND = "Requested resource not found."
-AWS_QUOTA = (
-    "The account-level service limit 'ml.p3.2xlarge for training job usage' is 0 Instances, with current utilization "
-    "of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this "
-    "quota. If AWS Service Quotas is not available, contact AWS support to request an increase for this quota."
-)
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------------------
@@ -92,43 +79,6 @@ def jobs_named(raw: Any, name: str) -> list[str]:
         if not page.get("NextToken"):
             return names
         kwargs["NextToken"] = page["NextToken"]
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
-Fault = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-def answer(status: int, body: dict[str, Any] | bytes) -> Fault:
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        headers = HTTPHeaders()
-        headers["Content-Type"] = "application/x-amz-json-1.1"
-        headers["x-amzn-RequestId"] = "injected"
-        return AWSResponse(request.url, status, headers, _Body(data))
-
-    return fault
-
-
-def aws_error(code: str, message: str, status: int = 400) -> Fault:
-    return answer(status, {"__type": code, "message": message})
-
-
-def raising(make: Callable[[str], BaseException]) -> Fault:
-    def fault(request: AWSPreparedRequest) -> AWSResponse:
-        raise make(request.url)
-
-    return fault
 
 
 QUOTA = aws_error("ResourceLimitExceeded", AWS_QUOTA)

@@ -15,16 +15,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 
+from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config, parse_config
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
-STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
-AWS_NOT_FOUND = "Requested resource not found."
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopping."
 START = 1_800_000_000.0
 
@@ -54,24 +50,6 @@ def raw(endpoint: str) -> Any:
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
-def answer(request: AWSPreparedRequest, status: int, body: dict[str, Any]) -> AWSResponse:
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
-    headers["x-amzn-RequestId"] = "injected"
-    return AWSResponse(request.url, status, headers, _Body(json.dumps(body).encode()))
-
-
 class Sent:
     """First on `before-send.sagemaker.<operation>`: records each request's parameters, answers with `self.reply`
     (status, body) when set, else lets it through to moto."""
@@ -86,7 +64,7 @@ class Sent:
         self.requests.append(json.loads(request.body or b"{}"))  # type: ignore[arg-type]
         if self.reply is None:
             return None
-        return answer(request, *self.reply)
+        return response(request, *self.reply)
 
 
 class Spy:
@@ -163,7 +141,7 @@ def test_the_mark_is_on_the_job_before_the_stop_is_sent(plugin: TrainingJobPlugi
 
     def stop(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         seen_at_stop.append(tags_on_server(raw, meta.job_arn))
-        return answer(request, 200, {})
+        return response(request, 200, {})
 
     events: Any = plugin.client().sagemaker.meta.events
     events.register_first("before-send.sagemaker.StopTrainingJob", stop)

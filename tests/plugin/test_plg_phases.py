@@ -17,16 +17,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 
+from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config, parse_config
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
-STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
-AWS_NOT_FOUND = "Requested resource not found."
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity"
 INTERNAL = "InternalServerError: We encountered an internal error. Please try again."
 START = 1_800_000_000.0
@@ -109,24 +105,6 @@ def task(name: str | None = None, **extra: Any) -> dict[str, Any]:
     }
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
-def answer(request: AWSPreparedRequest, status: int, body: dict[str, Any]) -> AWSResponse:
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
-    headers["x-amzn-RequestId"] = "injected"
-    return AWSResponse(request.url, status, headers, _Body(json.dumps(body).encode()))
-
-
 class Describe:
     """Registered first on the plugin's DescribeTrainingJob: answers with `self.body` (status `self.status`) while set,
     else lets the call through to moto. Counts the calls it sees."""
@@ -142,7 +120,7 @@ class Describe:
         self.calls += 1
         if self.body is None:
             return None
-        return answer(request, self.status, self.body)
+        return response(request, self.status, self.body)
 
     def set(self, body: dict[str, Any], status: int = 200) -> None:
         self.body, self.status = body, status
@@ -369,7 +347,7 @@ def test_stopped_after_the_plugins_delete_is_aborted(made: Made, describe: Descr
 
     def stop(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         stops.append(json.loads(request.body)["TrainingJobName"])  # type: ignore[arg-type]
-        return answer(request, 200, {})
+        return response(request, 200, {})
 
     events: Any = plugin.client().sagemaker.meta.events
     events.register_first("before-send.sagemaker.StopTrainingJob", stop)

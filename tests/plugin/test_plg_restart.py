@@ -96,8 +96,10 @@ def run(tmp_path: Path, script: str, *args: str, stdin: bytes = b"") -> subproce
 
 
 def jobs_named(raw: Any, name: str) -> list[str]:
-    summaries = raw.list_training_jobs(NameContains=name, MaxResults=100)["TrainingJobSummaries"]
-    return [s["TrainingJobName"] for s in summaries if s["TrainingJobName"] == name]
+    """Every page: moto keeps one state per process, so other modules' jobs are listed too and one page may miss it."""
+    pages = raw.get_paginator("list_training_jobs").paginate(NameContains=name)
+    names = [s["TrainingJobName"] for page in pages for s in page["TrainingJobSummaries"]]
+    return [found for found in names if found == name]
 
 
 def test_a_restarted_engine_continues_from_the_persisted_meta(tmp_path: Path, files: tuple[Path, Path],

@@ -22,10 +22,10 @@ import pytest
 import urllib3.exceptions
 import yaml
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aws_faults import response
 from handlers.client import SageMakerClient, classify, redact
 from handlers.errors import AccessDenied, AwsError, TransientError
 from plugin import yamlfile
@@ -127,27 +127,7 @@ def test_errors_about_the_environment_never_show_its_values(env: dict[str, Any],
 # --- a fake AWS that echoes what it was sent -------------------------------------------------------------------------
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
 Responder = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-def _answer(request: AWSPreparedRequest, status: int, body: dict[str, Any] | bytes,
-            content_type: str = "application/x-amz-json-1.1") -> AWSResponse:
-    headers = HTTPHeaders()
-    headers["Content-Type"] = content_type
-    headers["x-amzn-RequestId"] = "fake-aws"
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    return AWSResponse(request.url, status, headers, _Body(data))
 
 
 def _header(request: AWSPreparedRequest, name: str) -> str:
@@ -161,32 +141,32 @@ def _auth_echo(request: AWSPreparedRequest) -> str:
 
 
 def access_denied(request: AWSPreparedRequest) -> AWSResponse:
-    return _answer(request, 400, {"__type": "AccessDeniedException", "message": (
+    return response(request, 400, {"__type": "AccessDeniedException", "message": (
         "User: arn:aws:sts::123456789012:assumed-role/dev/session is not authorized to perform: "
         f"sagemaker:DescribeTrainingJob because no identity-based policy allows it ({_auth_echo(request)})")})
 
 
 def incomplete_signature(request: AWSPreparedRequest) -> AWSResponse:
-    return _answer(request, 400, {"__type": "IncompleteSignatureException", "message": (
+    return response(request, 400, {"__type": "IncompleteSignatureException", "message": (
         f"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. {_auth_echo(request)}")})
 
 
 def invalid_token(request: AWSPreparedRequest) -> AWSResponse:
-    return _answer(request, 400, {"__type": "UnrecognizedClientException",
-                                  "message": "The security token included in the request is invalid."})
+    return response(request, 400, {"__type": "UnrecognizedClientException",
+                                   "message": "The security token included in the request is invalid."})
 
 
 def expired_token(request: AWSPreparedRequest) -> AWSResponse:
-    return _answer(request, 400, {"__type": "ExpiredTokenException",
-                                  "message": f"The security token included in the request is expired "
-                                             f"(x-amz-security-token={_header(request, 'X-Amz-Security-Token')})"})
+    return response(request, 400, {"__type": "ExpiredTokenException",
+                                   "message": f"The security token included in the request is expired "
+                                              f"(x-amz-security-token={_header(request, 'X-Amz-Security-Token')})"})
 
 
 def proxy_error_page(request: AWSPreparedRequest) -> AWSResponse:
     """A 502 from a proxy that lists the request headers it got, one `name: value` per line."""
     lines = "\n".join(f"{name}: {_header(request, name)}" for name in request.headers)
-    return _answer(request, 502, f"<html><body><h1>502 Bad Gateway</h1><pre>{lines}</pre></body></html>".encode(),
-                   content_type="text/html")
+    return response(request, 502, f"<html><body><h1>502 Bad Gateway</h1><pre>{lines}</pre></body></html>".encode(),
+                    content_type="text/html")
 
 
 def connection_reset(request: AWSPreparedRequest) -> AWSResponse:
@@ -282,7 +262,7 @@ def _validation_echo(request: AWSPreparedRequest) -> AWSResponse:
     """AWS's ValidationException quotes the value at fault: `Value '{K=V, ...}' at 'environment' failed to ...`."""
     body = json.loads(request.body or b"{}")
     shown = ", ".join(f"{k}={v}" for k, v in (body.get("Environment") or {}).items())
-    return _answer(request, 400, {"__type": "ValidationException", "message": (
+    return response(request, 400, {"__type": "ValidationException", "message": (
         f"1 validation error detected: Value '{{{shown}}}' at 'environment' failed to satisfy constraint: Map value "
         "must satisfy constraint: [Member must have length less than or equal to 512, Member must have length "
         "greater than or equal to 0]")})

@@ -19,8 +19,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 
+from aws_faults import response
 from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
 from handlers.errors import NotFound
 from handlers.status import Phase, phase_of
@@ -35,20 +35,10 @@ INTERVAL = 30.0
 # --- the scripted SageMaker -----------------------------------------------------------------------------------------
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-
 def _response(request: AWSPreparedRequest, status: int, body: dict[str, Any], server_time: float) -> AWSResponse:
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
-    headers["x-amzn-RequestId"] = "scripted"
-    headers["date"] = formatdate(server_time, usegmt=True)
-    return AWSResponse(request.url, status, headers, _Body(json.dumps(body).encode()))
+    answered = response(request, status, body)
+    answered.headers["date"] = formatdate(server_time, usegmt=True)
+    return answered
 
 
 @dataclass
