@@ -18,9 +18,17 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the fixtures below import these when a module first asks for them, never at collection
+    import boto3
+
+    from local_sagemaker import LocalSageMaker
+    from local_sagemaker.testing import LocalClients
+    from plugin.config import Config
+    from plugin_setup import Clock
 
 # Shared test helpers (tests/support/*.py) are plain modules: tests have no packages and run with
 # --import-mode=importlib, so the folder goes on sys.path and test modules import them by name (`from aws_faults ...`).
@@ -84,6 +92,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# --- shared fixtures: each is made only when a test asks for it (the module-scoped ones once a module) and imports
+# what it needs only then, so that a module that uses none of them pays nothing. A module's own fixture of the same
+# name wins over these.
+
+
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A plain moto server on loopback, one per test module: SageMaker as moto alone answers it."""
@@ -97,3 +110,57 @@ def endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def raw(endpoint: str) -> Any:
+    """A plain boto3 SageMaker client on `endpoint`, with no faults: the test's view of what really exists."""
+    import boto3
+
+    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[LocalSageMaker]:
+    """A local SageMaker with a real job lifecycle, one per test module, on the module's own `LOCAL_SETTINGS`
+    (a local_sagemaker.LocalSettings; the defaults where the module sets none)."""
+    from local_sagemaker import LocalSageMaker, LocalSettings
+
+    settings = getattr(request.module, "LOCAL_SETTINGS", None)
+    with LocalSageMaker(LocalSettings() if settings is None else settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def aws(server: LocalSageMaker) -> LocalClients:
+    """Plain boto3 clients on `server`: what really exists there, seen without faults."""
+    from local_sagemaker.testing import LocalClients
+
+    return LocalClients(server.url)
+
+
+@pytest.fixture(scope="module")
+def session() -> boto3.Session:
+    """One boto3 session for the module's clients: it caches the service models, so each client built on it is cheap
+    (a new session per client costs ~0.5 s)."""
+    import boto3
+
+    return boto3.Session(region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def config(endpoint: str) -> Config:
+    """The plugin's config on `endpoint` (plugin_setup.make_config: tiny backoff, no rate limits, no tracker sweeps).
+    A module whose plugin talks to `server`, or needs other settings, has a `config` of its own."""
+    from plugin_setup import make_config
+
+    return make_config(endpoint)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The plugin's fake wall clock, at plugin_setup.START until the test moves it."""
+    from plugin_setup import Clock
+
+    return Clock()

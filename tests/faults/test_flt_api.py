@@ -22,7 +22,6 @@ import json
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,20 +32,22 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.httpsession import URLLib3Session
 
-from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, Fault, answer, aws_error, raising
+from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error, raising
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, TransientError
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
-from plugin.config import Config, parse_config
+from plugin.config import Config
+from plugin_setup import TINY_BACKOFF, fresh_task, make_config
 
 pytestmark = pytest.mark.timeout(60)
 
 INSTANCE_TYPE = "ml.m5.xlarge"
 QUOTA_TYPE = "ml.m4.xlarge"  # the server lets jobs hold one instance of it at once; only the quota tests use it
 ATTEMPTS = 8  # the retry policy's attempts per call (config default)
-SETTINGS = LocalSettings(
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(
     time_scale=20,
     timeline={"Starting": 1, "Downloading": 1, "Training": 20, "Uploading": 1},  # ~1.2 s, ~1 s of it Training
     failures=(FailureRule(r".*-fltfail-.*", "Training", "AlgorithmError: loss became NaN (injected)"),),
@@ -57,19 +58,7 @@ AWS_QUOTA = ("The account-level service limit 'ml.m4.xlarge for training job usa
              "utilization of 1 Instances and a request delta of 1 Instances.")
 
 
-# --- the server, the truth, the plugin ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(SETTINGS) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    """Plain boto3 clients on the server: what really exists, seen without faults."""
-    return LocalClients(server.url)
+# --- the server, the truth, the plugin (server, aws and session: tests/conftest.py) ---------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +68,7 @@ def train(aws: LocalClients) -> str:
 
 @pytest.fixture(scope="module")
 def config(server: LocalSageMaker) -> Config:
-    return parse_config({
-        "backend": "local",
-        "local": {"endpoint_url": server.url},
-        "retry": {"attempts": ATTEMPTS, "backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},
-    })
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    """One boto3 session for the module's clients (a new session per client costs ~0.5 s)."""
-    return boto3.Session(region_name="us-east-1")
+    return make_config(server.url, retry={"attempts": ATTEMPTS, **TINY_BACKOFF})
 
 
 @pytest.fixture(autouse=True)
@@ -149,16 +126,7 @@ def engine(config: Config, session: boto3.Session) -> Iterator[Engine]:
 
 def task(train: str, label: str = "job", *, instance_type: str = INSTANCE_TYPE) -> dict[str, Any]:
     """A custom-image task with a unique execution identity; `label` lands in the job name."""
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_type": instance_type, "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": train},
-        "execution": {"project": "flt", "domain": label, "name": uuid.uuid4().hex[:12]},
-    }
+    return fresh_task("flt", label, train=train, instance_type=instance_type)
 
 
 def identity(the_task: Mapping[str, Any]) -> str:

@@ -32,11 +32,10 @@ import yaml
 
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
+from plugin_setup import config_data, fresh_task
 
 pytestmark = pytest.mark.timeout(90)
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
 STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
 #: the opt-in recorder of AWS operations (tests/conftest.py) reaches subprocesses through this variable
 RECORD_OPS = "SAGEMAKER_PLUGIN_RECORD_OPS"
@@ -188,24 +187,12 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         aws = LocalClients(server.url)
         identity = uuid.uuid4().hex[:12]
         config = tmp_path / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "backend": "local",
-            "local": {"endpoint_url": server.url, "time_scale": TIME_SCALE},
-            "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-            "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-            "tracking": {"sweep_interval_seconds": 0.2},
-        }))
+        config.write_text(yaml.safe_dump(config_data(
+            server.url, local={"endpoint_url": server.url, "time_scale": TIME_SCALE},
+            tracking={"sweep_interval_seconds": 0.2})))
         task = tmp_path / "task.yaml"
-        task.write_text(yaml.safe_dump({
-            "task_type": CUSTOM,
-            "training_job": {
-                "algorithm_specification": {"algorithm_name": "CUSTOM"},
-                "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
-            },
-            "container": {"image": IMAGE},
-            "inputs": {"train": aws.put_data("flt-restart/train")},
-            "execution": {"project": "flt", "domain": "restart", "name": identity},
-        }))
+        task.write_text(yaml.safe_dump(fresh_task("flt", "restart", name=identity,
+                                                  train=aws.put_data("flt-restart/train"))))
         state = tmp_path / "state"
         state.mkdir()
         yield World(server, aws, config, task, state, identity, f"flt-restart-{identity}-n0-0")

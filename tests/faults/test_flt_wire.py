@@ -45,19 +45,19 @@ from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, TrainingJobPlugin, load_task
 from plugin.config import parse_config
+from plugin_setup import fresh_task
 
 pytestmark = pytest.mark.timeout(90)
 
 SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
 STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
 #: the opt-in recorder of AWS operations (tests/conftest.py) reaches subprocesses through this variable
 RECORD_OPS = "SAGEMAKER_PLUGIN_RECORD_OPS"
 TIME_SCALE = 20
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 #: ~2.2 s a job, 2 s of it in Training: long enough to interrupt a run while its job is running
-SETTINGS = LocalSettings(time_scale=TIME_SCALE, timeline={"Starting": 1, "Downloading": 1, "Training": 40,
-                                                          "Uploading": 1})
+LOCAL_SETTINGS = LocalSettings(time_scale=TIME_SCALE, timeline={"Starting": 1, "Downloading": 1, "Training": 40,
+                                                                "Uploading": 1})
 CLI_ATTEMPTS = 3  # the command line's retry policy here: 3 attempts, tiny backoff (errors must outlast it quickly)
 NOWHERE = "http://127.0.0.1:1"  # nothing listens there: the safety net for any client that would reach for AWS
 
@@ -216,18 +216,7 @@ def aws_body(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message}).encode()
 
 
-# --- fixtures ---------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(SETTINGS) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    return LocalClients(server.url)
+# --- fixtures (server and aws: tests/conftest.py) ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +244,7 @@ def _fresh_trackers() -> Iterator[None]:
 
 
 def task(train: str, label: str) -> dict[str, Any]:
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": train},
-        "execution": {"project": "flt", "domain": label, "name": uuid.uuid4().hex[:12]},
-    }
+    return fresh_task("flt", label, train=train)
 
 
 def job_name(the_task: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,7 @@ from plugin.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LocalSettings(time_scale=1)) as local:
-        yield local
+LOCAL_SETTINGS = LocalSettings(time_scale=1)  # of the module's `server` (tests/conftest.py)
 
 
 def wait_for(condition: object, timeout: float, what: str) -> object:

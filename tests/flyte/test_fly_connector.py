@@ -66,13 +66,9 @@ custom_task = SageMakerCustomTrainingTask(name="tests.fly.connector.custom", tra
                                           inputs={"train": FlyteFile, "static_hyperparameters": dict})
 
 
-# --- fixtures and helpers -------------------------------------------------------------------------------------------
+# --- fixtures and helpers (server and aws: tests/conftest.py) -------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LocalSettings(time_scale=5)) as local:  # a job takes about 1 s
-        yield local
+LOCAL_SETTINGS = LocalSettings(time_scale=5)  # a job takes about 1 s
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +86,6 @@ def shared_plugin(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     configure(config)
     yield
     configure()
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    return LocalClients(server.url)
 
 
 @pytest.fixture(scope="module")

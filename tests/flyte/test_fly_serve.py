@@ -47,6 +47,7 @@ BUILTIN = "sagemaker_training_job_task"
 CUSTOM = "sagemaker_custom_training_job_task"
 ENTRY_POINT = "plugin.flyte"
 TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED}
+LOCAL_SETTINGS = LocalSettings(time_scale=5)  # of the module's `server` (tests/conftest.py): a job takes about 1 s
 
 train = SageMakerBuiltinAlgorithmTask(name="tests.fly.serve.xgboost", training_job={
     "algorithmSpecification": {"algorithmName": "XGBOOST", "algorithmVersion": "1.7-1",
@@ -70,12 +71,6 @@ def entry_point_path(tmp: Path) -> str:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sagemaker-plugin-flyte-entry-points\nVersion: 0\n")
     (dist / "entry_points.txt").write_text(f"[flytekit.plugins]\nsagemaker_plugin = {ENTRY_POINT}\n")
     return str(dist.parent)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LocalSettings(time_scale=5)) as local:  # a job takes about 1 s
-        yield local
 
 
 @pytest.fixture(scope="module")

@@ -34,16 +34,7 @@ EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
 DECISION = re.compile(r"^(deploy|retrain): validation:rmse (\d+\.\d{4}) (<=|>) ([0-9.]+) "
                       r"\(model (s3://sagemaker-plugin-local/outputs/[^ ]+/output/model\.tar\.gz)\)$")
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LocalSettings(time_scale=20)) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    return LocalClients(server.url)
+LOCAL_SETTINGS = LocalSettings(time_scale=20)  # of the module's `server` and `aws` (tests/conftest.py)
 
 
 @pytest.fixture(autouse=True)

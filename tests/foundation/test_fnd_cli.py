@@ -3,7 +3,6 @@ the real `sagemaker-plugin` console script."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,21 +12,9 @@ from typing import Any
 
 import pytest
 
+import fnd_support as S
 from plugin.cli import main
 
-
-def load_support() -> Any:
-    """tests/foundation/_fnd_support.py, loaded by path once (no test folder is on sys.path)."""
-    if "_fnd_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("_fnd_support", Path(__file__).with_name("_fnd_support.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_fnd_support"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["_fnd_support"]
-
-
-S = load_support()
 EXAMPLES = S.EXAMPLES
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
 SCRIPT = Path(sys.executable).with_name("sagemaker-plugin")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import fnd_support as F
 from handlers import request as request_module
 from handlers.errors import InputError
 from handlers.service_model import member_shape, validate_request
@@ -36,20 +36,6 @@ US_EAST_1_XGB_171 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgbo
 CN_NORTH_1_XGB_171 = "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-xgboost:1.7-1"
 AWS = Config(backend="aws", role_arn="arn:aws:iam::123456789012:role/ConfigRole", output_prefix="s3://cfg/out")
 IDENTITY_TAGS = ("project", "domain", "name", "node-id", "retry-attempt")
-
-
-def load_support() -> Any:
-    """tests/foundation/_fnd_support.py, loaded by path once (no test folder is on sys.path)."""
-    if "_fnd_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("_fnd_support", Path(__file__).with_name("_fnd_support.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_fnd_support"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["_fnd_support"]
-
-
-F = load_support()
 
 
 def do_render(task: dict[str, Any], config: Config | None = None, **kwargs: Any) -> Rendered:

@@ -48,7 +48,7 @@ UNLIMITED = RateLimits(create_per_second=0, read_per_second=0)
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopped."
 
 
-# --- fixtures and fakes ---------------------------------------------------------------------------------------------
+# --- fixtures and fakes (session and raw: tests/conftest.py) --------------------------------------------------------
 
 
 class FakeClock:
@@ -74,12 +74,6 @@ def clock() -> FakeClock:
 MakeClient = Callable[..., SageMakerClient]
 
 
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    """One session for the module: it caches the service models, so each client is cheap to build."""
-    return boto3.Session(region_name="us-east-1")
-
-
 @pytest.fixture
 def make_client(endpoint: str, clock: FakeClock, session: boto3.Session) -> Iterator[MakeClient]:
     made: list[SageMakerClient] = []
@@ -98,18 +92,6 @@ def make_client(endpoint: str, clock: FakeClock, session: boto3.Session) -> Iter
     yield make
     for client in made:
         client.close()
-
-
-@pytest.fixture
-def raw(endpoint: str) -> Any:
-    """A plain boto3 client on the same server, with no faults: the test's view of what really exists."""
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def job_name(prefix: str = "t") -> str:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker import LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalClients]:
-    with LocalSageMaker(LocalSettings(time_scale=50)) as server:
-        yield LocalClients(server.url)
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(time_scale=50)
 
 
 def _refusal(aws: LocalClients, operation: str, **params: Any) -> tuple[str, str, int]:

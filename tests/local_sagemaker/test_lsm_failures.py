@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
+from local_sagemaker import FailureRule, LocalSettings
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 
-SETTINGS = LocalSettings(
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(
     time_scale=10,
     failures=(
         FailureRule(name_pattern="nightly-.*", at="Training", reason="AlgorithmError: loss became NaN"),
@@ -17,12 +14,6 @@ SETTINGS = LocalSettings(
         FailureRule(name_pattern="up-.*", at="Uploading", reason="ClientError: output bucket refused the upload"),
     ),
 )
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalClients]:
-    with LocalSageMaker(SETTINGS) as server:
-        yield LocalClients(server.url)
 
 
 def test_a_matching_job_is_seen_training_then_fails_with_the_reason(aws: LocalClients) -> None:

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker import LocalSettings
 from local_sagemaker.logs import unit
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.1 s, Downloading 0.1 s, Training 0.2 s, Uploading 0.1 s.
-SETTINGS = LocalSettings(time_scale=10)
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalClients]:
-    with LocalSageMaker(SETTINGS) as server:
-        yield LocalClients(server.url)
+LOCAL_SETTINGS = LocalSettings(time_scale=10)
 
 
 def test_a_job_goes_through_every_secondary_status_to_completed(aws: LocalClients) -> None:

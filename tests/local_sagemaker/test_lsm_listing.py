@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
+from local_sagemaker import FailureRule, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
-SETTINGS = LocalSettings(
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(
     time_scale=50,  # a job takes 0.1 s
     failures=(FailureRule(name_pattern="lst-fail-.*", at="Training", reason="AlgorithmError: injected"),),
 )
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalClients]:
-    with LocalSageMaker(SETTINGS) as server:
-        yield LocalClients(server.url)
 
 
 def _all_pages(aws: LocalClients, **params: Any) -> tuple[list[dict[str, Any]], int]:

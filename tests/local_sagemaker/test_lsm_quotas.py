@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
@@ -11,22 +10,12 @@ from botocore.exceptions import ClientError
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
-SETTINGS = LocalSettings(
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(
     time_scale=10,  # a job takes 0.5 s
     requests_per_second={"ListTrainingJobs": 2.0, "DescribeLogStreams": 1.0},
     instances={"ml.p3.2xlarge": 2, "ml.g5.xlarge": 0},
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(SETTINGS) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    return LocalClients(server.url)
 
 
 def test_over_the_rate_is_throttling_exception_rate_exceeded(aws: LocalClients, server: LocalSageMaker) -> None:
@@ -50,10 +39,12 @@ def test_over_the_rate_is_throttling_exception_rate_exceeded(aws: LocalClients, 
 
 
 def test_botocore_retries_throttling_on_its_own(aws: LocalClients, server: LocalSageMaker) -> None:
+    client = aws.client("sagemaker", retries={"mode": "standard", "total_max_attempts": 10})
     time.sleep(1.0)
     server.reset_counts()
     for _ in range(3):
-        aws.sagemaker.list_training_jobs()  # standard retry mode backs off and succeeds
+        # standard retry mode backs off and succeeds (its jitter may retry at once: enough attempts to outlast 2/s)
+        client.list_training_jobs()
     assert server.call_counts()["ListTrainingJobs"] > 3
     assert server.throttled_counts()["ListTrainingJobs"] >= 1
 

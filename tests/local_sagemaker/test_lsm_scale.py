@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
 JOBS = 400
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LocalSettings(time_scale=5)) as running:  # a job takes 1 s
-        yield running
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(time_scale=5)  # a job takes 1 s
 
 
 def test_hundreds_of_concurrent_jobs_complete_and_list_quickly(server: LocalSageMaker) -> None:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker import LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.2 s, Downloading 0.2 s, Training 0.4 s, Uploading 0.2 s; Stopping lasts 0.2 s.
-SETTINGS = LocalSettings(time_scale=5, stop_seconds=1)
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[LocalClients]:
-    with LocalSageMaker(SETTINGS) as server:
-        yield LocalClients(server.url)
+LOCAL_SETTINGS = LocalSettings(time_scale=5, stop_seconds=1)
 
 
 def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,18 +22,21 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
-from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, Fault, answer, aws_error
+from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error
 from handlers import abort_marks
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
-from plugin.config import Config, parse_config
+from plugin.config import Config
+from plugin_setup import fresh_task, make_config
 
 pytestmark = pytest.mark.timeout(60)
 
-SETTINGS = LocalSettings(time_scale=20, timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
+LOCAL_SETTINGS = LocalSettings(time_scale=20,
+                               timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
 AWS_QUOTA = ("The account-level service limit 'ml.m5.xlarge for training job usage' is 0 Instances, with current "
              "utilization of 0 Instances and a request delta of 1 Instances.")
 
@@ -44,18 +46,7 @@ S3_ACCESS_DENIED = answer(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><C
                                b"<Message>Access Denied</Message></Error>", "application/xml")
 
 
-# --- the server, the processes ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(SETTINGS) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def aws(server: LocalSageMaker) -> LocalClients:
-    return LocalClients(server.url)
+# --- the server, the processes (server, aws and session: tests/conftest.py) ------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +56,7 @@ def train(aws: LocalClients) -> str:
 
 @pytest.fixture(scope="module")
 def config(server: LocalSageMaker) -> Config:
-    return parse_config({
-        "backend": "local",
-        "local": {"endpoint_url": server.url},
-        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},
-    })
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    return boto3.Session(region_name="us-east-1")
+    return make_config(server.url)
 
 
 class Process:
@@ -124,17 +104,7 @@ def process(config: Config, session: boto3.Session) -> Iterator[Callable[[], Pro
 
 
 def task(train: str) -> dict[str, Any]:
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": train},
-        "output_prefix": "s3://plg-marks-output/models/",
-        "execution": {"project": "plg", "domain": "marks", "name": uuid.uuid4().hex[:12]},
-    }
+    return fresh_task("plg", "marks", train=train, output_prefix="s3://plg-marks-output/models/")
 
 
 def queued(first: Process, train: str) -> ResourceMeta:

@@ -24,50 +24,14 @@ from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, CUSTOM, IMAGE,
 from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
-from plugin.config import Config, parse_config
+from plugin.config import Config
 from plugin.training_job import QUEUE_BACKOFF_SECONDS
+from plugin_setup import START, Clock, fresh_task
 
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
-START = 1_800_000_000.0
 
 
-# --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def config(endpoint: str) -> Config:
-    return parse_config({
-        "backend": "local",
-        "local": {"endpoint_url": endpoint},
-        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
-    })
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    return boto3.Session(region_name="us-east-1")
-
-
-@pytest.fixture(scope="module")
-def raw(endpoint: str) -> Any:
-    """A plain boto3 client on the same server, with no faults: the test's view of what really exists."""
-    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+# --- fixtures and helpers (config, session, raw and clock: tests/conftest.py) ---------------------------------------
 
 
 def jobs_named(raw: Any, name: str) -> list[str]:
@@ -131,17 +95,7 @@ def plugin(config: Config, clock: Clock, session: boto3.Session, raw: Any) -> It
 
 
 def task(name: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM", "input_mode": "FILE"},
-            "training_job_resource_config": {"instance_type": "ml.p3.2xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": "s3://bucket/train/"},
-        "execution": {"project": "plg", "domain": "create", "name": name or uuid.uuid4().hex[:12]},
-        **extra,
-    }
+    return fresh_task("plg", "create", name=name, instance_type="ml.p3.2xlarge", input_mode="FILE", **extra)
 
 
 # --- create and the meta --------------------------------------------------------------------------------------------

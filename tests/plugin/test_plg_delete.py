@@ -19,35 +19,13 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
-from plugin.config import Config, parse_config
+from plugin.config import Config
+from plugin_setup import START, fresh_task
 
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopping."
-START = 1_800_000_000.0
 
 
-# --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def config(endpoint: str) -> Config:
-    return parse_config({
-        "backend": "local",
-        "local": {"endpoint_url": endpoint},
-        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
-    })
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    return boto3.Session(region_name="us-east-1")
-
-
-@pytest.fixture(scope="module")
-def raw(endpoint: str) -> Any:
-    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+# --- fixtures and helpers (config, session and raw: tests/conftest.py) ----------------------------------------------
 
 
 class Sent:
@@ -100,16 +78,7 @@ def spy(plugin: TrainingJobPlugin) -> Spy:
 
 
 def task() -> dict[str, Any]:
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": "s3://bucket/train/"},
-        "execution": {"project": "plg", "domain": "delete", "name": uuid.uuid4().hex[:12]},
-    }
+    return fresh_task("plg", "delete")
 
 
 def tags_on_server(raw: Any, arn: str) -> dict[str, str]:

@@ -21,56 +21,14 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
-from plugin.config import Config, parse_config
+from plugin.config import Config
+from plugin_setup import START, Clock, fresh_task, make_config
 
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity"
 INTERNAL = "InternalServerError: We encountered an internal error. Please try again."
-START = 1_800_000_000.0
 
 
-# --- fixtures and helpers -------------------------------------------------------------------------------------------
-
-
-def make_config(endpoint: str, **extra: Any) -> Config:
-    return parse_config({
-        "backend": "local",
-        "local": {"endpoint_url": endpoint},
-        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
-        **extra,
-    })
-
-
-@pytest.fixture(scope="module")
-def config(endpoint: str) -> Config:
-    return make_config(endpoint)
-
-
-@pytest.fixture(scope="module")
-def raw(endpoint: str) -> Any:
-    """A plain boto3 client on the same server, with no faults: the test's view of what really exists."""
-    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    """One session for the module: it caches the service models, so each plugin's client is cheap to build."""
-    return boto3.Session(region_name="us-east-1")
+# --- fixtures and helpers (config, raw, clock and session: tests/conftest.py) ---------------------------------------
 
 
 def make_plugin(config: Config, clock: Clock, session: boto3.Session) -> TrainingJobPlugin:
@@ -92,17 +50,7 @@ def plugin(config: Config, clock: Clock, session: boto3.Session) -> Iterator[Tra
 
 
 def task(name: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM", "input_mode": "FILE"},
-            "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": "s3://bucket/train/"},
-        "execution": {"project": "plg", "domain": "phases", "name": name or uuid.uuid4().hex[:12]},
-        **extra,
-    }
+    return fresh_task("plg", "phases", name=name, input_mode="FILE", **extra)
 
 
 class Describe:

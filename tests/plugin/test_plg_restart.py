@@ -10,18 +10,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
+from aws_faults import CUSTOM
 from plugin import ResourceMeta
+from plugin_setup import config_data, fresh_task
 
-CUSTOM = "sagemaker_custom_training_job_task"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"
 AWS_QUOTA = "The account-level service limit 'ml.p3.2xlarge for training job usage' is 0 Instances"
 
 ENGINE_CREATE = """
@@ -57,33 +55,13 @@ print(json.dumps({"job_name": meta.job_name, "job_arn": meta.job_arn, "seen": se
 """
 
 
-@pytest.fixture(scope="module")
-def raw(endpoint: str) -> Any:
-    return boto3.client("sagemaker", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 @pytest.fixture
 def files(tmp_path: Path, endpoint: str) -> tuple[Path, Path]:
+    """The config and task files each engine process reads (the tests look at the server through `raw`)."""
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "backend": "local",
-        "local": {"endpoint_url": endpoint},
-        "retry": {"backoff_seconds": 0.001, "max_backoff_seconds": 0.01},
-        "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-        "tracking": {"sweep_interval_seconds": 0},  # every get asks SageMaker: these tests script its answers
-    }))
+    config.write_text(yaml.safe_dump(config_data(endpoint)))
     task = tmp_path / "task.yaml"
-    task.write_text(yaml.safe_dump({
-        "task_type": CUSTOM,
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_type": "ml.p3.2xlarge", "instance_count": 1},
-        },
-        "container": {"image": IMAGE},
-        "inputs": {"train": "s3://bucket/train/"},
-        "execution": {"project": "plg", "domain": "restart", "name": uuid.uuid4().hex[:12]},
-    }))
+    task.write_text(yaml.safe_dump(fresh_task("plg", "restart", instance_type="ml.p3.2xlarge")))
     return config, task
 
 

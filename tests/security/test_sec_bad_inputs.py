@@ -525,23 +525,10 @@ def test_an_input_that_is_a_link_is_refused_by_uploads(tmp_path: Path, outside: 
         list(uploads.iter_files(link))
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def test_run_uploads_only_the_files_inside_the_input_folder(tmp_path: Path, outside: Path, moto_endpoint: str,
+def test_run_uploads_only_the_files_inside_the_input_folder(tmp_path: Path, outside: Path, endpoint: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """End to end through the plugin's create on a moto server: the links' targets never reach S3."""
+    """End to end through the plugin's create on a moto server (`endpoint`, tests/conftest.py): the links' targets
+    never reach S3."""
     from plugin import TrainingJobPlugin, load_task
     from plugin.config import parse_config
 
@@ -551,11 +538,11 @@ def test_run_uploads_only_the_files_inside_the_input_folder(tmp_path: Path, outs
     task_file.write_text(_with(VALID_XGBOOST, **{
         "train: s3://bucket/data/train/": "train: data", "name: f3a9c2e1b0": f"name: links-{time.time_ns()}"}),
         encoding="utf-8")
-    config = parse_config({"backend": "local", "local": {"endpoint_url": moto_endpoint},
+    config = parse_config({"backend": "local", "local": {"endpoint_url": endpoint},
                            "retry": {"attempts": 2, "backoff_seconds": 0.001},
                            "rate_limits": {"create_per_second": 0, "read_per_second": 0}})
     meta = TrainingJobPlugin(config).create(load_task(task_file))
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
     prefix = f"outputs/{meta.job_name}/input/train/"  # the task's output_prefix is s3://bucket/outputs
     found = s3.list_objects_v2(Bucket="bucket", Prefix=prefix).get("Contents", [])

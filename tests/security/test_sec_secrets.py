@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -355,22 +355,11 @@ def test_classify_never_carries_credentials(error: Exception) -> None:
 # --- status, logs and run against a moto server: no environment values ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def moto_config(tmp_path: Path, moto_endpoint: str) -> Path:
+def moto_config(tmp_path: Path, endpoint: str) -> Path:
+    """A config file for the module's moto server (`endpoint`, tests/conftest.py)."""
     path = tmp_path / "moto.yaml"
-    path.write_text(f"backend: local\nlocal: {{endpoint_url: '{moto_endpoint}'}}\n"
+    path.write_text(f"backend: local\nlocal: {{endpoint_url: '{endpoint}'}}\n"
                     "retry: {attempts: 2, backoff_seconds: 0.001}\n"
                     "rate_limits: {create_per_second: 0, read_per_second: 0}\n", encoding="utf-8")
     return path

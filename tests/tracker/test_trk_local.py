@@ -6,7 +6,6 @@ margins for a slow machine, never about durations.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,18 +22,11 @@ testing = pytest.importorskip("local_sagemaker.testing")
 
 TIMELINE = {"Starting": 0.6, "Downloading": 0.6, "Training": 1.2, "Uploading": 0.6}  # 3 s a job
 INTERVAL = 0.25
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    settings = local_sagemaker.LocalSettings(
-        timeline=TIMELINE,
-        failures=(local_sagemaker.FailureRule(name_pattern=r"trk-fail-.*", at="Training",
-                                              reason="AlgorithmError: loss became NaN"),),
-    )
-    with local_sagemaker.LocalSageMaker(settings) as running:
-        yield running
+LOCAL_SETTINGS = local_sagemaker.LocalSettings(  # of the module's `server` (tests/conftest.py)
+    timeline=TIMELINE,
+    failures=(local_sagemaker.FailureRule(name_pattern=r"trk-fail-.*", at="Training",
+                                          reason="AlgorithmError: loss became NaN"),),
+)
 
 
 @pytest.fixture

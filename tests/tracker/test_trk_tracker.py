@@ -154,12 +154,7 @@ class ScriptedSageMaker:
             return _response(request, 200, job.describe(), self.now)
 
 
-# --- fixtures -------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def session() -> boto3.Session:
-    return boto3.Session(region_name="us-east-1")
+# --- fixtures (session: tests/conftest.py) --------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Helpers of the foundation tests: the repository's paths, botocore's own request validation, task builders.
 
-Test modules load this file by path (see `load_support` in each), since --import-mode=importlib puts no test folder on
-sys.path.
+Importable by name (`import fnd_support`): tests/conftest.py puts tests/support on sys.path.
 """
 
 from __future__ import annotations
