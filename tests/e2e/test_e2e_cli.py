@@ -683,13 +683,18 @@ def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path)
 
 # --- 8. instance quotas: WAITING_FOR_RESOURCES, then the job runs ---------------------------------------------------
 
-def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
+def quota_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[str, Path]]:
+    """Two tasks on the instance type the server lets hold one instance at once: (identity, task file) each."""
     def on_quota_type(data: dict[str, Any]) -> None:
         data["training_job"]["training_job_resource_config"]["instance_type"] = QUOTA_TYPE
 
-    first, second = unique("quota-a"), unique("quota-b")
-    task_a = write_task(served.work, first, change=on_quota_type)
-    task_b = write_task(served.work, second, change=on_quota_type)
+    first, second = unique(f"{label}-a"), unique(f"{label}-b")
+    return ((first, write_task(served.work, first, change=on_quota_type)),
+            (second, write_task(served.work, second, change=on_quota_type)))
+
+
+def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
+    (first, task_a), (second, task_b) = quota_pair(served, "quota")
     job_a, job_b = expected_job(first), expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
         run_a.wait_for(r"^training job ")
@@ -715,12 +720,7 @@ def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
 
 
 def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_never_made(served: Served) -> None:
-    def on_quota_type(data: dict[str, Any]) -> None:
-        data["training_job"]["training_job_resource_config"]["instance_type"] = QUOTA_TYPE
-
-    first, second = unique("qabort-a"), unique("qabort-b")
-    task_a = write_task(served.work, first, change=on_quota_type)
-    task_b = write_task(served.work, second, change=on_quota_type)
+    (_, task_a), (second, task_b) = quota_pair(served, "qabort")
     job_b = expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
         run_a.wait_for(r"^training job ")
