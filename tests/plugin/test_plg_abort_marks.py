@@ -159,6 +159,22 @@ def test_each_execution_attempt_has_its_own_mark() -> None:
     assert abort_marks.mark_for(request("s3://b/m"), "a", 1.0) == abort_marks.mark_for(request("s3://b/m"), "a", 1.0)
 
 
+def test_a_mark_is_found_only_once_written_and_only_under_its_own_key(process: Callable[[], Process]) -> None:
+    client = process().client
+    mark = abort_marks.mark_for(request(f"s3://plg-marks-{time.time_ns()}/m"), "a", 1.0)
+    assert not abort_marks.is_marked(client, mark)  # the bucket does not even exist: no mark
+
+    abort_marks.write(client, mark, {"job_name": "job-1"}, create_bucket=True)
+
+    assert abort_marks.is_marked(client, mark)
+    assert abort_marks.is_marked(client, mark)  # writing is idempotent, and so is looking
+    abort_marks.write(client, mark, {"job_name": "job-1"}, create_bucket=True)
+    other = abort_marks.mark_for(request(mark.uri.rsplit("/m/", 1)[0] + "/m"), "a", 1.25)
+    assert other.bucket == mark.bucket and not abort_marks.is_marked(client, other)
+    shorter = abort_marks.AbortMark(mark.bucket, mark.key[:-5])  # a prefix of a mark's key is not that mark
+    assert not abort_marks.is_marked(client, shorter)
+
+
 # --- the abort holds in other processes ------------------------------------------------------------------------------
 
 
