@@ -312,23 +312,6 @@ def naive_poller(raw: RawSageMaker) -> PollOne:
     return poll
 
 
-class TrackedClient:
-    """The plugin's client with DescribeTrainingJob answered by the tracker: the plugin's get, tracked.
-
-    Used only while plugin/training_job.py does not call the tracker itself (then the plugin is used as it is).
-    """
-
-    def __init__(self, client: Any, tracker: Any) -> None:
-        self._client = client
-        self._tracker = tracker
-
-    def describe_training_job(self, name: str) -> dict[str, Any]:
-        return self._tracker.describe(name)  # type: ignore[no-any-return]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
 def tracked_plugin(url: str, interval: float) -> tuple[Any, Any, Any]:
     """The plugin, its client and the shared tracker, for the local SageMaker at `url`."""
     import plugin.training_job as training_job
@@ -341,8 +324,7 @@ def tracked_plugin(url: str, interval: float) -> tuple[Any, Any, Any]:
                     tracking=Tracking(sweep_interval_seconds=interval))
     client = SageMakerClient(config.client_settings())
     tracker = tracker_for(client, interval)
-    wired = hasattr(training_job, "tracker_for")  # the plugin calls the tracker itself
-    plugin = training_job.TrainingJobPlugin(config, client=client if wired else TrackedClient(client, tracker))
+    plugin = training_job.TrainingJobPlugin(config, client=client)  # its get asks this same shared tracker
     return plugin, client, tracker
 
 
