@@ -30,6 +30,7 @@ MARK_PREFIX = "sagemaker-plugin-aborted-"
 class AbortMark:
     bucket: str
     key: str
+    kms_key_id: str = ""  # the job's output key: the mark is encrypted as its output would be (a bucket may insist)
 
     @property
     def uri(self) -> str:
@@ -42,7 +43,8 @@ def mark_for(request: Mapping[str, Any], fingerprint: str, created_at: float) ->
     name = str(request["TrainingJobName"])
     token = hashlib.sha256(f"{fingerprint}:{created_at!r}".encode()).hexdigest()[:16]
     folder = f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
-    return AbortMark(bucket, f"{folder}/{MARK_PREFIX}{token}.json")
+    kms_key_id = str(request["OutputDataConfig"].get("KmsKeyId") or "")
+    return AbortMark(bucket, f"{folder}/{MARK_PREFIX}{token}.json", kms_key_id)
 
 
 def write(client: SageMakerClient, mark: AbortMark, details: Mapping[str, Any], create_bucket: bool = False) -> None:
@@ -50,7 +52,9 @@ def write(client: SageMakerClient, mark: AbortMark, details: Mapping[str, Any], 
     if create_bucket:
         ensure_bucket(client, mark.bucket)
     body = json.dumps(dict(details), sort_keys=True).encode()
-    client.call("s3", "PutObject", Bucket=mark.bucket, Key=mark.key, Body=body, ContentType="application/json")
+    encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": mark.kms_key_id} if mark.kms_key_id else {}
+    client.call("s3", "PutObject", Bucket=mark.bucket, Key=mark.key, Body=body, ContentType="application/json",
+                **encryption)
 
 
 def is_marked(client: SageMakerClient, mark: AbortMark) -> bool:

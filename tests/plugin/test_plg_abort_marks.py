@@ -152,6 +152,20 @@ def test_the_mark_sits_in_the_jobs_own_output_folder(output: str, key: str) -> N
     assert mark.uri == f"s3://bucket/{mark.key}"
 
 
+def test_a_mark_is_encrypted_with_the_jobs_output_key_if_it_has_one(process: Callable[[], Process],
+                                                                    aws: LocalClients) -> None:
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with_key = request(f"s3://plg-marks-kms-{time.time_ns()}/m")
+    with_key["OutputDataConfig"]["KmsKeyId"] = key_arn
+    mark = abort_marks.mark_for(with_key, "a", 1.0)
+    assert mark.kms_key_id == key_arn and abort_marks.mark_for(request("s3://b/m"), "a", 1.0).kms_key_id == ""
+
+    abort_marks.write(process().client, mark, {"job_name": "job-1"}, create_bucket=True)
+
+    head = aws.s3.head_object(Bucket=mark.bucket, Key=mark.key)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
+
+
 def test_each_execution_attempt_has_its_own_mark() -> None:
     keys = {abort_marks.mark_for(request("s3://b/m"), fingerprint, created_at).key
             for fingerprint in ("a", "b") for created_at in (1.0, 1.5, 2.0)}
