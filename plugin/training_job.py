@@ -65,6 +65,7 @@ class TrainingJobPlugin:
         self._cancelled: set[str] = set()
         self._mark_checked: set[str] = set()
         self._stopped_untagged: set[str] = set()  # stopped without leave to tag them: ABORTED here all the same
+        self._marks_denied: set[str] = set()  # marks this identity may not look for: said once each
 
     # --- clients --------------------------------------------------------------------------------------------------
 
@@ -247,8 +248,10 @@ class TrainingJobPlugin:
         with self._lock:
             if meta.job_name in self._mark_checked:
                 return description
+        marked = self._marked(client, meta)  # an error here leaves it to be looked for on the next get
+        with self._lock:
             self._mark_checked.add(meta.job_name)
-        if self._marked(client, meta) and self._stop(client, meta, description):
+        if marked and self._stop(client, meta, description):
             return client.describe_training_job(meta.job_name)
         return description
 
@@ -261,8 +264,12 @@ class TrainingJobPlugin:
         try:
             return abort_marks.is_marked(client, mark)
         except AccessDenied as error:
-            log.warning("%s: cannot look for the abort mark %s (%s): an abort from another process is not seen; "
-                        "grant s3:ListBucket on it (docs/iam-policy.json)", meta.job_name, mark.uri, error)
+            with self._lock:
+                first = mark.key not in self._marks_denied
+                self._marks_denied.add(mark.key)
+            log.log(logging.WARNING if first else logging.DEBUG,
+                    "%s: cannot look for the abort mark %s (%s): an abort from another process is not seen; "
+                    "grant s3:ListBucket on it (docs/iam-policy.json)", meta.job_name, mark.uri, error)
             return False
 
     # --- delete ---------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error
 from handlers import abort_marks
 from handlers.client import SageMakerClient
-from handlers.errors import AccessDenied
+from handlers.errors import AccessDenied, TransientError
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
@@ -42,6 +42,8 @@ AWS_QUOTA = ("The account-level service limit 'ml.m5.xlarge for training job usa
 
 QUOTA = aws_error("ResourceLimitExceeded", AWS_QUOTA)
 NOT_FOUND = aws_error("ValidationException", AWS_NOT_FOUND)
+S3_INTERNAL_ERROR = answer(500, b"<Error><Code>InternalError</Code><Message>We encountered an internal error. "
+                                b"Please try again.</Message></Error>", "application/xml")
 S3_ACCESS_DENIED = answer(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
                                b"<Message>Access Denied</Message></Error>", "application/xml")
 
@@ -247,6 +249,23 @@ def test_a_job_made_from_the_queue_by_a_process_that_died_is_stopped_by_the_next
     assert third.count("s3.ListObjectsV2") == 1
 
 
+def test_a_look_for_the_mark_that_fails_is_made_again_on_the_next_get(
+        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+    first, maker, third = process(), process(), process()
+    meta = queued(first, train)
+    assert maker.plugin.get(meta).phase is Phase.QUEUED
+    first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND
+    first.plugin.delete(meta, grace_seconds=0)
+    third.faults["s3.ListObjectsV2"] = S3_INTERNAL_ERROR
+
+    with pytest.raises(TransientError):
+        third.plugin.get(meta)
+    del third.faults["s3.ListObjectsV2"]
+
+    assert third.track(meta) is Phase.ABORTED
+    assert ended_as(aws, meta.job_name) == ("Stopped", True)
+
+
 def test_a_job_made_from_the_queue_and_never_aborted_runs_to_the_end_with_one_look_for_a_mark(
         process: Callable[[], Process], aws: LocalClients, train: str) -> None:
     first, second = process(), process()
@@ -286,8 +305,10 @@ def test_without_leave_to_look_for_marks_a_queued_task_still_runs_and_says_why(
         assert first.track(meta) is Phase.SUCCEEDED
 
     assert jobs(aws, meta.job_name) == [meta.job_name]
-    warned = [r.getMessage() for r in caplog.records if "abort mark" in r.getMessage()]
-    assert warned and "s3:ListBucket" in warned[0] and meta.job_name in warned[0]
+    warned = [r.getMessage() for r in caplog.records if "abort mark" in r.getMessage() and r.levelno == logging.WARNING]
+    assert len(warned) == 1, "said once, not at every retry"
+    assert "s3:ListBucket" in warned[0] and meta.job_name in warned[0]
+    assert first.count("s3.ListObjectsV2") >= 2
 
 
 def test_a_delete_that_cannot_record_the_abort_says_so_and_this_process_still_never_makes_the_job(
