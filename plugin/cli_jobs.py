@@ -111,43 +111,42 @@ def _with_region(config: Config, args: argparse.Namespace) -> Config:
     return replace(config, **changes) if changes else config
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise Interrupted in the main thread, so that `run` can stop its job before exiting."""
+def _signals_handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block (Python handles signals in the main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        # One interrupt is enough: a second one arriving before the stop begins must not cut it short.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _ignore)
-        raise Interrupted(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def signals_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGINT and SIGTERM raise Interrupted in the main thread, so that `run` can stop its job before exiting."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        # One interrupt is enough: a second one arriving before the stop begins must not cut it short.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _ignore)
+        raise Interrupted(signal.Signals(signum).name)
+
+    return _signals_handled_by(handler)
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:
     """A Python handler that does nothing (not SIG_IGN: a signal already pending then makes CPython print an error)."""
 
 
-@contextlib.contextmanager
-def signals_ignored() -> Iterator[None]:
+def signals_ignored() -> contextlib.AbstractContextManager[None]:
     """While stopping a job after an interrupt, a second Ctrl-C must not leave it running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    return _signals_handled_by(_ignore)
 
 
 # --- run ----------------------------------------------------------------------------------------------------------
