@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from handlers import abort_marks, uploads
@@ -112,13 +113,13 @@ class TrainingJobPlugin:
             arn, adopted = self._create_or_adopt(client, request, meta.fingerprint)
         except ResourceLimit as error:
             log.info("%s: %s; queued until capacity frees", meta.job_name, error)
-            return _replace(meta, queued_request=request, queued_message=str(error))
+            return replace(meta, queued_request=request, queued_message=str(error))
         except NotFound:
             # The name is taken (a lost response's retry met ResourceInUse) but Describe cannot see the job yet:
             # it was made a moment ago, by this very call. get() reports QUEUED until it shows.
             log.warning("%s: created, not yet visible to DescribeTrainingJob", meta.job_name)
-            return _replace(meta, adopted=True)
-        return _replace(meta, job_arn=arn, adopted=adopted)
+            return replace(meta, adopted=True)
+        return replace(meta, job_arn=arn, adopted=adopted)
 
     def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
                          ) -> tuple[str, bool]:
@@ -233,7 +234,7 @@ class TrainingJobPlugin:
             with self._lock:
                 self._mark_checked.add(name)
             return Phase.QUEUED, "created after waiting for resources"
-        made = _replace(meta, queued_request=None, adopted=True, created_at=now)
+        made = replace(meta, queued_request=None, adopted=True, created_at=now)
         description = self._describe_soon(client, made, grace=None)
         if description is None:  # not visible yet: the first get that sees it looks for the mark again
             return Phase.QUEUED, "created after waiting for resources; deleted meanwhile, to be stopped once visible"
@@ -341,12 +342,6 @@ class TrainingJobPlugin:
                 if time.monotonic() >= deadline:
                     return None
                 time.sleep(NOT_FOUND_RECHECK_SECONDS)
-
-
-def _replace(meta: ResourceMeta, **changes: Any) -> ResourceMeta:
-    from dataclasses import replace
-
-    return replace(meta, **changes)
 
 
 def register(registry: Any) -> None:
