@@ -193,6 +193,8 @@ class Progress:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
+    for line in rendered.warning_lines():
+        print(line, file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     with sagemaker_endpoint(config) as config, signals_interrupt():

@@ -45,13 +45,20 @@ class Upload:
 
 @dataclass(frozen=True)
 class Rendered:
+    """The request, and what the task says that the request leaves out on purpose (`warnings`: valid, but said)."""
+
     request: dict[str, Any]
     region: str
     uploads: tuple[Upload, ...] = ()
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def job_name(self) -> str:
         return str(self.request["TrainingJobName"])
+
+    def warning_lines(self) -> list[str]:
+        """`warning: <path>: <message>`, one per warning, as the command line prints them on stderr."""
+        return [f"warning: {warning}" for warning in self.warnings]
 
 
 def render(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -67,6 +74,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     builtin = spec_algo.algorithm_name == AlgorithmName.XGBOOST
 
     problems += _semantic_problems(task, config, builtin)
+    warnings = _warnings(task, builtin)
     image = _image(task, registry, region, builtin, problems)
     name = _job_name(task, image, now)
     output_prefix = (task.output_prefix or config.output_prefix or
@@ -94,7 +102,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
         input_mode="Pipe" if spec_algo.input_mode == InputMode.PIPE else "File",
         instance_count=resources.instance_count or 1,
         volume_size_in_gb=resources.volume_size_in_gb or config.defaults.volume_size_in_gb,
-        metric_definitions=tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
+        metric_definitions=() if builtin else tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
         entrypoint=container.command if container and not builtin else None,
         arguments=container.args if container and not builtin else None,
         environment=dict(container.env) if container and not builtin else {},
@@ -122,7 +130,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
             problems.append(moved)
     if problems:
         raise InputError(merge_by_path(problems))
-    return Rendered(request, region, uploads)
+    return Rendered(request, region, uploads, tuple(warnings))
 
 
 def check(source: TaskSource, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -174,7 +182,7 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
     if resources.volume_size_in_gb < 0:
         problems.append(Problem(f"{_RES}.volume_size_in_gb", f"must be 0 (meaning the default) or more, not "
                                 f"{resources.volume_size_in_gb}"))
-    for index, metric in enumerate(algo.metric_definitions):
+    for index, metric in enumerate(() if builtin else algo.metric_definitions):  # built-in: never sent
         path = f"{_ALGO}.metric_definitions[{index}]"
         if not metric.name:
             problems.append(Problem(f"{path}.name", "is required"))
@@ -198,6 +206,16 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
             problems.append(Problem(f"inputs.{channel.name}", f"{channel.source} is a local path; the aws backend "
                                     "needs an S3 URI (upload it, or use the local backend)"))
     return problems
+
+
+def _warnings(task: Task, builtin: bool) -> list[Problem]:
+    """What the task asks for that the request leaves out: valid input, but the user should know."""
+    warnings: list[Problem] = []
+    if builtin and task.training_job.algorithm_specification.metric_definitions:
+        warnings.append(Problem(f"{_ALGO}.metric_definitions", "left out of the request: SageMaker refuses metric "
+                                "definitions for its built-in algorithms; built-in XGBoost publishes its own metrics "
+                                "(train:rmse, validation:auc, ... after its eval_metric)"))
+    return warnings
 
 
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:

@@ -417,8 +417,8 @@ CRASHES = [
 
 
 def _with_metric_regex(regex: str) -> dict[str, Any]:
-    task = copy.deepcopy(XGBOOST)
-    task["training_job"]["algorithm_specification"]["metric_definitions"] = [{"name": "m", "regex": regex}]
+    task = copy.deepcopy(CUSTOM_MPI)  # a custom task's regexes are checked; XGBoost's are never sent
+    task["training_job"]["algorithmSpecification"]["metricDefinitions"] = [{"name": "m", "regex": regex}]
     return task
 
 
