@@ -1,8 +1,9 @@
 """From a task and the config to the CreateTrainingJob request, with every problem found at once.
 
-Three layers of checks, all reported together with the path of the task field at fault: the semantic rules of
-SPEC 3 (which only this plugin knows), the image registry, and botocore's service model over the whole request
-(which knows every pattern, length, count and enum SageMaker enforces).
+Four layers of checks, all reported together with the path of the task field at fault: the semantic rules of
+SPEC 3 (which only this plugin knows), the image registry, the built-in algorithm's own hyperparameter checks
+(handlers/xgboost_algorithm.py, which its container would make minutes later), and botocore's service model over the
+whole request (which knows every pattern, length, count and enum SageMaker enforces).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import regex
 
-from handlers import distributed, naming
+from handlers import distributed, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path
 from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
 from handlers.service_model import validate_request
@@ -32,6 +33,7 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
 _RES = "training_job.training_job_resource_config"
+_HYPERPARAMETERS = "inputs.static_hyperparameters"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     problems += _semantic_problems(task, config, builtin)
     warnings = _warnings(task, builtin)
     image = _image(task, registry, region, builtin, problems)
+    if builtin and image:
+        problems += _hyperparameter_problems(task, registry, region)
     name = _job_name(task, image, now)
     output_prefix = (task.output_prefix or config.output_prefix or
                      (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
@@ -228,6 +232,15 @@ def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, prob
         path = "region" if error.field == "region" else f"{_ALGO}.algorithm_version"
         problems.append(Problem(path, str(error)))
         return ""
+
+
+def _hyperparameter_problems(task: Task, registry: ImageRegistry, region: str) -> list[Problem]:
+    """The algorithm's own checks of its hyperparameters, as its container makes them once the job is Training."""
+    version = registry.resolve_version("xgboost", task.training_job.algorithm_specification.algorithm_version, region)
+    if version not in xgboost_algorithm.versions():
+        return []  # a version config's prebuilt_algorithms adds: nothing known to check it against
+    return [Problem(join_path(_HYPERPARAMETERS, p.path), p.message)
+            for p in xgboost_algorithm.check_hyperparameters(version, task.hyperparameters)]
 
 
 def _job_name(task: Task, image: str, now: datetime | None) -> str:

@@ -55,7 +55,8 @@ CUSTOM_JOB = {
     "trainingJobResourceConfig": {"instanceCount": "2", "instanceType": "ml.p3.16xlarge", "volumeSizeInGb": "50",
                                   "distributedProtocol": "MPI"},
 }
-HYPERPARAMETERS = {"num_round": 20, "objective": "reg:squarederror", "eta": 0.3, "verbose": True}
+HYPERPARAMETERS = {"num_round": 20, "objective": "reg:squarederror", "eta": 0.3,
+                   "save_model_on_termination": True}
 
 builtin_task = SageMakerBuiltinAlgorithmTask(name="tests.fly.xgboost", training_job=XGBOOST_JOB)
 custom_task = SageMakerCustomTrainingTask(
@@ -128,7 +129,7 @@ def test_builtin_template_renders_the_create_request(plugin: TrainingJobPlugin) 
     assert [w.path for w in rendered.warnings] == ["training_job.algorithm_specification.metric_definitions"]
     assert "ContainerEntrypoint" not in algorithm and "Environment" not in request
     assert request["HyperParameters"] == {"num_round": "20", "objective": "reg:squarederror", "eta": "0.3",
-                                          "verbose": "true"}
+                                          "save_model_on_termination": "true"}
     assert [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"]) for c in request["InputDataConfig"]] == [
         ("train", "s3://data-bucket/sets/train/"), ("validation", "s3://data-bucket/sets/validation/")]
     assert request["OutputDataConfig"]["S3OutputPath"] == "s3://flyte-bucket/metadata/abc/n1/1"
