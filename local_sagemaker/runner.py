@@ -23,7 +23,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import os
 import shlex
 import shutil
 import socket
@@ -313,9 +312,10 @@ class JobRunner:
         per_host = max(1, int(framework.get(distributed.MPI_PROCESSES_PER_HOST) or 1))
         options = shlex.split(str(framework.get(distributed.MPI_CUSTOM_OPTIONS) or ""))
         full = mpi.mpirun_command(mpirun, job_dir, self.host_count, per_host, command, options)
-        notes = [(1, f"{intro}: {shlex.join([os.path.basename(full[0]), *full[1:]])}")]
-        notes += [(host.index, f"local SageMaker: {host.name} is an MPI worker: its {per_host} ranks run under "
-                   "algo-1's mpirun, and their output is in algo-1's stream") for host in hosts[1:]]
+        shown = ["mpirun", "-np", str(self.host_count * per_host), *options, *command]
+        notes = [(1, f"{intro}: {shlex.join(shown)} ({per_host} rank(s) per host, each with its host's environment)")]
+        notes += [(host.index, f"local SageMaker: {host.name} is an MPI worker: its ranks run under algo-1's "
+                   "mpirun, and their output is in algo-1's stream") for host in hosts[1:]]
         return Plan(((hosts[0], tuple(full), hosts[0].code_dir),), tuple(notes), per_host)
 
     def _fetch_code(self, host: HostDirs, source: str | None) -> str | None:
