@@ -128,7 +128,6 @@ class JobRunner:
         self._pending_lock = threading.Lock()
         self._last_ms: dict[int, int] = {}
         self._thread = threading.Thread(target=self._run, name=f"job-{job.training_job_name}", daemon=True)
-        self._deadlines = self._limits()
 
     def start(self) -> None:
         self._thread.start()
@@ -140,6 +139,10 @@ class JobRunner:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     # ----- the job's life -----------------------------------------------------------------------------------------
 
@@ -413,18 +416,25 @@ class JobRunner:
             raise _Failed(rule.reason)
 
     def _limits(self) -> list[tuple[float, str]]:
+        """(deadline, status) of MaxWaitTimeInSeconds (spot) and MaxRuntimeInSeconds, earliest first.
+
+        A spot job's runtime counts from Downloading (waiting for capacity counts against MaxWait only)."""
         stopping = self.request.get("StoppingCondition") or {}
         created = self.job.creation_ms / 1000
         limits: list[tuple[float, str]] = []
-        if isinstance(stopping.get("MaxRuntimeInSeconds"), int):
-            limits.append((created + stopping["MaxRuntimeInSeconds"], "MaxRuntimeExceeded"))
         if self.job.spot and isinstance(stopping.get("MaxWaitTimeInSeconds"), int):
             limits.append((created + stopping["MaxWaitTimeInSeconds"], "MaxWaitTimeExceeded"))
+        if isinstance(stopping.get("MaxRuntimeInSeconds"), int):
+            runtime_from = created
+            if self.job.spot:
+                started = self.job.training_start_ms
+                runtime_from = started / 1000 if started is not None else float("inf")
+            limits.append((runtime_from + stopping["MaxRuntimeInSeconds"], "MaxRuntimeExceeded"))
         return sorted(limits)
 
     def _check_limits(self) -> None:
         now = time.time()
-        for deadline, status in self._deadlines:
+        for deadline, status in self._limits():
             if now >= deadline:
                 with self.context.lock:
                     self.job.limit(status)
@@ -456,7 +466,7 @@ class Runs:
 
     def start(self, job: RunTrainingJob) -> None:
         runner = JobRunner(job, self.context)
-        self._runners = [r for r in self._runners if r._thread.is_alive()]
+        self._runners = [r for r in self._runners if r.running]
         self._runners.append(runner)
         runner.start()
 

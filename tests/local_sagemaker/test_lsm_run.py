@@ -260,6 +260,16 @@ def test_max_runtime_stops_the_job(aws: LocalClients, tmp_path: Path) -> None:
     assert 2 <= elapsed < 10
 
 
+def test_max_wait_stops_a_spot_job(aws: LocalClients, tmp_path: Path) -> None:
+    """Spot: MaxWait counts from creation, MaxRuntime from Downloading; with both at 2 s, MaxWait comes first."""
+    path = script(tmp_path, "import time\ntime.sleep(60)\n")
+    name = unique_name("runwait")
+    create(aws, name, ["python", str(path)], EnableManagedSpotTraining=True,
+           StoppingCondition={"MaxRuntimeInSeconds": 2, "MaxWaitTimeInSeconds": 2})
+    job = wait(aws, name)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
+
+
 def test_stopping_the_server_kills_every_job_process(tmp_path: Path) -> None:
     path = script(tmp_path, STUBBORN)
     pids_file = tmp_path / "pids"
