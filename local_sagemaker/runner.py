@@ -53,6 +53,8 @@ XGBOOST_MODULE = "local_sagemaker.xgboost"
 POLL_SECONDS = 0.05
 FLUSH_SECONDS = 0.25
 FLUSH_LINES = 500
+#: How often new checkpoint files go to CheckpointConfig's S3 URI while the job trains (and once more at the end).
+CHECKPOINT_SYNC_SECONDS = 10.0
 #: Lines of a failed process's error output kept for its FailureReason.
 TAIL_LINES = 10
 MISSING_ENTRYPOINT = (
@@ -127,6 +129,7 @@ class JobRunner:
         self._pending: list[LogLine] = []
         self._pending_lock = threading.Lock()
         self._last_ms: dict[int, int] = {}
+        self._synced: dict[Path, int] = {}  # checkpoint files already put to S3, with their modification times
         self._thread = threading.Thread(target=self._run, name=f"job-{job.training_job_name}", daemon=True)
 
     def start(self) -> None:
@@ -227,7 +230,9 @@ class JobRunner:
                               f"{error.strerror or error}") from None
             self._processes.append(process)
             self.context.reaper.add(process.group)
-        last_flush = time.monotonic()
+        last_flush = last_sync = time.monotonic()
+        checkpoints = channels.checkpoint_uri(self.request)
+        where = channels.Where(self.job.account_id, self.job.region_name, self.context.lock)
         while True:
             self._check_limits()
             if self.job.stop_event.is_set():
@@ -248,6 +253,10 @@ class JobRunner:
             if time.monotonic() - last_flush >= FLUSH_SECONDS or len(self._pending) >= FLUSH_LINES:
                 self._flush()
                 last_flush = time.monotonic()
+            if checkpoints and time.monotonic() - last_sync >= CHECKPOINT_SYNC_SECONDS:
+                for host in hosts:
+                    channels.upload_folder(where, host.checkpoint_dir, checkpoints, self._synced)
+                last_sync = time.monotonic()
             time.sleep(POLL_SECONDS)
         processes.finish_readers(self._processes)
 
@@ -366,7 +375,7 @@ class JobRunner:
             checkpoints = channels.checkpoint_uri(self.request)
             if checkpoints:
                 for host in hosts:
-                    channels.upload_folder(where, host.checkpoint_dir, checkpoints)
+                    channels.upload_folder(where, host.checkpoint_dir, checkpoints, self._synced)
         except Exception as error:  # moto's S3 refused (a bucket name it rejects, ...): SageMaker fails the job
             if model_only:
                 return

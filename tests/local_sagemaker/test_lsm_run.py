@@ -458,21 +458,35 @@ def test_hyperparameters_config_files_and_sm_variables_are_the_toolkits(aws: Loc
     assert seen["algo-1"]["root"] != seen["algo-2"]["root"], "each host has its own /opt/ml"
 
 
-def test_checkpoints_come_from_s3_and_go_back(aws: LocalClients, tmp_path: Path) -> None:
+def test_checkpoints_come_from_s3_and_go_back_while_training(aws: LocalClients, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from local_sagemaker import runner
+
+    monkeypatch.setattr(runner, "CHECKPOINT_SYNC_SECONDS", 0.2)
     name = unique_name("runckpt")
-    aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"ckpt/{name}/step-1.txt", Body=b"one")
+    aws.put_data(f"ckpt/{name}", body=b"one")  # ckpt/<name>/part-0.csv
     path = script(tmp_path, """
-        import os
+        import os, time
         folder = os.path.join(os.path.dirname(os.environ["SM_MODEL_DIR"]), "checkpoints")
         print("found", sorted(os.listdir(folder)), flush=True)
         with open(os.path.join(folder, "step-2.txt"), "w") as out:
             out.write("two")
+        time.sleep(4)
+        with open(os.path.join(folder, "step-3.txt"), "w") as out:
+            out.write("three")
     """)
     create(aws, name, ["python", str(path)], CheckpointConfig={"S3Uri": f"s3://{DATA_BUCKET}/ckpt/{name}/"})
+
+    def synced(job: Mapping[str, Any]) -> bool:
+        listed = aws.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=f"ckpt/{name}/step-2")
+        return bool(listed.get("KeyCount")) or job["TrainingJobStatus"] != "InProgress"
+
+    assert aws.wait(name, until=synced, timeout=30, interval=0.1)["TrainingJobStatus"] == "InProgress", \
+        "the checkpoint was not synced while the job trained"
     assert wait(aws, name)["TrainingJobStatus"] == "Completed"
-    assert "found ['step-1.txt']" in logs(aws, name)["algo-1"]
-    body = aws.s3.get_object(Bucket=DATA_BUCKET, Key=f"ckpt/{name}/step-2.txt")["Body"].read()
-    assert body == b"two"
+    assert "found ['part-0.csv']" in logs(aws, name)["algo-1"]
+    for key, body in (("step-2.txt", b"two"), ("step-3.txt", b"three")):
+        assert aws.s3.get_object(Bucket=DATA_BUCKET, Key=f"ckpt/{name}/{key}")["Body"].read() == body
 
 
 # --- MPI --------------------------------------------------------------------------------------------------------
