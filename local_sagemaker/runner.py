@@ -309,6 +309,9 @@ class JobRunner:
     def _injected_failure(self, status: str) -> None:
         rule = self.context.settings.failure_for(self.job.training_job_name)
         if rule is not None and rule.at == status:
+            if self.job.streams:
+                note = f"local SageMaker: this job fails at {status} (local.failures): {rule.reason}"
+                self._sink(processes.Line(1, self._now(), note, True))
             raise _Failed(rule.reason)
 
     def _limits(self) -> list[tuple[float, str]]:

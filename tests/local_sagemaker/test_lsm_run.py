@@ -199,7 +199,10 @@ def test_failure_rules_apply_in_run_mode(aws: LocalClients, tmp_path: Path) -> N
     job = wait(aws, name)
     assert (job["TrainingJobStatus"], job["FailureReason"]) == ("Failed", "AlgorithmError: injected (run mode)")
     assert statuses(job)[-2:] == ["Training", "Failed"]
-    assert "never runs" not in logs(aws, name).get("algo-1", [])
+    lines = logs(aws, name)["algo-1"]
+    assert "never runs" not in lines
+    assert lines == ["local SageMaker: this job fails at Training (local.failures): "
+                     "AlgorithmError: injected (run mode)"]
 
 
 def test_an_empty_channel_fails_the_job_at_downloading(aws: LocalClients) -> None:
