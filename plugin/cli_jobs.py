@@ -80,6 +80,7 @@ def local_settings(config: Config) -> Any:
         failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
         requests_per_second=dict(local.requests_per_second),
         instances=dict(local.instances),
+        execution=local.execution,
     )
 
 

@@ -134,7 +134,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
             problems.append(moved)
     if problems:
         raise InputError(merge_by_path(problems))
-    return Rendered(request, region, uploads, tuple(warnings))
+    return Rendered(request, region, uploads, (*warnings, *_mpi_warnings(request)))
 
 
 def check(source: TaskSource, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -152,6 +152,20 @@ def check(source: TaskSource, config: Config, registry: ImageRegistry | None = N
     if problems:
         raise InputError(problems)
     return task, rendered
+
+
+def _mpi_warnings(request: Mapping[str, Any]) -> tuple[Problem, ...]:
+    """MPI asked for in a form that SageMaker's training toolkit would not start (handlers.distributed.Launch)."""
+    launch = distributed.launch(request)
+    problem = launch.mpi_problem()
+    if problem is None:
+        return ()
+    fix = (f"leave container.command and container.args out, and name the script with "
+           f"inputs.static_hyperparameters.{distributed.USER_PROGRAM} (found in the image's /opt/ml/code, or in "
+           f"{distributed.SUBMIT_DIRECTORY})")
+    path = ("container.command" if launch.entrypoint else "container.args" if launch.arguments
+            else f"inputs.static_hyperparameters.{distributed.USER_PROGRAM}")
+    return (Problem(path, f"MPI would not start on SageMaker: {problem}; {fix}"),)
 
 
 def _related(path: str, other: str) -> bool:
