@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from plugin.config import Config, LocalConfig
     from plugin.training_job import TrainingJobPlugin
 
-    settings = LocalSettings(requests_per_second={"CreateTrainingJob": args.rate})
+    settings = LocalSettings(execution="simulate", requests_per_second={"CreateTrainingJob": args.rate})
     burst = max(1.0, args.rate)  # what the local SageMaker lets through at once
     with LocalSageMaker(settings) as server:
         data = LocalClients(server.url).put_data("burst/train")

@@ -550,7 +550,7 @@ def run(jobs: int, restarts: int, aborts: int, threads: int, seed: int, faults: 
     started = time.monotonic()
     rng = random.Random(seed)
     run_id = f"r{uuid.uuid4().hex[:8]}"
-    settings = LocalSettings(timeline=TIMELINE, time_scale=TIME_SCALE,
+    settings = LocalSettings(execution="simulate", timeline=TIMELINE, time_scale=TIME_SCALE,
                              failures=(FailureRule(rf"soak-{run_id}-fail-.*", "Training", FAIL_REASON),))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with LocalSageMaker(settings) as server:

@@ -62,7 +62,7 @@ def _serve(conn: Any, settings: dict[str, Any]) -> None:
     logging.disable(logging.WARNING)
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(**settings)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", **settings)) as server:
         conn.send(server.url)
         while True:
             command = conn.recv()

@@ -109,7 +109,7 @@ def local_sagemaker(time_scale: float = 1.0) -> Iterator[str | None]:
         return
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(time_scale=time_scale)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=time_scale)) as server:
         os.environ[ENDPOINT_ENV] = server.url
         try:
             yield server.url

@@ -25,6 +25,10 @@ class LogLine:
     message: str
 
 
+def _time_and_host(line: LogLine) -> tuple[int, str]:
+    return line.timestamp, line.host
+
+
 @dataclass
 class _Stream:
     name: str
@@ -47,7 +51,7 @@ class LogTailer:
         lines: list[LogLine] = []
         for stream in self._streams.values():
             lines.extend(self._read(stream))
-        lines.sort()
+        lines.sort(key=_time_and_host)  # stable: lines of one host in the same millisecond keep their order
         return lines
 
     def drain(self) -> list[LogLine]:
@@ -59,7 +63,7 @@ class LogTailer:
             if not batch:
                 break
             lines.extend(batch)
-        lines.sort()
+        lines.sort(key=_time_and_host)
         return lines
 
     def _list_streams(self) -> None:

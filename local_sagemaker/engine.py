@@ -3,13 +3,15 @@
 One heap of wake-up times replaces a thread per job: `run_due(now)` advances just the jobs whose next step or log
 batch is due, so a request costs O(due work + log n), never O(all jobs). The server calls it at the start of every
 request, SageMaker or not, so whatever a client reads (a job, its logs, its model in S3) is current as of that request.
-Callers serialize access (server.py holds one lock per request); nothing here runs on its own.
+Callers serialize access (server.py holds `lock` per request); with `execution: run` each job's runner thread
+(runner.py) takes the same lock whenever it changes its job or touches moto.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,12 +39,26 @@ class Engine:
         self._sequence = itertools.count()
         self._in_use: dict[CapacityKey, int] = {}
         self._holding: dict[int, list[tuple[CapacityKey, int]]] = {}
+        #: Held while serving a request and while a job's runner changes its job or touches moto's backends.
+        self.lock = threading.Lock()
+        #: What a job's processes use to reach this server (AWS_ENDPOINT_URL, keys, region); LocalSageMaker.start()
+        #: sets the endpoint once it is known. Never the caller's own credentials.
+        self.client_env: dict[str, str] = {
+            "AWS_ENDPOINT_URL": "",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+        self._runs: Any = None  # runner.Runs, made with the first job that runs for real
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
 
     def clear(self) -> None:
-        """Forget every job (after moto's state was reset)."""
+        """Forget every job (after moto's state was reset); running jobs' processes are killed."""
+        if self._runs is not None:
+            self._runs.abandon_all()
         self._heap.clear()
         self._in_use.clear()
         self._holding.clear()
@@ -77,13 +93,15 @@ class Engine:
             held = self.in_use(account, region, instance_type)
             if limit is not None and held + count > limit:
                 raise errors.instance_limit(instance_type, limit, held, count)
-        job = LocalTrainingJob(account, region, params, self.settings, now)
+        job = self._new_job(account, region, params, now)
         backend.training_jobs[name] = job
         holding = [((account, region, instance_type), count) for instance_type, count in demand]
         for key, count in holding:
             self._in_use[key] = self._in_use.get(key, 0) + count
         self._holding[id(job)] = holding
         self._advance(job, now)
+        if self._runs is not None and getattr(job, "stop_event", None) is not None:
+            self._runs.start(job)
         return {"TrainingJobArn": job.arn}
 
     def describe_training_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,7 +126,32 @@ class Engine:
         jobs = [job for job in backend.training_jobs.values() if isinstance(job, LocalTrainingJob)]
         return list_training_jobs(jobs, params)
 
+    def shutdown(self) -> None:
+        """The server stops: every running job's processes are killed (called without the lock held)."""
+        if self._runs is not None:
+            self._runs.shutdown()
+
+    def settle(self, job: LocalTrainingJob) -> None:
+        """A job ended outside a request (its runner): frees the instances it held. Called under the lock."""
+        self._advance(job, self.now_ms())
+
     # ----- internals ------------------------------------------------------------------------------------------
+
+    def _new_job(self, account: str, region: str, params: Mapping[str, Any], now: int) -> LocalTrainingJob:
+        """A job that runs for real (`execution: run`), or one that plays the timeline."""
+        if self.settings.execution != "run":
+            return LocalTrainingJob(account, region, params, self.settings, now)
+        from local_sagemaker import runner
+        from local_sagemaker.builtin import xgboost_version
+        from local_sagemaker.runjob import RunTrainingJob
+
+        image = str(params["AlgorithmSpecification"].get("TrainingImage", ""))
+        if xgboost_version(image) and not runner.xgboost_runnable():
+            return runner.simulated_fallback(LocalTrainingJob(account, region, params, self.settings, now))
+        if self._runs is None:
+            self._runs = runner.Runs(runner.RunContext(self.lock, self.settings, lambda: self.client_env,
+                                                       self.settle))
+        return RunTrainingJob(account, region, params, self.settings, now)
 
     def _find(self, backend: Any, operation: str, params: Mapping[str, Any]) -> Any:
         now = self.now_ms()

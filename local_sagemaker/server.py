@@ -105,7 +105,7 @@ class _App:
         self.engine = engine
         self.counters = counters
         self.moto = DomainDispatcherApplication(create_backend_app)
-        self.lock = threading.Lock()
+        self.lock = engine.lock  # the jobs' runners take it too
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -177,6 +177,7 @@ class LocalSageMaker:
         self._thread.start()
         host = self.host if ":" not in self.host else f"[{self.host}]"
         self._url = f"http://{host}:{server.server_port}"
+        self.engine.client_env = {**self.engine.client_env, "AWS_ENDPOINT_URL": self._url}
         try:
             self._wait_ready()
             if self.reset:
@@ -194,6 +195,7 @@ class LocalSageMaker:
             server.server_close()
         if thread is not None:
             thread.join(timeout=10)
+        self.engine.shutdown()  # every job's processes die with the server
 
     def call_counts(self, service: str = "sagemaker") -> dict[str, int]:
         """Requests received per operation of `service` ("sagemaker", "logs", ...), throttled ones included."""

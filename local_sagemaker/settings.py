@@ -19,6 +19,9 @@ PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole
 #: The secondary statuses a job passes through while InProgress, in order.
 PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
 
+#: How jobs happen: `run` executes each host's processes on this machine; `simulate` plays a timeline.
+EXECUTIONS: tuple[str, ...] = ("run", "simulate")
+
 #: A few seconds in all, as SPEC section 9 asks for by default.
 DEFAULT_TIMELINE: Mapping[str, float] = {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
 
@@ -61,7 +64,10 @@ class LocalSettings:
         HTTP 400 ThrottlingException "Rate exceeded". A burst of max(1, rate) requests is allowed.
     instances: per instance type, how many instances jobs may hold at once (InProgress and Stopping jobs count);
         a create over it gets ResourceLimitExceeded.
-    stop_seconds: timeline seconds a job stays in Stopping after StopTrainingJob.
+    stop_seconds: timeline seconds a job stays in Stopping after StopTrainingJob; with `execution: run`, the grace
+        period between SIGTERM and SIGKILL of a stopped job's processes.
+    execution: `run` (the default) runs each host as processes on this machine; `simulate` plays the timeline
+        (thousands of jobs at no cost, for benchmarks and fault tests).
     """
 
     timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
@@ -70,6 +76,7 @@ class LocalSettings:
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
     instances: Mapping[str, int] = field(default_factory=dict)
     stop_seconds: float = 1.0
+    execution: str = "run"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.timeline) - set(PHASES))
@@ -88,6 +95,8 @@ class LocalSettings:
                 raise ValueError(f"instances.{instance_type}: must be a whole number >= 0, not {count!r}")
         if not _is_number(self.stop_seconds) or self.stop_seconds < 0:
             raise ValueError(f"stop_seconds: must be a number of seconds >= 0, not {self.stop_seconds!r}")
+        if self.execution not in EXECUTIONS:
+            raise ValueError(f"execution: must be one of {', '.join(EXECUTIONS)}, not {self.execution!r}")
         # A tuple given as a list would make the dataclass unhashable and mutable; accept it, store a tuple.
         object.__setattr__(self, "failures", tuple(self.failures))
 

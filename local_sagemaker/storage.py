@@ -89,3 +89,46 @@ def model_archive(job_name: str, built_in: bool, metrics: Mapping[str, Any]) -> 
         info.mtime = 0
         archive.addfile(info, io.BytesIO(payload))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def list_objects(account_id: str, region: str, uri: str) -> list[str] | None:
+    """The keys under an `s3://bucket/prefix` URI, sorted; None when the bucket does not exist."""
+    parsed = parse_s3_uri(uri)
+    if parsed is None:
+        return None
+    bucket_name, prefix = parsed
+    backend = s3_backends[account_id][get_partition(region)]
+    try:
+        bucket = backend.get_bucket(bucket_name)
+    except MissingBucket:
+        return None
+    return sorted(
+        name for name in list(bucket.keys) if name.startswith(prefix) and isinstance(bucket.keys.get(name), FakeKey)
+    )
+
+
+def get_object(account_id: str, region: str, bucket_name: str, key: str) -> bytes:
+    """The bytes of one object of the local S3 (KeyError when it is gone)."""
+    backend = s3_backends[account_id][get_partition(region)]
+    found = backend.get_bucket(bucket_name).keys.get(key)
+    if not isinstance(found, FakeKey):
+        raise KeyError(key)
+    return bytes(found.value)
+
+
+def directory_archive(folders: Sequence[Any]) -> bytes:
+    """A tar.gz of the files of `folders` (paths), merged at the archive's root; later folders win on a name."""
+    import os
+
+    members: dict[str, Any] = {}
+    for folder in folders:
+        for parent, _dirs, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(parent, name)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    members[os.path.relpath(path, folder)] = path
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+        for arcname in sorted(members):
+            archive.add(members[arcname], arcname=arcname, recursive=False)
+    return raw.getvalue()

@@ -15,7 +15,7 @@ from typing import Any
 from handlers.errors import AwsError, InputError
 from image_registry import ImageLookupError, ImageRegistry, format_images
 from plugin.config import Config, load_config
-from plugin.render import check
+from plugin.render import check, print_warnings
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INPUT, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MASK = "****"
@@ -69,6 +69,7 @@ def _add_job_commands(commands: Any) -> None:
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:
     task, rendered = check(args.task_file, config, region=args.region)
+    print_warnings(rendered, args.task_file)
     resources = rendered.request["ResourceConfig"]
     print(f"{args.task_file}: valid {task.task_type} (job {rendered.job_name}, "
           f"{resources['InstanceCount']} x {resources['InstanceType']}, region {rendered.region})")
@@ -77,6 +78,7 @@ def cmd_validate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config, region=args.region)
+    print_warnings(rendered, args.task_file)
     request = rendered.request if args.show_secrets else mask_secrets(rendered.request)
     print(json.dumps(request, indent=2))
     return EXIT_OK

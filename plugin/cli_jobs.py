@@ -20,7 +20,7 @@ from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
-from plugin.render import check
+from plugin.render import check, print_warnings
 from plugin.resource import Resource
 from plugin.training_job import TrainingJobPlugin
 
@@ -80,6 +80,7 @@ def local_settings(config: Config) -> Any:
         failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
         requests_per_second=dict(local.requests_per_second),
         instances=dict(local.instances),
+        execution=local.execution,
     )
 
 
@@ -193,6 +194,7 @@ class Progress:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
+    print_warnings(rendered, args.task_file)
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     with sagemaker_endpoint(config) as config, signals_interrupt():

@@ -23,6 +23,7 @@ CONFIG_ENV = "SAGEMAKER_PLUGIN_CONFIG"
 ENDPOINT_ENV = "SAGEMAKER_PLUGIN_ENDPOINT_URL"
 BACKENDS = ("local", "aws")
 SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading")
+EXECUTIONS = ("run", "simulate")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class LocalConfig:
     failures: tuple[LocalFailure, ...] = ()
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
     instances: Mapping[str, int] = field(default_factory=dict)
+    execution: str = "run"
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def _local_operations() -> frozenset[str]:
 
 def _local(reader: Reader, value: Any) -> LocalConfig:
     p = "local"
-    d = _section(reader, value, p, ("endpoint_url", "timeline", "time_scale", "failures", "quotas"))
+    d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas"))
     base = LocalConfig()
     timeline = dict(base.timeline)
     tp = join_path(p, "timeline")
@@ -306,8 +308,12 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
         if kind not in enum_values("CreateTrainingJob", "ResourceConfig.InstanceType"):
             reader.fail(join_path(ip, kind), "is not a SageMaker training instance type")
         instances[kind] = reader.integer({kind: count}, kind, ip, 0, minimum=0)
+    execution = reader.string(d, "execution", p, base.execution)
+    if execution not in EXECUTIONS:
+        reader.fail(join_path(p, "execution"), f"must be one of {', '.join(EXECUTIONS)}, not {execution!r}")
     return LocalConfig(
         endpoint_url=reader.string(d, "endpoint_url", p, None),
+        execution=execution,
         timeline=timeline,
         time_scale=reader.number(d, "time_scale", p, base.time_scale, minimum=0.001),
         failures=tuple(reader.each(d.get("failures"), join_path(p, "failures"), failure)),

@@ -48,6 +48,7 @@ class Rendered:
     request: dict[str, Any]
     region: str
     uploads: tuple[Upload, ...] = ()
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def job_name(self) -> str:
@@ -122,7 +123,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
             problems.append(moved)
     if problems:
         raise InputError(merge_by_path(problems))
-    return Rendered(request, region, uploads)
+    return Rendered(request, region, uploads, _mpi_warnings(request))
 
 
 def check(source: TaskSource, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -140,6 +141,28 @@ def check(source: TaskSource, config: Config, registry: ImageRegistry | None = N
     if problems:
         raise InputError(problems)
     return task, rendered
+
+
+def _mpi_warnings(request: Mapping[str, Any]) -> tuple[Problem, ...]:
+    """MPI asked for in a form that SageMaker's training toolkit would not start (handlers.distributed.Launch)."""
+    launch = distributed.launch(request)
+    problem = launch.mpi_problem()
+    if problem is None:
+        return ()
+    fix = (f"leave container.command and container.args out, and name the script with "
+           f"inputs.static_hyperparameters.{distributed.USER_PROGRAM} (found in the image's /opt/ml/code, or in "
+           f"{distributed.SUBMIT_DIRECTORY})")
+    path = ("container.command" if launch.entrypoint else "container.args" if launch.arguments
+            else f"inputs.static_hyperparameters.{distributed.USER_PROGRAM}")
+    return (Problem(path, f"MPI would not start on SageMaker: {problem}; {fix}"),)
+
+
+def print_warnings(rendered: Rendered, source: object) -> None:
+    """`warning: <task file>: <field>: <message>` on stderr, one line per warning."""
+    import sys
+
+    for warning in rendered.warnings:
+        print(f"warning: {source}: {warning.path}: {warning.message}", file=sys.stderr)
 
 
 def _related(path: str, other: str) -> bool:

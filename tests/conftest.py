@@ -128,7 +128,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[LocalSageMaker]:
     from local_sagemaker import LocalSageMaker, LocalSettings
 
     settings = getattr(request.module, "LOCAL_SETTINGS", None)
-    with LocalSageMaker(LocalSettings() if settings is None else settings) as running:
+    with LocalSageMaker(LocalSettings(execution="simulate") if settings is None else settings) as running:
         yield running
 
 

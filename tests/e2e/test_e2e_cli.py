@@ -192,6 +192,8 @@ def write_task(folder: Path, identity: str, base: str = "xgboost.yaml",
 
 
 def write_config(path: Path, **sections: Any) -> Path:
+    """A CLI config; its local SageMaker simulates jobs (these tests pin the timeline) unless `local` says so."""
+    sections["local"] = {"execution": "simulate", **sections.get("local", {})}
     path.write_text(yaml.safe_dump({"backend": "local", "region": "us-east-1", **sections}), encoding="utf-8")
     return path
 
@@ -666,7 +668,7 @@ def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path)
     identity = unique("rate")
     task = write_task(work, identity)
     # time_scale 4: the job takes ~1.25 s, long enough for the run's 0.1 s polls to meet the limits on any machine.
-    with LocalSageMaker(LocalSettings(time_scale=4, requests_per_second=rates)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=4, requests_per_second=rates)) as server:
         config = write_config(tmp_path / "config.yaml", local={"endpoint_url": server.url, "time_scale": 10})
         result = cli(["run", task, "--json", "--config", config], work)
         throttled = {**server.throttled_counts("sagemaker"), **server.throttled_counts("logs")}

@@ -48,6 +48,7 @@ QUOTA_TYPE = "ml.m4.xlarge"  # the server lets jobs hold one instance of it at o
 ATTEMPTS = 8  # the retry policy's attempts per call (config default)
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
+    execution="simulate",
     time_scale=20,
     timeline={"Starting": 1, "Downloading": 1, "Training": 20, "Uploading": 1},  # ~1.2 s, ~1 s of it Training
     failures=(FailureRule(r".*-fltfail-.*", "Training", "AlgorithmError: loss became NaN (injected)"),),

@@ -181,7 +181,7 @@ class World:
 @pytest.fixture
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     case: Case = request.getfixturevalue("case")
-    settings = LocalSettings(time_scale=TIME_SCALE, timeline={"Starting": 1, "Downloading": 1,
+    settings = LocalSettings(execution="simulate", time_scale=TIME_SCALE, timeline={"Starting": 1, "Downloading": 1,
                                                               "Training": case.training, "Uploading": 1})
     with LocalSageMaker(settings) as server:
         aws = LocalClients(server.url)

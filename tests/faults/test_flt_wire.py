@@ -56,8 +56,8 @@ RECORD_OPS = "SAGEMAKER_PLUGIN_RECORD_OPS"
 TIME_SCALE = 20
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 #: ~2.2 s a job, 2 s of it in Training: long enough to interrupt a run while its job is running
-LOCAL_SETTINGS = LocalSettings(time_scale=TIME_SCALE, timeline={"Starting": 1, "Downloading": 1, "Training": 40,
-                                                                "Uploading": 1})
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=TIME_SCALE,
+                               timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
 CLI_ATTEMPTS = 3  # the command line's retry policy here: 3 attempts, tiny backoff (errors must outlast it quickly)
 NOWHERE = "http://127.0.0.1:1"  # nothing listens there: the safety net for any client that would reach for AWS
 

@@ -26,7 +26,7 @@ from plugin.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
-LOCAL_SETTINGS = LocalSettings(time_scale=1)  # of the module's `server` (tests/conftest.py)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=1)  # of the module's `server` (tests/conftest.py)
 
 
 def wait_for(condition: object, timeout: float, what: str) -> object:

@@ -68,7 +68,7 @@ custom_task = SageMakerCustomTrainingTask(name="tests.fly.connector.custom", tra
 
 # --- fixtures and helpers (server and aws: tests/conftest.py) -------------------------------------------------------
 
-LOCAL_SETTINGS = LocalSettings(time_scale=5)  # a job takes about 1 s
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)  # a job takes about 1 s
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,8 @@ BUILTIN = "sagemaker_training_job_task"
 CUSTOM = "sagemaker_custom_training_job_task"
 ENTRY_POINT = "plugin.flyte"
 TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED}
-LOCAL_SETTINGS = LocalSettings(time_scale=5)  # of the module's `server` (tests/conftest.py): a job takes about 1 s
+# of the module's `server` (tests/conftest.py): a job takes about 1 s
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)
 
 train = SageMakerBuiltinAlgorithmTask(name="tests.fly.serve.xgboost", training_job={
     "algorithmSpecification": {"algorithmName": "XGBOOST", "algorithmVersion": "1.7-1",

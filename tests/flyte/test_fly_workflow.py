@@ -34,7 +34,8 @@ EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
 DECISION = re.compile(r"^(deploy|retrain): validation:rmse (\d+\.\d{4}) (<=|>) ([0-9.]+) "
                       r"\(model (s3://sagemaker-plugin-local/outputs/[^ ]+/output/model\.tar\.gz)\)$")
 
-LOCAL_SETTINGS = LocalSettings(time_scale=20)  # of the module's `server` and `aws` (tests/conftest.py)
+# of the module's `server` and `aws` (tests/conftest.py)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=20)
 
 
 @pytest.fixture(autouse=True)

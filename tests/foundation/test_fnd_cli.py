@@ -106,7 +106,7 @@ def test_render_masks_the_example_environment(config_file: Path, capsys: pytest.
     assert code == 0
     request = one_json_object(out)
     assert request["Environment"] == {"LOG_LEVEL": "****"}
-    assert request["HyperParameters"]["sagemaker_mpi_num_of_processes_per_host"] == "8"
+    assert request["HyperParameters"]["sagemaker_mpi_num_of_processes_per_host"] == "1"  # ml.c5.xlarge: one rank
 
 
 def test_render_of_a_bad_task_prints_nothing_on_stdout(tmp_path: Path, config_file: Path,

@@ -12,7 +12,7 @@ from local_sagemaker import LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
-LOCAL_SETTINGS = LocalSettings(time_scale=50)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=50)
 
 
 def _refusal(aws: LocalClients, operation: str, **params: Any) -> tuple[str, str, int]:

@@ -7,6 +7,7 @@ from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
+    execution="simulate",
     time_scale=10,
     failures=(
         FailureRule(name_pattern="nightly-.*", at="Training", reason="AlgorithmError: loss became NaN"),

@@ -15,7 +15,7 @@ from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.1 s, Downloading 0.1 s, Training 0.2 s, Uploading 0.1 s.
-LOCAL_SETTINGS = LocalSettings(time_scale=10)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=10)
 
 
 def test_a_job_goes_through_every_secondary_status_to_completed(aws: LocalClients) -> None:

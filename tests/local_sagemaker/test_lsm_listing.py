@@ -14,6 +14,7 @@ from local_sagemaker.testing import LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
+    execution="simulate",
     time_scale=50,  # a job takes 0.1 s
     failures=(FailureRule(name_pattern="lst-fail-.*", at="Training", reason="AlgorithmError: injected"),),
 )

@@ -14,7 +14,8 @@ from local_sagemaker.testing import CUSTOM_IMAGE, DATA_BUCKET, LocalClients, uni
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.1 s, Downloading 0.1 s, Training 0.4 s, Uploading 0.1 s: long enough to read logs mid-Training.
-LOCAL_SETTINGS = LocalSettings(timeline={"Starting": 1, "Downloading": 1, "Training": 4, "Uploading": 1}, time_scale=10)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", timeline={"Starting": 1, "Downloading": 1, "Training": 4,
+                                                               "Uploading": 1}, time_scale=10)
 XGBOOST_ROUND = re.compile(r"^\[(\d+)\]#011train-rmse:([0-9.]+)(?:#011validation-rmse:([0-9.]+))?$")
 
 

@@ -12,6 +12,7 @@ from local_sagemaker.testing import LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
+    execution="simulate",
     time_scale=10,  # a job takes 0.5 s
     requests_per_second={"ListTrainingJobs": 2.0, "DescribeLogStreams": 1.0},
     instances={"ml.p3.2xlarge": 2, "ml.g5.xlarge": 0},

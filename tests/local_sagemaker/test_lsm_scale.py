@@ -11,7 +11,7 @@ from local_sagemaker.testing import LocalClients, unique_name
 
 JOBS = 400
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
-LOCAL_SETTINGS = LocalSettings(time_scale=5)  # a job takes 1 s
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)  # a job takes 1 s
 
 
 def test_hundreds_of_concurrent_jobs_complete_and_list_quickly(server: LocalSageMaker) -> None:

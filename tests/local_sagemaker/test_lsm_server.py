@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_start_picks_a_free_port_and_answers_at_once() -> None:
-    server = LocalSageMaker(LocalSettings(time_scale=50))
+    server = LocalSageMaker(LocalSettings(execution="simulate", time_scale=50))
     url = server.start()
     try:
         assert url.startswith("http://127.0.0.1:") and url == server.url
@@ -40,12 +40,12 @@ def test_a_given_port_is_used() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with LocalSageMaker(LocalSettings(), port=port) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate"), port=port) as server:
         assert server.url == f"http://127.0.0.1:{port}"
 
 
 def test_counts_are_per_operation_and_can_be_reset() -> None:
-    with LocalSageMaker(LocalSettings(time_scale=50)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=50)) as server:
         aws = LocalClients(server.url)
         name = unique_name("count")
         aws.sagemaker.create_training_job(**aws.training_request(name))
@@ -64,10 +64,10 @@ def test_counts_are_per_operation_and_can_be_reset() -> None:
 
 def test_each_start_begins_with_a_clean_state() -> None:
     name = unique_name("old")
-    with LocalSageMaker(LocalSettings(time_scale=50)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=50)) as server:
         aws = LocalClients(server.url)
         aws.sagemaker.create_training_job(**aws.training_request(name))
-    with LocalSageMaker(LocalSettings(time_scale=50)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=50)) as server:
         aws = LocalClients(server.url)
         with pytest.raises(ClientError) as excinfo:
             aws.sagemaker.describe_training_job(TrainingJobName=name)
@@ -76,7 +76,7 @@ def test_each_start_begins_with_a_clean_state() -> None:
 
 
 def test_a_moto_api_reset_also_forgets_the_clock_and_capacity() -> None:
-    settings = LocalSettings(time_scale=50, instances={"ml.p3.2xlarge": 1})
+    settings = LocalSettings(execution="simulate", time_scale=50, instances={"ml.p3.2xlarge": 1})
     with LocalSageMaker(settings) as server:
         aws = LocalClients(server.url)
         request = aws.training_request(unique_name("held"), instance_type="ml.p3.2xlarge", max_runtime=100000)
@@ -87,7 +87,7 @@ def test_a_moto_api_reset_also_forgets_the_clock_and_capacity() -> None:
 
 
 def test_plain_mock_aws_keeps_motos_behaviour_after_the_patch() -> None:
-    with LocalSageMaker(LocalSettings()):
+    with LocalSageMaker(LocalSettings(execution="simulate")):
         assert patch.installed()
     with mock_aws():
         client = boto3.client("sagemaker", region_name="us-east-1")
@@ -156,6 +156,6 @@ def test_serve_in_process_calls_ready_and_stops_on_sigint() -> None:
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     started = time.monotonic()
-    serve(LocalSettings(), port=0, ready=ready)
+    serve(LocalSettings(execution="simulate"), port=0, ready=ready)
     assert len(seen) == 1 and time.monotonic() - started < 5
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -12,7 +12,7 @@ from local_sagemaker.testing import LocalClients, unique_name
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.2 s, Downloading 0.2 s, Training 0.4 s, Uploading 0.2 s; Stopping lasts 0.2 s.
-LOCAL_SETTINGS = LocalSettings(time_scale=5, stop_seconds=1)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5, stop_seconds=1)
 
 
 def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from plugin_setup import fresh_task, make_config
 pytestmark = pytest.mark.timeout(60)
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
-LOCAL_SETTINGS = LocalSettings(time_scale=20,
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=20,
                                timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
 AWS_QUOTA = ("The account-level service limit 'ml.m5.xlarge for training job usage' is 0 Instances, with current "
              "utilization of 0 Instances and a request delta of 1 Instances.")

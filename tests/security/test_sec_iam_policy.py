@@ -275,7 +275,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def local_sagemaker() -> Iterator[str]:
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(time_scale=10, instances={FULL_TYPE: 0})) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=10, instances={FULL_TYPE: 0})) as server:
         yield server.url
 
 

@@ -23,6 +23,7 @@ testing = pytest.importorskip("local_sagemaker.testing")
 TIMELINE = {"Starting": 0.6, "Downloading": 0.6, "Training": 1.2, "Uploading": 0.6}  # 3 s a job
 INTERVAL = 0.25
 LOCAL_SETTINGS = local_sagemaker.LocalSettings(  # of the module's `server` (tests/conftest.py)
+    execution="simulate",
     timeline=TIMELINE,
     failures=(local_sagemaker.FailureRule(name_pattern=r"trk-fail-.*", at="Training",
                                           reason="AlgorithmError: loss became NaN"),),

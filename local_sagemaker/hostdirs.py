@@ -1,0 +1,136 @@
+"""Each host's root folder, the stand-in for the container's `/opt/ml`, and the config files SageMaker writes there.
+
+The layout and the three JSON files are what SageMaker gives a training container (`input/config/*.json`,
+`input/data/<channel>/`, `model/`, `output/`, `output/data/`, `checkpoints/` for `/opt/ml/checkpoints`), so code
+written for SageMaker finds everything where it looks for it, only under another root.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONTAINER_ROOT = "/opt/ml"
+#: The network interface SageMaker names in resourceconfig.json (the toolkit's default too).
+NETWORK_INTERFACE = "eth0"
+
+
+def host_name(index: int) -> str:
+    """`algo-1` for index 1: SageMaker's host names count from 1."""
+    return f"algo-{index}"
+
+
+@dataclass(frozen=True)
+class HostDirs:
+    """The folders of one host; `root` stands for /opt/ml."""
+
+    root: Path
+    index: int
+
+    @property
+    def name(self) -> str:
+        return host_name(self.index)
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "input" / "data"
+
+    def channel_dir(self, channel: str) -> Path:
+        return self.data_dir / channel
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.root / "output" / "data"
+
+    @property
+    def intermediate_dir(self) -> Path:
+        return self.root / "output" / "intermediate"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.root / "output" / "failure"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.root / "code"
+
+    def container_path(self, text: str) -> str:
+        """`text` with a leading /opt/ml (a container path in a command or an env value) moved under this root."""
+        if text == CONTAINER_ROOT or text.startswith(CONTAINER_ROOT + "/"):
+            return str(self.root) + text[len(CONTAINER_ROOT) :]
+        return text
+
+
+def make_hosts(job_dir: Path, count: int) -> list[HostDirs]:
+    """The empty layout of `count` hosts under `job_dir` (`algo-1/`, `algo-2/`, ...)."""
+    hosts = [HostDirs(job_dir / host_name(index), index) for index in range(1, count + 1)]
+    for host in hosts:
+        for folder in (host.config_dir, host.data_dir, host.model_dir, host.output_data_dir, host.intermediate_dir,
+                       host.checkpoint_dir, host.code_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+    return hosts
+
+
+def resource_config(host: HostDirs, count: int, instance_type: str) -> dict[str, Any]:
+    """resourceconfig.json: this host, every host, the network interface, and the single instance group."""
+    names = [host_name(index) for index in range(1, count + 1)]
+    return {
+        "current_host": host.name,
+        "current_instance_type": instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": names,
+        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": instance_type,
+                             "hosts": names}],
+        "network_interface_name": NETWORK_INTERFACE,
+    }
+
+
+def input_data_config(channels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """inputdataconfig.json: per channel, what SageMaker writes (content type, input mode, distribution)."""
+    out: dict[str, Any] = {}
+    for channel in channels:
+        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+        entry: dict[str, Any] = {
+            "TrainingInputMode": channel.get("InputMode") or "File",
+            "S3DistributionType": source.get("S3DataDistributionType") or "FullyReplicated",
+            "RecordWrapperType": channel.get("RecordWrapperType") or "None",
+        }
+        if channel.get("ContentType"):
+            entry["ContentType"] = channel["ContentType"]
+        out[str(channel.get("ChannelName", ""))] = entry
+    return out
+
+
+def write_config(host: HostDirs, request: Mapping[str, Any], count: int) -> None:
+    """The three files of input/config/, from the CreateTrainingJob request."""
+    resources = request.get("ResourceConfig") or {}
+    files = {
+        "hyperparameters.json": {str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
+        "resourceconfig.json": resource_config(host, count, str(resources.get("InstanceType") or "local")),
+        "inputdataconfig.json": input_data_config(request.get("InputDataConfig") or []),
+    }
+    for name, content in files.items():
+        (host.config_dir / name).write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")

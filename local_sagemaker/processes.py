@@ -1,0 +1,147 @@
+"""A job's processes: each in its own process group, its output read line by line, killed as a group.
+
+Three guards make sure nothing outlives the local SageMaker: every process leads its own group (start_new_session)
+so a signal reaches its children and grandchildren too; on Linux each gets PR_SET_PDEATHSIG, so the kernel kills it
+when the server dies; and the server's reaper (reaper.py), a separate process holding a pipe from the server, kills
+every group it was told of when that pipe closes, however the server ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask the kernel for SIGKILL when the parent goes away (Linux only)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line a process wrote: which host's stream it goes to, when it was read, its text."""
+
+    host: int
+    timestamp_ms: int
+    text: str
+    stderr: bool
+
+
+@dataclass
+class Process:
+    """One started process of a host; `group` is its process group id (its pid)."""
+
+    host: int
+    popen: subprocess.Popen[bytes]
+    readers: list[threading.Thread] = field(default_factory=list)
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @property
+    def group(self) -> int:
+        return self.popen.pid
+
+
+def start(
+    command: Sequence[str],
+    host: int,
+    env: Mapping[str, str],
+    cwd: Path,
+    sink: Callable[[Line], None],
+    tail_lines: int = 20,
+) -> Process:
+    """Starts `command` in a new session; every line of its stdout and stderr goes to `sink` as it is written."""
+    popen = subprocess.Popen(
+        list(command),
+        env=dict(env),
+        cwd=str(cwd),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        close_fds=True,
+    )
+    process = Process(host, popen)
+    for stream, is_err in ((popen.stdout, False), (popen.stderr, True)):
+        assert stream is not None
+        reader = threading.Thread(target=_pump, args=(stream, process, is_err, sink, tail_lines),
+                                  name=f"job-output-{popen.pid}", daemon=True)
+        reader.start()
+        process.readers.append(reader)
+    return process
+
+
+def _pump(stream: IO[bytes], process: Process, is_err: bool, sink: Callable[[Line], None], tail_lines: int) -> None:
+    with stream:
+        for raw in iter(stream.readline, b""):
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if is_err:
+                process.stderr_tail.append(text)
+                del process.stderr_tail[:-tail_lines]
+            sink(Line(process.host, round(time.time() * 1000), text, is_err))
+
+
+def signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of the group still exists (zombies of our own children excepted by the caller's wait)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def terminate(processes: Sequence[Process], grace_seconds: float) -> None:
+    """SIGTERM to every group, up to `grace_seconds` for them to end, then SIGKILL to whatever is left."""
+    for process in processes:
+        signal_group(process.group, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        for process in processes:
+            process.popen.poll()
+        if not any(group_alive(p.group) and not _only_zombie(p) for p in processes):
+            break
+        time.sleep(0.05)
+    kill(processes)
+
+
+def kill(processes: Sequence[Process]) -> None:
+    """SIGKILL to every group, then reap the leaders."""
+    for process in processes:
+        signal_group(process.group, signal.SIGKILL)
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(timeout=5)
+
+
+def _only_zombie(process: Process) -> bool:
+    """The leader has exited (reaped) and no other member of its group is left."""
+    return process.popen.returncode is not None and not group_alive(process.group)
+
+
+def finish_readers(processes: Sequence[Process], timeout: float = 5.0) -> None:
+    """Waits for the output of ended processes to be read to its end (a grandchild may hold a pipe open)."""
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        for reader in process.readers:
+            reader.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,81 @@
+"""The reaper: a small process that kills a server's job processes when the server is gone, however it ended.
+
+The server starts one (`Reaper`) before its first job process and tells it, through a pipe, each process group it
+starts (`+<group>`) and each one it has finished with (`-<group>`). When the pipe closes (the server stopped, crashed
+or was SIGKILLed, since the kernel closes a dead process's pipes), the reaper sends SIGKILL to every group still on
+its list and exits. It runs in its own session, so a Ctrl-C aimed at the server's terminal does not take it first.
+Run as a script (`python reaper.py`), not as a module, so that it starts without importing anything of the project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+
+def _watch() -> None:
+    """The reaper's own loop (in the reaper process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    groups: set[int] = set()
+    for raw in sys.stdin:
+        word = raw.strip()
+        if len(word) > 1 and word[1:].isdigit():
+            group = int(word[1:])
+            if word[0] == "+":
+                groups.add(group)
+            elif word[0] == "-":
+                groups.discard(group)
+    for group in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+
+
+class Reaper:
+    """The server side: starts the reaper process on first use; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._popen: subprocess.Popen[str] | None = None
+
+    def add(self, group: int) -> None:
+        self._send(f"+{group}")
+
+    def remove(self, group: int) -> None:
+        self._send(f"-{group}")
+
+    def close(self) -> None:
+        """Closes the pipe (the reaper kills what is still listed and exits) and waits for it."""
+        with self._lock:
+            popen, self._popen = self._popen, None
+        if popen is None:
+            return
+        with contextlib.suppress(OSError):
+            assert popen.stdin is not None
+            popen.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=5)
+
+    def _send(self, word: str) -> None:
+        with self._lock:
+            if self._popen is None or self._popen.poll() is not None:
+                self._popen = subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            assert self._popen.stdin is not None
+            with contextlib.suppress(OSError):
+                self._popen.stdin.write(word + "\n")
+                self._popen.stdin.flush()
+
+
+if __name__ == "__main__":
+    _watch()
