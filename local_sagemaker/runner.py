@@ -434,7 +434,8 @@ class JobRunner:
         with self._pending_lock:
             stamp = max(line.timestamp_ms, self._last_ms.get(line.host, 0))
             self._last_ms[line.host] = stamp
-            self._pending.append(LogLine(line.host, stamp, line.text))
+            # SageMaker's log agent writes a tab as `#011` (the built-in algorithms' metric regexes expect it)
+            self._pending.append(LogLine(line.host, stamp, line.text.replace("\t", "#011")))
 
     def _flush(self) -> None:
         with self._pending_lock:

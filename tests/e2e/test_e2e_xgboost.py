@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-ROUND = re.compile(r"^\[(\d+)\]\ttrain-rmse:([0-9.]+)\tvalidation-rmse:([0-9.]+)$")
+ROUND = re.compile(r"^\[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$")  # a tab is #011 there
 
 
 def env(cwd: Path) -> dict[str, str]:
@@ -175,6 +175,19 @@ def test_the_example_trains_for_real(served: Served) -> None:
     lines = rounds(served.messages(job, 1))
     assert [index for index, _ in lines] == list(range(20))
     assert abs(validation_rmse(served.model(body["outputs"]["model"])) - lines[-1][1]) < 1e-4
+    assert body["outputs"]["metrics"]["validation:rmse"] == lines[-1][1]
+
+
+def test_the_classification_example_publishes_the_algorithms_own_auc(served: Served) -> None:
+    """No metric definitions in the task: the algorithm's own (train:auc, validation:auc) read the round lines."""
+    body = served.run(served.task(base="xgboost-classification.yaml"))
+    assert body["phase"] == "SUCCEEDED", body
+    last = served.messages(body["outputs"]["training_job_name"], 1)
+    final = next(m for m in reversed(last) if m.startswith("[29]#011"))
+    assert body["outputs"]["metrics"] == {
+        name.replace("-", ":"): float(value) for name, value in re.findall(r"#011([a-z]+-auc):([0-9.]+)", final)
+    }
+    assert set(body["outputs"]["metrics"]) == {"train:auc", "validation:auc"}
 
 
 def test_two_hosts_train_one_model(served: Served) -> None:
@@ -209,7 +222,7 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
     try:
         job = re.search(r"^training job (\S+) on ", first.wait_for(r"^training job \S+ on ", 60))
         assert job is not None
-        first.wait_for(r"^\[algo-1\] \[(2\d|[3-9]\d)\]\t", 120)  # round 20 or later: mid-training
+        first.wait_for(r"^\[algo-1\] \[(2\d|[3-9]\d)\]#011", 120)  # round 20 or later: mid-training
         stop = subprocess.run([str(SCRIPT), "stop", job.group(1), "--config", served.config], capture_output=True,
                               text=True, cwd=served.work, env=env(served.work), timeout=60)
         assert stop.returncode == 0, stop.stdout + stop.stderr
