@@ -199,6 +199,14 @@ class ImageRegistry:
             raise ImageLookupError("region", wanted, sorted(seen_regions), f"no image in region {wanted!r}")
         return infos
 
+    def identify(self, uri: str) -> ImageInfo | None:
+        """The built-in image a URI names (any algorithm, version or region), or None for any other image."""
+        return self._by_uri.get(uri.strip())
+
+    @functools.cached_property
+    def _by_uri(self) -> Mapping[str, ImageInfo]:
+        return {info.uri: info for info in self.images()}
+
     def _has_version(self, algorithm: str, version: str) -> bool:
         algo = self._algorithm(algorithm)
         return version.strip() in algo.uris or version.strip().lower() in algo.aliases

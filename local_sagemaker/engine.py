@@ -18,10 +18,15 @@ from typing import Any
 
 from handlers.errors import Problem
 from handlers.service_model import validate_request
+from image_registry import ImageRegistry
 from local_sagemaker import errors
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
 from local_sagemaker.settings import LocalSettings
+
+#: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
+BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
+                    "request without specifying metric definitions.")
 
 #: Members that moto would crash without (HTTP 500) and that classic training jobs need.
 _NEEDED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
@@ -179,6 +184,9 @@ class Engine:
         problems += validate_request("CreateTrainingJob", params)
         if problems:
             raise errors.invalid(problems, params)
+        algorithm = params["AlgorithmSpecification"]
+        if algorithm.get("MetricDefinitions") and ImageRegistry.default().identify(algorithm.get("TrainingImage", "")):
+            raise errors.ValidationException(BUILT_IN_METRICS)
         stopping = params["StoppingCondition"]
         max_wait, max_runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
         if params.get("EnableManagedSpotTraining"):

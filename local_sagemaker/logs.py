@@ -17,13 +17,14 @@ from typing import Any
 
 import regex
 
+from handlers import xgboost_algorithm
+from image_registry import ImageRegistry
+
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_ROUNDS = 100
 DEFAULT_XGBOOST_ROUNDS = 10
 DEFAULT_EPOCHS = 3
 
-# SageMaker's own definitions for the built-in XGBoost's commonest metrics (the console lists them per algorithm).
-_XGBOOST_METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*"
 _RISING = ("auc", "aucpr", "ndcg", "map", "pre")
 
 
@@ -94,16 +95,17 @@ def stream_name(job_name: str, host: int, epoch_seconds: int) -> str:
 
 
 def built_in_metric_definitions(shape: JobShape) -> list[dict[str, str]]:
-    """The metrics SageMaker reads for the built-in XGBoost (train:<m>, validation:<m>); none for custom images."""
+    """The metrics SageMaker reads for the built-in XGBoost (train:<m>, validation:<m>, with the algorithm version's
+    own regexes) that this job's lines carry; none for custom images."""
     if not shape.is_xgboost:
         return []
+    registry = ImageRegistry.default()
+    known = registry.identify(shape.image)
+    version = known.version if known and known.algorithm == "xgboost" else registry.resolve_version("xgboost")
     metric = _xgboost_metric(shape.hyperparameters)
-    channels = ["train", "validation"] if shape.has_validation else ["train"]
-    escaped = regex.escape(metric)
-    return [
-        {"Name": f"{channel}:{metric}", "Regex": _XGBOOST_METRIC_REGEX.format(channel=channel, metric=escaped)}
-        for channel in channels
-    ]
+    wanted = [f"{channel}:{metric}" for channel in (["train", "validation"] if shape.has_validation else ["train"])]
+    by_name = {d["Name"]: d for d in xgboost_algorithm.metric_definitions(version)}
+    return [by_name[name] for name in wanted if name in by_name]
 
 
 def plan_lines(shape: JobShape, start_ms: int, end_ms: int) -> list[LogLine]:

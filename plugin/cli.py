@@ -15,7 +15,7 @@ from typing import Any
 from handlers.errors import AwsError, InputError
 from image_registry import ImageLookupError, ImageRegistry, format_images
 from plugin.config import Config, load_config
-from plugin.render import check, print_warnings
+from plugin.render import Rendered, check
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INPUT, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MASK = "****"
@@ -69,7 +69,7 @@ def _add_job_commands(commands: Any) -> None:
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:
     task, rendered = check(args.task_file, config, region=args.region)
-    print_warnings(rendered, args.task_file)
+    print_warnings(rendered)
     resources = rendered.request["ResourceConfig"]
     print(f"{args.task_file}: valid {task.task_type} (job {rendered.job_name}, "
           f"{resources['InstanceCount']} x {resources['InstanceType']}, region {rendered.region})")
@@ -78,10 +78,16 @@ def cmd_validate(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config, region=args.region)
-    print_warnings(rendered, args.task_file)
+    print_warnings(rendered)
     request = rendered.request if args.show_secrets else mask_secrets(rendered.request)
     print(json.dumps(request, indent=2))
     return EXIT_OK
+
+
+def print_warnings(rendered: Rendered) -> None:
+    """What the request leaves out of the task on purpose, on stderr: the exit code stays 0."""
+    for line in rendered.warning_lines():
+        print(line, file=sys.stderr)
 
 
 def mask_secrets(request: dict[str, Any]) -> dict[str, Any]:

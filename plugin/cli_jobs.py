@@ -20,7 +20,7 @@ from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
-from plugin.render import check, print_warnings
+from plugin.render import check
 from plugin.resource import Resource
 from plugin.training_job import TrainingJobPlugin
 
@@ -194,7 +194,8 @@ class Progress:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
-    print_warnings(rendered, args.task_file)
+    for line in rendered.warning_lines():
+        print(line, file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     with sagemaker_endpoint(config) as config, signals_interrupt():

@@ -1,8 +1,9 @@
 """From a task and the config to the CreateTrainingJob request, with every problem found at once.
 
-Three layers of checks, all reported together with the path of the task field at fault: the semantic rules of
-SPEC 3 (which only this plugin knows), the image registry, and botocore's service model over the whole request
-(which knows every pattern, length, count and enum SageMaker enforces).
+Four layers of checks, all reported together with the path of the task field at fault: the semantic rules of
+SPEC 3 (which only this plugin knows), the image registry, the built-in algorithm's own hyperparameter checks
+(handlers/xgboost_algorithm.py, which its container would make minutes later), and botocore's service model over the
+whole request (which knows every pattern, length, count and enum SageMaker enforces).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import regex
 
-from handlers import distributed, naming
+from handlers import distributed, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path
 from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
 from handlers.service_model import validate_request
@@ -32,6 +33,7 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
 _RES = "training_job.training_job_resource_config"
+_HYPERPARAMETERS = "inputs.static_hyperparameters"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Upload:
 
 @dataclass(frozen=True)
 class Rendered:
+    """The request, and what the task says that the request leaves out on purpose (`warnings`: valid, but said)."""
+
     request: dict[str, Any]
     region: str
     uploads: tuple[Upload, ...] = ()
@@ -53,6 +57,10 @@ class Rendered:
     @property
     def job_name(self) -> str:
         return str(self.request["TrainingJobName"])
+
+    def warning_lines(self) -> list[str]:
+        """`warning: <path>: <message>`, one per warning, as the command line prints them on stderr."""
+        return [f"warning: {warning}" for warning in self.warnings]
 
 
 def render(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -68,7 +76,10 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     builtin = spec_algo.algorithm_name == AlgorithmName.XGBOOST
 
     problems += _semantic_problems(task, config, builtin)
+    warnings = _warnings(task, builtin)
     image = _image(task, registry, region, builtin, problems)
+    if builtin and image:
+        problems += _hyperparameter_problems(task, registry, region)
     name = _job_name(task, image, now)
     output_prefix = (task.output_prefix or config.output_prefix or
                      (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
@@ -95,7 +106,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
         input_mode="Pipe" if spec_algo.input_mode == InputMode.PIPE else "File",
         instance_count=resources.instance_count or 1,
         volume_size_in_gb=resources.volume_size_in_gb or config.defaults.volume_size_in_gb,
-        metric_definitions=tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
+        metric_definitions=() if builtin else tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
         entrypoint=container.command if container and not builtin else None,
         arguments=container.args if container and not builtin else None,
         environment=dict(container.env) if container and not builtin else {},
@@ -123,7 +134,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
             problems.append(moved)
     if problems:
         raise InputError(merge_by_path(problems))
-    return Rendered(request, region, uploads, _mpi_warnings(request))
+    return Rendered(request, region, uploads, (*warnings, *_mpi_warnings(request)))
 
 
 def check(source: TaskSource, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
@@ -155,14 +166,6 @@ def _mpi_warnings(request: Mapping[str, Any]) -> tuple[Problem, ...]:
     path = ("container.command" if launch.entrypoint else "container.args" if launch.arguments
             else f"inputs.static_hyperparameters.{distributed.USER_PROGRAM}")
     return (Problem(path, f"MPI would not start on SageMaker: {problem}; {fix}"),)
-
-
-def print_warnings(rendered: Rendered, source: object) -> None:
-    """`warning: <task file>: <field>: <message>` on stderr, one line per warning."""
-    import sys
-
-    for warning in rendered.warnings:
-        print(f"warning: {source}: {warning.path}: {warning.message}", file=sys.stderr)
 
 
 def _related(path: str, other: str) -> bool:
@@ -197,7 +200,7 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
     if resources.volume_size_in_gb < 0:
         problems.append(Problem(f"{_RES}.volume_size_in_gb", f"must be 0 (meaning the default) or more, not "
                                 f"{resources.volume_size_in_gb}"))
-    for index, metric in enumerate(algo.metric_definitions):
+    for index, metric in enumerate(() if builtin else algo.metric_definitions):  # built-in: never sent
         path = f"{_ALGO}.metric_definitions[{index}]"
         if not metric.name:
             problems.append(Problem(f"{path}.name", "is required"))
@@ -223,6 +226,16 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
     return problems
 
 
+def _warnings(task: Task, builtin: bool) -> list[Problem]:
+    """What the task asks for that the request leaves out: valid input, but the user should know."""
+    warnings: list[Problem] = []
+    if builtin and task.training_job.algorithm_specification.metric_definitions:
+        warnings.append(Problem(f"{_ALGO}.metric_definitions", "left out of the request: SageMaker refuses metric "
+                                "definitions for its built-in algorithms; built-in XGBoost publishes its own metrics "
+                                "(train:rmse, validation:auc, ... after its eval_metric)"))
+    return warnings
+
+
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
         return task.container.image if task.container else ""
@@ -233,6 +246,15 @@ def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, prob
         path = "region" if error.field == "region" else f"{_ALGO}.algorithm_version"
         problems.append(Problem(path, str(error)))
         return ""
+
+
+def _hyperparameter_problems(task: Task, registry: ImageRegistry, region: str) -> list[Problem]:
+    """The algorithm's own checks of its hyperparameters, as its container makes them once the job is Training."""
+    version = registry.resolve_version("xgboost", task.training_job.algorithm_specification.algorithm_version, region)
+    if version not in xgboost_algorithm.versions():
+        return []  # a version config's prebuilt_algorithms adds: nothing known to check it against
+    return [Problem(join_path(_HYPERPARAMETERS, p.path), p.message)
+            for p in xgboost_algorithm.check_hyperparameters(version, task.hyperparameters)]
 
 
 def _job_name(task: Task, image: str, now: datetime | None) -> str:

@@ -99,7 +99,10 @@ class TrainingJobPlugin:
 
     def create(self, task: Task | Mapping[str, Any]) -> ResourceMeta:
         """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
-        return self.create_rendered(self.render(task))
+        rendered = self.render(task)
+        for warning in rendered.warnings:
+            log.warning("%s: %s", rendered.job_name, warning)
+        return self.create_rendered(rendered)
 
     def create_rendered(self, rendered: Rendered) -> ResourceMeta:
         """create, for a request already rendered (the caller then knows the job name before the call)."""

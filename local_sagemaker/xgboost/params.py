@@ -60,7 +60,7 @@ def settings(hyperparameters: Mapping[str, str], behaviour: Behaviour, hosts_her
     params: dict[str, str | list[str]] = dict(passed)
     if builtin:
         params["eval_metric"] = builtin
-    elif objective in behaviour.default_metrics:
+    elif objective in behaviour.default_metrics:  # the version's library's choice, not today's
         params["eval_metric"] = [behaviour.default_metrics[objective]]
     if "nthread" not in params:
         params["nthread"] = str(threads_per_host(hosts_here))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import xgboost as xgb
 
+from handlers import xgboost_algorithm
 from local_sagemaker.xgboost import checkpoints, data, distributed, logs, params, training, versions
 from local_sagemaker.xgboost.failures import AlgorithmError, AlgorithmFailure, ClientError, write_failure
 from local_sagemaker.xgboost.host import Host, read_host
@@ -81,12 +82,8 @@ def run(host: Host, version: str) -> None:
 
 
 def check_hyperparameters(version: str, host: Host) -> None:
-    """The algorithm version's own checks (handlers.xgboost_algorithm), as the container validates at start."""
-    try:
-        from handlers.xgboost_algorithm import check_hyperparameters as check  # type: ignore[import-untyped]
-    except ModuleNotFoundError:  # TEMPORARY until branch xgb-hp is merged
-        return
-
-    problems = check(version, host.hyperparameters)
+    """The algorithm version's own checks, as the container validates at start (it names the first problem; all are
+    named here)."""
+    problems = xgboost_algorithm.check_hyperparameters(version, host.hyperparameters)
     if problems:
-        raise ClientError("; ".join(str(problem) for problem in problems))
+        raise ClientError("; ".join(f"Hyperparameter {p.path}: {p.message}" for p in problems))

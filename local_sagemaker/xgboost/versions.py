@@ -4,8 +4,9 @@ Each image pins an xgboost release (0.90, 1.0, 1.2, 1.3.3, 1.5.2, 1.7.4, 3.0.5, 
 follows from that release and the container code of the time:
 - the model file: up to 1.2-2 the Booster is pickled (1.2-x with protocol 4); from 1.3-1 it is `Booster.save_model`;
 - the metrics the container computes itself (its `custom_metrics.CUSTOM_METRICS`) grew over the versions;
-- xgboost's default evaluation metric for some objectives changed in xgboost 1.3 and 1.4, so an older image logs
-  another metric than today's library would when `eval_metric` is not given.
+- xgboost's default evaluation metric of some objectives changed (in xgboost 1.3), so an older image logs another
+  metric than today's library would when `eval_metric` is not given: each version's defaults come with its
+  hyperparameter definitions (handlers.xgboost_algorithm), which also name the metrics SageMaker reads.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from handlers.xgboost_algorithm import definitions
 from local_sagemaker.xgboost.failures import ClientError
 
-_LEGACY = "1"  # the first built-in image (repository `xgboost`, alias `latest`): an xgboost of the 0.7x era
+_LEGACY = ("1", "latest")  # the first built-in image (repository `xgboost`): an xgboost of the 0.7x era
 _VERSION = re.compile(r"^(\d+)\.(\d+)-\d+$")
 
 _CUSTOM_METRICS_0_90 = ("accuracy", "f1", "mse")
@@ -38,16 +40,6 @@ _CUSTOM_METRICS_1_3 = (
     "recall_micro",
 )
 
-# Default metrics of the objectives whose default changed after these library releases.
-_DEFAULTS_BEFORE_1_3 = {
-    "binary:logistic": "error",
-    "binary:logitraw": "auc",
-    "multi:softmax": "merror",
-    "multi:softprob": "merror",
-}
-_DEFAULTS_BEFORE_1_4 = {"binary:logitraw": "auc"}
-
-
 @dataclass(frozen=True)
 class Behaviour:
     """One algorithm version's behaviour where versions differ."""
@@ -55,7 +47,7 @@ class Behaviour:
     version: str
     library: tuple[int, int]  # the xgboost release the image trains with (major, minor)
     custom_metrics: tuple[str, ...]
-    default_metrics: Mapping[str, str]  # objective -> metric, where the image's library differs from today's
+    default_metrics: Mapping[str, str]  # objective -> the metric the image's library evaluates when none is named
 
     @property
     def pickles_model(self) -> bool:
@@ -83,12 +75,15 @@ def behaviour(version: str) -> Behaviour:
         custom = (*_CUSTOM_METRICS_0_90, "f1_binary", "f1_macro", "r2")
     else:
         custom = _CUSTOM_METRICS_1_3
-    defaults = _DEFAULTS_BEFORE_1_3 if library < (1, 3) else _DEFAULTS_BEFORE_1_4 if library < (1, 4) else {}
+    try:
+        defaults = definitions(version).default_metrics
+    except KeyError as error:
+        raise ClientError(str(error.args[0])) from None
     return Behaviour(version=version, library=library, custom_metrics=custom, default_metrics=defaults)
 
 
 def _library(version: str) -> tuple[int, int]:
-    if version == _LEGACY:
+    if version in _LEGACY:
         return (0, 72)
     match = _VERSION.match(version)
     if not match:

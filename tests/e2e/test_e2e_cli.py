@@ -305,10 +305,17 @@ def statuses(description: dict[str, Any]) -> list[str]:
 
 def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served) -> None:
     identity = unique("xgb")
-    task = write_task(served.work, identity)
+
+    def with_metric_definitions(data: dict[str, Any]) -> None:  # as flytekit's old tasks wrote them: left out
+        data["training_job"]["algorithm_specification"]["metric_definitions"] = [
+            {"name": "train:rmse", "regex": r"train-rmse:([0-9\.]+)"}]
+
+    task = write_task(served.work, identity, change=with_metric_definitions)
     result = cli(["run", task, "--json", "--config", served.config], served.work)
     assert result.returncode == 0, result.stderr
     assert_no_traceback(result.stderr)
+    assert result.stderr.startswith("warning: training_job.algorithm_specification.metric_definitions: left out of "
+                                    "the request: SageMaker refuses metric definitions for its built-in algorithms")
 
     job = expected_job(identity)
     body = last_json(result.stdout)
@@ -326,7 +333,7 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
     assert [link["name"] for link in body["log_links"]] == ["CloudWatch Logs", "SageMaker Training Job"]
     assert all(job in link["uri"] for link in body["log_links"])
 
-    # The metrics are those of the last XGBoost round in the logs, extracted with the task's own regexes.
+    # The metrics are XGBoost's own (SageMaker's regexes for the algorithm): those of the last round in the logs.
     rounds = re.findall(r"^\[algo-1\] \[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$",
                         result.stderr, re.MULTILINE)
     assert [int(r[0]) for r in rounds] == list(range(20)), "num_round 20: rounds 0..19, each once"
@@ -748,7 +755,7 @@ def test_run_with_an_invalid_task_exits_2_with_the_field_path(served: Served) ->
 
     def change(data: dict[str, Any]) -> None:
         data["training_job"]["training_job_resource_config"]["instance_type"] = "ml.bogus.xlarge"
-        data["training_job"]["algorithm_specification"]["metric_definitions"][0]["regex"] = "train-rmse"
+        data["training_job"]["training_job_resource_config"]["volume_size_in_gb"] = -5
 
     task = write_task(served.work, identity, change=change)
     result = cli(["run", task, "--config", served.config], served.work)
@@ -758,8 +765,8 @@ def test_run_with_an_invalid_task_exits_2_with_the_field_path(served: Served) ->
     assert result.stderr.startswith("error: 2 problems found:\n")
     assert "  training_job.training_job_resource_config.instance_type: 'ml.bogus.xlarge' is not one of" \
         in result.stderr
-    assert "  training_job.algorithm_specification.metric_definitions[0].regex: 'train-rmse' has no capture group" \
-        in result.stderr
+    assert "  training_job.training_job_resource_config.volume_size_in_gb: must be 0 (meaning the default) or more, " \
+        "not -5" in result.stderr
     assert jobs_named(served, identity) == []
 
     missing = cli(["run", "no-such-task.yaml", "--config", served.config], served.work)

@@ -284,6 +284,22 @@ def test_an_invalid_task_fails_for_good_with_every_problem(aws: LocalClients, da
         blob))  # nothing to stop
 
 
+def test_bad_xgboost_hyperparameters_fail_the_task_before_any_create(aws: LocalClients, data: dict[str, str]) -> None:
+    inputs = literal_map(builtin_task, {"train": FlyteDirectory(data["train"]),
+                                        "validation": FlyteDirectory(data["validation"]),
+                                        "static_hyperparameters": {"num_rounds": 20, "eta": 2,
+                                                                   "objective": "multi:softmax"}})
+    before = len(aws.sagemaker.list_training_jobs()["TrainingJobSummaries"])
+    resource = get(BUILTIN, create(BUILTIN, serialized(builtin_task), inputs))
+    assert resource.phase == TaskExecution.FAILED
+    for expected in ("inputs.static_hyperparameters.num_rounds: is not a hyperparameter of SageMaker XGBoost 1.7-1 "
+                     "(did you mean 'num_round'?)", "inputs.static_hyperparameters.num_round: is required",
+                     "inputs.static_hyperparameters.eta: 2 is not in [0, 1]",
+                     "inputs.static_hyperparameters.num_class: is required with objective multi:softmax"):
+        assert expected in resource.message
+    assert len(aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]) == before  # nothing was created
+
+
 @pytest.mark.parametrize("phase", list(Phase))
 def test_every_phase_maps_to_flytes_own(phase: Phase) -> None:
     outputs = {"model": "s3://b/out/model.tar.gz", "metrics": {"loss": 0.5}} if phase == Phase.SUCCEEDED else {}

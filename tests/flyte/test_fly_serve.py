@@ -51,9 +51,7 @@ TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)
 
 train = SageMakerBuiltinAlgorithmTask(name="tests.fly.serve.xgboost", training_job={
-    "algorithmSpecification": {"algorithmName": "XGBOOST", "algorithmVersion": "1.7-1",
-                               "metricDefinitions": [{"name": "validation:rmse",
-                                                      "regex": "validation-rmse:([0-9\\.]+)"}]},
+    "algorithmSpecification": {"algorithmName": "XGBOOST", "algorithmVersion": "1.7-1"},
     "trainingJobResourceConfig": {"instanceCount": "1", "instanceType": "ml.m5.xlarge"}})
 
 
@@ -161,8 +159,9 @@ def test_create_get_over_grpc_to_success(service: grpc.Channel, server: LocalSag
         TrainingJobName="flytesnacks-development-servea1-n0-0")
     assert final.outputs.literals["model"].scalar.blob.uri == described["ModelArtifacts"]["S3ModelArtifacts"]
     metrics = final.outputs.literals["metrics"].map.literals
-    assert metrics["validation:rmse"].scalar.primitive.float_value == pytest.approx(
-        described["FinalMetricDataList"][0]["Value"])
+    final_metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert set(metrics) == set(final_metrics) == {"train:rmse", "validation:rmse"}  # XGBoost's own metrics
+    assert metrics["validation:rmse"].scalar.primitive.float_value == pytest.approx(final_metrics["validation:rmse"])
 
 
 def test_delete_over_grpc_aborts_the_job(service: grpc.Channel, server: LocalSageMaker, data: dict[str, str]) -> None:

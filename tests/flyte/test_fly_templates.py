@@ -55,7 +55,8 @@ CUSTOM_JOB = {
     "trainingJobResourceConfig": {"instanceCount": "2", "instanceType": "ml.p3.16xlarge", "volumeSizeInGb": "50",
                                   "distributedProtocol": "MPI"},
 }
-HYPERPARAMETERS = {"num_round": 20, "objective": "reg:squarederror", "eta": 0.3, "verbose": True}
+HYPERPARAMETERS = {"num_round": 20, "objective": "reg:squarederror", "eta": 0.3,
+                   "save_model_on_termination": True}
 
 builtin_task = SageMakerBuiltinAlgorithmTask(name="tests.fly.xgboost", training_job=XGBOOST_JOB)
 custom_task = SageMakerCustomTrainingTask(
@@ -116,16 +117,19 @@ def test_builtin_template_renders_the_create_request(plugin: TrainingJobPlugin) 
     assert task["execution"] == {"project": "flytesnacks", "domain": "development", "name": "f3a9c2e1b0",
                                  "node_id": "n1", "retry_attempt": 1}
     assert task["output_prefix"] == "s3://flyte-bucket/metadata/abc/n1/1"  # aws backend, none in config
-    request = plugin.render(load_task(task, ignore_unknown=True)).request
+    rendered = plugin.render(load_task(task, ignore_unknown=True))
+    request = rendered.request
     assert request["TrainingJobName"] == "flytesnacks-development-f3a9c2e1b0-n1-1"
     algorithm = request["AlgorithmSpecification"]
     assert algorithm["TrainingImage"] == ImageRegistry.default().uri("xgboost", "1.7-1", "eu-west-1")
     assert algorithm["TrainingImage"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
     assert algorithm["TrainingInputMode"] == "File"
-    assert algorithm["MetricDefinitions"] == [{"Name": "validation:rmse", "Regex": "validation-rmse:([0-9\\.]+)"}]
+    # The TrainingJob's metric definitions are left out (SageMaker refuses them for built-in algorithms), and said.
+    assert "MetricDefinitions" not in algorithm
+    assert [w.path for w in rendered.warnings] == ["training_job.algorithm_specification.metric_definitions"]
     assert "ContainerEntrypoint" not in algorithm and "Environment" not in request
     assert request["HyperParameters"] == {"num_round": "20", "objective": "reg:squarederror", "eta": "0.3",
-                                          "verbose": "true"}
+                                          "save_model_on_termination": "true"}
     assert [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"]) for c in request["InputDataConfig"]] == [
         ("train", "s3://data-bucket/sets/train/"), ("validation", "s3://data-bucket/sets/validation/")]
     assert request["OutputDataConfig"]["S3OutputPath"] == "s3://flyte-bucket/metadata/abc/n1/1"

@@ -270,7 +270,7 @@ def test_container_parts_omitted_when_not_given() -> None:
 def test_hyperparameters_are_stringified() -> None:
     hp = {"num_round": 100, "eta": 0.25, "early": True, "verbose": False, "objective": "reg:squarederror",
           "neg": -1, "big": 10**20, "tiny": 1e-07, "text_true": "True", "quoted": '"x"', "empty": "", "zero": 0.0}
-    task = F.xgboost_task(inputs={"train": "s3://b/train/", "static_hyperparameters": hp})
+    task = F.custom_task(inputs={"train": "s3://b/train/", "static_hyperparameters": hp})
     assert req(task)["HyperParameters"] == {
         "num_round": "100", "eta": "0.25", "early": "true", "verbose": "false", "objective": "reg:squarederror",
         "neg": "-1", "big": "100000000000000000000", "tiny": "1e-07", "text_true": "True", "quoted": '"x"',
@@ -283,7 +283,8 @@ def test_hyperparameters_omitted_when_empty(hp: Any) -> None:
     if hp is not None:
         inputs["static_hyperparameters"] = hp
     assert "HyperParameters" not in req(F.custom_task(inputs=inputs))
-    assert "HyperParameters" not in req(F.xgboost_task(inputs=inputs))
+    # Built-in XGBoost needs num_round, so none is a problem there (tests/handlers/test_xgboost_algorithm.py).
+    assert paths(F.xgboost_task(inputs=inputs)) == ["inputs.static_hyperparameters.num_round"]
 
 
 @pytest.mark.parametrize(("value", "kind"), [([1, 2], "a list"), ({"a": 1}, "a map"), (None, "null"),
@@ -322,7 +323,8 @@ def test_local_inputs_are_uploaded_under_the_output_prefix(tmp_path: Path) -> No
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a.csv").write_text("1,2\n", encoding="utf-8")
     task_file = tmp_path / "task.yaml"
-    task_file.write_text(json.dumps(F.xgboost_task(inputs={"train": "train/", "validation": "s3://b/v/"})),
+    task_file.write_text(json.dumps(F.xgboost_task(inputs={"train": "train/", "validation": "s3://b/v/",
+                                                           "static_hyperparameters": {"num_round": 5}})),
                          encoding="utf-8")
     r = render(load_task(task_file), Config())
     F.assert_valid_request(r.request)
@@ -335,7 +337,7 @@ def test_local_inputs_are_uploaded_under_the_output_prefix(tmp_path: Path) -> No
 def test_local_inputs_are_an_error_with_the_aws_backend(tmp_path: Path) -> None:
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "data.csv").write_text("1,2\n")
-    task = F.xgboost_task(inputs={"train": str(tmp_path / "train")})
+    task = F.xgboost_task(inputs={"train": str(tmp_path / "train"), "static_hyperparameters": {"num_round": 5}})
     [(path, message)] = problems(task, AWS)
     assert path == "inputs.train"
     assert "local path" in message
@@ -547,8 +549,8 @@ def test_every_encoding_of_a_fixture_renders_the_same_request(name: str) -> None
     algorithm = first["AlgorithmSpecification"]
     if name == "xgboost":
         assert resources == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 25}
-        assert algorithm == {"TrainingImage": US_EAST_1_XGB_171, "TrainingInputMode": "File",
-                             "MetricDefinitions": [{"Name": "validation:rmse", "Regex": r"validation-rmse:([0-9\.]+)"}]}
+        # The fixture's metric definitions are left out: SageMaker refuses them for built-in algorithms.
+        assert algorithm == {"TrainingImage": US_EAST_1_XGB_171, "TrainingInputMode": "File"}
         assert first["HyperParameters"] == {"num_round": "5"}
     elif name == "custom_mpi":
         assert resources == {"InstanceType": "ml.p3.16xlarge", "InstanceCount": 2, "VolumeSizeInGB": 100}
@@ -567,7 +569,8 @@ def test_every_encoding_of_a_fixture_renders_the_same_request(name: str) -> None
 RULES = [
     pytest.param(lambda: F.xgboost_task(container={"image": F.IMAGE}), ["container"], id="xgboost-with-container"),
     pytest.param(lambda: F.custom_task(container={"image": ""}), ["container.image"], id="custom-empty-image"),
-    pytest.param(lambda: F.xgboost_task(inputs={"validation": "s3://b/v/"}), ["inputs.train"], id="xgboost-no-train"),
+    pytest.param(lambda: F.xgboost_task(inputs={"validation": "s3://b/v/", "static_hyperparameters": {"num_round": 1}}),
+                 ["inputs.train"], id="xgboost-no-train"),
     pytest.param(lambda: F.set_in(F.custom_task(), "task_type", "sagemaker_training_job_task"),
                  [f"{ALGO}.algorithm_name"], id="task-type-mismatch"),
     pytest.param(lambda: F.set_in(F.custom_task(), "training_job.training_job_resource_config.instance_type", ""),
@@ -657,13 +660,15 @@ def test_config_level_security_problems_point_at_the_config() -> None:
 
 def test_every_problem_at_once() -> None:
     task = F.xgboost_task(container={"image": F.IMAGE}, job_name="bad_name!", output_prefix="gs://b/o",
-                          inputs={"validation": "s3://b/v/"}, spot={"max_wait_seconds": 10})
+                          inputs={"validation": "s3://b/v/", "static_hyperparameters": {"num_round": 0}},
+                          spot={"max_wait_seconds": 10})
     task = F.set_in(task, "training_job.training_job_resource_config.instance_count", -2)
     task = F.set_in(task, "training_job.training_job_resource_config.instance_type", "ml.fake.huge")
+    # An XGBoost task's metric definitions are never sent, so a regex without a group is no problem of its request.
     task = F.set_in(task, "training_job.algorithm_specification.metric_definitions", [{"name": "m", "regex": "m"}])
     assert paths(task) == sorted(["container", "inputs.train", "job_name", "output_prefix", "spot.max_wait_seconds",
                                   f"{RES}.instance_count", f"{RES}.instance_type",
-                                  f"{ALGO}.metric_definitions[0].regex"])
+                                  "inputs.static_hyperparameters.num_round"])
 
 
 @pytest.mark.parametrize(("identity", "path"), [

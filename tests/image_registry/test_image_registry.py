@@ -342,3 +342,16 @@ def test_format_images_is_aligned(reg: ImageRegistry) -> None:
         assert line.index("us-east-1") == lines[0].index("REGION")
     assert "1 (legacy)" in format_images(reg.images(version="1", region="us-east-1"))
     assert format_images([]).split() == ["ALGORITHM", "VERSION", "REGION", "URI"]
+
+
+def test_identify_names_every_built_in_image_and_no_other() -> None:
+    registry = ImageRegistry.default()
+    infos = registry.images("xgboost")
+    assert len(infos) > 100
+    for info in infos:
+        assert registry.identify(info.uri) == info
+    uri = registry.uri("xgboost", "1.7-1", "us-east-1")
+    assert registry.identify(f" {uri} ") == registry.identify(uri)
+    for other in (uri + "-gpu", uri.replace("sagemaker-xgboost", "my-xgboost"), "123456789012.dkr.ecr.us-east-1."
+                  "amazonaws.com/team/trainer:1.0", ""):
+        assert registry.identify(other) is None

@@ -80,26 +80,37 @@ def test_lines_appear_over_time_not_all_at_once(aws: LocalClients) -> None:
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
 
 
-def test_final_metrics_are_the_last_values_the_regexes_capture(aws: LocalClients) -> None:
+def test_final_metrics_of_built_in_xgboost_are_its_own_last_values(aws: LocalClients) -> None:
     name = unique_name("metrics")
     channels = {"train": aws.put_data(f"d/{name}/train"), "validation": aws.put_data(f"d/{name}/validation")}
     request = aws.training_request(name, channels=channels, hyperparameters={"num_round": "12"})
+    aws.sagemaker.create_training_job(**request)  # no MetricDefinitions: SageMaker refuses them for XGBoost
+    job = aws.wait(name)
+    (messages,) = aws.log_messages(name).values()
+    last = _rounds(messages)[-1]
+    assert len(_rounds(messages)) == 12
+    metrics = {m["MetricName"]: m for m in job["FinalMetricDataList"]}
+    assert set(metrics) == {"train:rmse", "validation:rmse"}  # SageMaker's built-in XGBoost metrics
+    assert metrics["train:rmse"]["Value"] == pytest.approx(last[1])
+    assert metrics["validation:rmse"]["Value"] == pytest.approx(last[2])
+    training = job["SecondaryStatusTransitions"][2]
+    assert training["StartTime"] <= metrics["validation:rmse"]["Timestamp"] <= training["EndTime"]
+
+
+def test_final_metrics_are_the_last_values_the_regexes_capture(aws: LocalClients) -> None:
+    name = unique_name("regexes")
+    request = aws.training_request(name, image=CUSTOM_IMAGE, hyperparameters={"epochs": "4"})
     request["AlgorithmSpecification"]["MetricDefinitions"] = [
-        {"Name": "validation:rmse", "Regex": r"#011validation-rmse:([0-9.]+)"},
-        {"Name": "round", "Regex": r"^\[([0-9]+)\]"},
+        {"Name": "epoch", "Regex": r"^epoch ([0-9]+)/"},
         {"Name": "never", "Regex": r"no such line ([0-9]+)"},
     ]
     aws.sagemaker.create_training_job(**request)
     job = aws.wait(name)
-    (messages,) = aws.log_messages(name).values()
-    last = _rounds(messages)[-1]
     metrics = {m["MetricName"]: m for m in job["FinalMetricDataList"]}
-    assert metrics["validation:rmse"]["Value"] == pytest.approx(last[2])
-    assert metrics["round"]["Value"] == 11.0
-    assert metrics["train:rmse"]["Value"] == pytest.approx(last[1])  # SageMaker's built-in XGBoost metric
+    assert metrics["epoch"]["Value"] == 4.0
     assert "never" not in metrics
     training = job["SecondaryStatusTransitions"][2]
-    assert training["StartTime"] <= metrics["round"]["Timestamp"] <= training["EndTime"]
+    assert training["StartTime"] <= metrics["epoch"]["Timestamp"] <= training["EndTime"]
 
 
 def test_custom_image_logs_epochs_on_every_host(aws: LocalClients) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from handlers.errors import Problem
+from handlers.xgboost_algorithm import metric_definitions
 from local_sagemaker import DEFAULT_TIMELINE, FailureRule, LocalSettings
 from local_sagemaker.errors import invalid
 from local_sagemaker.logs import JobShape, LogLine, MetricExtractor, built_in_metric_definitions, plan_lines
@@ -99,6 +100,7 @@ def test_xgboost_metric_follows_eval_metric_and_objective() -> None:
     assert len(values) == 5 and values == sorted(values)  # a score rises
     binary = _shape(hyperparameters={"objective": "binary:logistic"}, channels=("train", "validation"))
     assert [d["Name"] for d in built_in_metric_definitions(binary)] == ["train:logloss", "validation:logloss"]
+    assert built_in_metric_definitions(binary) == metric_definitions("1.7-1", {"objective": "binary:logistic"})
     assert built_in_metric_definitions(_shape(image="team/trainer:1")) == []
 
 

@@ -23,13 +23,13 @@ from xgboost_hosts import Channel, csv_channels, make_root
         ("1", True, None, "error"),
         ("0.90-2", True, None, "error"),
         ("1.2-2", True, 4, "error"),
-        ("1.3-1", False, None, None),
-        ("1.7-1", False, None, None),
-        ("3.0-5", False, None, None),
+        ("1.3-1", False, None, "logloss"),
+        ("1.7-1", False, None, "logloss"),
+        ("3.0-5", False, None, "logloss"),
     ],
 )
 def test_versions_differ_where_their_containers_do(
-    version: str, pickles: bool, protocol: int | None, binary_default: str | None
+    version: str, pickles: bool, protocol: int | None, binary_default: str
 ) -> None:
     behaviour = versions.behaviour(version)
     assert behaviour.pickles_model is pickles
@@ -41,6 +41,8 @@ def test_versions_differ_where_their_containers_do(
 def test_an_unknown_version_is_a_client_error() -> None:
     with pytest.raises(ClientError, match="Unknown algorithm version 'latest-ish'"):
         versions.behaviour("latest-ish")
+    with pytest.raises(ClientError, match=r"no XGBoost hyperparameter definitions for version '9\.9-9'"):
+        versions.behaviour("9.9-9")
 
 
 def test_hyperparameters_split_between_the_container_and_xgboost() -> None:
@@ -71,7 +73,7 @@ def test_tuning_metric_is_merged_and_sorted_as_the_container_does() -> None:
 def test_an_older_version_keeps_its_librarys_default_metric() -> None:
     hps = {"num_round": "3", "objective": "multi:softmax", "num_class": "3"}
     assert params.settings(hps, versions.behaviour("1.0-1"), 1).params["eval_metric"] == ["merror"]
-    assert "eval_metric" not in params.settings(hps, versions.behaviour("1.7-1"), 1).params
+    assert params.settings(hps, versions.behaviour("1.7-1"), 1).params["eval_metric"] == ["mlogloss"]
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ XGBOOST: dict[str, Any] = {
     },
     "inputs": {"train": "s3://bucket/data/train/", "validation": "s3://bucket/data/validation/",
                "static_hyperparameters": {"num_round": 10, "objective": "reg:squarederror", "eta": 0.3,
-                                          "verbose": True}},
+                                          "save_model_on_termination": True}},
     "output_prefix": "s3://bucket/outputs",
     "execution": {"project": "p", "domain": "development", "name": "f3a9c2e1b0", "node_id": "n0",
                   "retry_attempt": 0},
@@ -417,8 +417,8 @@ CRASHES = [
 
 
 def _with_metric_regex(regex: str) -> dict[str, Any]:
-    task = copy.deepcopy(XGBOOST)
-    task["training_job"]["algorithm_specification"]["metric_definitions"] = [{"name": "m", "regex": regex}]
+    task = copy.deepcopy(CUSTOM_MPI)  # a custom task's regexes are checked; XGBoost's are never sent
+    task["training_job"]["algorithmSpecification"]["metricDefinitions"] = [{"name": "m", "regex": regex}]
     return task
 
 
