@@ -140,3 +140,23 @@ def test_a_second_run_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
     uninterrupted = run(whole)
     assert rounds(uninterrupted.stdout)[-1] == rounds(second.stdout)[-1]
     assert load_model(root).num_boosted_rounds() == 12
+
+
+def test_early_stopping_keeps_the_best_round(tmp_path: Path) -> None:
+    """From 1.3-1: with a validation channel and an eval_metric, training stops once validation-rmse has not improved
+    for early_stopping_rounds rounds, and the model ends at the best round."""
+    hps = {**REGRESSION_HPS, "num_round": "200", "eta": "0.9", "max_depth": "6", "eval_metric": "rmse",
+           "early_stopping_rounds": "3"}
+    root = make_root(tmp_path, hps, csv_channels())
+    done = run(root)
+    assert done.returncode == 0, done.stderr
+    lines = rounds(done.stdout)
+    assert 3 < len(lines) < 200
+    scores = [values["validation-rmse"] for _, values in lines]
+    best = scores.index(min(scores))
+    assert len(lines) == best + 1 + 3  # three rounds without improvement after the best
+    booster = load_model(root)
+    assert booster.num_boosted_rounds() == best + 1
+    features, labels = read_csv(root / "input" / "data" / "validation")
+    rmse = float(np.sqrt(np.mean((booster.predict(xgb.DMatrix(features)) - labels) ** 2)))
+    assert abs(rmse - min(scores)) < 1e-4
