@@ -75,8 +75,11 @@ def from_master(value: T | None, member: Member) -> T:
 
 
 def _start_tracker(host: Host, workers: int, port: int) -> RabitTracker:
-    tracker = RabitTracker(n_workers=workers, host_ip=host.master_addr, port=port, sortby="task")
-    tracker.start()
+    try:
+        tracker = RabitTracker(n_workers=workers, host_ip=host.master_addr, port=port, sortby="task")
+        tracker.start()
+    except Exception as error:  # e.g. the port taken by another program meanwhile
+        raise AlgorithmError(f"Cannot start the Rabit tracker on {host.master_addr}:{port}: {error}") from None
     LOG.info("RabitTracker worker_args: %s", tracker.worker_args())
     return tracker
 
