@@ -272,8 +272,8 @@ class JobRunner:
         for host in hosts:
             with contextlib.suppress(OSError):
                 text = host.failure_file.read_text(encoding="utf-8", errors="replace").strip()
-                if text:
-                    return f"AlgorithmError: {text}"
+                if text:  # a built-in algorithm names its failure's kind itself (ClientError: ...)
+                    return text if text.startswith(("ClientError: ", "AlgorithmError: ")) else f"AlgorithmError: {text}"
         tail = "\n".join(line for line in process.stderr_tail if line.strip())
         signal_note = f" (killed by signal {-code})" if code < 0 else ""
         return f"AlgorithmError: {tail or 'the process wrote no error output'}\nExitCode {code}{signal_note}"

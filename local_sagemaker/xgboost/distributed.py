@@ -94,11 +94,11 @@ def _group(host: Host, index: int, port: int, tracker: RabitTracker | None) -> I
     except Exception as error:
         raise AlgorithmError(f"Failed to join the other hosts through the tracker: {error}") from None
     LOG.info("Connected to RabitTracker, current_host=%s", host.current_host)
-    try:
-        yield collective.get_rank()
-    finally:
-        collective.finalize()
-        _stop(tracker)
+    # On an error this host leaves without the goodbyes, which could wait for hosts still training: its exit fails
+    # the job, and the local SageMaker stops the other hosts.
+    yield collective.get_rank()
+    collective.finalize()
+    _stop(tracker)
 
 
 def _stop(tracker: RabitTracker | None) -> None:

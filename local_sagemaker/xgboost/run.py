@@ -28,7 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", required=True, help="the algorithm version, e.g. 1.7-1")
     args = parser.parse_args(argv)
     logs.configure()
-    host: Host | None = None
     try:
         host = read_host(args.root)
         run(host, args.version)

@@ -242,3 +242,14 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
     assert stopped_at - 5 <= start <= stopped_at + 1  # the last checkpoint uploaded when the job stopped
     assert [index for index, _ in rounds(again)] == list(range(start, 400))
     assert served.model(body["outputs"]["model"]).num_boosted_rounds() == 400
+
+
+def test_a_bad_hyperparameter_sent_past_the_plugin_fails_the_job_with_a_client_error(served: Served) -> None:
+    """The plugin refuses it before any AWS call; a request made directly reaches the algorithm, which fails as the
+    container does, and its reason is the job's."""
+    name = f"e2e-xgb-badhp-{uuid.uuid4().hex[:8]}"
+    served.aws.sagemaker.create_training_job(**served.aws.training_request(name, hyperparameters={
+        "num_round": "5", "eta": "7"}))
+    job = served.aws.wait(name, timeout=120, interval=0.2)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"] == "ClientError: Hyperparameter eta: 7 is not in [0, 1]"
