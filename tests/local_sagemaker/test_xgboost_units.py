@@ -14,7 +14,7 @@ from local_sagemaker.xgboost.failures import ClientError, from_training_exceptio
 from local_sagemaker.xgboost.host import read_host
 from local_sagemaker.xgboost.logs import round_line
 from local_sagemaker.xgboost.training import MODEL_NAME, save_model
-from xgboost_hosts import Channel, csv_channels, make_root
+from xgboost_hosts import csv_channels, make_root
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,3 @@ def test_host_folder_is_read_as_the_container_reads_opt_ml(tmp_path: Path) -> No
     (root / "input" / "config" / "hyperparameters.json").write_text('{"num_round": 3}')
     with pytest.raises(ClientError, match="string value"):
         read_host(root, {})
-
-
-def test_channel_helper_defaults() -> None:
-    assert Channel([]).content_type == "text/csv"
