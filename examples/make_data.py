@@ -1,10 +1,14 @@
-"""Writes the small regression data set of examples/xgboost.yaml: CSV, label first, no header (XGBoost's format).
+"""Writes the small data sets of the examples: CSV, label first, no header (XGBoost's format), from fixed seeds, so the
+files are the same on every machine.
 
-y = 3*x1 - 2*x2 + 0.5*x3 + noise, from a fixed seed, so the files are the same on every machine.
+- data/train, data/validation (examples/xgboost.yaml): regression, y = 3*x1 - 2*x2 + 0.5*x3 + noise.
+- data/classification/train, .../validation (examples/xgboost-classification.yaml): two classes, the label 1 with
+  probability sigmoid(2*x1 - 3*x2 + x3 - x4).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -18,13 +22,29 @@ def rows(count: int, rng: random.Random) -> list[str]:
     return out
 
 
+def classification_rows(count: int, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(count):
+        x = [rng.uniform(-1, 1) for _ in range(4)]
+        chance = 1 / (1 + math.exp(-(2 * x[0] - 3 * x[1] + x[2] - x[3])))
+        label = 1 if rng.random() < chance else 0
+        out.append(",".join([str(label), *(f"{v:.5f}" for v in x)]))
+    return out
+
+
+def write(folder: Path, name: str, lines: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.csv").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
-    rng = random.Random(20261126)
     data = Path(__file__).parent / "data"
+    rng = random.Random(20261126)
     for name, count in (("train", 400), ("validation", 100)):
-        folder = data / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.csv").write_text("\n".join(rows(count, rng)) + "\n")
+        write(data / name, name, rows(count, rng))
+    rng = random.Random(20261128)
+    for name, count in (("train", 600), ("validation", 200)):
+        write(data / "classification" / name, name, classification_rows(count, rng))
 
 
 if __name__ == "__main__":

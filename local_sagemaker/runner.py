@@ -272,8 +272,8 @@ class JobRunner:
         for host in hosts:
             with contextlib.suppress(OSError):
                 text = host.failure_file.read_text(encoding="utf-8", errors="replace").strip()
-                if text:
-                    return f"AlgorithmError: {text}"
+                if text:  # a built-in algorithm names its failure's kind itself (ClientError: ...)
+                    return text if text.startswith(("ClientError: ", "AlgorithmError: ")) else f"AlgorithmError: {text}"
         tail = "\n".join(line for line in process.stderr_tail if line.strip())
         signal_note = f" (killed by signal {-code})" if code < 0 else ""
         return f"AlgorithmError: {tail or 'the process wrote no error output'}\nExitCode {code}{signal_note}"
@@ -342,7 +342,8 @@ class JobRunner:
         with self._pending_lock:
             stamp = max(line.timestamp_ms, self._last_ms.get(line.host, 0))
             self._last_ms[line.host] = stamp
-            self._pending.append(LogLine(line.host, stamp, line.text))
+            # SageMaker's log agent writes a tab as `#011` (the built-in algorithms' metric regexes expect it)
+            self._pending.append(LogLine(line.host, stamp, line.text.replace("\t", "#011")))
 
     def _flush(self) -> None:
         with self._pending_lock:
