@@ -31,6 +31,7 @@ from botocore.config import Config
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 from tenacity.stop import stop_base
 
+from handlers import telemetry
 from handlers.errors import (
     AccessDenied,
     AwsError,
@@ -473,16 +474,20 @@ class SageMakerClient:
         bucket = self.bucket_for(service, operation)
         policy = self.settings.retry
         start = self._clock()
-        tries = 0
+        tries = throttled = 0
 
         def attempt() -> dict[str, Any]:
-            nonlocal tries
+            nonlocal tries, throttled
             if bucket is not None:
                 bucket.acquire()
             tries += 1
             with self._lock:
                 self.attempts[operation] += 1
-            return method(**params)
+            try:
+                return method(**params)
+            except bce.ClientError as error:
+                throttled += _error_fields(error)[0] in THROTTLING_CODES
+                raise
 
         retrying = Retrying(
             stop=stop_after_attempt(max(1, policy.attempts))
@@ -496,7 +501,10 @@ class SageMakerClient:
         try:
             result: dict[str, Any] = retrying(attempt)
         except _AWS_FAILURES as error:
-            raise classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start) from error
+            failure = classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start)
+            telemetry.call_finished(service, operation, type(failure).__name__, tries, throttled)
+            raise failure from error
+        telemetry.call_finished(service, operation, "ok", tries, throttled)
         return result
 
     # --- what the plugin uses ---------------------------------------------------------------------------------------

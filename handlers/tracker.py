@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from handlers import telemetry
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, NotFound
 from handlers.status import TERMINAL_STATUSES
@@ -96,6 +97,9 @@ class StatusTracker:
 
     `sweep_interval_seconds` <= 0 turns tracking off: every describe() is a real Describe.
     `describe_changes=True` describes a job again after every change the sweeps see (exact messages, more calls).
+    `describe_secondary_changes=True` describes it again when its secondary status changes, so that each new status
+    comes with its StatusMessage, as `run` shows it (one more Describe per status a job passes through, made when
+    the job is next asked for; not per poll).
     `census=False` skips the cold-start listing of InProgress jobs. `clock` (monotonic) schedules sweeps and ages
     answers; `wall_clock` (epoch seconds) dates the sweeps' windows. Thread-safe.
     """
@@ -109,6 +113,7 @@ class StatusTracker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         describe_changes: bool = False,
+        describe_secondary_changes: bool = False,
         census: bool = True,
         census_max_pages: int = 50,
         page_size: int = PAGE_SIZE,
@@ -120,6 +125,7 @@ class StatusTracker:
         self.client = client
         self.overlap_seconds = float(overlap_seconds)
         self.describe_changes = describe_changes
+        self.describe_secondary_changes = describe_secondary_changes
         self.page_size = page_size
         self._clock = clock
         self._wall = wall_clock
@@ -339,6 +345,7 @@ class StatusTracker:
             self._counts["sweeps"] += 1
             took = self._clock() - start
             self._sweep_seconds = took if self._counts["sweeps"] == 1 else 0.8 * self._sweep_seconds + 0.2 * took
+        telemetry.sweep_finished(took)
 
     def _apply(self, entry: _Entry, row: dict[str, Any] | None, window: float, start: float, start_wall: float) -> None:
         """What one sweep says about one tracked job (lock held)."""
@@ -353,7 +360,8 @@ class StatusTracker:
             if entry.lmt is not None and lmt is not None and lmt < entry.lmt:
                 return  # older than what a Describe made during this sweep already told us
             if lmt != entry.lmt or status != entry.status or secondary != entry.secondary:
-                if entry.stale or self.describe_changes or status in DESCRIBE_STATUSES:
+                if (entry.stale or self.describe_changes or status in DESCRIBE_STATUSES
+                        or (self.describe_secondary_changes and secondary != entry.secondary)):
                     entry.stale = True
                     entry.status, entry.secondary, entry.lmt = status, secondary, lmt
                     return
@@ -418,6 +426,7 @@ class StatusTracker:
         return rows
 
     def _sweep_failed(self, error: AwsError) -> None:
+        telemetry.sweep_finished(0.0, failed=True)
         with self._lock:
             self._counts["sweep_failures"] += 1
             if isinstance(error, AccessDenied):
@@ -467,12 +476,13 @@ def _identity(client: SageMakerClient) -> tuple[Any, ...]:
     return (who, client.region, client.endpoint_url)
 
 
-def tracker_for(client: SageMakerClient, sweep_interval_seconds: float) -> StatusTracker:
+def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messages: bool = False) -> StatusTracker:
     """The one tracker of this process for the client's (credentials, region, endpoint), made on first use.
 
     All plugin instances share it, so a job is swept once however many of them poll it. The first client seen for a
-    key makes the requests; a smaller interval asked for later lowers the shared tracker's interval. An interval <= 0
-    (tracking off) gets a tracker of its own that describes every time, and leaves the shared one alone.
+    key makes the requests; a smaller interval asked for later lowers the shared tracker's interval, and `messages`
+    (describe on each secondary status change) asked for once stays on. An interval <= 0 (tracking off) gets a
+    tracker of its own that describes every time, and leaves the shared one alone.
     """
     if sweep_interval_seconds <= 0:
         return StatusTracker(client, 0)
@@ -480,9 +490,12 @@ def tracker_for(client: SageMakerClient, sweep_interval_seconds: float) -> Statu
     with _TRACKERS_LOCK:
         tracker = _TRACKERS.get(key)
         if tracker is None:
-            tracker = _TRACKERS[key] = StatusTracker(client, sweep_interval_seconds)
-        elif sweep_interval_seconds < tracker.sweep_interval_seconds:
-            tracker.set_interval(sweep_interval_seconds)
+            tracker = _TRACKERS[key] = StatusTracker(client, sweep_interval_seconds,
+                                                     describe_secondary_changes=messages)
+        else:
+            if sweep_interval_seconds < tracker.sweep_interval_seconds:
+                tracker.set_interval(sweep_interval_seconds)
+            tracker.describe_secondary_changes = tracker.describe_secondary_changes or messages
         return tracker
 
 

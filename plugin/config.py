@@ -90,6 +90,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     local: LocalConfig = field(default_factory=LocalConfig)
     source: str = "built-in defaults"
+    #: the top-level keys the document set (a served connector runs locally only when `backend` is one of them)
+    explicit_keys: frozenset[str] = field(default=frozenset(), compare=False)
 
     def endpoint_url(self) -> str | None:
         """The SageMaker endpoint for this backend: None means AWS's own (or start a local one)."""
@@ -156,6 +158,7 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         limits=_limits(reader, root.get("limits")),
         local=_local(reader, root.get("local")),
         source=source,
+        explicit_keys=frozenset(str(key) for key in root),
     )
     reader.raise_if_any()
     return config

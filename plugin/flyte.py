@@ -9,6 +9,10 @@ metadata into a task in task-file form (SPEC 2) and hands it to the TrainingJobP
 this module through the `flytekit.plugins` entry point, so `pyflyte serve connector` serves it, and the task types
 run through the same connector in a local `python workflow.py` (flytekit's AsyncConnectorExecutorMixin).
 
+When the process is flytekit's connector service (`serving()`), the config is checked as soon as flytekit imports this
+module, before the service listens: a missing, broken or incomplete config stops it with exit code 2, and a config
+that does not say `backend: local` never runs jobs on a local SageMaker inside the service's pod.
+
 Only this module imports flytekit: the core install never needs it (the `flyte` extra brings it).
 """
 
@@ -16,11 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flyteidl.core.execution_pb2 import TaskExecution, TaskLog  # type: ignore[import-untyped, import-not-found, unused-ignore]
@@ -50,9 +56,9 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
     raise ImportError(f"plugin.flyte needs flytekit >= 1.16 (its connector API): pip install "
                       f"'sagemaker-plugin[flyte]' ({_error})") from _error
 
-from handlers.errors import InputError, Problem, join_path
+from handlers.errors import AwsError, InputError, Problem, join_path
 from handlers.status import Phase
-from plugin.config import Config
+from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
 from plugin.render import check
@@ -64,6 +70,7 @@ from plugin.training_job import TrainingJobPlugin
 log = logging.getLogger(__name__)
 
 CONNECTOR_NAME = "SageMaker Training Job Connector"
+UNREADABLE_META = "the SageMaker connector cannot read this task's resource meta"
 MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
 OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
@@ -78,6 +85,8 @@ __all__ = [
     "configure",
     "outputs_literal_map",
     "register",
+    "service_problems",
+    "serving",
     "task_from_template",
     "to_flyte_resource",
 ]
@@ -87,6 +96,7 @@ __all__ = [
 
 _plugin_lock = threading.Lock()
 _shared_plugin: TrainingJobPlugin | None = None
+_shared_configured = False  # set by configure(): the caller chose the config, so the service checks do not apply
 
 
 def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None = None) -> TrainingJobPlugin | None:
@@ -95,18 +105,83 @@ def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None 
     With neither, forget it: the next call builds one from load_config() (`$SAGEMAKER_PLUGIN_CONFIG`, else
     ./config.yaml, else the defaults). Returns the plugin now in use (None until first use when reset).
     """
-    global _shared_plugin
+    global _shared_plugin, _shared_configured
     with _plugin_lock:
-        _shared_plugin = plugin if plugin is not None else (TrainingJobPlugin(config) if config is not None else None)
+        _shared_plugin = plugin if plugin is not None else (_new_plugin(config) if config is not None else None)
+        _shared_configured = _shared_plugin is not None
         return _shared_plugin
+
+
+def _new_plugin(config: Config | None = None) -> TrainingJobPlugin:
+    # Flyte shows the message of each phase: every secondary status with its StatusMessage, as `run` prints it.
+    return TrainingJobPlugin(config, status_messages=True)
 
 
 def _default_plugin() -> TrainingJobPlugin:
     global _shared_plugin
     with _plugin_lock:
         if _shared_plugin is None:
-            _shared_plugin = TrainingJobPlugin()
+            _shared_plugin = _new_plugin()
         return _shared_plugin
+
+
+# --- the connector service ------------------------------------------------------------------------------------------
+
+SERVICE_COMMANDS = ("connector", "agent")  # `pyflyte serve connector`, and its name before the rename
+
+
+def serving(argv: Sequence[str] | None = None) -> bool:
+    """Whether this process is flytekit's connector service (`pyflyte serve connector`), not a local run.
+
+    flytekit imports this module through its `flytekit.plugins` entry point while `pyflyte` starts, before it parses
+    its command line: that command line is the one sign of the service there is then. Local runs (`python wf.py`,
+    `pyflyte run`) call the connector in-process through flytekit's AsyncConnectorExecutorMixin instead, and
+    propeller's CreateTask, unlike that mixin, always carries the task execution metadata (see `create`).
+    """
+    args = list(sys.argv if argv is None else argv)
+    if not args or not Path(args[0]).name.startswith(("pyflyte", "flyte")):
+        return False
+    words = args[1:]
+    if "--help" in words or "-h" in words:
+        return False
+    return any(words[i] == "serve" and words[i + 1] in SERVICE_COMMANDS for i in range(len(words) - 1))
+
+
+def service_problems(config: Config) -> list[Problem]:
+    """What keeps `config` from serving Flyte's CreateTasks: checked at the service's start, not at its first task.
+
+    The built-in default backend is `local`: a service whose operator forgot the config must not train jobs inside
+    its own pod, so the local backend serves only when the config says so.
+    """
+    if config.backend == "local" and "backend" not in config.explicit_keys:
+        where = (f"no config was found (${CONFIG_ENV} is not set and there is no ./config.yaml)"
+                 if config.source == Config().source else f"{config.source} does not set it")
+        return [Problem("backend", f"must be set for the connector service: {where}; write `backend: aws` with "
+                        f"region and role_arn (or `backend: local` to serve a local SageMaker on purpose), and point "
+                        f"${CONFIG_ENV} at the file")]
+    if config.backend == "aws" and not config.role_arn:
+        return [Problem("role_arn", f"is required with the aws backend in {config.source}: the IAM role SageMaker "
+                        "assumes for every job (Flyte's tasks do not name one)")]
+    return []
+
+
+def _start_service() -> None:
+    """The connector service's start: load and check the config, say what is served, or exit with code 2."""
+    try:
+        config = load_config()
+        problems = service_problems(config)
+        if problems:
+            raise InputError(problems)
+        plugin = _new_plugin(config)
+        endpoint = config.endpoint_url() or "none set (local.endpoint_url)"
+        if config.backend == "aws":
+            endpoint = str(plugin.client().sagemaker.meta.endpoint_url)
+    except (InputError, AwsError) as error:
+        print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    configure(plugin=plugin)
+    print(f"sagemaker-plugin connector: backend {config.backend}, region {config.region}, SageMaker endpoint "
+          f"{endpoint}, config {config.source}", file=sys.stderr, flush=True)
 
 
 # --- resource meta ----------------------------------------------------------------------------------------------------
@@ -117,7 +192,9 @@ class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
     """flytekit's ResourceMeta for one training job: the plugin's own ResourceMeta, as JSON.
 
     `error` is set instead when create found the task invalid: get then reports FAILED with every problem, so that
-    Flyte fails the task for good (a user error) instead of retrying a create that cannot succeed.
+    Flyte fails the task for good (a user error) instead of retrying a create that cannot succeed. A meta that cannot
+    be read (corrupt, empty, or from another version) decodes to such an error too: GetTask then answers FAILED
+    saying why, rather than a gRPC INTERNAL error that propeller would retry as a system error.
     """
 
     job: ResourceMeta | None = None
@@ -130,15 +207,32 @@ class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
     @classmethod
     def decode(cls, data: bytes | str) -> SageMakerJobMeta:
         try:
+            return cls.parse(data)
+        except InputError as error:
+            log.warning("unreadable resource meta (%d bytes): %s", len(data), error)
+            return cls(error=f"{UNREADABLE_META}: {error}. The task "
+                       "cannot be followed; if a training job was started for it, find it in the SageMaker console "
+                       "(named <project>-<domain>-<execution>-<node>-<attempt>) and stop it there if it still runs")
+
+    @classmethod
+    def parse(cls, data: bytes | str) -> SageMakerJobMeta:
+        """decode, strictly: InputError saying what is wrong when the meta cannot be read."""
+        if not data:
+            raise InputError("it is empty")
+        try:
             value = json.loads(data)
         except (ValueError, UnicodeDecodeError) as error:
-            raise InputError(f"SageMaker connector resource meta is not JSON: {error}") from None
+            raise InputError(f"it is not JSON ({error})") from None
         if not isinstance(value, dict) or set(value) != {"job", "error"}:
-            raise InputError("SageMaker connector resource meta must be a JSON object with keys job and error")
+            raise InputError("it is not a JSON object with keys job and error (written by another connector?)")
         job, failure = value["job"], value["error"]
         if not isinstance(failure, str) or (job is None) == (not failure):
-            raise InputError("SageMaker connector resource meta needs either a job or an error")
-        return cls(job=ResourceMeta.decode(json.dumps(job)) if job is not None else None, error=failure)
+            raise InputError("it needs either a job or an error")
+        try:
+            return cls(job=ResourceMeta.decode(json.dumps(job)) if job is not None else None, error=failure)
+        except InputError as error:  # e.g. written by another version of the plugin
+            name = job.get("job_name") if isinstance(job, dict) else None
+            raise InputError(f"its job{f' ({name})' if isinstance(name, str) else ''}: {error}") from None
 
 
 # --- template -> task ------------------------------------------------------------------------------------------------
@@ -338,6 +432,13 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
     def create(self, task_template: Any, output_prefix: str = "", inputs: Any = None,
                task_execution_metadata: Any = None, **kwargs: Any) -> SageMakerJobMeta:
         plugin = self.plugin
+        if task_execution_metadata is not None and self._plugin is None and not _shared_configured:
+            # propeller's CreateTask in a service `serving()` did not recognise: the same rules as at its start
+            problems = service_problems(plugin.config)
+            if problems:
+                log.error("the connector service's config cannot serve tasks: %s", InputError(problems))
+                return SageMakerJobMeta(error=f"the SageMaker connector service is not configured:\n"
+                                        f"{InputError(problems)}")
         try:
             task = task_from_template(task_template, inputs, output_prefix, task_execution_metadata,
                                       config=plugin.config)
@@ -357,6 +458,8 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
     def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
         if resource_meta.job is not None:
             self.plugin.delete(resource_meta.job)
+        elif resource_meta.error.startswith(UNREADABLE_META):
+            log.warning("DeleteTask: nothing can be stopped: %s", resource_meta.error)
 
 
 def _checked(task: Mapping[str, Any], config: Config) -> Task:
@@ -489,3 +592,5 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
 
 
 register()
+if serving():
+    _start_service()

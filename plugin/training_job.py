@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from handlers import abort_marks, uploads
+from handlers import abort_marks, telemetry, uploads
 from handlers.client import SageMakerClient
 from handlers.errors import (
     AccessDenied,
@@ -45,14 +45,21 @@ NOT_FOUND_RECHECK_SECONDS = 0.25
 
 
 class TrainingJobPlugin:
-    """One per engine (or per config); thread-safe; holds one client per region, built on first use."""
+    """One per engine (or per config); thread-safe; holds one client per region, built on first use.
+
+    `status_messages=True` gives every secondary status its StatusMessage in `get`'s message, as `run` shows it
+    (the status tracker then describes a job once more per status it passes through); otherwise a status the
+    tracker's sweeps saw comes bare until the job ends.
+    """
 
     task_types = (BUILTIN_TASK, CUSTOM_TASK)
     metadata_type = ResourceMeta
 
     def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
-                 images: ImageRegistry | None = None, clock: Callable[[], float] = time.time) -> None:
+                 images: ImageRegistry | None = None, clock: Callable[[], float] = time.time,
+                 status_messages: bool = False) -> None:
         self.config = config if config is not None else load_config()
+        self.status_messages = status_messages
         self._images = images
         self._clock = clock
         self._lock = threading.Lock()
@@ -67,6 +74,7 @@ class TrainingJobPlugin:
         self._mark_checked: set[str] = set()
         self._stopped_untagged: set[str] = set()  # stopped without leave to tag them: ABORTED here all the same
         self._marks_denied: set[str] = set()  # marks this identity may not look for: said once each
+        self._waiting: set[str] = set()  # jobs queued on quota, as this process last saw them (a metric)
 
     # --- clients --------------------------------------------------------------------------------------------------
 
@@ -116,6 +124,7 @@ class TrainingJobPlugin:
             arn, adopted = self._create_or_adopt(client, request, meta.fingerprint)
         except ResourceLimit as error:
             log.info("%s: %s; queued until capacity frees", meta.job_name, error)
+            self._set_waiting(meta.job_name, True)
             return replace(meta, queued_request=request, queued_message=str(error))
         except NotFound:
             # The name is taken (a lost response's retry met ResourceInUse) but Describe cannot see the job yet:
@@ -159,11 +168,16 @@ class TrainingJobPlugin:
         """
         client = self._client_for(meta)
         links = log_links(meta.job_name, meta.region, client.partition)
-        tracker = tracker_for(client, self._sweep_interval())
+        tracker = tracker_for(client, self._sweep_interval(), messages=self.status_messages)
         try:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)
         except NotFound:
-            return Resource(*self._not_found(client, meta), log_links=links if not meta.queued else ()), None
+            phase, message = self._not_found(client, meta)
+            if meta.queued:
+                self._set_waiting(meta.job_name, phase == Phase.WAITING_FOR_RESOURCES)
+            return Resource(phase, message, log_links=links if not meta.queued else ()), None
+        if meta.queued:
+            self._set_waiting(meta.job_name, False)
         if meta.queued and description.get("TrainingJobStatus") == "InProgress":
             description = self._abort_if_marked(client, meta, description)
         status = self._status(client, description)
@@ -286,6 +300,7 @@ class TrainingJobPlugin:
         """
         with self._lock:
             self._cancelled.add(meta.job_name)
+        self._set_waiting(meta.job_name, False)
         client = self._client_for(meta)
         if meta.queued:
             # Any process may still make the job from the queue: record the abort where all of them look, before
@@ -324,6 +339,15 @@ class TrainingJobPlugin:
         except (InvalidRequest, NotFound) as error:
             log.info("%s: stop not needed: %s", meta.job_name, error)
         return True
+
+    def _set_waiting(self, job_name: str, waiting: bool) -> None:
+        with self._lock:
+            change = (job_name not in self._waiting) if waiting else -(job_name in self._waiting)
+            if waiting:
+                self._waiting.add(job_name)
+            else:
+                self._waiting.discard(job_name)
+        telemetry.waiting_for_quota(int(change))
 
     def _sweep_interval(self) -> float:
         interval = self.config.tracking.sweep_interval_seconds

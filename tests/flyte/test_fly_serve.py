@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections import OrderedDict
+import urllib.request
 from collections.abc import Iterator
-from importlib.metadata import entry_points
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +30,16 @@ import grpc
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
-from flytekit.configuration import ImageConfig, SerializationSettings
-from flytekit.core.context_manager import FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
-from flytekit.models.core import identifier
-from flytekit.models.task import TaskExecutionMetadata
-from flytekit.tools.translator import get_serializable
-from flytekit.types.directory import FlyteDirectory
+from prometheus_client.parser import text_string_to_metric_families
 
+import fly_service
+from fly_service import entry_point_path, free_port
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.flyte import CONNECTOR_NAME, SageMakerBuiltinAlgorithmTask
 
 BUILTIN = "sagemaker_training_job_task"
 CUSTOM = "sagemaker_custom_training_job_task"
-ENTRY_POINT = "plugin.flyte"
 TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED, TaskExecution.RETRYABLE_FAILED}
 # of the module's `server` (tests/conftest.py): a job takes about 1 s
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)
@@ -55,25 +49,20 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly.serve.xgboost", training_j
     "trainingJobResourceConfig": {"instanceCount": "1", "instanceType": "ml.m5.xlarge"}})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def entry_point_path(tmp: Path) -> str:
-    """A sys.path entry declaring the flytekit.plugins entry point, unless the installed project declares it."""
-    if any(ep.value == ENTRY_POINT for ep in entry_points(group="flytekit.plugins")):
-        return ""
-    dist = tmp / "entry-points" / "sagemaker_plugin_flyte_entry_points-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sagemaker-plugin-flyte-entry-points\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text(f"[flytekit.plugins]\nsagemaker_plugin = {ENTRY_POINT}\n")
-    return str(dist.parent)
+@dataclass
+class Served:
+    channel: grpc.Channel
+    metrics_url: str  # the service's Prometheus endpoint (--prometheus_port)
+    log: Path  # its stdout and stderr
 
 
 @pytest.fixture(scope="module")
-def service(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
+def service(served: Served) -> grpc.Channel:
+    return served.channel
+
+
+@pytest.fixture(scope="module")
+def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
     config = {"backend": "local", "local": {"endpoint_url": server.url},
               "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
@@ -81,15 +70,15 @@ def service(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) ->
     env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     pyflyte = Path(sys.executable).with_name("pyflyte")
-    command = [str(pyflyte), "serve", "connector", "--port", str(port), "--prometheus_port", str(free_port())]
+    command = [str(pyflyte), "serve", "connector", "--port", str(port), "--prometheus_port", str(metrics_port)]
     log = (tmp / "connector.log").open("w")
     process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=60)
-        yield channel
+        yield Served(channel, f"http://127.0.0.1:{metrics_port}/metrics", tmp / "connector.log")
     except grpc.FutureTimeoutError:
         pytest.fail(f"pyflyte serve connector did not start:\n{(tmp / 'connector.log').read_text()[-3000:]}")
     finally:
@@ -104,19 +93,7 @@ def service(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def create_request(data: dict[str, str], execution: str) -> Any:
-    ctx = FlyteContextManager.current_context()
-    template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), train).template
-    inputs = TypeEngine.dict_to_literal_map(ctx, {"train": FlyteDirectory(data["train"]),
-                                                  "validation": FlyteDirectory(data["validation"]),
-                                                  "static_hyperparameters": {"num_round": 5}},
-                                            train.get_input_types())
-    task_id = identifier.Identifier(identifier.ResourceType.TASK, "flytesnacks", "development", train.name, "v1")
-    ids = identifier.TaskExecutionIdentifier(task_id, identifier.NodeExecutionIdentifier(
-        "n0", identifier.WorkflowExecutionIdentifier("flytesnacks", "development", execution)), 0)
-    metadata = TaskExecutionMetadata(ids, "flytesnacks-development", {}, {}, "default", {}, None)
-    return agent_pb2.CreateTaskRequest(inputs=inputs.to_flyte_idl(), template=template.to_flyte_idl(),
-                                       output_prefix="s3://flyte/metadata/propeller/x",
-                                       task_execution_metadata=metadata.to_flyte_idl())
+    return fly_service.create_request(train, data, execution)
 
 
 def get_until_terminal(stub: Any, resource_meta: bytes, timeout: float = 30) -> list[Any]:
@@ -174,3 +151,59 @@ def test_delete_over_grpc_aborts_the_job(service: grpc.Channel, server: LocalSag
     described = LocalClients(server.url).sagemaker.describe_training_job(
         TrainingJobName="flytesnacks-development-serveb1-n0-0")
     assert described["TrainingJobStatus"] == "Stopped"
+
+
+def test_the_service_says_at_start_which_backend_region_and_endpoint_it_serves(served: Served,
+                                                                               server: LocalSageMaker) -> None:
+    assert f"backend local, region us-east-1, SageMaker endpoint {server.url}, config " in served.log.read_text()
+
+
+OLD_VERSION_META = json.dumps({"error": "", "job": {
+    "job_name": "flytesnacks-development-old-n0-0", "region": "us-east-1", "created_at": 1.0, "version": 0}}).encode()
+
+
+@pytest.mark.parametrize(("resource_meta", "reason"), [
+    (b"", "it is empty"),
+    (b"\x80\x04\x95pickled", "it is not JSON"),
+    (b'{"job_name": "x"}', "it is not a JSON object with keys job and error"),
+    (OLD_VERSION_META, "its job (flytesnacks-development-old-n0-0): resource meta version 0 is not supported"),
+])
+def test_an_unreadable_resource_meta_fails_the_task_saying_why_instead_of_an_internal_error(
+        service: grpc.Channel, resource_meta: bytes, reason: str) -> None:
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(service)
+    category = agent_pb2.TaskCategory(name=BUILTIN, version=0)
+    resource = stub.GetTask(agent_pb2.GetTaskRequest(task_category=category, resource_meta=resource_meta)).resource
+    assert resource.phase == TaskExecution.FAILED  # for good: not a system error propeller would retry
+    assert resource.message.startswith("the SageMaker connector cannot read this task's resource meta: ")
+    assert reason in resource.message
+    assert "Traceback" not in resource.message
+    # an abort of such a task has nothing it can stop, and says so in the log rather than failing the call
+    stub.DeleteTask(agent_pb2.DeleteTaskRequest(task_category=category, resource_meta=resource_meta))
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_the_metrics_port_counts_sagemaker_calls_by_operation_and_outcome(served: Served,
+                                                                          data: dict[str, str]) -> None:
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(served.channel)
+    created = stub.CreateTask(create_request(data, "servem1"))
+    assert get_until_terminal(stub, created.resource_meta)[-1].phase == TaskExecution.SUCCEEDED
+    metrics = scrape(served.metrics_url)
+
+    def calls(operation: str, outcome: str = "ok") -> float:
+        labels = (("operation", operation), ("outcome", outcome), ("service", "sagemaker"))
+        return metrics.get(("sagemaker_plugin_aws_calls_total", labels), 0.0)
+
+    assert calls("CreateTrainingJob") >= 1
+    assert calls("DescribeTrainingJob") >= 1  # at least the end of each job, for its outputs
+    names = {name for name, _ in metrics}
+    assert {"sagemaker_plugin_jobs_waiting_for_quota", "sagemaker_plugin_status_sweep_seconds_count",
+            "sagemaker_plugin_status_sweep_failures_total"} <= names
+    assert metrics[("sagemaker_plugin_jobs_waiting_for_quota", ())] == 0
+    assert ("flyte_connector_requests_success_total",
+            (("operation", "create"), ("task_type", BUILTIN))) in metrics  # flytekit's own, on the same port

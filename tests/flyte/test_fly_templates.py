@@ -31,6 +31,7 @@ from image_registry import ImageRegistry
 from plugin import TrainingJobPlugin, load_task
 from plugin.config import parse_config
 from plugin.flyte import (
+    UNREADABLE_META,
     SageMakerBuiltinAlgorithmTask,
     SageMakerCustomTrainingTask,
     SageMakerJobMeta,
@@ -252,7 +253,15 @@ def test_resource_meta_is_json_and_round_trips() -> None:
     assert SageMakerJobMeta.decode(blob) == meta
     failed = SageMakerJobMeta(error="invalid SageMaker training task:\ninputs.train: is required")
     assert SageMakerJobMeta.decode(failed.encode()) == failed
-    for bad in (b"\x80\x04pickle", b"[]", b'{"job": null, "error": ""}', b'{"job": {}, "error": "", "x": 1}',
+    for bad in (b"", b"\x80\x04pickle", b"[]", b'{"job": null, "error": ""}', b'{"job": {}, "error": "", "x": 1}',
                 b'{"job": {"job_name": "j"}, "error": ""}'):
         with pytest.raises(InputError):
-            SageMakerJobMeta.decode(bad)
+            SageMakerJobMeta.parse(bad)
+        # what the connector service decodes: never an exception (gRPC INTERNAL, retried by propeller as a system
+        # error), but a meta whose get answers FAILED saying why
+        unreadable = SageMakerJobMeta.decode(bad)
+        assert unreadable.job is None and unreadable.error.startswith(UNREADABLE_META)
+    old = json.loads(blob)
+    old["job"]["version"] = 0
+    unreadable = SageMakerJobMeta.decode(json.dumps(old).encode())
+    assert "its job (j-1): resource meta version 0 is not supported (this plugin reads 1)" in unreadable.error

@@ -505,6 +505,35 @@ def test_describe_changes_describes_again_after_every_change(sm: ScriptedSageMak
     assert sm.describes["job-1"] == 2
 
 
+def test_describe_secondary_changes_describes_once_per_new_status_not_per_change(sm: ScriptedSageMaker,
+                                                                               make_tracker: MakeTracker):
+    sm.create("job-1", "Downloading")
+    tracker = make_tracker(describe_secondary_changes=True)
+    assert phase_of(tracker.describe("job-1")).message == "Downloading: Downloading message"
+    sm.advance(5)
+    sm.change("job-1", "Training")
+    sm.advance(INTERVAL)
+    answer = tracker.describe("job-1")
+    assert phase_of(answer).message == "Training: Training message"  # the real StatusMessage, not the bare status
+    assert sm.describes["job-1"] == 2
+    sm.jobs["job-1"].modified = sm.now  # changed again, same secondary status: the summary is enough
+    sm.advance(INTERVAL)
+    for _ in range(3):
+        assert phase_of(tracker.describe("job-1")).message == "Training: Training message"
+        sm.advance(INTERVAL)
+    assert sm.describes["job-1"] == 2
+
+
+def test_the_shared_tracker_keeps_messages_on_once_a_user_asks(client: SageMakerClient):
+    clear_trackers()
+    try:
+        assert not tracker_for(client, INTERVAL).describe_secondary_changes
+        assert tracker_for(client, INTERVAL, messages=True).describe_secondary_changes
+        assert tracker_for(client, INTERVAL).describe_secondary_changes
+    finally:
+        clear_trackers()
+
+
 def test_a_zero_interval_turns_tracking_off(sm: ScriptedSageMaker, make_tracker: MakeTracker):
     sm.create("job-1")
     tracker = make_tracker(0)
