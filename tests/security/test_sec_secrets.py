@@ -429,7 +429,9 @@ def test_python_tags_are_refused_and_never_run(payload: str, where: str, tmp_pat
 
 
 def test_the_loader_is_a_safe_loader() -> None:
-    assert issubclass(yamlfile._StrictLoader, yaml.SafeLoader)
+    for loader in (yamlfile._StrictLoader, yamlfile._StrictPyLoader):
+        assert issubclass(loader, yaml.constructor.SafeConstructor)
+        assert not issubclass(loader, yaml.constructor.FullConstructor)
     with pytest.raises(Exception, match="constructor"):
         yamlfile.parse_text("a: !!python/object/apply:os.getcwd []", "x")
 
