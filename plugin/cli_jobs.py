@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from handlers.errors import InputError, NotFound, Problem
 from handlers.logs import LogTailer
+from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
@@ -33,36 +34,38 @@ class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM during a command: stop the job, then exit 130."""
 
 
-def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = commands.add_parser("run", help="create a training job and follow it to the end")
+def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None],
+                 command_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    job_name_help = "the training job's name (TrainingJobName)"
+    p = command_parser(commands, "run", "create a training job and follow it to the end")
     common(p)
-    p.add_argument("task_file", metavar="TASK_FILE")
+    p.add_argument("task_file", metavar="TASK_FILE", help="the task, YAML or JSON (docs/task-file.md)")
     p.add_argument("--backend", choices=("local", "aws"), help="where to run (default: from config)")
     p.add_argument("--no-logs", action="store_true", help="do not show the hosts' CloudWatch logs")
     p.add_argument("--json", action="store_true", help="progress on stderr; stdout's last line is one JSON object")
     p.add_argument("--poll", type=float, default=None, metavar="SECONDS", help="seconds between status polls")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("status", help="show a training job's phase, status history and outputs")
+    p = command_parser(commands, "status", "show a training job's phase, status history and outputs")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
+    p.add_argument("--json", action="store_true", help="one JSON object: phase, message, outputs, log links, status")
     p.set_defaults(handler=cmd_status)
 
-    p = commands.add_parser("stop", help="stop a training job (marking it aborted)")
+    p = command_parser(commands, "stop", "stop a training job (marking it aborted)")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
     p.set_defaults(handler=cmd_stop)
 
-    p = commands.add_parser("logs", help="print a training job's logs, every host merged in time order")
+    p = command_parser(commands, "logs", "print a training job's logs, every host merged in time order")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
     p.add_argument("--follow", "-f", action="store_true", help="keep following until the job ends")
     p.set_defaults(handler=cmd_logs)
 
-    local = commands.add_parser("local", help="the local SageMaker")
+    local = command_parser(commands, "local", "the local SageMaker")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
-    p = local_commands.add_parser("serve", help="serve a local SageMaker on 127.0.0.1 until interrupted")
+    p = command_parser(local_commands, "serve", "serve a local SageMaker on 127.0.0.1 until interrupted")
     common(p)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.set_defaults(handler=cmd_serve)
@@ -315,6 +318,13 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
 
 # --- status, stop, logs, local serve ----------------------------------------------------------------------------------
 
+def check_job_name(job_name: str) -> None:
+    """A name SageMaker would refuse is bad input (exit 2), checked against the service model before any call."""
+    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name})
+    if problems:
+        raise InputError([Problem("JOB_NAME", problem.message) for problem in problems])
+
+
 def _meta_for(config: Config, job_name: str) -> ResourceMeta:
     return ResourceMeta(job_name=job_name, region=config.region, created_at=0.0, endpoint_url=config.endpoint_url())
 
@@ -337,6 +347,7 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -364,6 +375,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -379,6 +391,7 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -399,7 +412,8 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
                     return EXIT_OK
                 time.sleep(1.0)
         except Interrupted:
-            return EXIT_OK
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

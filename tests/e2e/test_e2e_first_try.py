@@ -1,0 +1,177 @@
+"""End to end, the command line a newcomer meets first (issue 14): --version, --help, exit codes, a dead endpoint,
+Ctrl-C at any moment, bad job names, local log links, checks that would otherwise fail only on AWS.
+
+The real console script in subprocesses, with the helpers and the no-AWS environment of test_e2e_cli.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+E = _load(Path(__file__).with_name("test_e2e_cli.py"), "_first_try_e2e_cli")
+EXIT_CODE_LINES = ("0    success", "1    run: the job ended in another phase", "2    invalid input or usage",
+                   "3    an AWS or network error", "130  interrupted")
+
+
+@pytest.fixture
+def closed_url() -> Iterator[str]:
+    with socket.socket() as sock:  # bound, never listening: connections are refused, nobody else gets the port
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def long_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local SageMaker whose jobs train for minutes: Ctrl-C always meets them running."""
+    with E.serving(tmp_path_factory.mktemp("long"), timeline={**E.SERVED_TIMELINE, "Training": 600}) as server:
+        yield server
+
+
+# --- a dead local endpoint -----------------------------------------------------------------------------------------
+
+
+def test_a_dead_local_endpoint_is_given_up_at_once_saying_what_is_retried(tmp_path: Path, closed_url: str) -> None:
+    """The default retry policy (8 attempts, up to 20 s apart): a refused loopback connection gets one quick retry."""
+    work = E.copy_examples(tmp_path / "examples")
+    config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
+    for args in (["status", "some-job"], ["run", work / "xgboost.yaml"]):
+        result = E.cli([*args, "--config", config], work, timeout=60)
+        assert result.returncode == 3, result.stderr
+        E.assert_no_traceback(result.stderr)
+        lines = result.stderr.splitlines()
+        assert re.fullmatch(rf"retrying \w+ in 0\.\d s: connection refused by {closed_url} \(attempt 2 of 2\)",
+                            lines[0]), lines
+        said = re.search(r"failed after 2 attempts over (\d+\.\d) s: could not connect to the endpoint", lines[-1])
+        assert said, lines[-1]
+        assert float(said.group(1)) < 2.0  # the call's own time, sleeps included: not half a minute of backoff
+        assert "nothing listens on that port" in lines[-1] and "sagemaker-plugin local serve" in lines[-1]
+
+
+# --- --version, --help ----------------------------------------------------------------------------------------------
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = E.cli(["--version"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"sagemaker-plugin {version('sagemaker-plugin')}\n",
+                                                                 "")
+
+
+COMMANDS = [[], ["validate"], ["render"], ["images"], ["run"], ["status"], ["stop"], ["logs"], ["local", "serve"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_help_lists_the_exit_codes(command: list[str], tmp_path: Path) -> None:
+    result = E.cli([*command, "--help"], tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    for line in EXIT_CODE_LINES:
+        assert line in result.stdout, (line, result.stdout)
+
+
+def test_help_describes_every_argument() -> None:
+    from plugin.cli import build_parser
+
+    def walk(parser: Any, path: str) -> Iterator[tuple[str, Any]]:
+        for action in parser._actions:
+            choices = getattr(action, "choices", None)
+            if isinstance(choices, dict):  # subcommands
+                for name, sub in choices.items():
+                    yield from walk(sub, f"{path} {name}")
+            else:
+                yield path, action
+
+    undescribed = [(path, action.dest) for path, action in walk(build_parser(), "sagemaker-plugin")
+                   if not action.help]
+    assert undescribed == []
+
+
+# --- images ---------------------------------------------------------------------------------------------------------
+
+
+def test_images_without_a_region_lists_the_configs_region(tmp_path: Path) -> None:
+    config = E.write_config(tmp_path / "config.yaml", region="eu-west-1")
+    result = E.cli(["images", "--json", "--config", config], tmp_path)
+    assert result.returncode == 0, result.stderr
+    regions = {line.split('"region": "')[1].split('"')[0] for line in result.stdout.splitlines()}
+    assert regions == {"eu-west-1"}
+    every = E.cli(["images", "--json", "--all-regions", "--config", config], tmp_path)
+    assert len(every.stdout.splitlines()) > 10 * len(result.stdout.splitlines())
+
+
+# --- bad job names --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["status", "stop", "logs"])
+def test_a_job_name_sagemaker_would_refuse_is_bad_input(command: str, tmp_path: Path, closed_url: str) -> None:
+    """Checked against the service model's pattern before any call: exit 2 even with a dead endpoint."""
+    config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
+    result = E.cli([command, "bad name!!", "--config", config], tmp_path)
+    assert result.returncode == 2, result.stderr
+    E.assert_no_traceback(result.stderr)
+    assert result.stderr.startswith("error: 1 problem found:\n  JOB_NAME: 'bad name!!' does not match"), result.stderr
+    assert "retrying" not in result.stderr
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.4, 0.7])
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(delay: float, tmp_path: Path,
+                                                                       closed_url: str) -> None:
+    """While boto3 and the plugin load (about a second on a busy machine): an interruption, not a crash."""
+    config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
+    proc = subprocess.Popen([str(E.SCRIPT), "status", "some-job", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=E.cli_env(tmp_path))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    if proc.returncode == 3:  # the command had already finished its work: too late to interrupt it
+        pytest.skip(f"the command finished within {delay} s")
+    assert proc.returncode == 130, err
+    E.assert_no_traceback(err)
+    assert err.strip() == "interrupted"
+
+
+def test_ctrl_c_during_logs_follow_exits_130(long_served: Any) -> None:
+    served = long_served
+    identity = E.unique("ctrlc-logs")
+    task = E.write_task(served.work, identity)
+    job = E.expected_job(identity)
+    config = ["--config", served.config]
+    with E.started(["run", task, *config], served.work) as run:
+        run.wait_for(r"^phase RUNNING: Training")
+        with E.started(["logs", job, "--follow", *config], served.work) as follow:
+            follow.wait_for(r"^\[algo-1\] ")
+            follow.popen.send_signal(signal.SIGINT)
+            code, _, err = follow.finish()
+        run.popen.send_signal(signal.SIGINT)  # stops the job
+        run_code, _, run_err = run.finish()
+    assert code == 130, err
+    E.assert_no_traceback(err)
+    assert err.strip() == "interrupted"
+    assert run_code == 130, run_err
