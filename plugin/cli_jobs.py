@@ -198,6 +198,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
+    embedded = config.backend == "local" and not config.endpoint_url()
+    links_note = EMBEDDED_LINKS_NOTE if embedded else None
     with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TrainingJobPlugin(config)
         where = config.endpoint_url() or f"AWS {config.region}"
@@ -215,9 +217,9 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
             with signals_ignored():
                 resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
-            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
             return EXIT_INTERRUPTED
-    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
 
 
@@ -290,7 +292,14 @@ def _clock_note(config: Config) -> str:
     return f" (local SageMaker time, {scale:g}x the wall clock)" if config.backend == "local" and scale != 1 else ""
 
 
-def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "") -> None:
+EMBEDDED_LINKS_NOTE = ("logs: shown above; this command's local SageMaker stops when it exits (to look at jobs after "
+                       "`run`, keep one running: `sagemaker-plugin local serve`, then set "
+                       "$SAGEMAKER_PLUGIN_ENDPOINT_URL)")
+
+
+def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "",
+           links_note: str | None = None) -> None:
+    """The end of `run`; `links_note` replaces the log links when they lead nowhere once the command exits."""
     out = progress.out
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
           file=out)
@@ -307,8 +316,11 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
             print(f"metric {name} = {value}", file=out)
         if outputs.get("model"):
             print(f"model {outputs['model']}", file=out)
-    for link in resource.log_links:
-        print(f"{link.name}: {link.uri}", file=out)
+    if links_note is not None:
+        print(links_note, file=out)
+    else:
+        for link in resource.log_links:
+            print(f"{link.name}: {link.uri}", file=out)
     out.flush()
     if as_json:
         print(json.dumps({"phase": resource.phase.name, "message": resource.message, "job_name": meta.job_name,

@@ -155,7 +155,7 @@ class TrainingJobPlugin:
         only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
         """
         client = self._client_for(meta)
-        links = log_links(meta.job_name, meta.region, client.partition)
+        links = log_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
         tracker = tracker_for(client, self._sweep_interval())
         try:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)

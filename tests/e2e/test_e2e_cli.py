@@ -321,8 +321,8 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
     # Timeline seconds (time_scale undone): Downloading + Training + Uploading.
     expected_seconds = SERVED_TIMELINE["Downloading"] + SERVED_TIMELINE["Training"] + SERVED_TIMELINE["Uploading"]
     assert outputs["training_seconds"] == outputs["billable_seconds"] == expected_seconds
-    assert [link["name"] for link in body["log_links"]] == ["CloudWatch Logs", "SageMaker Training Job"]
-    assert all(job in link["uri"] for link in body["log_links"])
+    assert [link["name"] for link in body["log_links"]] == ["Logs (local SageMaker)", "Status (local SageMaker)"]
+    assert all(job in link["uri"] and served.url in link["uri"] for link in body["log_links"])
 
     # The metrics are those of the last XGBoost round in the logs, extracted with the task's own regexes.
     rounds = re.findall(r"^\[algo-1\] \[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$",

@@ -175,3 +175,40 @@ def test_ctrl_c_during_logs_follow_exits_130(long_served: Any) -> None:
     E.assert_no_traceback(err)
     assert err.strip() == "interrupted"
     assert run_code == 130, run_err
+
+
+# --- log links of local jobs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local SageMaker whose jobs take ~3 s."""
+    with E.serving(tmp_path_factory.mktemp("served"), timeline=E.SERVED_TIMELINE) as server:
+        yield server
+
+
+def test_local_jobs_link_to_the_commands_that_show_them_not_to_aws(served: Any) -> None:
+    identity = E.unique("links")
+    task = E.write_task(served.work, identity)
+    job = E.expected_job(identity)
+    result = E.cli(["run", task, "--config", served.config], served.work)
+    assert result.returncode == 0, result.stderr
+    command = f"SAGEMAKER_PLUGIN_ENDPOINT_URL={served.url} sagemaker-plugin logs {job} --follow --region us-east-1"
+    status = E.cli(["status", job, "--config", served.config], served.work)
+    for text in (result.stdout, status.stdout):
+        assert "console.aws" not in text and "https://" not in text
+        assert f"Logs (local SageMaker): {command}" in text.splitlines()
+    # The printed command line works as printed, from any folder, with no config.
+    shown = subprocess.run(command.replace("sagemaker-plugin", str(E.SCRIPT), 1), shell=True, capture_output=True,
+                           text=True, cwd=served.work.parent, env=E.cli_env(served.work), timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == E.log_lines(result.stdout) != []
+
+
+def test_run_with_its_own_local_sagemaker_prints_no_links_that_die_with_it(tmp_path: Path) -> None:
+    work = E.copy_examples(tmp_path / "examples")
+    config = E.write_config(tmp_path / "config.yaml", local={"time_scale": 10})
+    result = E.cli(["run", work / "xgboost.yaml", "--config", config], work, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "console.aws" not in result.stdout and "SAGEMAKER_PLUGIN_ENDPOINT_URL=" not in result.stdout
+    assert "logs: shown above; this command's local SageMaker stops when it exits" in result.stdout

@@ -22,6 +22,7 @@ from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
+from plugin.resource import log_links
 from plugin_setup import START, Clock, fresh_task, make_config
 
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity"
@@ -407,7 +408,10 @@ def test_log_links_per_partition(endpoint: str, clock: Clock, session: boto3.Ses
     resource = p.get(meta)
 
     assert resource.phase is Phase.SUCCEEDED
-    links = {link.name: link.uri for link in resource.log_links}
+    # On a local SageMaker the links are command lines (no console page exists); on AWS, the console's, as here.
+    assert [link.uri.split(" sagemaker-plugin ")[1] for link in resource.log_links] == [
+        f"logs {meta.job_name} --follow --region {region}", f"status {meta.job_name} --region {region}"]
+    links = {link.name: link.uri for link in log_links(meta.job_name, meta.region, p.client(region).partition)}
     assert len(links) == 2
     cloudwatch = next(urlparse(uri) for name, uri in links.items() if "CloudWatch" in name)
     console = next(urlparse(uri) for name, uri in links.items() if "SageMaker" in name)
@@ -437,7 +441,9 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
 
     assert resource.phase is Phase.SUCCEEDED
     assert resource.outputs["training_job_arn"].startswith("arn:aws-cn:")
-    for link in resource.log_links:
+    assert all(link.uri.endswith("--region cn-north-1") for link in resource.log_links)
+    partition = engine.client(meta.region, meta.endpoint_url).partition
+    for link in log_links(meta.job_name, meta.region, partition):  # as they would be on AWS
         url = urlparse(link.uri)
         assert url.netloc == "cn-north-1.console.amazonaws.cn"
         assert parse_qs(url.query)["region"] == ["cn-north-1"]
