@@ -22,7 +22,7 @@ from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
 from plugin.render import check
-from plugin.resource import Resource
+from plugin.resource import Resource, unmatched_metric_definitions
 from plugin.training_job import TrainingJobPlugin
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -208,7 +208,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             meta = plugin.create_rendered(rendered)
             adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
             progress.line(f"training job {meta.job_name} on {where}{adopted}")
-            resource = follow(plugin, meta, progress, logs=not args.no_logs, poll=_poll_seconds(args, config))
+            resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
+                                           poll=_poll_seconds(args, config))
         except Interrupted as interrupt:
             progress.close()
             if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
@@ -220,7 +221,17 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
             return EXIT_INTERRUPTED
     report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
+    if resource.phase == Phase.SUCCEEDED and description is not None:
+        warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
+
+
+def warn_unmatched_metrics(description: dict[str, Any]) -> None:
+    """A metric definition whose regex never matched a log line is dropped silently by SageMaker: say so."""
+    job = description.get("TrainingJobName", "JOB_NAME")
+    for name, pattern in unmatched_metric_definitions(description):
+        print(f"warning: metric {name!r} never matched a log line (regex {pattern!r}), so the job has no value for "
+              f"it: check the regex against the logs (`sagemaker-plugin logs {job}`)", file=sys.stderr)
 
 
 def _poll_seconds(args: argparse.Namespace, config: Config) -> float:
@@ -231,8 +242,11 @@ def _poll_seconds(args: argparse.Namespace, config: Config) -> float:
     return 5.0
 
 
-def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, logs: bool, poll: float) -> Resource:
-    """Poll until the job ends: phase changes, secondary status transitions with their times, and the logs."""
+def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, logs: bool, poll: float
+           ) -> tuple[Resource, dict[str, Any] | None]:
+    """Poll until the job ends: phase changes, secondary status transitions with their times, and the logs.
+
+    Returns the final resource and the description it came from."""
     client = plugin.client(meta.region, meta.endpoint_url)
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
@@ -256,7 +270,7 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
             progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         if resource.phase.is_terminal:
             progress.close()
-            return resource
+            return resource, description
         progress.status(f"{resource.phase.name} {resource.message}".strip())
         time.sleep(poll)
 

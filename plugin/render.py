@@ -15,7 +15,7 @@ from typing import Any
 
 import regex
 
-from handlers import distributed, naming
+from handlers import distributed, ecr, naming
 from handlers.errors import InputError, Problem, join_path
 from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
 from handlers.service_model import validate_request
@@ -202,7 +202,11 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
 
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
-        return task.container.image if task.container else ""
+        image = task.container.image if task.container else ""
+        wrong = ecr.cross_region_problem(image, region) if image and _REGION.fullmatch(region) else None
+        if wrong is not None:
+            problems.append(Problem("container.image", f"{image} {wrong}"))
+        return image
     version = task.training_job.algorithm_specification.algorithm_version
     try:
         return registry.uri("xgboost", version, region)

@@ -85,3 +85,11 @@ def outputs_of(description: Mapping[str, Any]) -> dict[str, Any]:
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "billable_seconds": description.get("BillableTimeInSeconds"),
     }
+
+
+def unmatched_metric_definitions(description: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, regex) of each of the job's metric definitions that has no final value: its regex never matched a log
+    line, and SageMaker drops such a metric without a word."""
+    found = {m.get("MetricName") for m in description.get("FinalMetricDataList") or ()}
+    definitions = (description.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or ()
+    return [(str(d.get("Name", "")), str(d.get("Regex", ""))) for d in definitions if d.get("Name") not in found]

@@ -212,3 +212,45 @@ def test_run_with_its_own_local_sagemaker_prints_no_links_that_die_with_it(tmp_p
     assert result.returncode == 0, result.stderr
     assert "console.aws" not in result.stdout and "SAGEMAKER_PLUGIN_ENDPOINT_URL=" not in result.stdout
     assert "logs: shown above; this command's local SageMaker stops when it exits" in result.stdout
+
+
+# --- what would pass locally and fail on AWS ------------------------------------------------------------------------
+
+
+def test_a_custom_image_in_another_regions_ecr_is_refused(tmp_path: Path) -> None:
+    work = E.copy_examples(tmp_path / "examples")
+    config = E.write_config(tmp_path / "config.yaml")
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/trainer:1.0"
+
+    def change(data: dict[str, Any]) -> None:
+        data["container"]["image"] = image
+
+    task = E.write_task(work, "cross-region", base="custom-native.yaml", change=change)
+    result = E.cli(["validate", task, "--config", config], work)
+    assert result.returncode == 2, result.stdout
+    E.assert_no_traceback(result.stderr)
+    assert result.stderr.splitlines() == [
+        "error: 1 problem found:",
+        f"  container.image: {image} is in the ECR of eu-west-1, but the job runs in us-east-1: SageMaker pulls a "
+        "training image only from the ECR of the job's own region (AWS refuses the job: cross-region ECR image pulls "
+        "are not allowed); push the image to a repository in us-east-1 (ECR replication can copy it), or run the job "
+        "in eu-west-1"]
+    assert E.cli(["validate", task, "--region", "eu-west-1", "--config", config], work).returncode == 0
+
+
+def test_run_warns_of_a_metric_definition_that_never_matched(served: Any) -> None:
+    identity = E.unique("nomatch")
+
+    def change(data: dict[str, Any]) -> None:
+        data["training_job"]["algorithm_specification"]["metric_definitions"].append(
+            {"name": "val:never", "regex": "never-printed=([0-9.]+)"})
+
+    task = E.write_task(served.work, identity, base="custom-native.yaml", change=change)
+    job = E.expected_job(identity)
+    result = E.cli(["run", task, "--no-logs", "--config", served.config], served.work)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^metric train:loss = ", result.stdout, re.MULTILINE)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: metric 'val:never' never matched a log line (regex 'never-printed=([0-9.]+)'), so "
+                        f"the job has no value for it: check the regex against the logs (`sagemaker-plugin logs "
+                        f"{job}`)"]
