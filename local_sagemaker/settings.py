@@ -19,7 +19,7 @@ PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole
 #: The secondary statuses a job passes through while InProgress, in order.
 PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
 
-#: A few seconds in all, as SPEC section 9 asks for by default.
+#: A few seconds in all by default.
 DEFAULT_TIMELINE: Mapping[str, float] = {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
 
 

@@ -1,4 +1,4 @@
-"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve (SPEC 7)."""
+"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve."""
 
 from __future__ import annotations
 

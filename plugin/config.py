@@ -1,4 +1,4 @@
-"""config.yaml: typed, with defaults, every key checked (SPEC 8).
+"""config.yaml: typed, with defaults, every key checked (docs/config.md lists them).
 
 Found as the command line documents: an explicit path, else $SAGEMAKER_PLUGIN_CONFIG, else ./config.yaml, else the
 built-in defaults. AWS credentials never live here; boto3's own chain provides them.

@@ -1,8 +1,9 @@
 """From a task and the config to the CreateTrainingJob request, with every problem found at once.
 
-Three layers of checks, all reported together with the path of the task field at fault: the semantic rules of
-SPEC 3 (which only this plugin knows), the image registry, and botocore's service model over the whole request
-(which knows every pattern, length, count and enum SageMaker enforces).
+Three layers of checks, all reported together with the path of the task field at fault: the semantic rules of the
+task file's mapping to the request (docs/task-file.md; only this plugin knows them), the image registry, and
+botocore's service model over the whole request (which knows every pattern, length, count and enum SageMaker
+enforces).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What `get` reports to an engine: phase, message, outputs and log links (SPEC 5)."""
+"""What `get` reports to an engine: phase, message, outputs and log links (docs/phases.md)."""
 
 from __future__ import annotations
 

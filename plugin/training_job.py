@@ -1,4 +1,4 @@
-"""The TrainingJobPlugin: create, get and delete SageMaker training jobs for an engine (SPEC 5).
+"""The TrainingJobPlugin: create, get and delete SageMaker training jobs for an engine.
 
 Every method is safe to call again, from any process: create adopts the job it already made (a retried create, a
 restarted engine), get is a pure read of SageMaker's state plus the persisted meta, delete stops a job once and then
