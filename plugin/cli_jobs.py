@@ -9,9 +9,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -93,9 +94,42 @@ def sagemaker_endpoint(config: Config) -> Iterator[Config]:
         yield config
         return
     from local_sagemaker import LocalSageMaker
+    from local_sagemaker.persistence import mirrored
 
-    with LocalSageMaker(local_settings(config)) as server:
+    with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
         yield replace(config, local=replace(config.local, endpoint_url=server.url))
+
+
+def data_dir(config: Config) -> Path:
+    """Where the local S3 is kept on disk (config `local.data_dir`, else the default)."""
+    from local_sagemaker.persistence import default_data_dir
+
+    return Path(config.local.data_dir).expanduser() if config.local.data_dir else default_data_dir()
+
+
+def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: float = 3.0) -> list[str]:
+    """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker."""
+    from local_sagemaker.persistence import S3Mirror
+
+    bucket, _, key = model_uri.removeprefix("s3://").partition("/")
+    if not model_uri.startswith("s3://") or not key:
+        return []
+    mirror = S3Mirror(data_dir(config))
+    path = mirror.path_of(bucket, key)
+    # A local SageMaker served from this data folder keeps the model there within a second or so.
+    deadline = time.monotonic() + (wait_seconds if not embedded and mirror.root.is_dir() else 0)
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    notes = []
+    if path.is_file():
+        notes.append(f"model file {path}")
+    if embedded:
+        notes.append("  (kept on disk: every later local SageMaker, e.g. `sagemaker-plugin local serve`, serves it "
+                     "again at the s3:// URI above)")
+    else:
+        notes.append(f"  fetch it: boto3.client(\"s3\", endpoint_url=\"{config.endpoint_url()}\")"
+                     f".download_file(\"{bucket}\", \"{key}\", \"model.tar.gz\")")
+    return notes
 
 
 def _require_endpoint(config: Config) -> None:
@@ -220,7 +254,10 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
                 resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
             report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
             return EXIT_INTERRUPTED
-    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
+    model = str(resource.outputs.get("model") or "")
+    notes = model_notes(model, config, embedded) if model and config.backend == "local" else []
+    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note,
+           model_notes=notes)
     if resource.phase == Phase.SUCCEEDED and description is not None:
         warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
@@ -312,7 +349,7 @@ EMBEDDED_LINKS_NOTE = ("logs: shown above; this command's local SageMaker stops 
 
 
 def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "",
-           links_note: str | None = None) -> None:
+           links_note: str | None = None, model_notes: Sequence[str] = ()) -> None:
     """The end of `run`; `links_note` replaces the log links when they lead nowhere once the command exits."""
     out = progress.out
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
@@ -330,6 +367,8 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
             print(f"metric {name} = {value}", file=out)
         if outputs.get("model"):
             print(f"model {outputs['model']}", file=out)
+            for note in model_notes:
+                print(note, file=out)
     if links_note is not None:
         print(links_note, file=out)
     else:
@@ -448,12 +487,18 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(Problem("--port", f"must be a port number 0-65535, not {args.port}"))
 
+    from local_sagemaker.persistence import mirrored
+
+    kept = contextlib.ExitStack()
+
     def ready(url: str) -> None:
+        kept.enter_context(mirrored(data_dir(config)))  # once started: a start empties moto's S3
         print(f"local SageMaker serving at {url}", flush=True)
         print(f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}", flush=True)
 
     try:
-        serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+        with kept:
+            serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
     except OSError as error:
         raise InputError(Problem("--port", f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}")) \
             from None

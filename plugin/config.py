@@ -69,6 +69,7 @@ class LocalConfig:
     failures: tuple[LocalFailure, ...] = ()
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
     instances: Mapping[str, int] = field(default_factory=dict)
+    data_dir: str | None = None  # where the local S3 is kept; None: the default (local_sagemaker/persistence.py)
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def _local_operations() -> frozenset[str]:
 
 def _local(reader: Reader, value: Any) -> LocalConfig:
     p = "local"
-    d = _section(reader, value, p, ("endpoint_url", "timeline", "time_scale", "failures", "quotas"))
+    d = _section(reader, value, p, ("endpoint_url", "timeline", "time_scale", "failures", "quotas", "data_dir"))
     base = LocalConfig()
     timeline = dict(base.timeline)
     tp = join_path(p, "timeline")
@@ -313,4 +314,5 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
         failures=tuple(reader.each(d.get("failures"), join_path(p, "failures"), failure)),
         requests_per_second=rps,
         instances=instances,
+        data_dir=reader.string(d, "data_dir", p, None),
     )

@@ -70,6 +70,7 @@ def cli_env(tmp: Path) -> dict[str, str]:
         AWS_CONFIG_FILE=str(tmp / "no-such-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-such-aws-credentials"),
         AWS_ENDPOINT_URL=NOWHERE,
+        XDG_DATA_HOME=str(tmp / ".local-data"),  # where a local SageMaker keeps its S3: the test's own
     )
     return env
 

@@ -254,3 +254,42 @@ def test_run_warns_of_a_metric_definition_that_never_matched(served: Any) -> Non
     assert warnings == [f"warning: metric 'val:never' never matched a log line (regex 'never-printed=([0-9.]+)'), so "
                         f"the job has no value for it: check the regex against the logs (`sagemaker-plugin logs "
                         f"{job}`)"]
+
+
+# --- models outlive the command ------------------------------------------------------------------------------------
+
+
+def test_a_model_from_run_outlives_the_command(tmp_path: Path) -> None:
+    """`run` with its own local SageMaker: the model is on disk where it says, and the next local SageMaker serves
+    it again at the printed s3:// URI."""
+    work = E.copy_examples(tmp_path / "examples")
+    config = E.write_config(tmp_path / "config.yaml", local={"time_scale": 10})
+    result = E.cli(["run", work / "xgboost.yaml", "--no-logs", "--config", config], tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    uri = re.search(r"^model (s3://\S+)$", result.stdout, re.MULTILINE)
+    path = re.search(r"^model file (\S+)$", result.stdout, re.MULTILINE)
+    assert uri and path, result.stdout
+    kept = Path(path.group(1))
+    assert kept.is_relative_to(tmp_path / ".local-data" / "sagemaker-plugin" / "s3")  # $XDG_DATA_HOME
+    assert kept.stat().st_size > 0
+    assert "every later local SageMaker" in result.stdout
+
+    proc, url = E.start_serve(tmp_path, config)  # the same data folder
+    try:
+        bucket, _, key = uri.group(1).removeprefix("s3://").partition("/")
+        served = E.LocalClients(url).s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    finally:
+        proc.popen.send_signal(signal.SIGTERM)
+        proc.finish()
+    assert served == kept.read_bytes()
+
+
+def test_run_on_a_served_local_sagemaker_says_how_to_fetch_the_model(served: Any) -> None:
+    identity = E.unique("fetch")
+    task = E.write_task(served.work, identity)
+    result = E.cli(["run", task, "--no-logs", "--config", served.config], served.work)
+    assert result.returncode == 0, result.stderr
+    job = E.expected_job(identity)
+    key = f"outputs/{job}/output/model.tar.gz"
+    assert (f'  fetch it: boto3.client("s3", endpoint_url="{served.url}").download_file("sagemaker-plugin-local", '
+            f'"{key}", "model.tar.gz")') in result.stdout.splitlines()

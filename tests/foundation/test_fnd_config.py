@@ -42,7 +42,7 @@ SPEC_KEYS: dict[str, Any] = {
     "rate_limits": {"create_per_second": None, "read_per_second": None},
     "tracking": {"sweep_interval_seconds": None, "not_found_grace_seconds": None},
     "limits": {"resource_wait_seconds": None},
-    "local": {"endpoint_url": None, "timeline": None, "time_scale": None, "failures": None,
+    "local": {"endpoint_url": None, "timeline": None, "time_scale": None, "failures": None, "data_dir": None,
               "quotas": {"requests_per_second": None, "instances": None}},
 }
 
