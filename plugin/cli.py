@@ -170,17 +170,22 @@ def run_command(handler: Callable[[argparse.Namespace, Config], int], args: argp
     except BrokenPipeError:
         return EXIT_OK
     finally:
-        logging.getLogger(RETRY_LOGGER).removeHandler(retries)
+        logger = logging.getLogger(RETRY_LOGGER)
+        logger.removeHandler(retries[0])
+        logger.setLevel(retries[1])
 
 
-def _show_retries() -> logging.Handler:
-    """Each retry of an AWS call is said on stderr as it happens (handlers.client logs it), not after the silence."""
+def _show_retries() -> tuple[logging.Handler, int]:
+    """Each retry of an AWS call is said on stderr as it happens (handlers.client logs it), not after the silence.
+
+    Returns the handler and the logger's level before, to put back."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger(RETRY_LOGGER)
+    previous = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
-    return handler
+    return handler, previous
 
 
 def _print_problems(error: InputError) -> None:
