@@ -397,11 +397,17 @@ PARTITIONS = {
 }
 
 
+def image_in(region: str) -> dict[str, str]:
+    """A custom image in the region's own ECR: SageMaker pulls from no other."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return {"image": f"123456789012.dkr.ecr.{region}.{suffix}/trainer:1.0"}
+
+
 @pytest.mark.parametrize(("region", "domain", "arn_prefix"), PARTITIONS.values(), ids=PARTITIONS.keys())
 def test_log_links_per_partition(endpoint: str, clock: Clock, session: boto3.Session, region: str, domain: str,
                                 arn_prefix: str) -> None:
     p = make_plugin(make_config(endpoint, region=region), clock, session)
-    meta = p.create(task())
+    meta = p.create(task(container=image_in(region)))
     assert meta.region == region
     assert meta.job_arn.startswith(arn_prefix)
 
@@ -433,7 +439,7 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
                                                           config: Config) -> None:
     """A meta made in cn-north-1, read by an engine configured for us-east-1: links in the job's partition."""
     china = make_plugin(make_config(endpoint, region="cn-north-1"), clock, session)
-    meta = china.create(task())
+    meta = china.create(task(container=image_in("cn-north-1")))
     china.client().close()
     engine = make_plugin(config, clock, session)
 
