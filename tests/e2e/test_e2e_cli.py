@@ -176,7 +176,7 @@ def unique(label: str) -> str:
 
 
 def expected_job(identity: str) -> str:
-    """SPEC 3's name for the examples' execution identity with name `identity`."""
+    """The derived job name (docs/task-file.md) for the examples' execution identity with name `identity`."""
     return f"examples-development-{identity}-n0-0"
 
 
@@ -875,5 +875,5 @@ def test_readme_command_runs_with_built_in_defaults(tmp_path: Path) -> None:
     assert re.search(r"^metric train:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
     assert re.search(r"^metric validation:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
     assert f"model s3://sagemaker-plugin-local/outputs/{job}/output/model.tar.gz" in result.stdout
-    # Default timeline (SPEC 9: a few seconds): Downloading 1 + Training 2 + Uploading 1.
+    # Default timeline (a few seconds): Downloading 1 + Training 2 + Uploading 1.
     assert "training seconds 4, billable seconds 4" in result.stdout

@@ -1,4 +1,4 @@
-"""TrainingJobPlugin.get: every row of SPEC 5's phase table, messages, outputs and log links.
+"""TrainingJobPlugin.get: every row of the phase table (docs/phases.md), messages, outputs and log links.
 
 The jobs are real (made by the plugin on a moto server); moto makes each one Completed at once, so every other state
 is played by a handler registered first on `before-send.sagemaker.DescribeTrainingJob` of the plugin's own client

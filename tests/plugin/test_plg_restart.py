@@ -1,4 +1,4 @@
-"""A restarted engine: one process creates and persists the meta, another decodes it and carries on (SPEC 5).
+"""A restarted engine: one process creates and persists the meta, another decodes it and carries on.
 
 Each process is a fresh Python (`sys.executable`) that only has the config file, the task file and the meta bytes;
 the jobs live on a moto server in this process. Plain moto makes a job Completed at once.
