@@ -285,10 +285,13 @@ def test_a_model_from_run_outlives_the_command(tmp_path: Path) -> None:
     assert kept.stat().st_size > 0
     assert "every later local SageMaker" in result.stdout
 
-    proc, url = E.start_serve(tmp_path, config)  # the same data folder
+    started = E.start_serve(tmp_path, config)  # the same data folder
+    proc, url = started[0], started[1]
+    # Once the local SageMaker takes only its own key pair, start_serve also gives the exported variables.
+    clients = E.LocalClients(url, credentials=E.keys_of(started[2])) if len(started) > 2 else E.LocalClients(url)
     try:
         bucket, _, key = uri.group(1).removeprefix("s3://").partition("/")
-        served = E.LocalClients(url).s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        served = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     finally:
         proc.popen.send_signal(signal.SIGTERM)
         proc.finish()
