@@ -3,7 +3,7 @@
     python benchmarks/create_burst.py             # 200 creates, quota 2/s: about 100 s
     python benchmarks/create_burst.py --quick     # a few seconds (CI)
 
-A local SageMaker (SPEC 9) enforces `quotas.requests_per_second.CreateTrainingJob` (over it: ThrottlingException, as
+A local SageMaker enforces `quotas.requests_per_second.CreateTrainingJob` (over it: ThrottlingException, as
 AWS answers). An engine submits all the tasks at once, one thread each, through the plugin's `create`; the client's
 write limiter (config `rate_limits.create_per_second`, the same rate) makes them wait their turn on our side instead of
 being throttled and retried. The floor is what the quota allows: after a burst of max(1, rate) requests, one per
@@ -32,7 +32,7 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"
 
 
 def task(index: int, run: str, data: str) -> dict[str, Any]:
-    """A custom-image task in task-file form (SPEC 2), its own execution identity, so its own job name."""
+    """A custom-image task in task-file form (docs/task-file.md), its own execution identity, so its own job name."""
     return {
         "task_type": "sagemaker_custom_training_job_task",
         "training_job": {

@@ -5,7 +5,7 @@
     python benchmarks/soak.py --jobs 2000 --restarts 10 --aborts 50 --queued-aborts 30 --seed 7
 
 What runs where:
-- this process serves a local SageMaker (SPEC 9) on 127.0.0.1, with a time scale that makes a job live ~2.5 s, a
+- this process serves a local SageMaker on 127.0.0.1, with a time scale that makes a job live ~2.5 s, a
   failure rule that fails some jobs in Training and short MaxRuntimeInSeconds for others (Stopped, MaxRuntimeExceeded);
 - the engine is a child process (`soak.py --engine WORKDIR`): one TrainingJobPlugin whose client gets random faults
   first on `before-send.sagemaker` and `before-send.s3` (10% throttled: ThrottlingException, S3's 503 SlowDown; 2%

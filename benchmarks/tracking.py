@@ -3,7 +3,7 @@
     python benchmarks/tracking.py                 # 2000 jobs; several minutes (see benchmarks/README.md)
     python benchmarks/tracking.py --quick         # a few seconds: CI runs it so that it cannot rot
 
-Two local SageMakers (SPEC 9), each in a process of its own, hold the same jobs, made at the same moment with the same
+Two local SageMakers, each in a process of its own, hold the same jobs, made at the same moment with the same
 random durations. Side by side, from the same start and with the same poll interval, (a) the naive loop describes each
 job once per interval until it ends, as flytekit's connector, Airflow's sensor and the SageMaker SDK do, on one
 server; (b) the plugin's `get` backed by the tracker polls each job once per interval, on the other. Each server counts

@@ -12,8 +12,8 @@ local S3 before it creates the training job. With `pyflyte run`, start the local
     sagemaker-plugin local serve --port 4566 &
     SAGEMAKER_PLUGIN_ENDPOINT_URL=http://127.0.0.1:4566 pyflyte run examples/flyte_workflow.py training_workflow
 
-On a Flyte cluster the same workflow runs unchanged once the connector is deployed (see docs/flyte.md); the data then
-lives in Flyte's S3 bucket and config says `backend: aws`.
+On a Flyte cluster the same workflow runs unchanged once the connector is deployed (the README's Flyte section);
+the data then lives in Flyte's S3 bucket and config says `backend: aws`.
 """
 
 from __future__ import annotations

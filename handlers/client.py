@@ -13,11 +13,13 @@ from __future__ import annotations
 import builtins
 import collections
 import functools
+import ipaddress
 import logging
 import os
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from handlers import telemetry
 from handlers.errors import (
@@ -162,6 +165,50 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, NETWORK_ERRORS)
 
 
+def _refused(error: BaseException) -> bool:
+    """A connection refused (nothing listens there), as opposed to a timeout or a reset."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        seen.add(id(cause))
+        inner = cause.kwargs.get("error") if isinstance(cause, bce.BotoCoreError) else None
+        cause = inner if isinstance(inner, BaseException) else (cause.__cause__ or cause.__context__)
+    return False
+
+
+def is_loopback(url: str | None) -> bool:
+    """The endpoint is on this machine (127.0.0.0/8, ::1, localhost)."""
+    host = urllib.parse.urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+#: a refused connection to a loopback endpoint means nothing listens there: one quick retry (a server that is just
+#: starting), then give up, rather than back off for half a minute
+LOOPBACK_REFUSED_ATTEMPTS = 2
+LOOPBACK_REFUSED_SLEEP_SECONDS = 0.25
+
+
+def _why(error: BaseException | None, endpoint_url: str | None) -> str:
+    """What went wrong with an attempt, in a few words, for the line that says it is retried."""
+    if isinstance(error, bce.ClientError):
+        code, message, status = _error_fields(error)
+        return redact(_tidy(f"{code or status}: {message}" if message else str(code or status)))
+    if error is not None and _refused(error):
+        return f"connection refused by {endpoint_url or 'the endpoint'}"
+    if isinstance(error, bce.EndpointConnectionError):
+        return f"could not connect to {error.kwargs.get('endpoint_url') or endpoint_url or 'the endpoint'}"
+    if isinstance(error, (bce.ReadTimeoutError, urllib3.exceptions.ReadTimeoutError)):
+        return "no answer in time (read timeout)"
+    return redact(_tidy(f"{type(error).__name__}: {error}"))
+
+
 # --- classification -------------------------------------------------------------------------------------------------
 
 _NOT_FOUND = re.compile(r"not found|does not exist|could not find|cannot find", re.IGNORECASE)
@@ -274,11 +321,14 @@ def classify(
             text = f"{operation}: AWS credentials could not be loaded ({error}): {_CONFIGURE}"
     elif isinstance(error, bce.EndpointConnectionError):
         make = TransientError
-        text = (
-            f"{operation} {_gave_up(attempts, elapsed)}: could not connect to the endpoint "
-            f"{error.kwargs.get('endpoint_url', '')}: check the network and the region, or that the local SageMaker "
-            f"is running ({error})"
-        )
+        url = str(error.kwargs.get("endpoint_url", ""))
+        if _refused(error) and is_loopback(url):
+            advice = ("check that the local SageMaker is running: nothing listens on that port (start one with "
+                      "`sagemaker-plugin local serve`, or leave local.endpoint_url and $SAGEMAKER_PLUGIN_ENDPOINT_URL "
+                      "unset and `run` starts its own)")
+        else:
+            advice = "check the network and the region, or that the local SageMaker is running"
+        text = f"{operation} {_gave_up(attempts, elapsed)}: could not connect to the endpoint {url}: {advice} ({error})"
     elif isinstance(error, NETWORK_ERRORS):
         make = TransientError
         text = f"{operation} {_gave_up(attempts, elapsed)}: network error ({code}: {error})"
@@ -360,6 +410,32 @@ class _StopAtDeadline(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return self.clock() - self.start + retry_state.upcoming_sleep >= self.deadline_seconds
+
+
+class _StopWhenRefused(stop_base):
+    """A loopback endpoint that refuses the connection has no server: give up after LOOPBACK_REFUSED_ATTEMPTS."""
+
+    def __init__(self, loopback: bool) -> None:
+        self.loopback = loopback
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return (self.loopback and error is not None and _refused(error)
+                and retry_state.attempt_number >= LOOPBACK_REFUSED_ATTEMPTS)
+
+
+class _RefusedIsQuick(wait_base):
+    """The policy's backoff, but a short pause before the one retry of a refused loopback connection."""
+
+    def __init__(self, loopback: bool, otherwise: wait_base) -> None:
+        self.loopback = loopback
+        self.otherwise = otherwise
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if self.loopback and error is not None and _refused(error):
+            return LOOPBACK_REFUSED_SLEEP_SECONDS
+        return float(self.otherwise(retry_state))
 
 
 class SageMakerClient:
@@ -489,13 +565,17 @@ class SageMakerClient:
                 throttled += _error_fields(error)[0] in THROTTLING_CODES
                 raise
 
+        loopback = is_loopback(self.settings.endpoint_url)
         retrying = Retrying(
             stop=stop_after_attempt(max(1, policy.attempts))
-            | _StopAtDeadline(policy.deadline_seconds, start, self._clock),
-            wait=wait_random_exponential(multiplier=policy.backoff_seconds, max=policy.max_backoff_seconds),
+            | _StopAtDeadline(policy.deadline_seconds, start, self._clock)
+            | _StopWhenRefused(loopback),
+            wait=_RefusedIsQuick(loopback, wait_random_exponential(multiplier=policy.backoff_seconds,
+                                                                   max=policy.max_backoff_seconds)),
             retry=retry_if_exception(is_retryable),
             sleep=self._sleep,
-            before_sleep=functools.partial(_log_retry, operation),
+            before_sleep=functools.partial(_log_retry, operation, self.settings.endpoint_url,
+                                           max(1, policy.attempts)),
             reraise=True,
         )
         try:
@@ -571,17 +651,16 @@ def _partition(session: boto3.Session, region: str) -> str:
         return "aws"
 
 
-def _log_retry(operation: str, retry_state: RetryCallState) -> None:
+def _log_retry(operation: str, endpoint_url: str | None, attempts: int, retry_state: RetryCallState) -> None:
+    """One line per retry, at once: what is retried, why, and how many attempts it may take (the CLI shows them)."""
     error = retry_state.outcome.exception() if retry_state.outcome else None
-    if isinstance(error, bce.ClientError):
-        code, message, _ = _error_fields(error)
-        what = f"{code}: {message}"
-    else:
-        what = f"{type(error).__name__}: {error}"
+    if error is not None and _refused(error) and is_loopback(endpoint_url):
+        attempts = min(attempts, LOOPBACK_REFUSED_ATTEMPTS)
     log.info(
-        "%s attempt %d failed (%s); retrying in %.2f s",
+        "retrying %s in %.1f s: %s (attempt %d of %d)",
         operation,
-        retry_state.attempt_number,
-        redact(_tidy(what)),
         retry_state.upcoming_sleep,
+        _why(error, endpoint_url),
+        retry_state.attempt_number + 1,
+        attempts,
     )

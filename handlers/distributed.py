@@ -1,4 +1,4 @@
-"""Distributed training setup: the hyperparameters that SageMaker training toolkit images read (SPEC 4)."""
+"""Distributed training setup: the hyperparameters that SageMaker training toolkit images read."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CreateTrainingJob request, built from a flat, resolved JobSpec (SPEC 3).
+"""The CreateTrainingJob request, built from a flat, resolved JobSpec (docs/task-file.md: what each key becomes).
 
 The spec is what SageMaker needs and nothing of how the engine said it; turning a task into a spec is the plugin's
 job. The request carries a fingerprint tag so that a job found under the same name can be recognised as this

@@ -1,4 +1,4 @@
-"""SageMaker's training job statuses -> the engine's phases: the one table (SPEC 5).
+"""SageMaker's training job statuses -> the engine's phases: the one table (docs/phases.md).
 
 The phases are flytekit's TaskExecution.Phase names and numbers, so that a Flyte engine shows them as its own.
 """

@@ -1,4 +1,4 @@
-"""A local SageMaker (SPEC section 9): moto's server with training jobs that behave as on AWS.
+"""A local SageMaker: moto's server with training jobs that behave as on AWS.
 
     from local_sagemaker import LocalSageMaker, LocalSettings, FailureRule
     with LocalSageMaker(LocalSettings(time_scale=10)) as server:

@@ -22,7 +22,7 @@ PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
 #: How jobs happen: `run` executes each host's processes on this machine; `simulate` plays a timeline.
 EXECUTIONS: tuple[str, ...] = ("run", "simulate")
 
-#: A few seconds in all, as SPEC section 9 asks for by default.
+#: A few seconds in all by default.
 DEFAULT_TIMELINE: Mapping[str, float] = {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
 
 

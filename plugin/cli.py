@@ -1,24 +1,46 @@
-"""The `sagemaker-plugin` command line (SPEC 7).
+"""The `sagemaker-plugin` command line.
 
 Exit codes: 0 success, 1 the job ended in another phase, 2 invalid input or usage, 3 AWS or network error that
 outlasted the retries, 130 interrupted. Bad input never shows a traceback.
+
+Import-light on purpose: boto3 and the plugin are imported inside `main`, so that a Ctrl-C while they load is an
+interruption (exit 130), not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.errors import AwsError, InputError
-from image_registry import ImageLookupError, ImageRegistry, format_images
-from plugin.config import Config, load_config
-from plugin.render import Rendered, check
+
+if TYPE_CHECKING:
+    from plugin.config import Config
+    from plugin.render import Rendered
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INPUT, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+RETRY_LOGGER = "handlers.client"
 MASK = "****"
+EXIT_CODES = """exit codes:
+  0    success (run: the job SUCCEEDED)
+  1    run: the job ended in another phase (FAILED, ABORTED, ...)
+  2    invalid input or usage: every problem is printed with the path of its field
+  3    an AWS or network error that outlasted the retries (credentials, endpoint)
+  130  interrupted (Ctrl-C or SIGTERM; run stops its job first)"""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("sagemaker-plugin")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 class UsageError(Exception):
@@ -27,30 +49,44 @@ class UsageError(Exception):
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="config file (default: $SAGEMAKER_PLUGIN_CONFIG, else "
-                        "./config.yaml if present, else built-in defaults)")
-    parser.add_argument("--region", help="AWS region (default: from config)")
+                        "./config.yaml if present, else built-in defaults; docs/config.md lists its keys)")
+    parser.add_argument("--region", help="AWS region (default: the config's region)")
+
+
+def command_parser(commands: Any, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help lists the exit codes too."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=description or help[0].upper() + help[1:] + ".", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sagemaker-plugin", description="Run Amazon SageMaker training jobs from "
-                                     "typed task files, on AWS or on a local SageMaker.")
+    parser = argparse.ArgumentParser(
+        prog="sagemaker-plugin", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES + """
+
+`sagemaker-plugin COMMAND --help` describes a command's arguments. Task files: docs/task-file.md;
+config: docs/config.md; phases: docs/phases.md.""",
+        description="Run Amazon SageMaker training jobs from typed task files, on AWS or on a local SageMaker.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("validate", help="check a task file; exit 2 with every problem")
+    p = command_parser(commands, "validate", "check a task file; exit 2 with every problem")
     _common(p)
-    p.add_argument("task_file", metavar="TASK_FILE")
+    p.add_argument("task_file", metavar="TASK_FILE", help="the task, YAML or JSON (docs/task-file.md)")
     p.set_defaults(handler=cmd_validate)
 
-    p = commands.add_parser("render", help="print the CreateTrainingJob request (no AWS call)")
+    p = command_parser(commands, "render", "print the CreateTrainingJob request (no AWS call)")
     _common(p)
-    p.add_argument("task_file", metavar="TASK_FILE")
+    p.add_argument("task_file", metavar="TASK_FILE", help="the task, YAML or JSON (docs/task-file.md)")
     p.add_argument("--show-secrets", action="store_true", help="show container environment values unmasked")
     p.set_defaults(handler=cmd_render)
 
-    p = commands.add_parser("images", help="list the built-in algorithm images")
+    p = command_parser(commands, "images", "list the built-in algorithm images")
     _common(p)
-    p.add_argument("--algorithm", default=None)
-    p.add_argument("--version", default=None)
+    p.add_argument("--algorithm", default=None, help="only this algorithm (e.g. xgboost)")
+    p.add_argument("--version", default=None, help="only this algorithm version (e.g. 1.7-1)")
+    p.add_argument("--all-regions", action="store_true", help="every region, not only --region's")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=cmd_images)
 
@@ -64,10 +100,12 @@ def _add_job_commands(commands: Any) -> None:
         from plugin import cli_jobs
     except ImportError:  # pragma: no cover - during partial installs only
         return
-    cli_jobs.add_commands(commands, _common)
+    cli_jobs.add_commands(commands, _common, command_parser)
 
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:
+    from plugin.render import check
+
     task, rendered = check(args.task_file, config, region=args.region)
     print_warnings(rendered)
     resources = rendered.request["ResourceConfig"]
@@ -77,6 +115,8 @@ def cmd_validate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    from plugin.render import check
+
     _, rendered = check(args.task_file, config, region=args.region)
     print_warnings(rendered)
     request = rendered.request if args.show_secrets else mask_secrets(rendered.request)
@@ -98,8 +138,11 @@ def mask_secrets(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_images(args: argparse.Namespace, config: Config) -> int:
+    from image_registry import ImageRegistry, format_images
+
     registry = ImageRegistry.default().with_overrides(config.prebuilt_algorithms)
-    infos = registry.images(algorithm=args.algorithm, region=args.region, version=args.version)
+    region = None if args.all_regions else (args.region or config.region)
+    infos = registry.images(algorithm=args.algorithm, region=region, version=args.version)
     if args.json:
         for info in infos:
             print(json.dumps({"algorithm": info.algorithm, "version": info.version, "region": info.region,
@@ -111,6 +154,10 @@ def cmd_images(args: argparse.Namespace, config: Config) -> int:
 
 def run_command(handler: Callable[[argparse.Namespace, Config], int], args: argparse.Namespace) -> int:
     """Runs one command, turning every expected failure into a message and an exit code."""
+    from image_registry import ImageLookupError
+    from plugin.config import load_config
+
+    retries = _show_retries()
     try:
         config = load_config(args.config)
         return handler(args, config)
@@ -131,6 +178,23 @@ def run_command(handler: Callable[[argparse.Namespace, Config], int], args: argp
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        logger = logging.getLogger(RETRY_LOGGER)
+        logger.removeHandler(retries[0])
+        logger.setLevel(retries[1])
+
+
+def _show_retries() -> tuple[logging.Handler, int]:
+    """Each retry of an AWS call is said on stderr as it happens (handlers.client logs it), not after the silence.
+
+    Returns the handler and the logger's level before, to put back."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(RETRY_LOGGER)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler, previous
 
 
 def _print_problems(error: InputError) -> None:
@@ -141,9 +205,13 @@ def _print_problems(error: InputError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(args.handler, args)
+    try:
+        parser = build_parser()  # imports the commands' modules, boto3 among them
+        args = parser.parse_args(argv)
+        return run_command(args.handler, args)
+    except KeyboardInterrupt:  # before a command started, e.g. while boto3 loads
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

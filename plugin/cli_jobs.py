@@ -1,4 +1,4 @@
-"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve (SPEC 7)."""
+"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from handlers.errors import InputError, NotFound, Problem
 from handlers.logs import LogTailer
+from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
 from plugin.config import Config
 from plugin.meta import ResourceMeta
 from plugin.render import check
-from plugin.resource import Resource
+from plugin.resource import Resource, unmatched_metric_definitions
 from plugin.training_job import TrainingJobPlugin
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -33,36 +35,38 @@ class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM during a command: stop the job, then exit 130."""
 
 
-def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = commands.add_parser("run", help="create a training job and follow it to the end")
+def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None],
+                 command_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    job_name_help = "the training job's name (TrainingJobName)"
+    p = command_parser(commands, "run", "create a training job and follow it to the end")
     common(p)
-    p.add_argument("task_file", metavar="TASK_FILE")
+    p.add_argument("task_file", metavar="TASK_FILE", help="the task, YAML or JSON (docs/task-file.md)")
     p.add_argument("--backend", choices=("local", "aws"), help="where to run (default: from config)")
     p.add_argument("--no-logs", action="store_true", help="do not show the hosts' CloudWatch logs")
     p.add_argument("--json", action="store_true", help="progress on stderr; stdout's last line is one JSON object")
     p.add_argument("--poll", type=float, default=None, metavar="SECONDS", help="seconds between status polls")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("status", help="show a training job's phase, status history and outputs")
+    p = command_parser(commands, "status", "show a training job's phase, status history and outputs")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
+    p.add_argument("--json", action="store_true", help="one JSON object: phase, message, outputs, log links, status")
     p.set_defaults(handler=cmd_status)
 
-    p = commands.add_parser("stop", help="stop a training job (marking it aborted)")
+    p = command_parser(commands, "stop", "stop a training job (marking it aborted)")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
     p.set_defaults(handler=cmd_stop)
 
-    p = commands.add_parser("logs", help="print a training job's logs, every host merged in time order")
+    p = command_parser(commands, "logs", "print a training job's logs, every host merged in time order")
     common(p)
-    p.add_argument("job_name", metavar="JOB_NAME")
+    p.add_argument("job_name", metavar="JOB_NAME", help=job_name_help)
     p.add_argument("--follow", "-f", action="store_true", help="keep following until the job ends")
     p.set_defaults(handler=cmd_logs)
 
-    local = commands.add_parser("local", help="the local SageMaker")
+    local = command_parser(commands, "local", "the local SageMaker")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
-    p = local_commands.add_parser("serve", help="serve a local SageMaker on 127.0.0.1 until interrupted")
+    p = command_parser(local_commands, "serve", "serve a local SageMaker on 127.0.0.1 until interrupted")
     common(p)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.set_defaults(handler=cmd_serve)
@@ -91,9 +95,42 @@ def sagemaker_endpoint(config: Config) -> Iterator[Config]:
         yield config
         return
     from local_sagemaker import LocalSageMaker
+    from local_sagemaker.persistence import mirrored
 
-    with LocalSageMaker(local_settings(config)) as server:
+    with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
         yield replace(config, local=replace(config.local, endpoint_url=server.url))
+
+
+def data_dir(config: Config) -> Path:
+    """Where the local S3 is kept on disk (config `local.data_dir`, else the default)."""
+    from local_sagemaker.persistence import default_data_dir
+
+    return Path(config.local.data_dir).expanduser() if config.local.data_dir else default_data_dir()
+
+
+def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: float = 3.0) -> list[str]:
+    """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker."""
+    from local_sagemaker.persistence import S3Mirror
+
+    bucket, _, key = model_uri.removeprefix("s3://").partition("/")
+    if not model_uri.startswith("s3://") or not key:
+        return []
+    mirror = S3Mirror(data_dir(config))
+    path = mirror.path_of(bucket, key)
+    # A local SageMaker served from this data folder keeps the model there within a second or so.
+    deadline = time.monotonic() + (wait_seconds if not embedded and mirror.root.is_dir() else 0)
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    notes = []
+    if path.is_file():
+        notes.append(f"model file {path}")
+    if embedded:
+        notes.append("  (kept on disk: every later local SageMaker, e.g. `sagemaker-plugin local serve`, serves it "
+                     "again at the s3:// URI above)")
+    else:
+        notes.append(f"  fetch it: boto3.client(\"s3\", endpoint_url=\"{config.endpoint_url()}\")"
+                     f".download_file(\"{bucket}\", \"{key}\", \"model.tar.gz\")")
+    return notes
 
 
 def _require_endpoint(config: Config) -> None:
@@ -198,6 +235,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         print(line, file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
+    embedded = config.backend == "local" and not config.endpoint_url()
+    links_note = EMBEDDED_LINKS_NOTE if embedded else None
     with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TrainingJobPlugin(config)
         where = config.endpoint_url() or f"AWS {config.region}"
@@ -206,7 +245,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             meta = plugin.create_rendered(rendered)
             adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
             progress.line(f"training job {meta.job_name} on {where}{adopted}")
-            resource = follow(plugin, meta, progress, logs=not args.no_logs, poll=_poll_seconds(args, config))
+            resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
+                                           poll=_poll_seconds(args, config))
         except Interrupted as interrupt:
             progress.close()
             if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
@@ -215,10 +255,23 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
             with signals_ignored():
                 resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
-            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
             return EXIT_INTERRUPTED
-    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+    model = str(resource.outputs.get("model") or "")
+    notes = model_notes(model, config, embedded) if model and config.backend == "local" else []
+    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note,
+           model_notes=notes)
+    if resource.phase == Phase.SUCCEEDED and description is not None:
+        warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
+
+
+def warn_unmatched_metrics(description: dict[str, Any]) -> None:
+    """A metric definition whose regex never matched a log line is dropped silently by SageMaker: say so."""
+    job = description.get("TrainingJobName", "JOB_NAME")
+    for name, pattern in unmatched_metric_definitions(description):
+        print(f"warning: metric {name!r} never matched a log line (regex {pattern!r}), so the job has no value for "
+              f"it: check the regex against the logs (`sagemaker-plugin logs {job}`)", file=sys.stderr)
 
 
 def _poll_seconds(args: argparse.Namespace, config: Config) -> float:
@@ -229,8 +282,11 @@ def _poll_seconds(args: argparse.Namespace, config: Config) -> float:
     return 5.0
 
 
-def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, logs: bool, poll: float) -> Resource:
-    """Poll until the job ends: phase changes, secondary status transitions with their times, and the logs."""
+def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, logs: bool, poll: float
+           ) -> tuple[Resource, dict[str, Any] | None]:
+    """Poll until the job ends: phase changes, secondary status transitions with their times, and the logs.
+
+    Returns the final resource and the description it came from."""
     client = plugin.client(meta.region, meta.endpoint_url)
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
@@ -254,7 +310,7 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
             progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         if resource.phase.is_terminal:
             progress.close()
-            return resource
+            return resource, description
         progress.status(f"{resource.phase.name} {resource.message}".strip())
         time.sleep(poll)
 
@@ -290,7 +346,14 @@ def _clock_note(config: Config) -> str:
     return f" (local SageMaker time, {scale:g}x the wall clock)" if config.backend == "local" and scale != 1 else ""
 
 
-def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "") -> None:
+EMBEDDED_LINKS_NOTE = ("logs: shown above; this command's local SageMaker stops when it exits (to look at jobs after "
+                       "`run`, keep one running: `sagemaker-plugin local serve`, then set "
+                       "$SAGEMAKER_PLUGIN_ENDPOINT_URL)")
+
+
+def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "",
+           links_note: str | None = None, model_notes: Sequence[str] = ()) -> None:
+    """The end of `run`; `links_note` replaces the log links when they lead nowhere once the command exits."""
     out = progress.out
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
           file=out)
@@ -307,8 +370,13 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
             print(f"metric {name} = {value}", file=out)
         if outputs.get("model"):
             print(f"model {outputs['model']}", file=out)
-    for link in resource.log_links:
-        print(f"{link.name}: {link.uri}", file=out)
+            for note in model_notes:
+                print(note, file=out)
+    if links_note is not None:
+        print(links_note, file=out)
+    else:
+        for link in resource.log_links:
+            print(f"{link.name}: {link.uri}", file=out)
     out.flush()
     if as_json:
         print(json.dumps({"phase": resource.phase.name, "message": resource.message, "job_name": meta.job_name,
@@ -317,6 +385,13 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
 
 
 # --- status, stop, logs, local serve ----------------------------------------------------------------------------------
+
+def check_job_name(job_name: str) -> None:
+    """A name SageMaker would refuse is bad input (exit 2), checked against the service model before any call."""
+    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name})
+    if problems:
+        raise InputError([Problem("JOB_NAME", problem.message) for problem in problems])
+
 
 def _meta_for(config: Config, job_name: str) -> ResourceMeta:
     return ResourceMeta(job_name=job_name, region=config.region, created_at=0.0, endpoint_url=config.endpoint_url())
@@ -340,6 +415,7 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -367,6 +443,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -382,6 +459,7 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
+    check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
     plugin = TrainingJobPlugin(config)
@@ -402,7 +480,8 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
                     return EXIT_OK
                 time.sleep(1.0)
         except Interrupted:
-            return EXIT_OK
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
@@ -411,12 +490,18 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(Problem("--port", f"must be a port number 0-65535, not {args.port}"))
 
+    from local_sagemaker.persistence import mirrored
+
+    kept = contextlib.ExitStack()
+
     def ready(url: str) -> None:
+        kept.enter_context(mirrored(data_dir(config)))  # once started: a start empties moto's S3
         print(f"local SageMaker serving at {url}", flush=True)
         print(f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}", flush=True)
 
     try:
-        serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+        with kept:
+            serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
     except OSError as error:
         raise InputError(Problem("--port", f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}")) \
             from None

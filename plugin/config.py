@@ -1,4 +1,4 @@
-"""config.yaml: typed, with defaults, every key checked (SPEC 8).
+"""config.yaml: typed, with defaults, every key checked (docs/config.md lists them).
 
 Found as the command line documents: an explicit path, else $SAGEMAKER_PLUGIN_CONFIG, else ./config.yaml, else the
 built-in defaults. AWS credentials never live here; boto3's own chain provides them.
@@ -71,6 +71,7 @@ class LocalConfig:
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
     instances: Mapping[str, int] = field(default_factory=dict)
     execution: str = "run"
+    data_dir: str | None = None  # where the local S3 is kept; None: the default (local_sagemaker/persistence.py)
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,8 @@ def _local_operations() -> frozenset[str]:
 
 def _local(reader: Reader, value: Any) -> LocalConfig:
     p = "local"
-    d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas"))
+    d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas",
+                                    "data_dir"))
     base = LocalConfig()
     timeline = dict(base.timeline)
     tp = join_path(p, "timeline")
@@ -322,4 +324,5 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
         failures=tuple(reader.each(d.get("failures"), join_path(p, "failures"), failure)),
         requests_per_second=rps,
         instances=instances,
+        data_dir=reader.string(d, "data_dir", p, None),
     )

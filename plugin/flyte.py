@@ -4,7 +4,7 @@
 
 The connector (`SageMakerTrainingConnector`, one instance per task type, both registered with flytekit's
 `ConnectorRegistry` when this module is imported) turns a `TaskTemplate`, its input literals and the task execution
-metadata into a task in task-file form (SPEC 2) and hands it to the TrainingJobPlugin; `get` answers with flytekit's
+metadata into a task in task-file form and hands it to the TrainingJobPlugin; `get` answers with flytekit's
 `Resource` (phase, message, log links as `TaskLog`s, outputs as a `LiteralMap`); `delete` stops the job. flytekit loads
 this module through the `flytekit.plugins` entry point, so `pyflyte serve connector` serves it, and the task types
 run through the same connector in a local `python workflow.py` (flytekit's AsyncConnectorExecutorMixin).
@@ -240,7 +240,7 @@ class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
 
 def task_from_template(template: Any, inputs: Any = None, output_prefix: str | None = None,
                        task_execution_metadata: Any = None, *, config: Config | None = None) -> dict[str, Any]:
-    """The task, in task-file form (SPEC 2), for a flytekit TaskTemplate, its input LiteralMap and execution metadata.
+    """The task, in task-file form, for a flytekit TaskTemplate, its input LiteralMap and execution metadata.
 
     custom is the TrainingJob in proto3 JSON; each input literal but static_hyperparameters becomes a channel (a
     blob's URI: FlyteFile or FlyteDirectory; or a string URI); static_hyperparameters is a struct (flytekit's generic

@@ -1,9 +1,10 @@
 """From a task and the config to the CreateTrainingJob request, with every problem found at once.
 
-Four layers of checks, all reported together with the path of the task field at fault: the semantic rules of
-SPEC 3 (which only this plugin knows), the image registry, the built-in algorithm's own hyperparameter checks
-(handlers/xgboost_algorithm.py, which its container would make minutes later), and botocore's service model over the
-whole request (which knows every pattern, length, count and enum SageMaker enforces).
+Four layers of checks, all reported together with the path of the task field at fault: the semantic rules of the
+task file's mapping to the request (docs/task-file.md; only this plugin knows them), the image registry, the built-in
+algorithm's own hyperparameter checks (handlers/xgboost_algorithm.py, which its container would make minutes later),
+and botocore's service model over the whole request (which knows every pattern, length, count and enum SageMaker
+enforces).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import regex
 
-from handlers import distributed, naming, xgboost_algorithm
+from handlers import distributed, ecr, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path
 from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
 from handlers.service_model import validate_request
@@ -238,7 +239,11 @@ def _warnings(task: Task, builtin: bool) -> list[Problem]:
 
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
-        return task.container.image if task.container else ""
+        image = task.container.image if task.container else ""
+        wrong = ecr.cross_region_problem(image, region) if image and _REGION.fullmatch(region) else None
+        if wrong is not None:
+            problems.append(Problem("container.image", f"{image} {wrong}"))
+        return image
     version = task.training_job.algorithm_specification.algorithm_version
     try:
         return registry.uri("xgboost", version, region)

@@ -1,7 +1,8 @@
-"""What `get` reports to an engine: phase, message, outputs and log links (SPEC 5)."""
+"""What `get` reports to an engine: phase, message, outputs and log links (docs/phases.md)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,14 +38,38 @@ class Resource:
                 "log_links": [{"name": link.name, "uri": link.uri} for link in self.log_links]}
 
 
-def log_links(job_name: str, region: str, partition: str = "aws") -> tuple[LogLink, ...]:
-    """The CloudWatch streams of the job's hosts (prefix `<job>/`) and the job's SageMaker console page."""
+def log_links(job_name: str, region: str, partition: str = "aws",
+              endpoint_url: str | None = None) -> tuple[LogLink, ...]:
+    """The CloudWatch streams of the job's hosts (prefix `<job>/`) and the job's SageMaker console page.
+
+    A job on a local SageMaker (`endpoint_url`) has no console: its links are the command lines that show its logs
+    and its status, for as long as that local SageMaker runs.
+    """
+    if endpoint_url:
+        return local_log_links(job_name, region, endpoint_url)
     console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
     group = quote(LOG_GROUP, safe="")
     return (
         LogLink("CloudWatch Logs", f"{console}/cloudwatch/home?region={region}#logStream:group={group};"
                                    f"prefix={quote(job_name, safe='')}/;streamFilter=typeLogStreamPrefix"),
         LogLink("SageMaker Training Job", f"{console}/sagemaker/home?region={region}#/jobs/{quote(job_name, safe='')}"),
+    )
+
+
+LOCAL_LOGS = "Logs (local SageMaker)"
+LOCAL_STATUS = "Status (local SageMaker)"
+
+
+def local_command(endpoint_url: str, *args: str) -> str:
+    """A `sagemaker-plugin` command line that reaches the local SageMaker at `endpoint_url`."""
+    return " ".join([f"SAGEMAKER_PLUGIN_ENDPOINT_URL={shlex.quote(endpoint_url)}", "sagemaker-plugin",
+                     *map(shlex.quote, args)])
+
+
+def local_log_links(job_name: str, region: str, endpoint_url: str) -> tuple[LogLink, ...]:
+    return (
+        LogLink(LOCAL_LOGS, local_command(endpoint_url, "logs", job_name, "--follow", "--region", region)),
+        LogLink(LOCAL_STATUS, local_command(endpoint_url, "status", job_name, "--region", region)),
     )
 
 
@@ -60,3 +85,11 @@ def outputs_of(description: Mapping[str, Any]) -> dict[str, Any]:
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "billable_seconds": description.get("BillableTimeInSeconds"),
     }
+
+
+def unmatched_metric_definitions(description: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, regex) of each of the job's metric definitions that has no final value: its regex never matched a log
+    line, and SageMaker drops such a metric without a word."""
+    found = {m.get("MetricName") for m in description.get("FinalMetricDataList") or ()}
+    definitions = (description.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or ()
+    return [(str(d.get("Name", "")), str(d.get("Regex", ""))) for d in definitions if d.get("Name") not in found]

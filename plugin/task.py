@@ -1,4 +1,4 @@
-"""The task: the engine-neutral form of one training job to run (SPEC 2)."""
+"""The task: the engine-neutral form of one training job to run (docs/task-file.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The TrainingJobPlugin: create, get and delete SageMaker training jobs for an engine (SPEC 5).
+"""The TrainingJobPlugin: create, get and delete SageMaker training jobs for an engine.
 
 Every method is safe to call again, from any process: create adopts the job it already made (a retried create, a
 restarted engine), get is a pure read of SageMaker's state plus the persisted meta, delete stops a job once and then
@@ -167,7 +167,7 @@ class TrainingJobPlugin:
         only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
         """
         client = self._client_for(meta)
-        links = log_links(meta.job_name, meta.region, client.partition)
+        links = log_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
         tracker = tracker_for(client, self._sweep_interval(), messages=self.status_messages)
         try:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)

@@ -51,7 +51,19 @@ def _called_from_plugin_code() -> bool:
     return False
 
 
+def _private_data_dir() -> None:
+    """The local S3 that command-line runs keep on disk goes to a folder of this session, never the user's own."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="sagemaker-plugin-tests-data-")
+    os.environ["XDG_DATA_HOME"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _private_data_dir()
     record = os.environ.get(RECORD_ENV)
     if not record:
         return

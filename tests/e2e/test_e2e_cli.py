@@ -70,6 +70,7 @@ def cli_env(tmp: Path) -> dict[str, str]:
         AWS_CONFIG_FILE=str(tmp / "no-such-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-such-aws-credentials"),
         AWS_ENDPOINT_URL=NOWHERE,
+        XDG_DATA_HOME=str(tmp / ".local-data"),  # where a local SageMaker keeps its S3: the test's own
     )
     return env
 
@@ -175,7 +176,7 @@ def unique(label: str) -> str:
 
 
 def expected_job(identity: str) -> str:
-    """SPEC 3's name for the examples' execution identity with name `identity`."""
+    """The derived job name (docs/task-file.md) for the examples' execution identity with name `identity`."""
     return f"examples-development-{identity}-n0-0"
 
 
@@ -330,8 +331,8 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
     # Timeline seconds (time_scale undone): Downloading + Training + Uploading.
     expected_seconds = SERVED_TIMELINE["Downloading"] + SERVED_TIMELINE["Training"] + SERVED_TIMELINE["Uploading"]
     assert outputs["training_seconds"] == outputs["billable_seconds"] == expected_seconds
-    assert [link["name"] for link in body["log_links"]] == ["CloudWatch Logs", "SageMaker Training Job"]
-    assert all(job in link["uri"] for link in body["log_links"])
+    assert [link["name"] for link in body["log_links"]] == ["Logs (local SageMaker)", "Status (local SageMaker)"]
+    assert all(job in link["uri"] and served.url in link["uri"] for link in body["log_links"])
 
     # The metrics are XGBoost's own (SageMaker's regexes for the algorithm): those of the last round in the logs.
     rounds = re.findall(r"^\[algo-1\] \[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$",
@@ -884,5 +885,5 @@ def test_readme_command_runs_with_built_in_defaults(tmp_path: Path) -> None:
     assert re.search(r"^metric train:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
     assert re.search(r"^metric validation:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
     assert f"model s3://sagemaker-plugin-local/outputs/{job}/output/model.tar.gz" in result.stdout
-    # Default timeline (SPEC 9: a few seconds): Downloading 1 + Training 2 + Uploading 1.
+    # Default timeline (a few seconds): Downloading 1 + Training 2 + Uploading 1.
     assert "training seconds 4, billable seconds 4" in result.stdout

@@ -217,10 +217,9 @@ def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str])
     assert shown[-1] == ("SUCCEEDED", "Completed")
     pb = asyncio.run(resources[0].to_flyte_idl())
     links = {link.name: link.uri for link in pb.log_links}
-    assert set(links) == {"CloudWatch Logs", "SageMaker Training Job"}
-    assert links["CloudWatch Logs"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1")
-    assert f"prefix={name}/" in links["CloudWatch Logs"]
-    assert links["SageMaker Training Job"].endswith(f"#/jobs/{name}")
+    assert set(links) == {"Logs (local SageMaker)", "Status (local SageMaker)"}  # a local job has no console page
+    assert links["Logs (local SageMaker)"].startswith("SAGEMAKER_PLUGIN_ENDPOINT_URL=http://127.0.0.1:")
+    assert links["Logs (local SageMaker)"].endswith(f" sagemaker-plugin logs {name} --follow --region us-east-1")
 
 
 def test_delete_stops_the_job_and_flyte_sees_aborted(aws: LocalClients, data: dict[str, str]) -> None:

@@ -48,7 +48,7 @@ XGBOOST_JOB = {
     },
     "trainingJobResourceConfig": {"instanceCount": "1", "instanceType": "ml.m5.xlarge", "volumeSizeInGb": "10"},
 }
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/trainer:1.0"  # the `plugin` fixture's region
 CUSTOM_JOB = {
     "algorithmSpecification": {"inputMode": "FILE", "algorithmName": "CUSTOM", "algorithmVersion": "",
                                "metricDefinitions": [{"name": "loss", "regex": "loss=([0-9.]+)"}],

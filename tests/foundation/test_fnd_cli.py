@@ -1,4 +1,4 @@
-"""The command line (SPEC 7) for validate, render and images: in process through main() for speed, and a few runs of
+"""The command line for validate, render and images: in process through main() for speed, and a few runs of
 the real `sagemaker-plugin` console script."""
 
 from __future__ import annotations

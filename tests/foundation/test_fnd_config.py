@@ -1,4 +1,4 @@
-"""config.yaml (SPEC 8): defaults, the repository's file, every key, unknown keys, types, search order, `local`."""
+"""config.yaml: defaults, the repository's file, every key, unknown keys, types, search order, `local`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from plugin.config import (
 ROOT = Path(__file__).resolve().parents[2]
 REPO_CONFIG = ROOT / "config.yaml"
 
-# SPEC 8's keys, as a tree; None marks a leaf (its value may be a map of user data, like tags).
+# The documented keys (docs/config.md), as a tree; None marks a leaf (its value may be a map of user data, like tags).
 SPEC_KEYS: dict[str, Any] = {
     "backend": None,
     "region": None,
@@ -43,7 +43,7 @@ SPEC_KEYS: dict[str, Any] = {
     "tracking": {"sweep_interval_seconds": None, "not_found_grace_seconds": None},
     "limits": {"resource_wait_seconds": None},
     "local": {"endpoint_url": None, "execution": None, "timeline": None, "time_scale": None, "failures": None,
-              "quotas": {"requests_per_second": None, "instances": None}},
+              "data_dir": None, "quotas": {"requests_per_second": None, "instances": None}},
 }
 
 

@@ -1,4 +1,4 @@
-"""The TrainingJob message (SPEC 1): every encoding protobuf's json_format writes, and the errors of bad ones."""
+"""The TrainingJob message: every encoding protobuf's json_format writes, and the errors of bad ones."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""From a task and the config to the CreateTrainingJob request: each row of SPEC 3's table, each rule of SPEC 4.
+"""From a task and the config to the CreateTrainingJob request: each row of docs/task-file.md, each rule.
 
 Every request rendered here also passes botocore's own `validate_parameters` and the project's `validate_request`.
 """
@@ -494,7 +494,7 @@ def test_the_fingerprint_changes_when_the_request_changes(change: Any) -> None:
     assert tags(req(task))["sagemaker-plugin:fingerprint"] != first
 
 
-# --- SPEC 4: distributed training ----------------------------------------------------------------------------------
+# --- distributed training ------------------------------------------------------------------------------------------
 
 def _mpi_task(instance_type: str, hp: dict[str, Any] | None = None, protocol: str = "MPI") -> dict[str, Any]:
     task = F.custom_task(inputs={"train": "s3://b/t/", "static_hyperparameters": hp or {}})
@@ -564,7 +564,7 @@ def test_every_encoding_of_a_fixture_renders_the_same_request(name: str) -> None
         assert "HyperParameters" not in first
 
 
-# --- SPEC 3's rules, at the path of the field at fault -----------------------------------------------------------
+# --- the task's rules, at the path of the field at fault -----------------------------------------------------------
 
 RULES = [
     pytest.param(lambda: F.xgboost_task(container={"image": F.IMAGE}), ["container"], id="xgboost-with-container"),

@@ -348,7 +348,7 @@ def test_a_queued_job_just_created_but_not_yet_visible_is_queued(plugin: Trainin
     assert quota.calls == 2
     Faults(plugin, "DescribeTrainingJob", [aws_error("ValidationException", AWS_NOT_FOUND)], repeat=True)
 
-    resource = plugin.get(meta)  # SPEC 5: just created, not yet visible to Describe -> QUEUED
+    resource = plugin.get(meta)  # docs/phases.md: just created, not yet visible to Describe -> QUEUED
 
     assert resource.phase is Phase.QUEUED
     assert jobs_named(raw, meta.job_name) == [meta.job_name]

@@ -1,4 +1,4 @@
-"""TrainingJobPlugin.get: every row of SPEC 5's phase table, messages, outputs and log links.
+"""TrainingJobPlugin.get: every row of the phase table (docs/phases.md), messages, outputs and log links.
 
 The jobs are real (made by the plugin on a moto server); moto makes each one Completed at once, so every other state
 is played by a handler registered first on `before-send.sagemaker.DescribeTrainingJob` of the plugin's own client
@@ -22,6 +22,7 @@ from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
+from plugin.resource import log_links
 from plugin_setup import START, Clock, fresh_task, make_config
 
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity"
@@ -396,18 +397,27 @@ PARTITIONS = {
 }
 
 
+def image_in(region: str) -> dict[str, str]:
+    """A custom image in the region's own ECR: SageMaker pulls from no other."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return {"image": f"123456789012.dkr.ecr.{region}.{suffix}/trainer:1.0"}
+
+
 @pytest.mark.parametrize(("region", "domain", "arn_prefix"), PARTITIONS.values(), ids=PARTITIONS.keys())
 def test_log_links_per_partition(endpoint: str, clock: Clock, session: boto3.Session, region: str, domain: str,
                                 arn_prefix: str) -> None:
     p = make_plugin(make_config(endpoint, region=region), clock, session)
-    meta = p.create(task())
+    meta = p.create(task(container=image_in(region)))
     assert meta.region == region
     assert meta.job_arn.startswith(arn_prefix)
 
     resource = p.get(meta)
 
     assert resource.phase is Phase.SUCCEEDED
-    links = {link.name: link.uri for link in resource.log_links}
+    # On a local SageMaker the links are command lines (no console page exists); on AWS, the console's, as here.
+    assert [link.uri.split(" sagemaker-plugin ")[1] for link in resource.log_links] == [
+        f"logs {meta.job_name} --follow --region {region}", f"status {meta.job_name} --region {region}"]
+    links = {link.name: link.uri for link in log_links(meta.job_name, meta.region, p.client(region).partition)}
     assert len(links) == 2
     cloudwatch = next(urlparse(uri) for name, uri in links.items() if "CloudWatch" in name)
     console = next(urlparse(uri) for name, uri in links.items() if "SageMaker" in name)
@@ -429,7 +439,7 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
                                                           config: Config) -> None:
     """A meta made in cn-north-1, read by an engine configured for us-east-1: links in the job's partition."""
     china = make_plugin(make_config(endpoint, region="cn-north-1"), clock, session)
-    meta = china.create(task())
+    meta = china.create(task(container=image_in("cn-north-1")))
     china.client().close()
     engine = make_plugin(config, clock, session)
 
@@ -437,7 +447,9 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
 
     assert resource.phase is Phase.SUCCEEDED
     assert resource.outputs["training_job_arn"].startswith("arn:aws-cn:")
-    for link in resource.log_links:
+    assert all(link.uri.endswith("--region cn-north-1") for link in resource.log_links)
+    partition = engine.client(meta.region, meta.endpoint_url).partition
+    for link in log_links(meta.job_name, meta.region, partition):  # as they would be on AWS
         url = urlparse(link.uri)
         assert url.netloc == "cn-north-1.console.amazonaws.cn"
         assert parse_qs(url.query)["region"] == ["cn-north-1"]

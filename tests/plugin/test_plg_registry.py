@@ -1,4 +1,4 @@
-"""The plugin registry: task types to the TrainingJobPlugin, the entry point group, conflicts (SPEC 5).
+"""The plugin registry: task types to the TrainingJobPlugin, the entry point group, conflicts.
 
 Nothing here talks to SageMaker: building a plugin makes no call, and its client is built on first use.
 """

@@ -1,4 +1,4 @@
-"""A restarted engine: one process creates and persists the meta, another decodes it and carries on (SPEC 5).
+"""A restarted engine: one process creates and persists the meta, another decodes it and carries on.
 
 Each process is a fresh Python (`sys.executable`) that only has the config file, the task file and the meta bytes;
 the jobs live on a moto server in this process. Plain moto makes a job Completed at once.
@@ -99,7 +99,7 @@ def test_a_restarted_engine_continues_from_the_persisted_meta(tmp_path: Path, fi
     assert resource["outputs"]["training_job_name"] == meta.job_name
     assert resource["outputs"]["training_job_arn"] == meta.job_arn
     assert resource["outputs"]["model"].endswith(f"/{meta.job_name}/output/model.tar.gz")
-    assert {link["name"] for link in resource["log_links"]} == {"CloudWatch Logs", "SageMaker Training Job"}
+    assert {link["name"] for link in resource["log_links"]} == {"Logs (local SageMaker)", "Status (local SageMaker)"}
     assert jobs_named(raw, meta.job_name) == [meta.job_name]
 
 

@@ -218,9 +218,9 @@ def _generated() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         "one_megabyte_job_name.yaml": ((valid + "job_name: " + "a" * ((1 << 20) - len(valid) - 20) + "\n").encode(),
                                        ("job_name", "at most 63")),
         "forty_thousand_tags.yaml": ((valid + "tags: {" + ", ".join(f"k{i}: v" for i in range(40000)) + "}\n")
-                                     .encode(), ("tags", "at most 50")),
+                                     .encode(), ("{name}", "more than 10000 values", "under tags")),
         "many_values.yaml": ((valid + "x: {" + ", ".join(f"h{i}: {i}" for i in range(60000)) + "}\n").encode(),
-                             ("{name}", "expands to more than")),
+                             ("{name}", "more than 10000 values", "under x")),
         "deep_lists.yaml": ((valid + "tags: " + "[" * 400000 + "]" * 400000 + "\n").encode(),
                             ("{name}", "nested too deeply")),
         "deep_maps.yaml": ((valid + "tags: " + "{a: " * 200000 + "x" + "}" * 200000 + "\n").encode(),
@@ -331,7 +331,9 @@ print(json.dumps({"results": results, "sent": sent,
 """
 CPU_SECONDS = 120
 ADDRESS_SPACE = 2 << 30
-MAX_CPU_SECONDS_PER_FILE = 5.0  # CPU time, so that a loaded machine does not fail the test
+# CPU time, so that a loaded machine does not fail the test, and generous: the slowest file takes 0.09 s with libyaml
+# and 0.9 s without (`python benchmarks/bad_inputs.py [--pure-python]` measures it). A bound, not a benchmark.
+MAX_CPU_SECONDS_PER_FILE = 5.0
 MAX_SECONDS_PER_FILE = 30.0
 MAX_RSS_MIB = 512
 

@@ -241,7 +241,9 @@ def test_status_errors_never_show_credentials(fault: Responder, fake_aws: Callab
     seen = fake_aws(fault)
     assert main(["status", "--config", str(aws_config), "some-job"]) == 3
     out, err = capsys.readouterr()
-    assert seen and err.startswith("error: ")
+    *retries, last = err.splitlines()
+    assert seen and last.startswith("error: ")
+    assert all(line.startswith("retrying DescribeTrainingJob in ") for line in retries), retries  # said as they come
     assert_no_secret(out, err, caplog.text)
 
 
@@ -429,7 +431,9 @@ def test_python_tags_are_refused_and_never_run(payload: str, where: str, tmp_pat
 
 
 def test_the_loader_is_a_safe_loader() -> None:
-    assert issubclass(yamlfile._StrictLoader, yaml.SafeLoader)
+    for loader in (yamlfile._StrictLoader, yamlfile._StrictPyLoader):
+        assert issubclass(loader, yaml.constructor.SafeConstructor)
+        assert not issubclass(loader, yaml.constructor.FullConstructor)
     with pytest.raises(Exception, match="constructor"):
         yamlfile.parse_text("a: !!python/object/apply:os.getcwd []", "x")
 
