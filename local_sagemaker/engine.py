@@ -37,6 +37,8 @@ class Engine:
         self._sequence = itertools.count()
         self._in_use: dict[CapacityKey, int] = {}
         self._holding: dict[int, list[tuple[CapacityKey, int]]] = {}
+        #: what a job's processes get to reach this server (set by LocalSageMaker.start(); never the caller's own keys)
+        self.client_env: dict[str, str] = {}
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)

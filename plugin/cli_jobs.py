@@ -19,6 +19,7 @@ from handlers.errors import InputError, NotFound, Problem
 from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
+from plugin.embedded import for_command
 from plugin.meta import ResourceMeta
 from plugin.render import check
 from plugin.resource import Resource
@@ -65,35 +66,13 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p = local_commands.add_parser("serve", help="serve a local SageMaker on 127.0.0.1 until interrupted")
     common(p)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, loopback only)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host other machines can reach: whoever reaches it with its keys runs code here")
     p.set_defaults(handler=cmd_serve)
 
 
-# --- the local SageMaker, when the backend needs one ------------------------------------------------------------------
-
-def local_settings(config: Config) -> Any:
-    from local_sagemaker import FailureRule, LocalSettings
-
-    local = config.local
-    return LocalSettings(
-        timeline=dict(local.timeline),
-        time_scale=local.time_scale,
-        failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
-        requests_per_second=dict(local.requests_per_second),
-        instances=dict(local.instances),
-    )
-
-
-@contextlib.contextmanager
-def sagemaker_endpoint(config: Config) -> Iterator[Config]:
-    """The config, with a running local SageMaker's endpoint when the local backend has none configured."""
-    if config.backend != "local" or config.endpoint_url():
-        yield config
-        return
-    from local_sagemaker import LocalSageMaker
-
-    with LocalSageMaker(local_settings(config)) as server:
-        yield replace(config, local=replace(config.local, endpoint_url=server.url))
-
+# --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
 
 def _require_endpoint(config: Config) -> None:
     if config.backend == "local" and not config.endpoint_url():
@@ -195,7 +174,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
-    with sagemaker_endpoint(config) as config, signals_interrupt():
+    with for_command(config) as config, signals_interrupt():
         plugin = TrainingJobPlugin(config)
         where = config.endpoint_url() or f"AWS {config.region}"
         meta: ResourceMeta | None = None
@@ -403,18 +382,28 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from local_sagemaker import serve
+    from plugin import embedded
 
     if not 0 <= args.port <= 65535:
         raise InputError(Problem("--port", f"must be a port number 0-65535, not {args.port}"))
+    remote = not embedded.loopback(args.host)
+    if remote and not args.allow_remote:
+        raise InputError(Problem("--host", f"{args.host} is not a loopback address: other machines could reach the "
+                                 "local SageMaker, which runs the commands its requests name; add --allow-remote if "
+                                 "you mean it"))
 
-    def ready(url: str) -> None:
-        print(f"local SageMaker serving at {url}", flush=True)
-        print(f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}", flush=True)
+    def ready(server: Any) -> None:
+        if remote:
+            print(embedded.remote_warning(args.host), file=sys.stderr, flush=True)
+        print(f"local SageMaker serving at {server.url}", flush=True)
+        print("# it accepts only requests signed with its own key pair: to use it from another shell, run these "
+              "lines there", flush=True)
+        for line in embedded.export_lines(server):
+            print(line, flush=True)
 
     try:
-        serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+        embedded.serve(config, port=args.port, host=args.host, allow_remote=args.allow_remote, ready=ready)
     except OSError as error:
-        raise InputError(Problem("--port", f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}")) \
+        raise InputError(Problem("--port", f"cannot serve on {args.host}:{args.port}: {error.strerror or error}")) \
             from None
     return EXIT_OK

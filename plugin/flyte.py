@@ -7,7 +7,9 @@ The connector (`SageMakerTrainingConnector`, one instance per task type, both re
 metadata into a task in task-file form (SPEC 2) and hands it to the TrainingJobPlugin; `get` answers with flytekit's
 `Resource` (phase, message, log links as `TaskLog`s, outputs as a `LiteralMap`); `delete` stops the job. flytekit loads
 this module through the `flytekit.plugins` entry point, so `pyflyte serve connector` serves it, and the task types
-run through the same connector in a local `python workflow.py` (flytekit's AsyncConnectorExecutorMixin).
+run through the same connector in a local `python workflow.py` or `pyflyte run` (flytekit's
+AsyncConnectorExecutorMixin). A local run with the local backend and no endpoint named starts this process's own
+local SageMaker (plugin/embedded.py); the served connector never starts one by itself.
 
 Only this module imports flytekit: the core install never needs it (the `flyte` extra brings it).
 """
@@ -52,6 +54,7 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
 
 from handlers.errors import InputError, Problem, join_path
 from handlers.status import Phase
+from plugin import embedded
 from plugin.config import Config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
@@ -97,7 +100,8 @@ def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None 
     """
     global _shared_plugin
     with _plugin_lock:
-        _shared_plugin = plugin if plugin is not None else (TrainingJobPlugin(config) if config is not None else None)
+        _shared_plugin = plugin if plugin is not None else (
+            TrainingJobPlugin(config, embedded=False) if config is not None else None)
         return _shared_plugin
 
 
@@ -105,7 +109,7 @@ def _default_plugin() -> TrainingJobPlugin:
     global _shared_plugin
     with _plugin_lock:
         if _shared_plugin is None:
-            _shared_plugin = TrainingJobPlugin()
+            _shared_plugin = TrainingJobPlugin(embedded=False)  # a served connector starts no local SageMaker
         return _shared_plugin
 
 
@@ -438,6 +442,15 @@ class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: 
 
     def get_custom(self, settings: Any) -> dict[str, Any]:
         return self._training_job.to_proto3_json()
+
+    def execute(self, **kwargs: Any) -> Any:
+        """A local run: the connector in this process, on this process's own local SageMaker when config's local
+        backend names none (started once, stopped at exit)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
 
 
 class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
