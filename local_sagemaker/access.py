@@ -216,7 +216,14 @@ class _SignedHeadersOnly:
         return self.signed
 
 
-class _HeaderSigner(_SignedHeadersOnly, SigV4Auth):  # type: ignore[misc]
+class _BodyHashed:
+    """The payload hash of the body as received (botocore's own would first re-prepare the whole request)."""
+
+    def payload(self, request: AWSRequest) -> str:
+        return hashlib.sha256(request.data or b"").hexdigest()
+
+
+class _HeaderSigner(_SignedHeadersOnly, _BodyHashed, SigV4Auth):  # type: ignore[misc]
     pass
 
 
@@ -224,7 +231,7 @@ class _S3HeaderSigner(_SignedHeadersOnly, S3SigV4Auth):  # type: ignore[misc]
     pass
 
 
-class _QuerySigner(_SignedHeadersOnly, SigV4QueryAuth):  # type: ignore[misc]
+class _QuerySigner(_SignedHeadersOnly, _BodyHashed, SigV4QueryAuth):  # type: ignore[misc]
     pass
 
 
@@ -339,8 +346,14 @@ def _date_header(environ: dict[str, Any]) -> str | None:
 
 
 def _epoch(timestamp: str) -> float | None:
+    """Seconds since the epoch of a YYYYMMDDTHHMMSSZ time (sliced: strptime costs more than the whole check)."""
+    if len(timestamp) != 16 or timestamp[8] != "T" or timestamp[15] != "Z" or not (
+            timestamp[:8] + timestamp[9:15]).isdigit():
+        return None
     try:
-        return float(calendar.timegm(time.strptime(timestamp, SIGV4_TIME)))
+        return float(calendar.timegm(datetime.datetime(
+            int(timestamp[:4]), int(timestamp[4:6]), int(timestamp[6:8]), int(timestamp[9:11]), int(timestamp[11:13]),
+            int(timestamp[13:15])).timetuple()))
     except ValueError:
         return None
 
