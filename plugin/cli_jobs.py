@@ -77,8 +77,8 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
 def _require_endpoint(config: Config) -> None:
     if config.backend == "local" and not config.endpoint_url():
         raise InputError(Problem("local.endpoint_url", "this command needs a running local SageMaker: start one with "
-                                 "`sagemaker-plugin local serve` and set local.endpoint_url or "
-                                 "$SAGEMAKER_PLUGIN_ENDPOINT_URL"))
+                                 "`sagemaker-plugin local serve` and run the `export ...` lines it prints "
+                                 "($SAGEMAKER_PLUGIN_ENDPOINT_URL and its key pair) in this shell"))
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:

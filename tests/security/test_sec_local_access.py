@@ -447,3 +447,28 @@ def test_the_python_api_starts_a_local_sagemaker_once_and_it_ends_with_the_proce
     assert endpoint.hostname == "127.0.0.1"
     with pytest.raises(OSError), socket.create_connection((endpoint.hostname, endpoint.port or 80), timeout=2):
         pass  # stopped at exit
+
+
+def test_local_serve_beyond_loopback_warns_why_it_is_dangerous(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """With --allow-remote: the warning, then the same lines (the server is faked: tests bind loopback only)."""
+    from plugin import embedded
+    from plugin.cli import main
+
+    class Fake:
+        url = "http://192.0.2.10:4566"
+        credentials = generate_credentials()
+
+    served: list[tuple[str, bool]] = []
+
+    def fake_serve(config: Any, port: int, host: str, *, allow_remote: bool, ready: Any) -> None:
+        served.append((host, allow_remote))
+        ready(Fake())
+
+    monkeypatch.setattr(embedded, "serve", fake_serve)
+    assert main(["local", "serve", "--host", "192.0.2.10", "--port", "4566", "--allow-remote"]) == 0
+    out, err = capsys.readouterr()
+    assert served == [("192.0.2.10", True)]
+    assert err.startswith("WARNING: serving on 192.0.2.10, not on loopback: anyone who can reach this port")
+    assert "run any command on this machine" in err
+    assert f"export AWS_ACCESS_KEY_ID={Fake.credentials.access_key_id}" in out.splitlines()
