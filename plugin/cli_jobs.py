@@ -19,7 +19,7 @@ from handlers.errors import InputError, NotFound, Problem
 from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
 from plugin.config import Config
-from plugin.embedded import for_command
+from plugin.embedded import sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import check
 from plugin.resource import Resource
@@ -174,7 +174,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
-    with for_command(config) as config, signals_interrupt():
+    with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TrainingJobPlugin(config)
         where = config.endpoint_url() or f"AWS {config.region}"
         meta: ResourceMeta | None = None

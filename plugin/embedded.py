@@ -1,7 +1,7 @@
 """The plugin's one door into local_sagemaker: a local SageMaker started for whoever needs one and named none.
 
 With the local backend and no endpoint named (config's `local.endpoint_url`, `$SAGEMAKER_PLUGIN_ENDPOINT_URL`), every
-entry point still just works: `sagemaker-plugin run` starts one for the command's duration (`for_command`); the
+entry point still just works: `sagemaker-plugin run` starts one for the command's duration (`sagemaker_endpoint`); the
 Python API and a local Flyte workflow start one per process on first use, stopped when the process exits
 (`process_endpoint`). Its clients in this process sign with its key pair without being told
 (handlers/local_credentials.py). local_sagemaker (moto) is imported here only, and only when a server is needed.
@@ -44,7 +44,7 @@ def with_endpoint(config: Config, url: str) -> Config:
 
 
 @contextlib.contextmanager
-def for_command(config: Config) -> Iterator[Config]:
+def sagemaker_endpoint(config: Config) -> Iterator[Config]:
     """The config, with a local SageMaker of its own for the block when the local backend names none."""
     if config.backend != "local" or config.endpoint_url():
         yield config
