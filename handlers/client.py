@@ -48,9 +48,6 @@ log = logging.getLogger(__name__)
 SERVICES = ("sagemaker", "logs", "s3")
 RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 _RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None  # read once, at import
-#: the dummy static credentials a plain moto server accepts (a local SageMaker takes only its own pair)
-LOCAL_ACCESS_KEY_ID = local_credentials.DUMMY_ACCESS_KEY_ID
-LOCAL_SECRET_ACCESS_KEY = local_credentials.DUMMY_SECRET_ACCESS_KEY
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
 
@@ -75,7 +72,7 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """Where and how to reach SageMaker. Credentials always come from boto3's chain (or dummies for a local one)."""
+    """Where and how to reach SageMaker. Credentials come from boto3's chain (a local SageMaker: its own key pair)."""
 
     region: str = "us-east-1"
     endpoint_url: str | None = None  # the local SageMaker; None = real AWS

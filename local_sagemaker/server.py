@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import signal
 import threading
 import time
@@ -284,7 +285,7 @@ def export_lines(server: LocalSageMaker) -> list[str]:
     """Shell lines that point another shell's boto3 (and the plugin) at `server`: `eval` them there."""
     variables = {"AWS_ENDPOINT_URL": server.url, **server.credentials.env(),
                  "SAGEMAKER_PLUGIN_ENDPOINT_URL": server.url}
-    return [f"export {name}={value}" for name, value in variables.items()]
+    return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
 
 
 REMOTE_WARNING = (
