@@ -528,10 +528,12 @@ class Result:
 
 
 class EngineProcess:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, keys: dict[str, str]) -> None:
+        """`keys`: the local SageMaker's key pair, as environment variables (it takes no other)."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "SAGEMAKER_PLUGIN_")) or k == RECORD_OPS}
-        env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+                   **keys)
         self.stderr = workdir / "engine.stderr"
         with self.stderr.open("ab") as err:
             self.popen = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--engine", str(workdir)],
@@ -560,7 +562,7 @@ def run(jobs: int, restarts: int, aborts: int, threads: int, seed: int, faults: 
         (workdir / "plan.json").write_text(json.dumps({**asdict(plan), "faults": asdict(faults)}))
         server.reset_counts()
 
-        done_restarts = drive(workdir, jobs, restarts, rng)
+        done_restarts = drive(workdir, jobs, restarts, rng, server.credentials.env())
 
         counts = server.call_counts("sagemaker")  # before the truth is read
         records, _ = read_log(workdir / "engine.log")
@@ -604,7 +606,7 @@ def progress(states: Sequence[TaskState]) -> float:
     return done / (2 * len(states))
 
 
-def drive(workdir: Path, jobs: int, restarts: int, rng: random.Random) -> int:
+def drive(workdir: Path, jobs: int, restarts: int, rng: random.Random, keys: dict[str, str]) -> int:
     """Run engines until every task is settled, SIGKILLing one at each of `restarts` random points of the run."""
     points = sorted(rng.uniform(0.05, 0.85) for _ in range(restarts))
     log = workdir / "engine.log"
@@ -612,7 +614,7 @@ def drive(workdir: Path, jobs: int, restarts: int, rng: random.Random) -> int:
     offset = 0
     killed = 0
     deadline = time.monotonic() + RUN_TIMEOUT
-    engine = EngineProcess(workdir)
+    engine = EngineProcess(workdir, keys)
     while True:
         finished = engine.popen.poll() is not None
         new, offset = read_log(log, offset)
@@ -625,7 +627,7 @@ def drive(workdir: Path, jobs: int, restarts: int, rng: random.Random) -> int:
         if killed < len(points) and progress(states) >= points[killed]:
             engine.kill()
             killed += 1
-            engine = EngineProcess(workdir)
+            engine = EngineProcess(workdir, keys)
         if time.monotonic() > deadline:
             engine.kill()
             raise RuntimeError(f"the run did not finish in {RUN_TIMEOUT} s")

@@ -44,6 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from botocore.auth import SigV4Auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+
+from handlers import local_credentials  # noqa: E402
+from handlers.local_credentials import LocalCredentials  # noqa: E402
+
 REGION = "us-east-1"
 ENDED = ("Completed", "Failed", "Stopped")
 #: share of a job's mean life spent in each secondary status before its end (Training takes the rest)
@@ -63,7 +70,7 @@ def _serve(conn: Any, settings: dict[str, Any]) -> None:
     from local_sagemaker import LocalSageMaker, LocalSettings
 
     with LocalSageMaker(LocalSettings(execution="simulate", **settings)) as server:
-        conn.send(server.url)
+        conn.send((server.url, server.credentials.access_key_id, server.credentials.secret_access_key))
         while True:
             command = conn.recv()
             if command == "counts":
@@ -90,7 +97,8 @@ class ServerProcess:
     def wait_ready(self, timeout: float = 60.0) -> str:
         if not self._conn.poll(timeout):
             raise RuntimeError("the local SageMaker did not start")
-        self.url = str(self._conn.recv())
+        self.url, key_id, secret = self._conn.recv()
+        local_credentials.register(self.url, LocalCredentials(key_id, secret))  # this process's clients sign with them
         return self.url
 
     def ask(self, command: str) -> Any:
@@ -133,14 +141,21 @@ class RawSageMaker:
     HEADERS: ClassVar[dict[str, str]] = {
         "Content-Type": "application/x-amz-json-1.1",
         "X-Amz-Target": "SageMaker.DescribeTrainingJob",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20250101/us-east-1/sagemaker/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-target, Signature=0",
     }
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        self.url = url
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        keys = local_credentials.for_endpoint(url)
+        self._signer = SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "sagemaker", "us-east-1")
         self._local = threading.local()
+
+    def _signed_headers(self, body: str) -> dict[str, str]:
+        """The local SageMaker takes only requests signed with its key pair (SigV4, as boto3 signs them)."""
+        request = AWSRequest(method="POST", url=self.url + "/", data=body.encode(), headers=dict(self.HEADERS))
+        self._signer.add_auth(request)
+        return dict(request.headers.items())
 
     def describe(self, name: str) -> dict[str, Any]:
         body = json.dumps({"TrainingJobName": name})
@@ -149,7 +164,7 @@ class RawSageMaker:
             if conn is None:
                 conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
             try:
-                conn.request("POST", "/", body=body, headers=self.HEADERS)
+                conn.request("POST", "/", body=body, headers=self._signed_headers(body))
                 response = conn.getresponse()
                 data = json.loads(response.read())
             except (OSError, http.client.HTTPException):

@@ -4,13 +4,13 @@ Run it locally, no AWS account and no Flyte cluster, with one command (from the 
 
     pip install -e '.[local,flyte]' && python examples/flyte_workflow.py
 
-It starts a local SageMaker for its duration (unless `$SAGEMAKER_PLUGIN_ENDPOINT_URL` or config's
-`local.endpoint_url` names a running one), runs the workflow through flytekit's local executor and the SageMaker
-connector, and prints the decision. `make_data` writes CSV files on this machine; the connector uploads them to the
-local S3 before it creates the training job. With `pyflyte run`, start the local SageMaker yourself first:
+It runs the workflow through flytekit's local executor and the SageMaker connector, and prints the decision. The
+training step starts a local SageMaker inside this process (stopped when it exits), unless
+`$SAGEMAKER_PLUGIN_ENDPOINT_URL` or config's `local.endpoint_url` names a running one. `make_data` writes CSV files on
+this machine; the connector uploads them to the local S3 before it creates the training job. `pyflyte run` works the
+same way, with nothing to start first:
 
-    sagemaker-plugin local serve --port 4566 &
-    SAGEMAKER_PLUGIN_ENDPOINT_URL=http://127.0.0.1:4566 pyflyte run examples/flyte_workflow.py training_workflow
+    pyflyte run examples/flyte_workflow.py training_workflow
 
 On a Flyte cluster the same workflow runs unchanged once the connector is deployed (the README's Flyte section);
 the data then lives in Flyte's S3 bucket and config says `backend: aws`.
@@ -19,12 +19,10 @@ the data then lives in Flyte's S3 bucket and config says `backend: aws`.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import random
 import sys
 import typing
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from flytekit import current_context, task, workflow
@@ -33,7 +31,8 @@ from flytekit.types.file import FlyteFile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing, too
 
-from plugin.flyte import SageMakerBuiltinAlgorithmTask
+from plugin import load_config
+from plugin.flyte import SageMakerBuiltinAlgorithmTask, configure
 
 # The TrainingJob as flytekit's old SageMaker tasks wrote it: proto3 JSON (camelCase keys, int64 as strings).
 TRAINING_JOB = {
@@ -95,36 +94,17 @@ def training_workflow(rows: int = 500, max_rmse: float = 1.0) -> str:
     return decide(metrics=trained.metrics, model=trained.model, max_rmse=max_rmse)
 
 
-@contextlib.contextmanager
-def local_sagemaker(time_scale: float = 1.0) -> Iterator[str | None]:
-    """A local SageMaker for the duration, unless config or $SAGEMAKER_PLUGIN_ENDPOINT_URL names one (or says aws)."""
-    from plugin import load_config
-    from plugin.config import ENDPOINT_ENV
-
-    config = load_config()
-    if config.backend != "local" or config.endpoint_url():
-        yield config.endpoint_url()
-        return
-    from local_sagemaker import LocalSageMaker, LocalSettings
-
-    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=time_scale)) as server:
-        os.environ[ENDPOINT_ENV] = server.url
-        try:
-            yield server.url
-        finally:
-            os.environ.pop(ENDPOINT_ENV, None)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--max-rmse", type=float, default=1.0)
-    parser.add_argument("--time-scale", type=float, default=1.0, help="local SageMaker speed-up (10: 10x faster)")
+    parser.add_argument("--time-scale", type=float, default=None,
+                        help="local SageMaker speed-up (10: 10x faster; default: config's local.time_scale)")
     args = parser.parse_args(argv)
-    with local_sagemaker(args.time_scale) as url:
-        if url:
-            print(f"SageMaker endpoint: {url}", file=sys.stderr)
-        decision = training_workflow(rows=args.rows, max_rmse=args.max_rmse)
+    if args.time_scale is not None:
+        config = load_config()
+        configure(replace(config, local=replace(config.local, time_scale=args.time_scale)))
+    decision = training_workflow(rows=args.rows, max_rmse=args.max_rmse)
     print(decision)
     return 0
 

@@ -34,7 +34,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from handlers import telemetry
+from handlers import local_credentials, telemetry
 from handlers.errors import (
     AccessDenied,
     AwsError,
@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 SERVICES = ("sagemaker", "logs", "s3")
 RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 _RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None  # read once, at import
-#: the dummy static credentials a local (moto) SageMaker accepts
-LOCAL_ACCESS_KEY_ID = "testing"
-LOCAL_SECRET_ACCESS_KEY = "testing"
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
 
@@ -78,12 +75,12 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """Where and how to reach SageMaker. Credentials always come from boto3's chain (or dummies for a local one)."""
+    """Where and how to reach SageMaker. Credentials come from boto3's chain (a local SageMaker: its own key pair)."""
 
     region: str = "us-east-1"
     endpoint_url: str | None = None  # the local SageMaker; None = real AWS
     profile: str | None = None  # boto3 profile
-    local_credentials: bool = False  # True for the local SageMaker: dummy static credentials
+    local_credentials: bool = False  # True for the local SageMaker: its own key pair (handlers/local_credentials.py)
     retry: RetrySettings = field(default_factory=RetrySettings)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     connect_timeout: float = 10
@@ -388,6 +385,15 @@ def _classify_answer(
     return AwsError, f"failed ({said})"
 
 
+def _local_refusal(operation: str, endpoint_url: str | None, said: str) -> str:
+    """A local SageMaker refused the key pair: it takes only its own, made when it started."""
+    return (f"{operation}: the local SageMaker at {endpoint_url} did not accept the credentials in use: it accepts "
+            f"only the key pair it made when it started. In this shell, run the `export AWS_ACCESS_KEY_ID=...` and "
+            f"`export AWS_SECRET_ACCESS_KEY=...` lines `sagemaker-plugin local serve` printed (or leave "
+            f"local.endpoint_url and $SAGEMAKER_PLUGIN_ENDPOINT_URL unset to use a local SageMaker started for you) "
+            f"[{said}]")
+
+
 def _what(operation: str) -> str:
     return "the training job" if operation.endswith("TrainingJob") else "the resource"
 
@@ -442,7 +448,8 @@ class SageMakerClient:
     """boto3 clients for SageMaker, CloudWatch Logs and S3 behind one retry policy, rate limits and error classes.
 
     `session` (else a new one for `settings.profile`) supplies credentials through boto3's chain; with
-    `settings.local_credentials` the clients use dummy static keys instead and the profile is ignored. `sleep` and
+    `settings.local_credentials` the clients sign with the local SageMaker's own key pair instead (this process's
+    server at the endpoint, else $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY) and the profile is ignored. `sleep` and
     `clock` serve the backoff, the deadline and the rate limiters, so tests can run without waiting.
     Thread-safe: boto3 clients are, and the counters and lazily built clients are guarded by a lock.
     """
@@ -484,6 +491,10 @@ class SageMakerClient:
         #: attempts made per operation, retries included (one per HTTP request sent, or tried to send)
         self.attempts: collections.Counter[str] = collections.Counter()
         self._clients: dict[str, BaseClient] = {}
+        #: the local SageMaker's key pair these clients sign with (None: boto3's chain, for AWS)
+        self.local_keys = (
+            local_credentials.for_endpoint(settings.endpoint_url) if settings.local_credentials else None
+        )
         self._client("sagemaker")
 
     @property
@@ -510,8 +521,9 @@ class SageMakerClient:
             client = self._clients.get(service)
             if client is None:
                 extra: dict[str, Any] = {}
-                if self.settings.local_credentials:
-                    extra = {"aws_access_key_id": LOCAL_ACCESS_KEY_ID, "aws_secret_access_key": LOCAL_SECRET_ACCESS_KEY}
+                keys = self.local_keys
+                if keys is not None:
+                    extra = {"aws_access_key_id": keys.access_key_id, "aws_secret_access_key": keys.secret_access_key}
                 make_client: Callable[..., BaseClient] = self._session.client  # typed per literal service name
                 try:
                     client = make_client(
@@ -582,6 +594,9 @@ class SageMakerClient:
             result: dict[str, Any] = retrying(attempt)
         except _AWS_FAILURES as error:
             failure = classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start)
+            if self.settings.local_credentials and failure.code in _REJECTED_CREDENTIAL_CODES:
+                failure = AccessDenied(_local_refusal(operation, self.settings.endpoint_url, str(failure)),
+                                       code=failure.code, operation=operation)
             telemetry.call_finished(service, operation, type(failure).__name__, tries, throttled)
             raise failure from error
         telemetry.call_finished(service, operation, "ok", tries, throttled)

@@ -470,9 +470,10 @@ _TRACKERS_LOCK = threading.Lock()
 
 
 def _identity(client: SageMakerClient) -> tuple[Any, ...]:
-    """Who asks where: the credentials' source (local dummies or a profile), region and endpoint."""
+    """Who asks where: the credentials' source (a local SageMaker's key pair or a profile), region and endpoint."""
     settings = client.settings
-    who = "local" if settings.local_credentials else f"profile:{settings.profile or ''}"
+    keys = client.local_keys  # a local SageMaker restarted on the same endpoint has a new key pair
+    who = f"local:{keys.access_key_id}" if keys is not None else f"profile:{settings.profile or ''}"
     return (who, client.region, client.endpoint_url)
 
 

@@ -25,7 +25,7 @@ from local_sagemaker.settings import (
 )
 
 if TYPE_CHECKING:
-    from local_sagemaker.server import LocalSageMaker, main, serve
+    from local_sagemaker.server import REMOTE_WARNING, LocalSageMaker, export_lines, main, serve
 
 __all__ = [
     "DEFAULT_TIMELINE",
@@ -33,14 +33,16 @@ __all__ = [
     "LOG_GROUP",
     "PHASES",
     "PLACEHOLDER_ROLE_ARN",
+    "REMOTE_WARNING",
     "FailureRule",
     "LocalSageMaker",
     "LocalSettings",
+    "export_lines",
     "main",
     "serve",
 ]
 
-_LAZY = {"LocalSageMaker", "main", "serve"}
+_LAZY = {"LocalSageMaker", "REMOTE_WARNING", "export_lines", "main", "serve"}
 
 
 def __getattr__(name: str) -> Any:

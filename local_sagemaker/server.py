@@ -8,16 +8,20 @@ CloudWatch Logs while other requests may read them.
 moto keeps its backends per process, not per server: two LocalSageMaker running at once in one process share jobs,
 buckets and logs (each engine keeps the wake-ups and instance counts of the jobs it created). `start()` therefore
 resets moto's state by default (`reset=False` keeps it); run one at a time, as tests do.
+
+Only its own clients get in (access.py): loopback Host headers, no web pages, and every request signed with the key
+pair it makes when it starts (`credentials`), which it registers for this process's clients
+(handlers/local_credentials.py) and hands to the jobs (`Engine.client_env`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import signal
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType, TracebackType
@@ -26,13 +30,18 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from handlers import local_credentials
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker import patch
+from local_sagemaker.access import Gate, generate_credentials, loopback_host
 from local_sagemaker.engine import Engine
 from local_sagemaker.settings import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
 
 StartResponse = Callable[..., Any]
 
-__all__ = ["LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN", "LocalSageMaker", "main", "serve"]
+__all__ = [
+    "LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN", "REMOTE_WARNING", "LocalSageMaker", "export_lines", "main", "serve",
+]
 
 
 class TokenBucket:
@@ -123,9 +132,15 @@ class _App:
                     close = getattr(result, "close", None)
                     if close is not None:
                         close()
-            if environ.get("PATH_INFO") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
-                self.engine.clear()
         return body
+
+    def reset(self) -> None:
+        """moto's state and the jobs' forgotten, as moto's own /moto-api/reset would (that path is closed)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with self.lock:
+            moto_api_backend.reset()
+            self.engine.clear()
 
 
 def _throttled(start_response: StartResponse) -> list[bytes]:
@@ -142,17 +157,34 @@ def _throttled(start_response: StartResponse) -> list[bytes]:
 
 
 class LocalSageMaker:
-    """A local SageMaker (with S3 and CloudWatch Logs) on `host:port`; port 0 picks a free one."""
+    """A local SageMaker (with S3 and CloudWatch Logs) on `host:port`; port 0 picks a free one.
+
+    `host` must be a loopback address unless `allow_remote` (anyone who can reach it with its key pair can run code
+    as this user). `credentials` are made at random unless given (a restart that keeps its clients).
+    """
 
     def __init__(
-        self, settings: LocalSettings | None = None, port: int = 0, host: str = "127.0.0.1", *, reset: bool = True
+        self,
+        settings: LocalSettings | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        reset: bool = True,
+        credentials: LocalCredentials | None = None,
+        allow_remote: bool = False,
     ) -> None:
+        if not allow_remote and not loopback_host(host):
+            raise ValueError(f"the local SageMaker serves on a loopback address unless remote access is allowed "
+                             f"explicitly, not on {host!r}")
         self.settings = settings or LocalSettings()
         self.host = host
         self.port = port
         self.reset = reset
+        self.allow_remote = allow_remote
+        self.credentials = credentials or generate_credentials()
         self.engine = Engine(self.settings)
         self._counters = _Counters(dict(self.settings.requests_per_second))
+        self._app: _App | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -168,8 +200,9 @@ class LocalSageMaker:
         if self._server is not None:
             return self.url
         patch.install()
-        app = _App(self.engine, self._counters)
-        server = make_server(self.host, self.port, app, threaded=True, request_handler=_RequestHandler)
+        app = self._app = _App(self.engine, self._counters)
+        gate = Gate(app, self.credentials, any_host=self.allow_remote)
+        server = make_server(self.host, self.port, gate, threaded=True, request_handler=_RequestHandler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-sagemaker", daemon=True
@@ -179,17 +212,31 @@ class LocalSageMaker:
         self._url = f"http://{host}:{server.server_port}"
         self.engine.client_env = {**self.engine.client_env, "AWS_ENDPOINT_URL": self._url}
         try:
-            self._wait_ready()
             if self.reset:
-                self._post("/moto-api/reset")
+                app.reset()
+            self.engine.client_env = self.client_env()
+            local_credentials.register(self._url, self.credentials)
         except BaseException:
             self.stop()
             raise
         return self._url
 
+    def client_env(self, region: str = "us-east-1") -> dict[str, str]:
+        """The environment that points boto3 at this server with its key pair (for jobs, and other processes)."""
+        return {"AWS_ENDPOINT_URL": self.url, **self.credentials.env(), "AWS_DEFAULT_REGION": region,
+                "AWS_REGION": region}
+
+    def reset_state(self) -> None:
+        """Forget every job, bucket and log (moto's state and the engine's), as a fresh start would."""
+        if self._app is None:
+            raise RuntimeError("LocalSageMaker is not started")
+        self._app.reset()
+
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        if self._url is not None:
+            local_credentials.unregister(self._url, self.credentials)
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -217,38 +264,38 @@ class LocalSageMaker:
     ) -> None:
         self.stop()
 
-    def _post(self, path: str) -> None:
-        request = urllib.request.Request(self.url + path, data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-
-    def _wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                # moto's dashboard: a static page, unlike data.json which serializes every backend.
-                with urllib.request.urlopen(self.url + "/moto-api/", timeout=2) as response:
-                    response.read()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
 
 def serve(
     settings: LocalSettings | None = None,
     port: int = 0,
     host: str = "127.0.0.1",
-    ready: Callable[[str], None] | None = None,
+    ready: Callable[[LocalSageMaker], None] | None = None,
+    *,
+    allow_remote: bool = False,
 ) -> None:
-    """Runs a LocalSageMaker until SIGINT or SIGTERM, then stops it cleanly; `ready(url)` is called once it answers."""
+    """Runs a LocalSageMaker until SIGINT or SIGTERM, then stops it cleanly; `ready(server)` is called once it answers
+    (its `url` and `credentials` are then known)."""
     stopping = threading.Event()
-    with _signals_set(stopping), LocalSageMaker(settings, port=port, host=host) as server:
+    with _signals_set(stopping), LocalSageMaker(settings, port=port, host=host, allow_remote=allow_remote) as server:
         if ready is not None:
-            ready(server.url)
+            ready(server)
         while not stopping.wait(0.5):
             pass
+
+
+def export_lines(server: LocalSageMaker) -> list[str]:
+    """Shell lines that point another shell's boto3 (and the plugin) at `server`: `eval` them there."""
+    variables = {"AWS_ENDPOINT_URL": server.url, **server.credentials.env(),
+                 "SAGEMAKER_PLUGIN_ENDPOINT_URL": server.url}
+    return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+
+
+REMOTE_WARNING = (
+    "WARNING: serving on {host}, not on loopback: anyone who can reach this port and holds the key pair printed here "
+    "can run any command on this machine as this user (training jobs run the commands their requests name), and "
+    "requests travel unencrypted over plain HTTP, where the network can read and replay them. Use it only on a "
+    "network you trust."
+)
 
 
 @contextlib.contextmanager
@@ -272,11 +319,23 @@ def _signals_set(event: threading.Event) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m local_sagemaker [--port N] [--host H] [--time-scale X]`: serve until interrupted."""
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(prog="local_sagemaker", description="A local SageMaker, S3 and CloudWatch Logs.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
     parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
-    serve(LocalSettings(time_scale=args.time_scale), args.port, args.host, ready=lambda url: print(url, flush=True))
+    if not args.allow_remote and not loopback_host(args.host):
+        parser.error(f"--host {args.host} is not a loopback address: add --allow-remote if you mean it")
+
+    def ready(server: LocalSageMaker) -> None:
+        if args.allow_remote and not loopback_host(args.host):
+            print(REMOTE_WARNING.format(host=args.host), file=sys.stderr, flush=True)
+        print(server.url, flush=True)
+        for line in export_lines(server):
+            print(line, flush=True)
+
+    serve(LocalSettings(time_scale=args.time_scale), args.port, args.host, ready=ready, allow_remote=args.allow_remote)
     return 0

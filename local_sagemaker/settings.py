@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: moto's default account, the one any dummy credentials map to.
+#: moto's default account, the one any key pair it does not know maps to (the local SageMaker's own included).
 LOCAL_ACCOUNT_ID = "123456789012"
 #: A role ARN SageMaker's pattern accepts, for callers without one (nothing checks roles locally).
 PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole"

@@ -3,7 +3,7 @@
 Example::
 
     with LocalSageMaker(LocalSettings(time_scale=20)) as server:
-        aws = LocalClients(server.url)
+        aws = LocalClients(server.url, credentials=server.credentials)
         name = unique_name("demo")
         aws.sagemaker.create_training_job(**aws.training_request(name))
         job = aws.wait(name)  # Describe, once the job has ended
@@ -21,6 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from handlers import local_credentials
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker.logs import LOG_GROUP
 from local_sagemaker.settings import PLACEHOLDER_ROLE_ARN
 
@@ -41,10 +43,15 @@ def ended(job: Mapping[str, Any]) -> bool:
 
 @dataclass
 class LocalClients:
-    """boto3 clients for one endpoint and region, with dummy credentials, and a few shortcuts."""
+    """boto3 clients for one endpoint and region, and a few shortcuts.
+
+    They sign with `credentials`: by default the key pair of the local SageMaker this process serves at `url`, else
+    $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, else dummies (what a plain moto server takes).
+    """
 
     url: str
     region: str = "us-east-1"
+    credentials: LocalCredentials | None = None
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str | None = None, **config: Any) -> Any:
@@ -53,12 +60,13 @@ class LocalClients:
         if key not in self._clients:
             # boto3's stubs type client() per literal service name; here the name is a parameter.
             factory: Callable[..., Any] = boto3.client
+            credentials = self.credentials or local_credentials.for_endpoint(self.url)
             self._clients[key] = factory(
                 service,
                 endpoint_url=self.url,
                 region_name=region or self.region,
-                aws_access_key_id="local",
-                aws_secret_access_key="local",
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
                 config=Config(**config) if config else None,
             )
         return self._clients[key]

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -21,6 +20,7 @@ from handlers.logs import LogTailer
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
 from plugin.config import Config
+from plugin.embedded import sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import check
 from plugin.resource import Resource, unmatched_metric_definitions
@@ -69,56 +69,24 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p = command_parser(local_commands, "serve", "serve a local SageMaker on 127.0.0.1 until interrupted")
     common(p)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, loopback only)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host other machines can reach: whoever reaches it with its keys runs code here")
     p.set_defaults(handler=cmd_serve)
 
 
-# --- the local SageMaker, when the backend needs one ------------------------------------------------------------------
-
-def local_settings(config: Config) -> Any:
-    from local_sagemaker import FailureRule, LocalSettings
-
-    local = config.local
-    return LocalSettings(
-        timeline=dict(local.timeline),
-        time_scale=local.time_scale,
-        failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
-        requests_per_second=dict(local.requests_per_second),
-        instances=dict(local.instances),
-        execution=local.execution,
-    )
-
-
-@contextlib.contextmanager
-def sagemaker_endpoint(config: Config) -> Iterator[Config]:
-    """The config, with a running local SageMaker's endpoint when the local backend has none configured."""
-    if config.backend != "local" or config.endpoint_url():
-        yield config
-        return
-    from local_sagemaker import LocalSageMaker
-    from local_sagemaker.persistence import mirrored
-
-    with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
-        yield replace(config, local=replace(config.local, endpoint_url=server.url))
-
-
-def data_dir(config: Config) -> Path:
-    """Where the local S3 is kept on disk (config `local.data_dir`, else the default)."""
-    from local_sagemaker.persistence import default_data_dir
-
-    return Path(config.local.data_dir).expanduser() if config.local.data_dir else default_data_dir()
-
+# --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
 
 def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: float = 3.0) -> list[str]:
     """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker."""
-    from local_sagemaker.persistence import S3Mirror
+    from plugin.embedded import data_dir, kept_path
 
     bucket, _, key = model_uri.removeprefix("s3://").partition("/")
     if not model_uri.startswith("s3://") or not key:
         return []
-    mirror = S3Mirror(data_dir(config))
-    path = mirror.path_of(bucket, key)
+    path = kept_path(config, bucket, key)
     # A local SageMaker served from this data folder keeps the model there within a second or so.
-    deadline = time.monotonic() + (wait_seconds if not embedded and mirror.root.is_dir() else 0)
+    deadline = time.monotonic() + (wait_seconds if not embedded and data_dir(config).is_dir() else 0)
     while not path.is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
     notes = []
@@ -136,8 +104,8 @@ def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: fl
 def _require_endpoint(config: Config) -> None:
     if config.backend == "local" and not config.endpoint_url():
         raise InputError(Problem("local.endpoint_url", "this command needs a running local SageMaker: start one with "
-                                 "`sagemaker-plugin local serve` and set local.endpoint_url or "
-                                 "$SAGEMAKER_PLUGIN_ENDPOINT_URL"))
+                                 "`sagemaker-plugin local serve` and run the `export ...` lines it prints "
+                                 "($SAGEMAKER_PLUGIN_ENDPOINT_URL and its key pair) in this shell"))
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:
@@ -485,24 +453,28 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from local_sagemaker import serve
+    from plugin import embedded
 
     if not 0 <= args.port <= 65535:
         raise InputError(Problem("--port", f"must be a port number 0-65535, not {args.port}"))
+    remote = not embedded.loopback(args.host)
+    if remote and not args.allow_remote:
+        raise InputError(Problem("--host", f"{args.host} is not a loopback address: other machines could reach the "
+                                 "local SageMaker, which runs the commands its requests name; add --allow-remote if "
+                                 "you mean it"))
 
-    from local_sagemaker.persistence import mirrored
-
-    kept = contextlib.ExitStack()
-
-    def ready(url: str) -> None:
-        kept.enter_context(mirrored(data_dir(config)))  # once started: a start empties moto's S3
-        print(f"local SageMaker serving at {url}", flush=True)
-        print(f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}", flush=True)
+    def ready(server: Any) -> None:
+        if remote:
+            print(embedded.remote_warning(args.host), file=sys.stderr, flush=True)
+        print(f"local SageMaker serving at {server.url}", flush=True)
+        print("# it accepts only requests signed with its own key pair: to use it from another shell, run these "
+              "lines there", flush=True)
+        for line in embedded.export_lines(server):
+            print(line, flush=True)
 
     try:
-        with kept:
-            serve(local_settings(config), port=args.port, host="127.0.0.1", ready=ready)
+        embedded.serve(config, port=args.port, host=args.host, allow_remote=args.allow_remote, ready=ready)
     except OSError as error:
-        raise InputError(Problem("--port", f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}")) \
+        raise InputError(Problem("--port", f"cannot serve on {args.host}:{args.port}: {error.strerror or error}")) \
             from None
     return EXIT_OK

@@ -7,7 +7,9 @@ The connector (`SageMakerTrainingConnector`, one instance per task type, both re
 metadata into a task in task-file form and hands it to the TrainingJobPlugin; `get` answers with flytekit's
 `Resource` (phase, message, log links as `TaskLog`s, outputs as a `LiteralMap`); `delete` stops the job. flytekit loads
 this module through the `flytekit.plugins` entry point, so `pyflyte serve connector` serves it, and the task types
-run through the same connector in a local `python workflow.py` (flytekit's AsyncConnectorExecutorMixin).
+run through the same connector in a local `python workflow.py` or `pyflyte run` (flytekit's
+AsyncConnectorExecutorMixin). A local run with the local backend and no endpoint named starts this process's own
+local SageMaker (plugin/embedded.py); the served connector never starts one by itself.
 
 When the process is flytekit's connector service (`serving()`), the config is checked as soon as flytekit imports this
 module, before the service listens: a missing, broken or incomplete config stops it with exit code 2, and a config
@@ -58,6 +60,7 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
 
 from handlers.errors import AwsError, InputError, Problem, join_path
 from handlers.status import Phase
+from plugin import embedded
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
@@ -114,7 +117,8 @@ def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None 
 
 def _new_plugin(config: Config | None = None) -> TrainingJobPlugin:
     # Flyte shows the message of each phase: every secondary status with its StatusMessage, as `run` prints it.
-    return TrainingJobPlugin(config, status_messages=True)
+    # A served connector starts no local SageMaker of its own (a local run starts the process's one first).
+    return TrainingJobPlugin(config, status_messages=True, embedded=False)
 
 
 def _default_plugin() -> TrainingJobPlugin:
@@ -541,6 +545,15 @@ class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: 
 
     def get_custom(self, settings: Any) -> dict[str, Any]:
         return self._training_job.to_proto3_json()
+
+    def execute(self, **kwargs: Any) -> Any:
+        """A local run: the connector in this process, on this process's own local SageMaker when config's local
+        backend names none (started once, stopped at exit)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
 
 
 class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):

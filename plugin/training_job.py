@@ -31,6 +31,7 @@ from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerpr
 from handlers.status import Phase, Status, phase_of
 from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
+from plugin import embedded
 from plugin.config import Config, load_config
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered, check, render
@@ -50,6 +51,8 @@ class TrainingJobPlugin:
     `status_messages=True` gives every secondary status its StatusMessage in `get`'s message, as `run` shows it
     (the status tracker then describes a job once more per status it passes through); otherwise a status the
     tracker's sweeps saw comes bare until the job ends.
+    With the local backend and no endpoint named, it uses this process's own local SageMaker, started on first use
+    (plugin/embedded.py); `embedded=False` (a served connector) uses one only if something else started it.
     """
 
     task_types = (BUILTIN_TASK, CUSTOM_TASK)
@@ -57,9 +60,10 @@ class TrainingJobPlugin:
 
     def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
                  images: ImageRegistry | None = None, clock: Callable[[], float] = time.time,
-                 status_messages: bool = False) -> None:
+                 status_messages: bool = False, embedded: bool = True) -> None:
         self.config = config if config is not None else load_config()
         self.status_messages = status_messages
+        self.embedded = embedded
         self._images = images
         self._clock = clock
         self._lock = threading.Lock()
@@ -82,10 +86,11 @@ class TrainingJobPlugin:
         region = region or self.config.region
         endpoint_url = endpoint_url if endpoint_url is not None else self.config.endpoint_url()
         if self.config.backend == "local" and not endpoint_url:
+            endpoint_url = embedded.process_endpoint(self.config, start=self.embedded)
+        if self.config.backend == "local" and not endpoint_url:
             raise InputError(Problem("local.endpoint_url", "the local backend needs a running local SageMaker: start "
                                      "one with `sagemaker-plugin local serve` and set local.endpoint_url or "
-                                     "$SAGEMAKER_PLUGIN_ENDPOINT_URL (or use `sagemaker-plugin run`, which starts "
-                                     "one)"))
+                                     "$SAGEMAKER_PLUGIN_ENDPOINT_URL"))
         key = (region, endpoint_url)
         with self._lock:
             client = self._clients.get(key)

@@ -146,10 +146,10 @@ def server(request: pytest.FixtureRequest) -> Iterator[LocalSageMaker]:
 
 @pytest.fixture(scope="module")
 def aws(server: LocalSageMaker) -> LocalClients:
-    """Plain boto3 clients on `server`: what really exists there, seen without faults."""
+    """Plain boto3 clients on `server`, signing with its key pair: what really exists there, seen without faults."""
     from local_sagemaker.testing import LocalClients
 
-    return LocalClients(server.url)
+    return LocalClients(server.url, credentials=server.credentials)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,10 +57,16 @@ SERVED_FAILURE = {"name_pattern": ".*-e2e-srvfail-.*", "at": "Training", "reason
 
 # --- subprocesses -----------------------------------------------------------------------------------------------------
 
+#: the key pair of the local SageMaker the commands run in a folder talk to (it takes no other), as environment
+#: variables: what a person exports from `local serve`'s output in the shell they work in
+KEYS_FOR: dict[Path, dict[str, str]] = {}
+
+
 def cli_env(tmp: Path) -> dict[str, str]:
     """The environment of every subprocess: nothing from AWS or this plugin's variables, no way out to AWS.
 
-    Only the opt-in operation recorder of tests/conftest.py (SAGEMAKER_PLUGIN_RECORD_OPS) passes through.
+    Only the opt-in operation recorder of tests/conftest.py (SAGEMAKER_PLUGIN_RECORD_OPS) passes through, and the key
+    pair of the local SageMaker the folder's commands use (KEYS_FOR).
     """
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_")) and key != "PYTHONUNBUFFERED"}
@@ -72,6 +79,7 @@ def cli_env(tmp: Path) -> dict[str, str]:
         AWS_ENDPOINT_URL=NOWHERE,
         XDG_DATA_HOME=str(tmp / ".local-data"),  # where a local SageMaker keeps its S3: the test's own
     )
+    env.update(KEYS_FOR.get(tmp, {}))
     return env
 
 
@@ -252,20 +260,32 @@ class Served:
     work: Path  # a copy of examples/, for task files
 
 
-def start_serve(cwd: Path, config: Path, port: int = 0) -> tuple[Proc, str]:
+def start_serve(cwd: Path, config: Path, port: int = 0) -> tuple[Proc, str, dict[str, str]]:
+    """`local serve`: the process, its URL and the variables its `export NAME=value` lines set."""
     proc = Proc(["local", "serve", "--port", port, "--config", config], cwd)
     line = proc.wait_for(r"^local SageMaker serving at http://127\.0\.0\.1:\d+$", timeout=60)
-    return proc, line.rsplit(" ", 1)[1]
+    proc.wait_for(r"^export SAGEMAKER_PLUGIN_ENDPOINT_URL=", timeout=10)  # the last one
+    exports = dict(text.removeprefix("export ").split("=", 1) for text in proc.text().splitlines()
+                   if text.startswith("export "))
+    return proc, line.rsplit(" ", 1)[1], exports
+
+
+def keys_of(exports: dict[str, str]) -> LocalCredentials:
+    return LocalCredentials(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
 
 
 @contextlib.contextmanager
 def serving(root: Path, **local: Any) -> Iterator[Served]:
     """`sagemaker-plugin local serve` with config.yaml's `local` section `local`, stopped (SIGTERM) at the end."""
-    proc, url = start_serve(root, write_config(root / "server.yaml", local={"time_scale": SERVED_TIME_SCALE, **local}))
+    proc, url, exports = start_serve(root, write_config(root / "server.yaml",
+                                                        local={"time_scale": SERVED_TIME_SCALE, **local}))
     try:
         config = write_config(root / "client.yaml", local={"endpoint_url": url, "time_scale": SERVED_TIME_SCALE})
-        yield Served(url, LocalClients(url), config, copy_examples(root / "examples"))
+        work = copy_examples(root / "examples")
+        KEYS_FOR[work] = keys_of(exports).env()
+        yield Served(url, LocalClients(url, credentials=keys_of(exports)), config, work)
     finally:
+        KEYS_FOR.pop(root / "examples", None)
         proc.popen.send_signal(signal.SIGTERM)
         try:
             proc.popen.wait(timeout=15)
@@ -557,13 +577,17 @@ def test_local_serve_prints_its_url_and_stops_cleanly(tmp_path: Path, sig: signa
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-    proc, url = start_serve(tmp_path, config, port=port)
+    proc, url, exports = start_serve(tmp_path, config, port=port)
     try:
         if port:
             assert url == f"http://127.0.0.1:{port}"
-        export = proc.wait_for(r"^  export SAGEMAKER_PLUGIN_ENDPOINT_URL=")
-        assert export == f"  export SAGEMAKER_PLUGIN_ENDPOINT_URL={url}"
-        aws = LocalClients(url)
+        # the lines another shell evaluates: where, and the key pair it made at start (AWS's format)
+        assert set(exports) == {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                "SAGEMAKER_PLUGIN_ENDPOINT_URL"}
+        assert exports["SAGEMAKER_PLUGIN_ENDPOINT_URL"] == exports["AWS_ENDPOINT_URL"] == url
+        assert re.fullmatch(r"AKIA[A-Z2-7]{16}", exports["AWS_ACCESS_KEY_ID"])
+        assert len(exports["AWS_SECRET_ACCESS_KEY"]) == 40
+        aws = LocalClients(url, credentials=keys_of(exports))
         assert aws.sagemaker.list_training_jobs()["TrainingJobSummaries"] == []
         proc.popen.send_signal(sig)
         code, out, err = proc.finish(timeout=15)
@@ -679,6 +703,7 @@ def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path)
     # time_scale 4: the job takes ~1.25 s, long enough for the run's 0.1 s polls to meet the limits on any machine.
     with LocalSageMaker(LocalSettings(execution="simulate", time_scale=4, requests_per_second=rates)) as server:
         config = write_config(tmp_path / "config.yaml", local={"endpoint_url": server.url, "time_scale": 10})
+        KEYS_FOR[work] = server.credentials.env()
         result = cli(["run", task, "--json", "--config", config], work)
         throttled = {**server.throttled_counts("sagemaker"), **server.throttled_counts("logs")}
         received = {**server.call_counts("sagemaker"), **server.call_counts("logs")}

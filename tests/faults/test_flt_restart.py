@@ -167,6 +167,10 @@ def engine_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+#: the running local SageMaker's key pair, as environment variables: it takes requests signed with it only
+KEYS: dict[str, str] = {}
+
+
 @dataclass
 class World:
     server: LocalSageMaker
@@ -185,6 +189,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
                                                               "Training": case.training, "Uploading": 1})
     with LocalSageMaker(settings) as server:
         aws = LocalClients(server.url)
+        KEYS.update(server.credentials.env())
         identity = uuid.uuid4().hex[:12]
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(config_data(
@@ -202,7 +207,7 @@ def env(tmp: Path, pause: str = "", quota_full: str = "") -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "FLT_")) or k == RECORD_OPS}
     clean.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(tmp / "none"),
-                 AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL="http://127.0.0.1:1")
+                 AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL="http://127.0.0.1:1", **KEYS)
     if pause:
         clean["FLT_PAUSE"] = pause
     if quota_full:

@@ -39,6 +39,7 @@ import boto3
 import pytest
 import yaml
 
+from handlers import local_credentials
 from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
 from handlers.errors import TransientError
 from local_sagemaker import LocalSageMaker, LocalSettings
@@ -224,10 +225,19 @@ def train(aws: LocalClients) -> str:
     return aws.put_data("flt-wire/train")
 
 
+#: the local SageMaker's key pair, as environment variables: it takes requests signed with it only
+KEYS: dict[str, str] = {}
+
+
 @pytest.fixture
 def proxy(server: LocalSageMaker) -> Iterator[FaultyProxy]:
+    """The proxy on loopback forwards requests as signed for it: this process's clients of it sign with the server's
+    key pair, and so do the commands run in a subprocess (KEYS)."""
     made = FaultyProxy(server.url)
+    local_credentials.register(made.url, server.credentials)
+    KEYS.update(server.credentials.env())
     yield made
+    local_credentials.unregister(made.url)
     made.close()
 
 
@@ -270,7 +280,7 @@ def cli_env(tmp: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_")) or key == RECORD_OPS}
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(tmp / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL=NOWHERE)
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL=NOWHERE, **KEYS)
     return env
 
 

@@ -45,6 +45,7 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
     (tmp_path / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp_path / "config.json")
+    env.update(server.credentials.env())  # the local SageMaker takes requests signed with its own key pair only
     run = subprocess.Popen([sys.executable, str(EXAMPLE), "--rows", "50"], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     aws = LocalClients(server.url)

@@ -69,6 +69,7 @@ def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> 
     (tmp / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
+    env.update(server.credentials.env())  # the local SageMaker takes requests signed with its own key pair only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
     port, metrics_port = free_port(), free_port()
     pyflyte = Path(sys.executable).with_name("pyflyte")

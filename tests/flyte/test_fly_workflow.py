@@ -124,11 +124,10 @@ def test_custom_training_task_in_a_local_workflow(aws: LocalClients) -> None:
 
 
 def test_the_example_runs_with_one_command(tmp_path: Path) -> None:
-    """`python examples/flyte_workflow.py`: it starts its own local SageMaker when none is configured."""
-    env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
+    """`python examples/flyte_workflow.py`: the training step starts a local SageMaker when none is configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_PLUGIN_", "AWS_"))}
     done = subprocess.run([sys.executable, str(EXAMPLE), "--time-scale", "20", "--rows", "100"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
     assert DECISION.match(last), done.stdout + done.stderr[-3000:]
-    assert "SageMaker endpoint: http://127.0.0.1:" in done.stderr

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings, patch
 from local_sagemaker.testing import LocalClients, unique_name
 
@@ -75,13 +77,17 @@ def test_each_start_begins_with_a_clean_state() -> None:
         aws.sagemaker.create_training_job(**aws.training_request(name))  # the name is free again
 
 
-def test_a_moto_api_reset_also_forgets_the_clock_and_capacity() -> None:
+def test_a_reset_also_forgets_the_clock_and_capacity_and_motos_own_reset_is_closed() -> None:
     settings = LocalSettings(execution="simulate", time_scale=50, instances={"ml.p3.2xlarge": 1})
     with LocalSageMaker(settings) as server:
         aws = LocalClients(server.url)
         request = aws.training_request(unique_name("held"), instance_type="ml.p3.2xlarge", max_runtime=100000)
         aws.sagemaker.create_training_job(**request)
-        urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST"))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST"))
+        assert refused.value.code == 403
+        assert server.engine.in_use(LOCAL_ACCOUNT_ID, "us-east-1", "ml.p3.2xlarge") == 1
+        server.reset_state()
         assert server.engine.in_use(LOCAL_ACCOUNT_ID, "us-east-1", "ml.p3.2xlarge") == 0
         aws.sagemaker.create_training_job(**aws.training_request(unique_name("free"), instance_type="ml.p3.2xlarge"))
 
@@ -132,7 +138,10 @@ def test_serve_runs_until_sigterm_and_prints_the_url_once_ready() -> None:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
-        aws = LocalClients(url, region="eu-central-1")
+        exports = dict(process.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(4))
+        assert exports["AWS_ENDPOINT_URL"] == exports["SAGEMAKER_PLUGIN_ENDPOINT_URL"] == url
+        keys = LocalCredentials(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
+        aws = LocalClients(url, region="eu-central-1", credentials=keys)
         name = unique_name("served")
         aws.sagemaker.create_training_job(**aws.training_request(name))
         assert aws.wait(name)["TrainingJobStatus"] == "Completed"
@@ -149,9 +158,9 @@ def test_serve_in_process_calls_ready_and_stops_on_sigint() -> None:
 
     seen: list[str] = []
 
-    def ready(url: str) -> None:
-        seen.append(url)
-        LocalClients(url).sagemaker.list_training_jobs()
+    def ready(server: LocalSageMaker) -> None:
+        seen.append(server.url)
+        LocalClients(server.url, credentials=server.credentials).sagemaker.list_training_jobs()
         os.kill(os.getpid(), signal.SIGINT)
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

@@ -53,8 +53,8 @@ def test_failure_rules_fullmatch_and_check_their_fields() -> None:
 
 def test_settings_from_the_config_local_section() -> None:
     """config.yaml's `local` section is parsed by plugin.config; the command line turns it into LocalSettings."""
-    from plugin.cli_jobs import local_settings
     from plugin.config import parse_config
+    from plugin.embedded import local_settings
 
     config = parse_config({"local": {
         "endpoint_url": "http://127.0.0.1:4566",

@@ -380,6 +380,9 @@ def test_subprocesses_record_their_operations(tmp_path: Path, local_sagemaker: s
                                   "retry": {"attempts": 1}}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_PLUGIN_")}
     env[RECORD_ENV] = str(record)
+    from handlers import local_credentials
+
+    env.update(local_credentials.for_endpoint(local_sagemaker).env())  # the local SageMaker takes its own pair only
     done = subprocess.run([sys.executable, "-m", "plugin.cli", "status", "--config", str(config), "no-such-job"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2, done.stderr  # no such job: the user's input

@@ -1,0 +1,121 @@
+"""The plugin's one door into local_sagemaker: a local SageMaker started for whoever needs one and named none.
+
+With the local backend and no endpoint named (config's `local.endpoint_url`, `$SAGEMAKER_PLUGIN_ENDPOINT_URL`), every
+entry point still just works: `sagemaker-plugin run` starts one for the command's duration (`sagemaker_endpoint`); the
+Python API and a local Flyte workflow start one per process on first use, stopped when the process exits
+(`process_endpoint`). Its clients in this process sign with its key pair without being told
+(handlers/local_credentials.py). local_sagemaker (moto) is imported here only, and only when a server is needed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plugin.config import Config
+
+if TYPE_CHECKING:
+    from local_sagemaker import LocalSageMaker, LocalSettings
+
+_lock = threading.Lock()
+_process_server: LocalSageMaker | None = None  # the process's own, once started (one per process, as moto's state is)
+
+
+def local_settings(config: Config) -> LocalSettings:
+    """The local SageMaker's settings from config's `local` section."""
+    from local_sagemaker import FailureRule, LocalSettings
+
+    local = config.local
+    return LocalSettings(
+        timeline=dict(local.timeline),
+        time_scale=local.time_scale,
+        failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
+        requests_per_second=dict(local.requests_per_second),
+        instances=dict(local.instances),
+        execution=local.execution,
+    )
+
+
+def data_dir(config: Config) -> Path:
+    """Where the local S3 is kept on disk (config `local.data_dir`, else the default)."""
+    from local_sagemaker.persistence import default_data_dir
+
+    return Path(config.local.data_dir).expanduser() if config.local.data_dir else default_data_dir()
+
+
+def kept_path(config: Config, bucket: str, key: str) -> Path:
+    """The file on disk that keeps the local S3 object `s3://bucket/key`."""
+    from local_sagemaker.persistence import S3Mirror
+
+    return S3Mirror(data_dir(config)).path_of(bucket, key)
+
+
+def with_endpoint(config: Config, url: str) -> Config:
+    return replace(config, local=replace(config.local, endpoint_url=url))
+
+
+@contextlib.contextmanager
+def sagemaker_endpoint(config: Config) -> Iterator[Config]:
+    """The config, with a local SageMaker of its own for the block when the local backend names none."""
+    if config.backend != "local" or config.endpoint_url():
+        yield config
+        return
+    from local_sagemaker import LocalSageMaker
+    from local_sagemaker.persistence import mirrored
+
+    with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
+        yield with_endpoint(config, server.url)
+
+
+def process_endpoint(config: Config, *, start: bool = True) -> str | None:
+    """The URL of this process's own local SageMaker, started on first use from `config`'s local settings (later
+    configs share it as it is); stopped, with its jobs, when the process exits. None if none runs and not `start`."""
+    global _process_server
+    with _lock:
+        if _process_server is None and start:
+            from local_sagemaker import LocalSageMaker
+
+            # reset=False: moto's state is per process; a server someone else started here keeps its jobs.
+            server = LocalSageMaker(local_settings(config), reset=False)
+            server.start()
+            atexit.register(server.stop)
+            _process_server = server
+        return _process_server.url if _process_server is not None else None
+
+
+def serve(config: Config, port: int, host: str, *, allow_remote: bool, ready: Any) -> None:
+    """`sagemaker-plugin local serve`: local_sagemaker.serve with config's local settings."""
+    from local_sagemaker import serve as serve_local
+    from local_sagemaker.persistence import mirrored
+
+    kept = contextlib.ExitStack()
+
+    def started(server: Any) -> None:
+        kept.enter_context(mirrored(data_dir(config)))  # once started: a start empties moto's S3
+        ready(server)
+
+    with kept:
+        serve_local(local_settings(config), port=port, host=host, ready=started, allow_remote=allow_remote)
+
+
+def export_lines(server: Any) -> list[str]:
+    from local_sagemaker import export_lines as lines
+
+    return lines(server)
+
+
+def remote_warning(host: str) -> str:
+    from local_sagemaker import REMOTE_WARNING
+
+    return REMOTE_WARNING.format(host=host)
+
+
+def loopback(host: str) -> bool:
+    from local_sagemaker.access import loopback_host
+
+    return loopback_host(host)
