@@ -58,7 +58,7 @@ def invalid(problems: Sequence[Problem], params: Mapping[str, Any]) -> Validatio
         path = problem.path if problem.aws_path is None else problem.aws_path
         found, value = value_at(params, path)
         where = _aws_path(path)
-        shown = f"'{_java(value)}'" if found else "null"
+        shown = f"'{_java(value)}'" if found and value is not None else "null"
         parts.append(f"Value {shown} at '{where}' failed to satisfy constraint: {problem.message}")
     count = len(parts)
     noun = "error" if count == 1 else "errors"
