@@ -3,7 +3,9 @@
 botocore's client checks only required members, Python types and minimums; SageMaker itself rejects the rest
 (patterns, maximum lengths and counts, enums, numeric ranges) with a ValidationException after a round trip. This
 walks the operation's input shape generically and reports every such problem at once, so no AWS constraint is ever
-copied by hand: a newer botocore brings newer rules.
+copied by hand: a newer botocore brings newer rules. Each problem's message is AWS's own constraint text ("Member must
+satisfy regular expression pattern: ..."), the one source for the local SageMaker's ValidationException and for what
+`validate` shows; type mismatches, which AWS answers with a SerializationException instead, keep plain words.
 """
 
 from __future__ import annotations

@@ -279,10 +279,22 @@ def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -
     return Problem(task_path, f"{message} (request field {path})")
 
 
+_ENUM_SET = re.compile(r"(Member must satisfy enum value set: \[)(.*)\]")
+
+
+def _shortened(text: str) -> str:
+    """AWS's enum set, cut to its first dozen values for a person (instance types number in the hundreds)."""
+    found = _ENUM_SET.fullmatch(text)
+    values = found.group(2).split(", ") if found else []
+    if len(values) <= 12 or found is None:
+        return text
+    return f"{found.group(1)}{', '.join(values[:12])}, ... ({len(values)} in all)]"
+
+
 def _with_value(problem: Problem, request: Mapping[str, Any]) -> str:
     """AWS's constraint text with the value at fault in front, as AWS's own message has it; never a too-long value
     (it may be a secret, and its length is the problem) nor one reported at its map or list."""
-    text = problem.message
+    text = _shortened(problem.message)
     if problem.aws_path is not None or not text.startswith("Member must") or "length less than" in text:
         return text
     found, value = value_at(request, problem.path)
