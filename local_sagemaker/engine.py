@@ -16,10 +16,10 @@ from typing import Any
 
 from handlers.errors import Problem
 from handlers.service_model import validate_request
-from local_sagemaker import errors
+from local_sagemaker import errors, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
-from local_sagemaker.settings import LocalSettings
+from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
 
 #: Members that moto would crash without (HTTP 500) and that classic training jobs need.
 _NEEDED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
@@ -37,6 +37,7 @@ class Engine:
         self._sequence = itertools.count()
         self._in_use: dict[CapacityKey, int] = {}
         self._holding: dict[int, list[tuple[CapacityKey, int]]] = {}
+        self._seeded = False  # settings.buckets made since the last reset of moto's state
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -46,8 +47,12 @@ class Engine:
         self._heap.clear()
         self._in_use.clear()
         self._holding.clear()
+        self._seeded = False
 
     def run_due(self, now_ms: int | None = None) -> None:
+        if not self._seeded:  # the first request after a start or a reset finds the account's buckets there
+            self._seeded = True
+            storage.make_buckets(LOCAL_ACCOUNT_ID, self.settings.buckets)
         now = self.now_ms() if now_ms is None else now_ms
         while self._heap and self._heap[0][0] <= now:
             wake, _, job = heapq.heappop(self._heap)

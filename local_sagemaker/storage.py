@@ -51,6 +51,16 @@ def prefix_has_objects(account_id: str, region: str, uri: str) -> bool:
     return False
 
 
+def make_buckets(account_id: str, names: Sequence[str], region: str = "us-east-1") -> None:
+    """Creates the buckets that do not exist yet (the account's own, set up before any job runs)."""
+    backend = s3_backends[account_id][get_partition(region)]
+    for name in names:
+        try:
+            backend.get_bucket(name)
+        except MissingBucket:
+            backend.create_bucket(name, region)
+
+
 class UploadFailed(Exception):
     """An upload SageMaker would fail the job for; the text follows AWS's "Unable to upload file to <uri> (...)"."""
 

@@ -137,3 +137,25 @@ def test_metric_extractor_publishes_every_value_with_its_host_and_time() -> None
     extractor.feed(LogLine(1, 3000, "loss=0.5"))
     assert published == [("loss", 1, 0.9, 1000), ("loss", 2, 0.8, 1500), ("loss", 1, 0.5, 3000)]
     assert [(m["MetricName"], m["Value"]) for m in extractor.final()] == [("loss", 0.5)]
+
+
+# --- the account's own buckets ----------------------------------------------------------------------------------------
+
+def test_the_local_s3_holds_the_plugins_default_output_bucket_from_the_start_and_after_a_reset() -> None:
+    """SageMaker never creates buckets, so the plugin's default local output bucket must already be there."""
+    import urllib.request
+
+    from local_sagemaker import LocalSageMaker, LocalSettings
+    from local_sagemaker.settings import DEFAULT_BUCKETS
+    from local_sagemaker.testing import LocalClients
+    from plugin.render import LOCAL_OUTPUT_PREFIX
+
+    assert LOCAL_OUTPUT_PREFIX.split("/")[2] in DEFAULT_BUCKETS
+    with LocalSageMaker(LocalSettings(buckets=[*DEFAULT_BUCKETS, "team-models"])) as server:
+        aws = LocalClients(server.url)
+        assert {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} == {*DEFAULT_BUCKETS, "team-models"}
+        aws.s3.delete_bucket(Bucket="team-models")
+        request = urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+        assert {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} == {*DEFAULT_BUCKETS, "team-models"}
