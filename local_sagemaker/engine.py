@@ -19,10 +19,10 @@ from typing import Any
 from handlers.errors import Problem
 from handlers.service_model import validate_request
 from image_registry import ImageRegistry
-from local_sagemaker import errors
+from local_sagemaker import errors, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
-from local_sagemaker.settings import LocalSettings
+from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
 
 #: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
 BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
@@ -58,6 +58,7 @@ class Engine:
         self._runs: Any = None  # runner.Runs: the runners of the jobs that run for real
         if settings.execution == "run":
             self._runs = self._make_runs()  # now, not at the first create: its imports would delay that job
+        self._seeded = False  # settings.buckets made since the last reset of moto's state
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -69,8 +70,12 @@ class Engine:
         self._heap.clear()
         self._in_use.clear()
         self._holding.clear()
+        self._seeded = False
 
     def run_due(self, now_ms: int | None = None) -> None:
+        if not self._seeded:  # the first request after a start or a reset finds the account's buckets there
+            self._seeded = True
+            storage.make_buckets(LOCAL_ACCOUNT_ID, self.settings.buckets)
         now = self.now_ms() if now_ms is None else now_ms
         while self._heap and self._heap[0][0] <= now:
             wake, _, job = heapq.heappop(self._heap)

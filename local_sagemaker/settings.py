@@ -16,6 +16,11 @@ LOCAL_ACCOUNT_ID = "123456789012"
 #: A role ARN SageMaker's pattern accepts, for callers without one (nothing checks roles locally).
 PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole"
 
+#: Buckets the local S3 holds from the start, as an AWS account holds its own: SageMaker never creates a bucket (a job
+#: whose output bucket is missing fails), so the plugin's default local output bucket (`LOCAL_OUTPUT_PREFIX` in
+#: plugin/render.py; a test keeps the two names equal) is there for jobs to write to.
+DEFAULT_BUCKETS: tuple[str, ...] = ("sagemaker-plugin-local",)
+
 #: The secondary statuses a job passes through while InProgress, in order.
 PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
 
@@ -68,6 +73,7 @@ class LocalSettings:
         period between SIGTERM and SIGKILL of a stopped job's processes.
     execution: `run` (the default) runs each host as processes on this machine; `simulate` plays the timeline
         (thousands of jobs at no cost, for benchmarks and fault tests).
+    buckets: S3 buckets that exist from the start (and again after a reset), in us-east-1.
     """
 
     timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
@@ -77,6 +83,7 @@ class LocalSettings:
     instances: Mapping[str, int] = field(default_factory=dict)
     stop_seconds: float = 1.0
     execution: str = "run"
+    buckets: tuple[str, ...] = DEFAULT_BUCKETS
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.timeline) - set(PHASES))
@@ -99,6 +106,7 @@ class LocalSettings:
             raise ValueError(f"execution: must be one of {', '.join(EXECUTIONS)}, not {self.execution!r}")
         # A tuple given as a list would make the dataclass unhashable and mutable; accept it, store a tuple.
         object.__setattr__(self, "failures", tuple(self.failures))
+        object.__setattr__(self, "buckets", tuple(self.buckets))
 
     def seconds(self, phase: str) -> float:
         """Wall-clock seconds a job spends in `phase`, after scaling."""

@@ -216,7 +216,7 @@ def _generated() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         # very large and very deep
         "over_one_megabyte.yaml": ((valid + "#" + "x" * (1 << 20) + "\n").encode(), ("{name}", "too large")),
         "one_megabyte_job_name.yaml": ((valid + "job_name: " + "a" * ((1 << 20) - len(valid) - 20) + "\n").encode(),
-                                       ("job_name", "at most 63")),
+                                       ("job_name", "Member must have length less than or equal to 63")),
         "forty_thousand_tags.yaml": ((valid + "tags: {" + ", ".join(f"k{i}: v" for i in range(40000)) + "}\n")
                                      .encode(), ("{name}", "more than 10000 values", "under tags")),
         "many_values.yaml": ((valid + "x: {" + ", ".join(f"h{i}: {i}" for i in range(60000)) + "}\n").encode(),
