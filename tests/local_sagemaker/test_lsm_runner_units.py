@@ -13,7 +13,7 @@ from local_sagemaker.channels import shard
 from local_sagemaker.hostdirs import HostDirs, make_hosts
 from local_sagemaker.mpi import find_mpirun
 from local_sagemaker.toolkit_env import cmd_args, decode, env_value, scrubbed, split_hyperparameters
-from plugin.cli_jobs import local_settings
+from plugin.embedded import local_settings
 from plugin.config import parse_config
 
 
