@@ -235,7 +235,7 @@ def test_a_script_that_ignores_sigterm_is_killed_after_the_grace_period(aws: Loc
     pids_file = tmp_path / "pids"
     name = unique_name("runstop")
     create(aws, name, ["python", str(path), str(pids_file)])
-    aws.wait(name, until=lambda job: "running" in logs(aws, name).get("algo-1", []), timeout=30, interval=0.1)
+    aws.wait(name, until=lambda job: "running" in logs(aws, name).get("algo-1", []), timeout=60, interval=0.1)
     pids = [int(p) for p in pids_file.read_text().split()]
     assert all(alive(pid) for pid in pids)
     stopped_at = time.monotonic()
