@@ -1,9 +1,10 @@
-"""A job's processes: each in its own process group, its output read line by line, killed as a group.
+"""A job's processes: each in its own session, its output read line by line, killed with everything it started.
 
-Three guards make sure nothing outlives the local SageMaker: every process leads its own group (start_new_session)
-so a signal reaches its children and grandchildren too; on Linux each gets PR_SET_PDEATHSIG, so the kernel kills it
-when the server dies; and the server's reaper (reaper.py), a separate process holding a pipe from the server, kills
-every group it was told of when that pipe closes, however the server ended.
+Three guards make sure nothing outlives the local SageMaker: every process leads its own session and group
+(start_new_session) and signals go to the whole session, so they reach children and grandchildren too; on Linux
+each gets PR_SET_PDEATHSIG, so the kernel kills it when the server dies; and the server's reaper (reaper.py), a
+separate process holding a pipe from the server, kills every session it was told of when that pipe closes, however
+the server ended.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from local_sagemaker.reaper import session_pids, signal_session
 
 _PR_SET_PDEATHSIG = 1
 
@@ -108,19 +111,20 @@ def _pump(stream: IO[bytes], process: Process, is_err: bool, sink: Callable[[Lin
 
 
 def signal_group(group: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
+    """`signum` to the process's group and to everything else in its session (see reaper.session_pids)."""
+    signal_session(group, signum)
 
 
 def group_alive(group: int) -> bool:
-    """Whether any process of the group still exists (zombies of our own children excepted by the caller's wait)."""
+    """Whether any process of the group or its session still lives."""
     try:
         os.killpg(group, 0)
+        return True
     except ProcessLookupError:
-        return False
+        pass
     except PermissionError:
         return True
-    return True
+    return bool(session_pids(group))
 
 
 def terminate(processes: Sequence[Process], grace_seconds: float) -> None:

@@ -3,8 +3,9 @@
 The server starts one (`Reaper`) before its first job process and tells it, through a pipe, each process group it
 starts (`+<group>`) and each one it has finished with (`-<group>`). When the pipe closes (the server stopped, crashed
 or was SIGKILLed, since the kernel closes a dead process's pipes), the reaper sends SIGKILL to every group still on
-its list and exits. It runs in its own session, so a Ctrl-C aimed at the server's terminal does not take it first.
-Run as a script (`python reaper.py`), not as a module, so that it starts without importing anything of the project.
+its list (the whole session each leads) and exits. It runs in its own session, so a Ctrl-C aimed at the server's
+terminal does not take it first. Run as a script (`python reaper.py`), not as a module, so that it starts without
+importing anything of the project.
 """
 
 from __future__ import annotations
@@ -15,6 +16,40 @@ import signal
 import subprocess
 import sys
 import threading
+
+
+def session_pids(session: int) -> list[int]:
+    """The live processes of a session (Linux's /proc; none found elsewhere).
+
+    A job's process leads its own session, and whatever it starts stays in it unless it calls setsid itself; some
+    launchers (Open MPI's prterun) put each child in a process group of its own, so the session, not the group, is
+    what holds all of a job's processes."""
+    pids: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[-1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, session, ...
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == session:
+            pids.append(int(entry))
+    return pids
+
+
+def signal_session(session: int, signum: int) -> None:
+    """`signum` to the process group `session` leads and to every other process of the session."""
+    with contextlib.suppress(OSError):
+        os.killpg(session, signum)
+    for pid in session_pids(session):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
 
 
 def _watch() -> None:
@@ -30,8 +65,7 @@ def _watch() -> None:
             elif word[0] == "-":
                 groups.discard(group)
     for group in groups:
-        with contextlib.suppress(OSError):
-            os.killpg(group, signal.SIGKILL)
+        signal_session(group, signal.SIGKILL)
 
 
 class Reaper:

@@ -47,7 +47,6 @@ CHECKPOINT_SYNC_SECONDS = 10.0
 TAIL_LINES = 10
 
 
-
 def xgboost_runnable() -> bool:
     """Whether the local XGBoost algorithm is installed (else XGBoost jobs fall back to the simulation)."""
     try:
@@ -211,15 +210,12 @@ class JobRunner:
         while True:
             self._check_limits()
             if self.job.stop_event.is_set():
-                grace = 0.0 if self.abandoned.is_set() else self.context.settings.scaled(
-                    self.context.settings.stop_seconds)
-                processes.terminate(self._processes, grace)
+                processes.terminate(self._processes, 0.0 if self.abandoned.is_set() else self._grace())
                 break
             codes = [p.popen.poll() for p in self._processes]
             failed = [(p, code) for p, code in zip(self._processes, codes, strict=True) if code not in (None, 0)]
             if failed:
-                processes.terminate([p for p in self._processes if p.popen.returncode is None],
-                                    self.context.settings.scaled(self.context.settings.stop_seconds))
+                processes.terminate([p for p in self._processes if p.popen.returncode is None], self._grace())
                 processes.finish_readers(self._processes)
                 self._flush()
                 raise _Failed(self._failure_reason(hosts, *failed[0]))
@@ -234,6 +230,10 @@ class JobRunner:
                 last_sync = time.monotonic()
             time.sleep(POLL_SECONDS)
         processes.finish_readers(self._processes)
+
+    def _grace(self) -> float:
+        """Seconds between SIGTERM and SIGKILL: `stop_seconds`, real seconds here (time_scale is the timeline's)."""
+        return float(self.context.settings.stop_seconds)
 
     def _read(self, bucket: str, key: str) -> bytes:
         with self.context.lock:
@@ -297,18 +297,20 @@ class JobRunner:
             self.context.settle(self.job)
 
     def _stopping(self) -> bool:
-        """Whether a stop or a limit ended the job before Training; ends it if so."""
+        """Whether a stop or a limit has come; before Training (nothing to upload yet) it ends the job here."""
         self._check_limits()
         if not self.job.stop_event.is_set():
             return False
-        if self.job.secondary_status != "Training" and not self.job.streams:
+        if not self.job.streams:
             self._end(self.job.stop_status)
-            return True
         return True
 
     def _injected_failure(self, status: str) -> None:
         rule = self.context.settings.failure_for(self.job.training_job_name)
         if rule is not None and rule.at == status:
+            if self.job.streams:
+                note = f"local SageMaker: this job fails at {status} (local.failures): {rule.reason}"
+                self._sink(processes.Line(1, self._now(), note, True))
             raise _Failed(rule.reason)
 
     def _limits(self) -> list[tuple[float, str]]:

@@ -199,7 +199,10 @@ def test_failure_rules_apply_in_run_mode(aws: LocalClients, tmp_path: Path) -> N
     job = wait(aws, name)
     assert (job["TrainingJobStatus"], job["FailureReason"]) == ("Failed", "AlgorithmError: injected (run mode)")
     assert statuses(job)[-2:] == ["Training", "Failed"]
-    assert "never runs" not in logs(aws, name).get("algo-1", [])
+    lines = logs(aws, name)["algo-1"]
+    assert "never runs" not in lines
+    assert lines == ["local SageMaker: this job fails at Training (local.failures): "
+                     "AlgorithmError: injected (run mode)"]
 
 
 def test_an_empty_channel_fails_the_job_at_downloading(aws: LocalClients) -> None:
@@ -249,6 +252,19 @@ def test_a_script_that_ignores_sigterm_is_killed_after_the_grace_period(aws: Loc
     assert not [pid for pid in pids if alive(pid)], "the script or its child outlived the job"
 
 
+#: An MPI rank that ignores SIGTERM, after writing its pid into the folder named by $PIDS.
+FOREVER = """
+    import os, signal, time
+    from mpi4py import MPI
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(os.path.join(os.environ["PIDS"], str(os.getpid())), "w"):
+        pass
+    print("rank", MPI.COMM_WORLD.Get_rank(), "waiting", flush=True)
+    while True:
+        time.sleep(0.1)
+"""
+
+
 def test_max_runtime_stops_the_job(aws: LocalClients, tmp_path: Path) -> None:
     path = script(tmp_path, "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n")
     name = unique_name("runmax")
@@ -283,10 +299,14 @@ def test_stopping_the_server_kills_every_job_process(tmp_path: Path) -> None:
     assert not [pid for pid in pids if alive(pid)], "a job process outlived LocalSageMaker.stop()"
 
 
-def test_a_job_process_dies_when_its_server_is_killed_hard(tmp_path: Path) -> None:
-    """SIGKILL of the server's process: the kernel (PR_SET_PDEATHSIG) and the reaper kill the job's process group."""
+def test_job_processes_die_when_their_server_is_killed_hard(tmp_path: Path) -> None:
+    """SIGKILL of the server's process: the kernel (PR_SET_PDEATHSIG) and the reaper kill every job's processes,
+    an MPI job's ranks too (Open MPI puts each rank in a group of its own; the reaper kills mpirun's session)."""
     path = script(tmp_path, STUBBORN)
     pids_file = tmp_path / "pids"
+    rank_pids = tmp_path / "ranks"
+    rank_pids.mkdir()
+    script(tmp_path, FOREVER, name="forever.py")
     serving = script(tmp_path, f"""
         import sys, time
         from local_sagemaker import LocalSageMaker, LocalSettings
@@ -296,18 +316,24 @@ def test_a_job_process_dies_when_its_server_is_killed_hard(tmp_path: Path) -> No
             request = aws.training_request("hardkill", image=CUSTOM_IMAGE)
             request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", {str(path)!r}, {str(pids_file)!r}]
             aws.sagemaker.create_training_job(**request)
-            print("created", flush=True)
+            hyperparameters = {{"sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "1",
+                               "sagemaker_program": "forever.py", "sagemaker_submit_directory": {str(tmp_path)!r}}}
+            aws.sagemaker.create_training_job(**aws.training_request(
+                "hardkill-mpi", image=CUSTOM_IMAGE, instance_count=2, hyperparameters=hyperparameters,
+                Environment={{"PIDS": {str(rank_pids)!r}}}))
             time.sleep(600)
     """, name="serve.py")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen([sys.executable, str(serving)], env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, str(serving)], env=env, stdout=subprocess.DEVNULL)
+    pids: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while not (pids_file.exists() and pids_file.read_text().count(" ") == 1):
-            assert server.poll() is None and time.monotonic() < deadline, "the job never started"
+        deadline = time.monotonic() + 90
+        while not (pids_file.exists() and pids_file.read_text().count(" ") == 1 and
+                   len(list(rank_pids.iterdir())) == 2):
+            assert server.poll() is None and time.monotonic() < deadline, "the jobs never started"
             time.sleep(0.1)
-        pids = [int(p) for p in pids_file.read_text().split()]
+        pids = [int(p) for p in pids_file.read_text().split()] + [int(p.name) for p in rank_pids.iterdir()]
         assert all(alive(pid) for pid in pids)
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
@@ -319,12 +345,16 @@ def test_a_job_process_dies_when_its_server_is_killed_hard(tmp_path: Path) -> No
         if server.poll() is None:
             server.kill()
             server.wait()
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 # --- data in ------------------------------------------------------------------------------------------------------
 
 def test_sharded_by_s3_key_gives_each_host_its_part(aws: LocalClients, tmp_path: Path) -> None:
     prefix = f"shards/{unique_name('data')}"
+    aws.put_data(f"{prefix}-bucket")  # the bucket, whichever test runs first
     for index in range(5):
         aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}/part-{index}.csv", Body=f"{index}\n".encode())
     path = script(tmp_path, """
@@ -530,6 +560,28 @@ def test_mpi_runs_hosts_times_processes_per_host_ranks_each_with_its_host(aws: L
     assert any("mpirun -np 4" in line for line in lines["algo-1"])
     assert any("MPI worker" in line for line in lines["algo-2"])
     assert model_files(aws, job) == {"ranks.txt": b"4"}
+
+
+def test_stopping_an_mpi_job_leaves_no_rank_behind(aws: LocalClients, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script(tmp_path, FOREVER, name="forever.py")
+    name = unique_name("runmpistop")
+    hyperparameters = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "1",
+                       "sagemaker_program": "forever.py", "sagemaker_submit_directory": str(tmp_path)}
+    create(aws, name, None, instance_count=2, hyperparameters=hyperparameters, Environment={"PIDS": str(pids)})
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2:
+        assert time.monotonic() < deadline, logs(aws, name)
+        time.sleep(0.1)
+    ranks = [int(p.name) for p in pids.iterdir()]
+    assert all(alive(pid) for pid in ranks)
+    aws.sagemaker.stop_training_job(TrainingJobName=name)
+    assert wait(aws, name)["TrainingJobStatus"] == "Stopped"
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in ranks if alive(pid)], "an MPI rank outlived its stopped job"
 
 
 def test_an_entrypoint_gets_no_mpi_as_on_sagemaker(aws: LocalClients, tmp_path: Path) -> None:
