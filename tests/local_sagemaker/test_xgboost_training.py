@@ -184,4 +184,5 @@ def test_save_model_on_termination_leaves_the_latest_model_when_stopped(tmp_path
             process.kill()
             process.wait()
     assert load_model(root).num_boosted_rounds() >= 30  # round 30 was printed; its model may not be saved yet
+    assert [path.name for path in (root / "model").iterdir()] == ["xgboost-model"]  # no half-written file
     assert not (root / "output" / "failure").exists()
