@@ -275,7 +275,10 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def local_sagemaker() -> Iterator[str]:
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=10, instances={FULL_TYPE: 0})) as server:
+    # No bucket at the start (the local S3 otherwise holds the default output bucket): the workload's uploads of local
+    # inputs then create it, so the policy's s3:CreateBucket is exercised too.
+    with LocalSageMaker(LocalSettings(execution="simulate", time_scale=10, instances={FULL_TYPE: 0},
+                                      buckets=())) as server:
         yield server.url
 
 
