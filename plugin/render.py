@@ -19,11 +19,12 @@ import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path, short_repr
-from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
+from handlers.request import TAG_PREFIX
 from handlers.service_model import validate_request, value_at
 from image_registry import ImageLookupError, ImageRegistry
+from plugin import mapping
 from plugin.config import Config
-from plugin.message import AlgorithmName, DistributedProtocol, InputMode
+from plugin.message import AlgorithmName, DistributedProtocol
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task, TaskSource, read_task
 
 LOCAL_PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -96,38 +97,15 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     hyperparameters = dict(task.hyperparameters)
     if resources.distributed_protocol == DistributedProtocol.MPI:
         hyperparameters.update(distributed.mpi_hyperparameters(resources.instance_type, config.mpi_custom_options))
-    container = task.container
-    spec = JobSpec(
-        name=name,
-        image=image,
-        instance_type=resources.instance_type,
-        role_arn=role,
-        output_path=output_prefix,
-        max_runtime_seconds=task.max_runtime_seconds or config.defaults.max_runtime_seconds,
-        input_mode="Pipe" if spec_algo.input_mode == InputMode.PIPE else "File",
-        instance_count=resources.instance_count or 1,
-        volume_size_in_gb=resources.volume_size_in_gb or config.defaults.volume_size_in_gb,
-        metric_definitions=() if builtin else tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
-        entrypoint=container.command if container and not builtin else None,
-        arguments=container.args if container and not builtin else None,
-        environment=dict(container.env) if container and not builtin else {},
-        hyperparameters=hyperparameters,
-        channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels),
-        output_kms_key_id=config.security.output_kms_key_id,
-        volume_kms_key_id=config.security.volume_kms_key_id,
-        spot_max_wait_seconds=task.spot.max_wait_seconds if task.spot else None,
-        checkpoint_s3_uri=task.spot.checkpoint_s3_uri if task.spot else None,
-        subnets=config.security.subnets,
-        security_group_ids=config.security.security_group_ids,
-        enable_network_isolation=config.security.enable_network_isolation,
-        enable_inter_container_traffic_encryption=config.security.enable_inter_container_traffic_encryption,
-        tags={**config.tags, **task.tags},
-        execution=task.execution.as_dict() if task.execution else None,
-    )
-    request = build_request(spec)
-    if spec.spot_max_wait_seconds is not None and spec.spot_max_wait_seconds < spec.max_runtime_seconds:
-        problems.append(Problem("spot.max_wait_seconds", f"{spec.spot_max_wait_seconds} is below the max runtime "
-                                f"({spec.max_runtime_seconds} s); SageMaker needs max wait >= max runtime"))
+    source = mapping.Source(task=task, config=config, builtin=builtin, name=name, image=image, role_arn=role,
+                            output_prefix=output_prefix, hyperparameters=hyperparameters,
+                            channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels))
+    request = mapping.training_job_request(source)
+    stopping = request["StoppingCondition"]
+    spot_wait, max_runtime = stopping.get("MaxWaitTimeInSeconds"), stopping["MaxRuntimeInSeconds"]
+    if spot_wait is not None and spot_wait < max_runtime:
+        problems.append(Problem("spot.max_wait_seconds", f"{spot_wait} is below the max runtime "
+                                f"({max_runtime} s); SageMaker needs max wait >= max runtime"))
     flagged = {p.path for p in problems}
     for problem in validate_request("CreateTrainingJob", request):
         moved = _task_problem(problem, request, builtin)
@@ -272,57 +250,10 @@ def _job_name(task: Task, image: str, now: datetime | None) -> str:
     return naming.unique_name("xgboost" if builtin else naming.image_base_name(image or "training"), now)
 
 
-# Request field -> the task field a user edits to change it (longest prefix first).
-_TASK_PATHS: tuple[tuple[str, str], ...] = (
-    ("TrainingJobName", "job_name"),
-    ("RoleArn", "role_arn"),
-    ("HyperParameters", "inputs.static_hyperparameters"),
-    ("AlgorithmSpecification.MetricDefinitions", f"{_ALGO}.metric_definitions"),
-    ("AlgorithmSpecification.ContainerEntrypoint", "container.command"),
-    ("AlgorithmSpecification.ContainerArguments", "container.args"),
-    ("AlgorithmSpecification.TrainingInputMode", f"{_ALGO}.input_mode"),
-    ("Environment", "container.env"),
-    ("InputDataConfig", "inputs"),
-    ("OutputDataConfig.S3OutputPath", "output_prefix"),
-    ("OutputDataConfig.KmsKeyId", "security.output_kms_key_id"),
-    ("ResourceConfig.InstanceType", f"{_RES}.instance_type"),
-    ("ResourceConfig.InstanceCount", f"{_RES}.instance_count"),
-    ("ResourceConfig.VolumeSizeInGB", f"{_RES}.volume_size_in_gb"),
-    ("ResourceConfig.VolumeKmsKeyId", "security.volume_kms_key_id"),
-    ("StoppingCondition.MaxRuntimeInSeconds", "max_runtime_seconds"),
-    ("StoppingCondition.MaxWaitTimeInSeconds", "spot.max_wait_seconds"),
-    ("CheckpointConfig.S3Uri", "spot.checkpoint_s3_uri"),
-    ("VpcConfig.Subnets", "security.subnets"),
-    ("VpcConfig.SecurityGroupIds", "security.security_group_ids"),
-    ("Tags", "tags"),
-)
-_INDEXED = re.compile(r"(InputDataConfig|Tags)\[(\d+)\](.*)")
-_SUBFIELDS = {".Name": ".name", ".Regex": ".regex"}
-
-
 def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Problem:
     """A service-model problem, moved to the task field at fault; the request field stays in the message."""
     path = problem.path
-    task_path = None
-    indexed = _INDEXED.fullmatch(path)
-    if indexed:
-        field, index, rest = indexed.group(1), int(indexed.group(2)), indexed.group(3)
-        item = request[field][index]
-        key = str(item["ChannelName"] if field == "InputDataConfig" else item["Key"])
-        if field == "Tags" and key.startswith(TAG_PREFIX) and key != FINGERPRINT_TAG:
-            task_path = join_path("execution", key[len(TAG_PREFIX):].replace("-", "_"))  # identity tags
-        else:
-            task_path = join_path("inputs" if field == "InputDataConfig" else "tags", key)
-    elif path == "AlgorithmSpecification.TrainingImage":
-        task_path = f"{_ALGO}.algorithm_version" if builtin else "container.image"
-    else:
-        for prefix, target in _TASK_PATHS:
-            if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
-                rest = path[len(prefix):]
-                for old, new in _SUBFIELDS.items():
-                    rest = rest.replace(old, new)
-                task_path = target + rest
-                break
+    task_path = mapping.task_path(path, request, builtin)
     message = _with_value(problem, request)
     if task_path is None or task_path == path:
         return Problem(path, message)

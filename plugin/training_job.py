@@ -33,6 +33,7 @@ from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
 from plugin import embedded
 from plugin.config import Config, load_config
+from plugin.mapping import REQUEST_MEMBERS
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered, check, render
 from plugin.resource import Resource, log_links, outputs_of
@@ -150,7 +151,8 @@ class TrainingJobPlugin:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
         description = client.describe_training_job(name)
         arn = str(description["TrainingJobArn"])
-        theirs = tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG) or described_fingerprint(description)
+        theirs = (tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
+                  or described_fingerprint(description, REQUEST_MEMBERS))
         if theirs != fingerprint:
             raise InputError(Problem("job_name", f"a different training job named {name!r} already exists ({arn}); "
                                      "names are unique per account and region for good: choose another job_name "
