@@ -15,11 +15,13 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from handlers.errors import InputError, NotFound, Problem
+from handlers.errors import InputError, Problem
 from handlers.logs import LogTailer
+from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
 from plugin.config import Config
+from plugin.create_queue import describe_or_none
 from plugin.embedded import sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import check
@@ -86,9 +88,7 @@ def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: fl
         return []
     path = kept_path(config, bucket, key)
     # A local SageMaker served from this data folder keeps the model there within a second or so.
-    deadline = time.monotonic() + (wait_seconds if not embedded and data_dir(config).is_dir() else 0)
-    while not path.is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll_until(path.is_file, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
     notes = []
     if path.is_file():
         notes.append(f"model file {path}")
@@ -259,7 +259,9 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
     seen_transitions = 0
-    while True:
+
+    def look() -> tuple[Resource, dict[str, Any] | None]:
+        nonlocal seen_phase, seen_transitions
         resource, description = plugin.get_with_description(meta, fresh=True)
         # Status transitions and log lines, merged in time order so the story reads as it happened.
         events: list[tuple[float, str]] = []
@@ -278,9 +280,11 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
             progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         if resource.phase.is_terminal:
             progress.close()
-            return resource, description
-        progress.status(f"{resource.phase.name} {resource.message}".strip())
-        time.sleep(poll)
+        else:
+            progress.status(f"{resource.phase.name} {resource.message}".strip())
+        return resource, description
+
+    return poll_until(look, lambda answer: answer[0].phase.is_terminal, poll)
 
 
 def _epoch(moment: Any) -> float:
@@ -300,12 +304,8 @@ def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float 
                   grace_seconds: float | None = None) -> Resource:
     """Stop the job and wait (bounded) until SageMaker says it stopped: nothing is left running or billing."""
     plugin.delete(meta, grace_seconds=grace_seconds)
-    deadline = time.monotonic() + timeout
-    while True:
-        resource, _ = plugin.get_with_description(meta, fresh=True)
-        if resource.phase.is_terminal or time.monotonic() > deadline:
-            return resource
-        time.sleep(0.5)
+    return poll_until(lambda: plugin.get_with_description(meta, fresh=True)[0],
+                      lambda resource: resource.phase.is_terminal, 0.5, timeout)
 
 
 def _clock_note(config: Config) -> str:
@@ -372,14 +372,12 @@ def _no_such_job(job_name: str, config: Config) -> InputError:
 
 def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bool = False) -> dict[str, Any]:
     """DescribeTrainingJob; with `wait`, a job about to be created is waited for (the not-found grace period)."""
-    deadline = time.monotonic() + (config.tracking.not_found_grace_seconds if wait else 0)
-    while True:
-        try:
-            return plugin.client().describe_training_job(job_name)
-        except NotFound:
-            if time.monotonic() >= deadline:
-                raise _no_such_job(job_name, config) from None
-            time.sleep(1.0)
+    client = plugin.client()
+    description = poll_until(lambda: describe_or_none(client, job_name), lambda found: found is not None, 1.0,
+                             config.tracking.not_found_grace_seconds if wait else 0)
+    if description is None:
+        raise _no_such_job(job_name, config)
+    return description
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -437,16 +435,20 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
     tailer = LogTailer(client, args.job_name, hosts=hosts)
     with signals_interrupt():
         try:
-            while True:
+            def look() -> bool:
+                """Print the new lines; True once there will be no more."""
                 for line in tailer.poll():
                     print(f"[{line.host}] {line.message}", flush=True)
                 if not args.follow:
-                    return EXIT_OK
-                if phase_of(client.describe_training_job(args.job_name)).phase.is_terminal:
-                    for line in tailer.drain():
-                        print(f"[{line.host}] {line.message}", flush=True)
-                    return EXIT_OK
-                time.sleep(1.0)
+                    return True
+                if not phase_of(client.describe_training_job(args.job_name)).phase.is_terminal:
+                    return False
+                for line in tailer.drain():
+                    print(f"[{line.host}] {line.message}", flush=True)
+                return True
+
+            poll_until(look, bool, 1.0)
+            return EXIT_OK
         except Interrupted:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -384,12 +384,8 @@ def to_flyte_resource(resource: PluginResource, job_name: str = "", region: str 
     phase = resource.phase
     message = resource.message
     outputs = None
-    if phase == Phase.SUCCEEDED:
-        model = str(resource.outputs.get(MODEL_OUTPUT) or "")
-        if model:
-            outputs = outputs_literal_map(model, resource.outputs.get(METRICS_OUTPUT) or {})
-        else:
-            phase, message = Phase.FAILED, "the training job completed without model artifacts (S3ModelArtifacts)"
+    if phase == Phase.SUCCEEDED:  # always with a model (handlers/status.py)
+        outputs = outputs_literal_map(str(resource.outputs[MODEL_OUTPUT]), resource.outputs.get(METRICS_OUTPUT) or {})
     info: dict[str, Any] = {"training_job_name": job_name or resource.outputs.get("training_job_name", ""),
                             "region": region}
     for key in ("training_job_arn", "training_seconds", "billable_seconds"):
