@@ -11,15 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: moto's default account, the one any key pair it does not know maps to (the local SageMaker's own included).
-LOCAL_ACCOUNT_ID = "123456789012"
-#: A role ARN SageMaker's pattern accepts, for callers without one (nothing checks roles locally).
-PLACEHOLDER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/LocalSageMakerRole"
+from handlers.local import LOCAL_ACCOUNT_ID, LOCAL_OUTPUT_BUCKET, PLACEHOLDER_ROLE_ARN
+
+__all__ = ["LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN"]  # where callers have always found them
 
 #: Buckets the local S3 holds from the start, as an AWS account holds its own: SageMaker never creates a bucket (a job
-#: whose output bucket is missing fails), so the plugin's default local output bucket (`LOCAL_OUTPUT_PREFIX` in
-#: plugin/render.py; a test keeps the two names equal) is there for jobs to write to.
-DEFAULT_BUCKETS: tuple[str, ...] = ("sagemaker-plugin-local",)
+#: whose output bucket is missing fails), so the plugin's default local output bucket is there for jobs to write to.
+DEFAULT_BUCKETS: tuple[str, ...] = (LOCAL_OUTPUT_BUCKET,)
 
 #: The secondary statuses a job passes through while InProgress, in order.
 PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")

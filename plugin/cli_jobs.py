@@ -20,15 +20,15 @@ from handlers.logs import LogTailer
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
+from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.config import Config
 from plugin.create_queue import describe_or_none
-from plugin.embedded import sagemaker_endpoint
+from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import check
 from plugin.resource import Resource, unmatched_metric_definitions
 from plugin.training_job import TrainingJobPlugin
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 STOP_WAIT_SECONDS = 300.0
 CREATE_GRACE_SECONDS = 5.0  # interrupted during the create: how long to look for a job it may have made
 
@@ -103,9 +103,7 @@ def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: fl
 
 def _require_endpoint(config: Config) -> None:
     if config.backend == "local" and not config.endpoint_url():
-        raise InputError(Problem("local.endpoint_url", "this command needs a running local SageMaker: start one with "
-                                 "`sagemaker-plugin local serve` and run the `export ...` lines it prints "
-                                 "($SAGEMAKER_PLUGIN_ENDPOINT_URL and its key pair) in this shell"))
+        raise no_local_sagemaker()
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:

@@ -19,6 +19,8 @@ import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
+from handlers.regions import is_region_name
 from handlers.request import TAG_PREFIX
 from handlers.service_model import validate_request, value_at
 from image_registry import ImageLookupError, ImageRegistry
@@ -27,11 +29,8 @@ from plugin.config import Config
 from plugin.message import AlgorithmName, DistributedProtocol
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task, TaskSource, read_task
 
-LOCAL_PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-LOCAL_OUTPUT_PREFIX = "s3://sagemaker-plugin-local/outputs"
 TRAIN_CHANNEL = "train"
 RESERVED_TAG_PREFIX = "aws:"
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
 _RES = "training_job.training_job_resource_config"
@@ -70,7 +69,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     """The request for `task`, or InputError with every problem; makes no AWS call."""
     problems: list[Problem] = []
     region = region or config.region
-    if not _REGION.fullmatch(region):
+    if not is_region_name(region):
         problems.append(Problem("region", f"{region!r} is not an AWS region name (like us-east-1)"))
     registry = (registry or ImageRegistry.default()).with_overrides(config.prebuilt_algorithms)
     spec_algo = task.training_job.algorithm_specification
@@ -87,7 +86,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
                      (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
     if not output_prefix:
         problems.append(Problem("output_prefix", "is required with the aws backend (in the task or in config)"))
-    role = task.role_arn or config.role_arn or (LOCAL_PLACEHOLDER_ROLE if config.backend == "local" else "")
+    role = task.role_arn or config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
     if not role:
         problems.append(Problem("role_arn", "is required with the aws backend (in the task or in config)"))
 
@@ -218,7 +217,7 @@ def _warnings(task: Task, builtin: bool) -> list[Problem]:
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
         image = task.container.image if task.container else ""
-        wrong = ecr.cross_region_problem(image, region) if image and _REGION.fullmatch(region) else None
+        wrong = ecr.cross_region_problem(image, region) if image and is_region_name(region) else None
         if wrong is not None:
             problems.append(Problem("container.image", f"{image} {wrong}"))
         return image

@@ -78,9 +78,7 @@ class TrainingJobPlugin:
         if self.config.backend == "local" and not endpoint_url:
             endpoint_url = embedded.process_endpoint(self.config, start=self.embedded)
         if self.config.backend == "local" and not endpoint_url:
-            raise InputError(Problem("local.endpoint_url", "the local backend needs a running local SageMaker: start "
-                                     "one with `sagemaker-plugin local serve` and set local.endpoint_url or "
-                                     "$SAGEMAKER_PLUGIN_ENDPOINT_URL"))
+            raise embedded.no_local_sagemaker()
         key = (region, endpoint_url)
         with self._lock:
             client = self._clients.get(key)

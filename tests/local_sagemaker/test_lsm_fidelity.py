@@ -145,10 +145,10 @@ def test_the_local_s3_holds_the_plugins_default_output_bucket_from_the_start_and
     """SageMaker never creates buckets, so the plugin's default local output bucket must already be there."""
     import urllib.request
 
+    from handlers.local import LOCAL_OUTPUT_PREFIX
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.settings import DEFAULT_BUCKETS
     from local_sagemaker.testing import LocalClients
-    from plugin.render import LOCAL_OUTPUT_PREFIX
 
     assert LOCAL_OUTPUT_PREFIX.split("/")[2] in DEFAULT_BUCKETS
     with LocalSageMaker(LocalSettings(buckets=[*DEFAULT_BUCKETS, "team-models"])) as server:
