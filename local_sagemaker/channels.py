@@ -123,14 +123,18 @@ def upload_folder(where: Where, folder: Path, uri: str, seen: dict[Path, int] | 
     for parent, _dirs, names in os.walk(folder):
         for name in sorted(names):
             path = Path(parent) / name
-            if not path.is_file() or path.is_symlink():
+            # SageMaker's sync skips files being written under this suffix (the algorithms' temporary files)
+            if not path.is_file() or path.is_symlink() or name.endswith(".sagemaker-ignore"):
+                continue
+            try:
+                modified = path.stat().st_mtime_ns
+                if seen is not None and seen.get(path) == modified:
+                    continue
+                body = path.read_bytes()
+            except FileNotFoundError:  # removed meanwhile, e.g. an old checkpoint the algorithm let go
                 continue
             if seen is not None:
-                modified = path.stat().st_mtime_ns
-                if seen.get(path) == modified:
-                    continue
                 seen[path] = modified
-            body = path.read_bytes()
             with where.lock:
                 storage.put_object(where.account_id, where.region, f"{base}/{path.relative_to(folder).as_posix()}",
                                    body)

@@ -1,17 +1,18 @@
 """The reaper: a small process that kills a server's job processes when the server is gone, however it ended.
 
-The server starts one (`Reaper`) before its first job process and tells it, through a pipe, each process group it
-starts (`+<group>`) and each one it has finished with (`-<group>`). When the pipe closes (the server stopped, crashed
-or was SIGKILLed, since the kernel closes a dead process's pipes), the reaper sends SIGKILL to every group still on
-its list (the whole session each leads) and exits. It runs in its own session, so a Ctrl-C aimed at the server's
-terminal does not take it first. Run as a script (`python reaper.py`), not as a module, so that it starts without
-importing anything of the project.
+The server starts one (`Reaper`) before its first job and tells it, through a pipe, the folder of its jobs
+(`d<path>`), each process group it starts (`+<group>`) and each one it has finished with (`-<group>`). When the pipe
+closes (the server stopped, crashed or was SIGKILLed, since the kernel closes a dead process's pipes), the reaper
+sends SIGKILL to every group still on its list (the whole session each leads), deletes the folder and exits. It runs
+in its own session, so a Ctrl-C aimed at the server's terminal does not take it first. Run as a script (`python
+reaper.py`), not as a module, so that it starts without importing anything of the project.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,9 +57,12 @@ def _watch() -> None:
     """The reaper's own loop (in the reaper process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     groups: set[int] = set()
+    folders: list[str] = []
     for raw in sys.stdin:
         word = raw.strip()
-        if len(word) > 1 and word[1:].isdigit():
+        if word.startswith("d/"):
+            folders.append(word[1:])
+        elif len(word) > 1 and word[1:].isdigit():
             group = int(word[1:])
             if word[0] == "+":
                 groups.add(group)
@@ -66,6 +70,8 @@ def _watch() -> None:
                 groups.discard(group)
     for group in groups:
         signal_session(group, signal.SIGKILL)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Reaper:
@@ -80,6 +86,10 @@ class Reaper:
 
     def remove(self, group: int) -> None:
         self._send(f"-{group}")
+
+    def folder(self, path: str) -> None:
+        """A folder (absolute) to delete once the server is gone: the jobs' host folders."""
+        self._send(f"d{path}")
 
     def close(self) -> None:
         """Closes the pipe (the reaper kills what is still listed and exits) and waits for it."""

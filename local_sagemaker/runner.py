@@ -75,6 +75,7 @@ class RunContext:
     def job_dir(self, name: str) -> Path:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="local-sagemaker-"))
+            self.reaper.folder(str(self._root.resolve()))  # deleted even if the server is killed outright
         path = self._root / f"{name}-{uuid.uuid4().hex[:8]}"
         path.mkdir(mode=0o700)
         return path

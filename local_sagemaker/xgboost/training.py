@@ -47,7 +47,7 @@ def train(
         callbacks.append(checkpoints.SaveCheckpoints(checkpoint_dir, resume.first_round))
     if settings.save_model_on_termination and is_master:
         callbacks.append(SaveEachRound(model_dir, behaviour))
-        _stop_on_sigterm()
+        _stop_on_sigterm(model_dir)
     stopping = _early_stopping(settings, behaviour, validation_data is not None)
     if stopping is not None:
         callbacks.append(stopping)
@@ -108,10 +108,14 @@ class SaveEachRound(xgb.callback.TrainingCallback):
         return False
 
 
-def _stop_on_sigterm() -> None:
-    """As the container: on SIGTERM the latest saved model stays and the process ends successfully."""
+def _stop_on_sigterm(model_dir: Path) -> None:
+    """As the container: on SIGTERM the latest saved model stays (anything else in model/, such as a model being
+    written, goes) and the process ends successfully."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        for path in model_dir.iterdir():
+            if path.is_file() and not path.name.startswith(MODEL_NAME):
+                path.unlink(missing_ok=True)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)

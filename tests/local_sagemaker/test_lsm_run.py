@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import textwrap
 import time
 from collections.abc import Mapping
@@ -234,7 +235,7 @@ def test_a_script_that_ignores_sigterm_is_killed_after_the_grace_period(aws: Loc
     pids_file = tmp_path / "pids"
     name = unique_name("runstop")
     create(aws, name, ["python", str(path), str(pids_file)])
-    aws.wait(name, until=lambda job: "running" in logs(aws, name).get("algo-1", []), timeout=30, interval=0.1)
+    aws.wait(name, until=lambda job: "running" in logs(aws, name).get("algo-1", []), timeout=60, interval=0.1)
     pids = [int(p) for p in pids_file.read_text().split()]
     assert all(alive(pid) for pid in pids)
     stopped_at = time.monotonic()
@@ -325,6 +326,7 @@ def test_job_processes_die_when_their_server_is_killed_hard(tmp_path: Path) -> N
     """, name="serve.py")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
+    before = set(Path(tempfile.gettempdir()).glob("local-sagemaker-*"))
     server = subprocess.Popen([sys.executable, str(serving)], env=env, stdout=subprocess.DEVNULL)
     pids: list[int] = []
     try:
@@ -341,6 +343,15 @@ def test_job_processes_die_when_their_server_is_killed_hard(tmp_path: Path) -> N
         while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [pid for pid in pids if alive(pid)], "a job process outlived its SIGKILLed server"
+
+        def left() -> list[Path]:
+            """Host folders of this test's jobs still on disk (other servers may be running meanwhile)."""
+            return [folder for root in set(Path(tempfile.gettempdir()).glob("local-sagemaker-*")) - before
+                    for folder in root.glob("hardkill-*")]
+
+        while left() and time.monotonic() < deadline + 5:
+            time.sleep(0.1)
+        assert not left(), "the jobs' folders outlived their SIGKILLed server"
     finally:
         if server.poll() is None:
             server.kill()

@@ -143,8 +143,9 @@ def test_serve_runs_until_sigterm_and_prints_the_url_once_ready() -> None:
         keys = LocalCredentials(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
         aws = LocalClients(url, region="eu-central-1", credentials=keys)
         name = unique_name("served")
-        aws.sagemaker.create_training_job(**aws.training_request(name))
-        assert aws.wait(name)["TrainingJobStatus"] == "Completed"
+        # the built-in XGBoost really trains (execution: run), so it needs the hyperparameter it requires
+        aws.sagemaker.create_training_job(**aws.training_request(name, hyperparameters={"num_round": "2"}))
+        assert aws.wait(name, timeout=60)["TrainingJobStatus"] == "Completed"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:

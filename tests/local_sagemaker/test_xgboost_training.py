@@ -160,3 +160,29 @@ def test_early_stopping_keeps_the_best_round(tmp_path: Path) -> None:
     features, labels = read_csv(root / "input" / "data" / "validation")
     rmse = float(np.sqrt(np.mean((booster.predict(xgb.DMatrix(features)) - labels) ** 2)))
     assert abs(rmse - min(scores)) < 1e-4
+
+
+def test_save_model_on_termination_leaves_the_latest_model_when_stopped(tmp_path: Path) -> None:
+    """SIGTERM (a stop) mid-training: with save_model_on_termination the process ends successfully and the model of
+    a finished round is in model/, as the container leaves it."""
+    import signal
+
+    from xgboost_hosts import start
+
+    hps = {**REGRESSION_HPS, "num_round": "100000", "save_model_on_termination": "true"}
+    root = make_root(tmp_path, hps, csv_channels())
+    process = start(root, "1.7-1", port=0)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("[30]\t"):
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert load_model(root).num_boosted_rounds() >= 30  # round 30 was printed; its model may not be saved yet
+    assert [path.name for path in (root / "model").iterdir()] == ["xgboost-model"]  # no half-written file
+    assert not (root / "output" / "failure").exists()

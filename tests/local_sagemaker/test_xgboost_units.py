@@ -210,3 +210,28 @@ def test_host_folder_is_read_as_the_container_reads_opt_ml(tmp_path: Path) -> No
     (root / "input" / "config" / "hyperparameters.json").write_text('{"num_round": 3}')
     with pytest.raises(ClientError, match="string value"):
         read_host(root, {})
+
+
+def test_checkpoint_sync_skips_files_being_written_and_files_let_go(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local SageMaker's checkpoint sync runs while the algorithm writes (under `.sagemaker-ignore` names, then
+    renamed) and prunes checkpoints: neither may reach S3 half-written or break the sync."""
+    import threading
+
+    from local_sagemaker import channels, storage
+
+    for name in ("xgboost-checkpoint.3", "xgboost-checkpoint.4", "tmpab12.sagemaker-ignore"):
+        (tmp_path / name).write_bytes(b"model")
+    put: list[str] = []
+    monkeypatch.setattr(storage, "put_object", lambda account, region, uri, body: put.append(uri))
+    real_read = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path.name == "xgboost-checkpoint.3":
+            path.unlink()  # pruned between the listing and the read
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    where = channels.Where("123456789012", "us-east-1", threading.Lock())
+    assert channels.upload_folder(where, tmp_path, "s3://bucket/ckpt/", {}) == 1
+    assert put == ["s3://bucket/ckpt/xgboost-checkpoint.4"]
