@@ -378,12 +378,16 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
     return description
 
 
-def cmd_status(args: argparse.Namespace, config: Config) -> int:
+def _job_command(args: argparse.Namespace, config: Config) -> tuple[Config, TrainingJobPlugin, ResourceMeta]:
+    """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask."""
     check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
-    meta = _meta_for(config, args.job_name)
+    return config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    config, plugin, meta = _job_command(args, config)
     resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
         raise _no_such_job(args.job_name, config)
@@ -407,11 +411,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, config: Config) -> int:
-    check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
-    meta = _meta_for(config, args.job_name)
+    config, plugin, meta = _job_command(args, config)
     before = _describe(plugin, args.job_name, config)
     plugin.delete(meta)
     status = phase_of(before).phase
@@ -423,10 +423,7 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
-    check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
+    config, plugin, _ = _job_command(args, config)
     client = plugin.client()
     description = _describe(plugin, args.job_name, config, wait=args.follow)
     hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)

@@ -110,11 +110,6 @@ class Config:
             rate_limits=self.rate_limits,
         )
 
-    def with_overrides(self, **changes: Any) -> Config:
-        from dataclasses import replace
-
-        return replace(self, **changes)
-
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """The config at `path`, else $SAGEMAKER_PLUGIN_CONFIG, else ./config.yaml, else the defaults."""

@@ -18,7 +18,7 @@ from typing import Any
 import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
-from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.errors import InputError, Problem, join_path, merge_by_path, short_repr
 from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
 from handlers.regions import is_region_name
 from handlers.request import TAG_PREFIX
@@ -280,12 +280,3 @@ def _with_value(problem: Problem, request: Mapping[str, Any]) -> str:
     found, value = value_at(request, problem.path)
     return f"{short_repr(value)} failed to satisfy constraint: {text}" if found else text
 
-
-def merge_by_path(problems: list[Problem]) -> list[Problem]:
-    """One problem per path, its messages joined, in first-seen order."""
-    messages: dict[str, list[str]] = {}
-    for problem in problems:
-        found = messages.setdefault(problem.path, [])
-        if problem.message not in found:
-            found.append(problem.message)
-    return [Problem(path, "; ".join(texts)) for path, texts in messages.items()]
