@@ -64,10 +64,9 @@ from plugin import embedded
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
-from plugin.render import check
 from plugin.resource import LogLink
 from plugin.resource import Resource as PluginResource
-from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, Task
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES
 from plugin.training_job import TrainingJobPlugin
 
 log = logging.getLogger(__name__)
@@ -442,7 +441,9 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         try:
             task = task_from_template(task_template, inputs, output_prefix, task_execution_metadata,
                                       config=plugin.config)
-            meta = plugin.create(_checked(task, plugin.config))
+            # Rendered once, by the plugin (its image registry): task templates may come from newer producers, so
+            # TrainingJob fields unknown here are ignored (the task types of this module parse strictly).
+            meta = plugin.create(task, ignore_unknown=True)
         except InputError as error:
             log.warning("%s: invalid task, failing it: %s", getattr(task_template, "id", task_template.type), error)
             return SageMakerJobMeta(error=f"invalid SageMaker training task:\n{error}")
@@ -460,15 +461,6 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
             self.plugin.delete(resource_meta.job)
         elif resource_meta.error.startswith(UNREADABLE_META):
             log.warning("DeleteTask: nothing can be stopped: %s", resource_meta.error)
-
-
-def _checked(task: Mapping[str, Any], config: Config) -> Task:
-    """The Task, with every problem of reading and rendering it reported at once.
-
-    Task templates may come from newer producers: unknown TrainingJob fields are ignored here (the task types of
-    this module parse strictly when they are declared).
-    """
-    return check(task, config, ignore_unknown=True)[0]
 
 
 def register() -> None:

@@ -92,15 +92,16 @@ class TrainingJobPlugin:
 
     # --- create ---------------------------------------------------------------------------------------------------
 
-    def render(self, task: Task | Mapping[str, Any]) -> Rendered:
-        """The request for a Task, or for a dict in task-file form (read and render problems reported together)."""
+    def render(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> Rendered:
+        """The request for a Task, or for a dict in task-file form (read and render problems reported together;
+        `ignore_unknown`: TrainingJob fields this version does not know are left out, as from newer producers)."""
         if isinstance(task, Task):
             return render(task, self.config, registry=self._images)
-        return check(task, self.config, registry=self._images)[1]
+        return check(task, self.config, registry=self._images, ignore_unknown=ignore_unknown)[1]
 
-    def create(self, task: Task | Mapping[str, Any]) -> ResourceMeta:
+    def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
         """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
-        rendered = self.render(task)
+        rendered = self.render(task, ignore_unknown=ignore_unknown)
         for warning in rendered.warnings:
             log.warning("%s: %s", rendered.job_name, warning)
         return self.create_rendered(rendered)
