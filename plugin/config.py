@@ -15,6 +15,7 @@ from typing import Any
 
 from handlers.client import ClientSettings, RateLimits, RetrySettings
 from handlers.errors import InputError, join_path
+from handlers.local import DEFAULT_FAILURE_AT, DEFAULT_FAILURE_REASON, DEFAULT_TIMELINE, LOCAL_PHASES
 from handlers.service_model import enum_values, service_model
 from plugin.fields import Reader
 from plugin.yamlfile import read_document
@@ -22,7 +23,7 @@ from plugin.yamlfile import read_document
 CONFIG_ENV = "SAGEMAKER_PLUGIN_CONFIG"
 ENDPOINT_ENV = "SAGEMAKER_PLUGIN_ENDPOINT_URL"
 BACKENDS = ("local", "aws")
-SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading")
+SECONDARY_STATUSES = LOCAL_PHASES
 EXECUTIONS = ("run", "simulate")
 
 
@@ -63,9 +64,7 @@ class LocalFailure:
 @dataclass(frozen=True)
 class LocalConfig:
     endpoint_url: str | None = None
-    timeline: Mapping[str, float] = field(
-        default_factory=lambda: {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
-    )
+    timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
     time_scale: float = 1.0
     failures: tuple[LocalFailure, ...] = ()
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
@@ -285,10 +284,10 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
             re.compile(pattern)
         except (re.error, OverflowError, RecursionError, ValueError) as error:
             reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
-        at = reader.string(f, "at", path, "Training")
+        at = reader.string(f, "at", path, DEFAULT_FAILURE_AT)
         if at not in SECONDARY_STATUSES:
             reader.fail(join_path(path, "at"), f"must be one of {', '.join(SECONDARY_STATUSES)}, not {at!r}")
-        return LocalFailure(pattern, at, reader.string(f, "reason", path, "AlgorithmError: injected failure"))
+        return LocalFailure(pattern, at, reader.string(f, "reason", path, DEFAULT_FAILURE_REASON))
 
     qp = join_path(p, "quotas")
     quotas = _section(reader, d.get("quotas"), qp, ("requests_per_second", "instances"))
