@@ -93,40 +93,30 @@ class ClientSettings:
 def _botocore_retry_tables() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
     """Throttling codes, transient codes and transient HTTP statuses as botocore's standard retry mode knows them.
 
-    They are private attributes, so fall back to a copy of botocore 1.44's values if a release renames them.
+    They are private attributes of botocore.retries.standard; should a release rename them, botocore's legacy retry
+    data (botocore/data/_retry.json, the error codes and statuses its policies retry) stands in: never a hand copy.
     """
-    try:
-        from botocore.retries import standard
+    from botocore.retries import standard
 
-        throttled = getattr(standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", None)
-        transient = getattr(standard.TransientRetryableChecker, "_TRANSIENT_ERROR_CODES", None)
-        statuses = getattr(standard.TransientRetryableChecker, "_TRANSIENT_STATUS_CODES", None)
-        if throttled and transient and statuses:
-            return frozenset(throttled), frozenset(transient), frozenset(statuses)
-    except ImportError:  # pragma: no cover - depends on botocore internals
-        pass
-    return _FALLBACK_THROTTLING_CODES, _FALLBACK_TRANSIENT_CODES, frozenset({500, 502, 503, 504})  # pragma: no cover
+    throttled = getattr(standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", None)
+    transient = getattr(standard.TransientRetryableChecker, "_TRANSIENT_ERROR_CODES", None)
+    statuses = getattr(standard.TransientRetryableChecker, "_TRANSIENT_STATUS_CODES", None)
+    if throttled and transient and statuses:
+        return frozenset(throttled), frozenset(transient), frozenset(statuses)
+    return _legacy_retry_data()  # pragma: no cover - depends on botocore internals
 
 
-_FALLBACK_THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
-_FALLBACK_TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+def _legacy_retry_data() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
+    import botocore.loaders
+
+    definitions = botocore.loaders.create_loader().load_data("_retry")["definitions"].values()
+    responses = [d["applies_when"]["response"] for d in definitions if "response" in d.get("applies_when", {})]
+    codes = frozenset(str(r["service_error_code"]) for r in responses if "service_error_code" in r)
+    statuses = frozenset(int(r["http_status_code"]) for r in responses
+                         if "service_error_code" not in r and int(r["http_status_code"]) >= 500)
+    return codes, frozenset(), statuses
+
+
 THROTTLING_CODES, TRANSIENT_CODES, TRANSIENT_STATUSES = _botocore_retry_tables()
 THROTTLING_STATUS = 429
 #: network faults: botocore's connection and HTTP client errors (connect/read timeouts, closed connections, endpoint

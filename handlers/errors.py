@@ -10,7 +10,7 @@ phase). Messages never carry credentials.
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,3 +108,13 @@ class AccessDenied(AwsError):
 
 class TransientError(AwsError):
     """Throttling, 5xx or network faults that outlasted the retry policy."""
+
+
+def merge_by_path(problems: Sequence[Problem]) -> list[Problem]:
+    """One problem per path, its messages joined, in first-seen order."""
+    messages: dict[str, list[str]] = {}
+    for problem in problems:
+        found = messages.setdefault(problem.path, [])
+        if problem.message not in found:
+            found.append(problem.message)
+    return [Problem(path, "; ".join(texts)) for path, texts in messages.items()]

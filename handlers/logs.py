@@ -7,15 +7,22 @@ read forward with its own token, so no line is read twice or lost, including the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.client import SageMakerClient
 from handlers.errors import NotFound
+from handlers.service_model import member_shape
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-STREAMS_PAGE_LIMIT = 50  # DescribeLogStreams' maximum
 MAX_PAGES_PER_POLL = 20  # bounds one poll's work on a very chatty stream; the rest comes next poll
+
+
+@functools.lru_cache(maxsize=1)
+def _streams_page_limit() -> int:
+    """DescribeLogStreams' largest page, from the service model (read when first needed: it is a second model)."""
+    return int(member_shape("DescribeLogStreams", "limit", "logs").metadata["max"])
 
 
 @dataclass(frozen=True, order=True)
@@ -68,7 +75,7 @@ class LogTailer:
 
     def _list_streams(self) -> None:
         params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.job_name + "/",
-                                  "limit": STREAMS_PAGE_LIMIT}
+                                  "limit": _streams_page_limit()}
         while True:
             self.list_calls += 1
             try:

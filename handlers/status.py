@@ -1,6 +1,8 @@
 """SageMaker's training job statuses -> the engine's phases: the one table (docs/phases.md).
 
 The phases are flytekit's TaskExecution.Phase names and numbers, so that a Flyte engine shows them as its own.
+Two sources of phases, both here: `phase_of` for a job SageMaker describes, and `PLUGIN_STATES` for the states only
+the plugin knows (a create queued on quota, a job not yet visible); every command and engine reads these two.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def phase_of(description: Mapping[str, Any], stopped_by_plugin: bool = False) ->
     if status == "Stopping":
         return Status(Phase.RUNNING, "Stopping")
     if status == "Completed":
+        if not (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts"):
+            return Status(Phase.FAILED, "the training job completed without model artifacts (S3ModelArtifacts)")
         return Status(Phase.SUCCEEDED, "Completed")
     if status == "Failed":
         reason = description.get("FailureReason") or "the training job failed (no reason given)"
@@ -81,6 +85,29 @@ def phase_of(description: Mapping[str, Any], stopped_by_plugin: bool = False) ->
     if status == "Deleting":
         return Status(Phase.FAILED, "the training job is being deleted")
     return Status(Phase.UNDEFINED, f"unknown training job status {status!r}")
+
+
+# The states of a job SageMaker cannot show: the plugin's own, with their phase and message ({details} filled in).
+PLUGIN_STATES: Mapping[str, tuple[Phase, str]] = {
+    "not-yet-visible": (Phase.QUEUED, "created {waited:.0f} s ago; not yet visible to DescribeTrainingJob"),
+    "not-found": (Phase.FAILED, "training job {job_name} not found {waited:.0f} s after it was created (grace "
+                                "{grace:.0f} s): it was deleted, or created in another account or region"),
+    "waiting-for-resources": (Phase.WAITING_FOR_RESOURCES, "{reason}"),
+    "resource-wait-exceeded": (Phase.FAILED, "waited {waited:.0f} s for resources (limits.resource_wait_seconds): "
+                                             "{reason}"),
+    "never-created": (Phase.ABORTED, "deleted while waiting for resources; the job was never created"),
+    "created-from-queue": (Phase.QUEUED, "created after waiting for resources"),
+    "created-from-queue-deleted": (Phase.QUEUED, "created after waiting for resources; deleted meanwhile, to be "
+                                                 "stopped once visible"),
+    "created-from-queue-stopped": (Phase.QUEUED, "created after waiting for resources, then stopped: it was "
+                                                 "deleted meanwhile"),
+}
+
+
+def plugin_status(state: str, **details: Any) -> Status:
+    """The phase and message of one of the plugin's own states (PLUGIN_STATES)."""
+    phase, message = PLUGIN_STATES[state]
+    return Status(phase, message.format(**details))
 
 
 def _secondary_message(description: Mapping[str, Any]) -> str:

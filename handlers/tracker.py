@@ -37,11 +37,12 @@ from typing import Any
 from handlers import telemetry
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, NotFound
+from handlers.service_model import member_shape
 from handlers.status import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100  # ListTrainingJobs' MaxResults maximum
+PAGE_SIZE = int(member_shape("ListTrainingJobs", "MaxResults").metadata["max"])  # the service model's maximum
 #: statuses whose full Describe is needed (outputs, FailureReason, a job on its way out); the others come from summaries
 DESCRIBE_STATUSES = frozenset({*TERMINAL_STATUSES, "Deleting"})
 MAX_SWEEP_PAGES = 10_000  # a guard against a server that never stops handing out tokens

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.errors import Problem, short_repr
+from handlers.errors import Problem, merge_by_path, short_repr
 
 DATA_DIR = Path(__file__).parent / "data" / "xgboost"
 INDEX = DATA_DIR / "versions.json"
@@ -214,7 +214,7 @@ def check_hyperparameters(version: str, hyperparameters: Mapping[str, str]) -> l
             continue
         if not all(c.holds(parsed) for c in rule.then):
             problems.append(Problem(canonical.get(rule.at, rule.at), rule.message))
-    return _merged(problems)
+    return merge_by_path(problems)
 
 
 def metric_definitions(version: str, hyperparameters: Mapping[str, str] | None = None) -> list[dict[str, str]]:
@@ -315,13 +315,6 @@ def _unknown(name: str, defs: AlgorithmDefinitions, label: str) -> str:
     return f"is not a hyperparameter of {label}{hint}; its container refuses unknown names"
 
 
-def _merged(problems: Sequence[Problem]) -> list[Problem]:
-    messages: dict[str, list[str]] = {}
-    for problem in problems:
-        found = messages.setdefault(problem.path, [])
-        if problem.message not in found:
-            found.append(problem.message)
-    return [Problem(path, "; ".join(texts)) for path, texts in messages.items()]
 
 
 # --- the data files --------------------------------------------------------------------------------------------

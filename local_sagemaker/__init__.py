@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from local_sagemaker.logs import LOG_GROUP
+from handlers.logs import LOG_GROUP
 from local_sagemaker.settings import (
     DEFAULT_TIMELINE,
     LOCAL_ACCOUNT_ID,

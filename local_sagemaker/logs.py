@@ -20,7 +20,6 @@ import regex
 from handlers import xgboost_algorithm
 from image_registry import ImageRegistry
 
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_ROUNDS = 100
 DEFAULT_XGBOOST_ROUNDS = 10
 DEFAULT_EPOCHS = 3

@@ -20,7 +20,8 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
-from local_sagemaker.logs import LOG_GROUP, LogLine, MetricSink
+from handlers.logs import LOG_GROUP
+from local_sagemaker.logs import LogLine, MetricSink
 
 #: Where SageMaker publishes training jobs' metrics in CloudWatch (the same name as the log group).
 METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"

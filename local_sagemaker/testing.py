@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from handlers import local_credentials
 from handlers.local_credentials import LocalCredentials
-from local_sagemaker.logs import LOG_GROUP
+from handlers.logs import LOG_GROUP
 from local_sagemaker.settings import PLACEHOLDER_ROLE_ARN
 
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

@@ -43,10 +43,6 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-class UsageError(Exception):
-    """Bad arguments found after parsing (argparse reports its own with exit 2)."""
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="config file (default: $SAGEMAKER_PLUGIN_CONFIG, else "
                         "./config.yaml if present, else built-in defaults; docs/config.md lists its keys)")
@@ -96,10 +92,8 @@ config: docs/config.md; phases: docs/phases.md.""",
 
 def _add_job_commands(commands: Any) -> None:
     """Commands that talk to SageMaker; they live in plugin.cli_jobs so that this module stays import-light."""
-    try:
-        from plugin import cli_jobs
-    except ImportError:  # pragma: no cover - during partial installs only
-        return
+    from plugin import cli_jobs
+
     cli_jobs.add_commands(commands, _common, command_parser)
 
 
@@ -166,9 +160,6 @@ def run_command(handler: Callable[[argparse.Namespace, Config], int], args: argp
         return EXIT_INPUT
     except ImageLookupError as error:
         print(f"error: {error.field}: {error}", file=sys.stderr)
-        return EXIT_INPUT
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except AwsError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -15,18 +15,20 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from handlers.errors import InputError, NotFound, Problem, short_repr
+from handlers.errors import InputError, Problem, short_repr
 from handlers.logs import LogTailer
+from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
+from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.config import Config
-from plugin.embedded import sagemaker_endpoint
+from plugin.create_queue import describe_or_none
+from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import check
 from plugin.resource import Resource, unmatched_metric_definitions
 from plugin.training_job import TrainingJobPlugin
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 STOP_WAIT_SECONDS = 300.0
 CREATE_GRACE_SECONDS = 5.0  # interrupted during the create: how long to look for a job it may have made
 
@@ -86,9 +88,7 @@ def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: fl
         return []
     path = kept_path(config, bucket, key)
     # A local SageMaker served from this data folder keeps the model there within a second or so.
-    deadline = time.monotonic() + (wait_seconds if not embedded and data_dir(config).is_dir() else 0)
-    while not path.is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll_until(path.is_file, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
     notes = []
     if path.is_file():
         notes.append(f"model file {path}")
@@ -103,9 +103,7 @@ def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: fl
 
 def _require_endpoint(config: Config) -> None:
     if config.backend == "local" and not config.endpoint_url():
-        raise InputError(Problem("local.endpoint_url", "this command needs a running local SageMaker: start one with "
-                                 "`sagemaker-plugin local serve` and run the `export ...` lines it prints "
-                                 "($SAGEMAKER_PLUGIN_ENDPOINT_URL and its key pair) in this shell"))
+        raise no_local_sagemaker()
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:
@@ -259,7 +257,9 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
     seen_transitions = 0
-    while True:
+
+    def look() -> tuple[Resource, dict[str, Any] | None]:
+        nonlocal seen_phase, seen_transitions
         resource, description = plugin.get_with_description(meta, fresh=True)
         # Status transitions and log lines, merged in time order so the story reads as it happened.
         events: list[tuple[float, str]] = []
@@ -278,9 +278,11 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
             progress.line(f"phase {resource.phase.name}" + (f": {resource.message}" if resource.message else ""))
         if resource.phase.is_terminal:
             progress.close()
-            return resource, description
-        progress.status(f"{resource.phase.name} {resource.message}".strip())
-        time.sleep(poll)
+        else:
+            progress.status(f"{resource.phase.name} {resource.message}".strip())
+        return resource, description
+
+    return poll_until(look, lambda answer: answer[0].phase.is_terminal, poll)
 
 
 def _epoch(moment: Any) -> float:
@@ -300,12 +302,8 @@ def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float 
                   grace_seconds: float | None = None) -> Resource:
     """Stop the job and wait (bounded) until SageMaker says it stopped: nothing is left running or billing."""
     plugin.delete(meta, grace_seconds=grace_seconds)
-    deadline = time.monotonic() + timeout
-    while True:
-        resource, _ = plugin.get_with_description(meta, fresh=True)
-        if resource.phase.is_terminal or time.monotonic() > deadline:
-            return resource
-        time.sleep(0.5)
+    return poll_until(lambda: plugin.get_with_description(meta, fresh=True)[0],
+                      lambda resource: resource.phase.is_terminal, 0.5, timeout)
 
 
 def _clock_note(config: Config) -> str:
@@ -374,22 +372,24 @@ def _no_such_job(job_name: str, config: Config) -> InputError:
 
 def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bool = False) -> dict[str, Any]:
     """DescribeTrainingJob; with `wait`, a job about to be created is waited for (the not-found grace period)."""
-    deadline = time.monotonic() + (config.tracking.not_found_grace_seconds if wait else 0)
-    while True:
-        try:
-            return plugin.client().describe_training_job(job_name)
-        except NotFound:
-            if time.monotonic() >= deadline:
-                raise _no_such_job(job_name, config) from None
-            time.sleep(1.0)
+    client = plugin.client()
+    description = poll_until(lambda: describe_or_none(client, job_name), lambda found: found is not None, 1.0,
+                             config.tracking.not_found_grace_seconds if wait else 0)
+    if description is None:
+        raise _no_such_job(job_name, config)
+    return description
 
 
-def cmd_status(args: argparse.Namespace, config: Config) -> int:
+def _job_command(args: argparse.Namespace, config: Config) -> tuple[Config, TrainingJobPlugin, ResourceMeta]:
+    """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask."""
     check_job_name(args.job_name)
     config = _with_region(config, args)
     _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
-    meta = _meta_for(config, args.job_name)
+    return config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    config, plugin, meta = _job_command(args, config)
     resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
         raise _no_such_job(args.job_name, config)
@@ -413,11 +413,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, config: Config) -> int:
-    check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
-    meta = _meta_for(config, args.job_name)
+    config, plugin, meta = _job_command(args, config)
     before = _describe(plugin, args.job_name, config)
     plugin.delete(meta)
     status = phase_of(before).phase
@@ -429,26 +425,27 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
-    check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
-    plugin = TrainingJobPlugin(config)
+    config, plugin, _ = _job_command(args, config)
     client = plugin.client()
     description = _describe(plugin, args.job_name, config, wait=args.follow)
     hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
     tailer = LogTailer(client, args.job_name, hosts=hosts)
     with signals_interrupt():
         try:
-            while True:
+            def look() -> bool:
+                """Print the new lines; True once there will be no more."""
                 for line in tailer.poll():
                     print(f"[{line.host}] {line.message}", flush=True)
                 if not args.follow:
-                    return EXIT_OK
-                if phase_of(client.describe_training_job(args.job_name)).phase.is_terminal:
-                    for line in tailer.drain():
-                        print(f"[{line.host}] {line.message}", flush=True)
-                    return EXIT_OK
-                time.sleep(1.0)
+                    return True
+                if not phase_of(client.describe_training_job(args.job_name)).phase.is_terminal:
+                    return False
+                for line in tailer.drain():
+                    print(f"[{line.host}] {line.message}", flush=True)
+                return True
+
+            poll_until(look, bool, 1.0)
+            return EXIT_OK
         except Interrupted:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from handlers.errors import InputError, Problem
 from plugin.config import Config
 
 if TYPE_CHECKING:
@@ -119,3 +120,11 @@ def loopback(host: str) -> bool:
     from local_sagemaker.access import loopback_host
 
     return loopback_host(host)
+
+
+def no_local_sagemaker() -> InputError:
+    """The local backend without a local SageMaker to talk to: how to start one."""
+    return InputError(Problem("local.endpoint_url", "the local backend needs a running local SageMaker: start one "
+                              "with `sagemaker-plugin local serve` and run the `export ...` lines it prints "
+                              "($SAGEMAKER_PLUGIN_ENDPOINT_URL and its key pair) in this shell, or set "
+                              "local.endpoint_url"))

@@ -64,10 +64,10 @@ from plugin import embedded
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
-from plugin.render import check
+from plugin.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.resource import LogLink
 from plugin.resource import Resource as PluginResource
-from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, Task
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES
 from plugin.training_job import TrainingJobPlugin
 
 log = logging.getLogger(__name__)
@@ -384,12 +384,8 @@ def to_flyte_resource(resource: PluginResource, job_name: str = "", region: str 
     phase = resource.phase
     message = resource.message
     outputs = None
-    if phase == Phase.SUCCEEDED:
-        model = str(resource.outputs.get(MODEL_OUTPUT) or "")
-        if model:
-            outputs = outputs_literal_map(model, resource.outputs.get(METRICS_OUTPUT) or {})
-        else:
-            phase, message = Phase.FAILED, "the training job completed without model artifacts (S3ModelArtifacts)"
+    if phase == Phase.SUCCEEDED:  # always with a model (handlers/status.py)
+        outputs = outputs_literal_map(str(resource.outputs[MODEL_OUTPUT]), resource.outputs.get(METRICS_OUTPUT) or {})
     info: dict[str, Any] = {"training_job_name": job_name or resource.outputs.get("training_job_name", ""),
                             "region": region}
     for key in ("training_job_arn", "training_seconds", "billable_seconds"):
@@ -446,7 +442,9 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         try:
             task = task_from_template(task_template, inputs, output_prefix, task_execution_metadata,
                                       config=plugin.config)
-            meta = plugin.create(_checked(task, plugin.config))
+            # Rendered once, by the plugin (its image registry): task templates may come from newer producers, so
+            # TrainingJob fields unknown here are ignored (the task types of this module parse strictly).
+            meta = plugin.create(task, ignore_unknown=True)
         except InputError as error:
             log.warning("%s: invalid task, failing it: %s", getattr(task_template, "id", task_template.type), error)
             return SageMakerJobMeta(error=f"invalid SageMaker training task:\n{error}")
@@ -464,15 +462,6 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
             self.plugin.delete(resource_meta.job)
         elif resource_meta.error.startswith(UNREADABLE_META):
             log.warning("DeleteTask: nothing can be stopped: %s", resource_meta.error)
-
-
-def _checked(task: Mapping[str, Any], config: Config) -> Task:
-    """The Task, with every problem of reading and rendering it reported at once.
-
-    Task templates may come from newer producers: unknown TrainingJob fields are ignored here (the task types of
-    this module parse strictly when they are declared).
-    """
-    return check(task, config, ignore_unknown=True)[0]
 
 
 def register() -> None:
@@ -570,8 +559,8 @@ class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
                  inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         job = _training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
         declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
-        if "train" not in declared:
-            raise InputError(Problem("inputs.train", "is required: built-in XGBoost trains on a 'train' channel"))
+        if TRAIN_CHANNEL not in declared:
+            raise InputError(NO_TRAIN_CHANNEL)
         super().__init__(name, job, declared, **kwargs)
 
 

@@ -8,8 +8,10 @@ canonical proto3 JSON. The field table below is the whole schema: parsing and se
 from __future__ import annotations
 
 import enum
+import functools
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from handlers.errors import Problem, join_path, short_repr
@@ -126,7 +128,7 @@ def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknow
         seen.add(f.name)
         if value is None:
             continue
-        values[f.name] = _read_value(reader, _FIELD_TYPES[cls][f.name], value, join_path(path, f.name), ignore_unknown)
+        values[f.name] = _read_value(reader, _field_kinds(cls)[f.name], value, join_path(path, f.name), ignore_unknown)
     return cls(**values)
 
 
@@ -166,7 +168,7 @@ def _write_message(message: Any, including_defaults: bool) -> dict[str, Any]:
 
 
 def _is_message(value: Any) -> bool:
-    return type(value) in _FIELD_TYPES
+    return is_dataclass(value) and not isinstance(value, type)
 
 
 def _write_value(value: Any, including_defaults: bool) -> Any:
@@ -181,24 +183,10 @@ def _write_value(value: Any, including_defaults: bool) -> Any:
     return _write_message(value, including_defaults)
 
 
-# The schema: each message's fields and their kinds; a one-element tuple is a repeated message.
-_FIELD_TYPES: Mapping[type, Mapping[str, Any]] = {
-    MetricDefinition: {"name": str, "regex": str},
-    AlgorithmSpecification: {
-        "input_mode": InputMode,
-        "algorithm_name": AlgorithmName,
-        "algorithm_version": str,
-        "metric_definitions": (MetricDefinition,),
-        "input_content_type": InputContentType,
-    },
-    TrainingJobResourceConfig: {
-        "instance_count": int,
-        "instance_type": str,
-        "volume_size_in_gb": int,
-        "distributed_protocol": DistributedProtocol,
-    },
-    TrainingJob: {
-        "algorithm_specification": AlgorithmSpecification,
-        "training_job_resource_config": TrainingJobResourceConfig,
-    },
-}
+@functools.cache
+def _field_kinds(cls: type) -> Mapping[str, Any]:
+    """The schema of a message, read from its dataclass annotations: each field's kind, a repeated message as a
+    one-element tuple (`tuple[MetricDefinition, ...]` -> `(MetricDefinition,)`)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (typing.get_args(hints[f.name])[0],) if typing.get_origin(hints[f.name]) is tuple
+            else hints[f.name] for f in fields(cls)}

@@ -18,19 +18,21 @@ from typing import Any
 import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
-from handlers.errors import InputError, Problem, join_path, short_repr
-from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
+from handlers.errors import InputError, Problem, join_path, merge_by_path, short_repr
+from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
+from handlers.regions import is_region_name
+from handlers.request import TAG_PREFIX
 from handlers.service_model import validate_request, value_at
 from image_registry import ImageLookupError, ImageRegistry
+from plugin import mapping
 from plugin.config import Config
-from plugin.message import AlgorithmName, DistributedProtocol, InputMode
+from plugin.message import AlgorithmName, DistributedProtocol
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task, TaskSource, read_task
 
-LOCAL_PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-LOCAL_OUTPUT_PREFIX = "s3://sagemaker-plugin-local/outputs"
 TRAIN_CHANNEL = "train"
+NO_TRAIN_CHANNEL = Problem(f"inputs.{TRAIN_CHANNEL}", f"is required: built-in XGBoost trains on a '{TRAIN_CHANNEL}' "
+                           "channel")
 RESERVED_TAG_PREFIX = "aws:"
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
 _RES = "training_job.training_job_resource_config"
@@ -69,7 +71,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     """The request for `task`, or InputError with every problem; makes no AWS call."""
     problems: list[Problem] = []
     region = region or config.region
-    if not _REGION.fullmatch(region):
+    if not is_region_name(region):
         problems.append(Problem("region", f"{region!r} is not an AWS region name (like us-east-1)"))
     registry = (registry or ImageRegistry.default()).with_overrides(config.prebuilt_algorithms)
     spec_algo = task.training_job.algorithm_specification
@@ -86,7 +88,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
                      (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
     if not output_prefix:
         problems.append(Problem("output_prefix", "is required with the aws backend (in the task or in config)"))
-    role = task.role_arn or config.role_arn or (LOCAL_PLACEHOLDER_ROLE if config.backend == "local" else "")
+    role = task.role_arn or config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
     if not role:
         problems.append(Problem("role_arn", "is required with the aws backend (in the task or in config)"))
 
@@ -96,38 +98,15 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     hyperparameters = dict(task.hyperparameters)
     if resources.distributed_protocol == DistributedProtocol.MPI:
         hyperparameters.update(distributed.mpi_hyperparameters(resources.instance_type, config.mpi_custom_options))
-    container = task.container
-    spec = JobSpec(
-        name=name,
-        image=image,
-        instance_type=resources.instance_type,
-        role_arn=role,
-        output_path=output_prefix,
-        max_runtime_seconds=task.max_runtime_seconds or config.defaults.max_runtime_seconds,
-        input_mode="Pipe" if spec_algo.input_mode == InputMode.PIPE else "File",
-        instance_count=resources.instance_count or 1,
-        volume_size_in_gb=resources.volume_size_in_gb or config.defaults.volume_size_in_gb,
-        metric_definitions=() if builtin else tuple((m.name, m.regex) for m in spec_algo.metric_definitions),
-        entrypoint=container.command if container and not builtin else None,
-        arguments=container.args if container and not builtin else None,
-        environment=dict(container.env) if container and not builtin else {},
-        hyperparameters=hyperparameters,
-        channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels),
-        output_kms_key_id=config.security.output_kms_key_id,
-        volume_kms_key_id=config.security.volume_kms_key_id,
-        spot_max_wait_seconds=task.spot.max_wait_seconds if task.spot else None,
-        checkpoint_s3_uri=task.spot.checkpoint_s3_uri if task.spot else None,
-        subnets=config.security.subnets,
-        security_group_ids=config.security.security_group_ids,
-        enable_network_isolation=config.security.enable_network_isolation,
-        enable_inter_container_traffic_encryption=config.security.enable_inter_container_traffic_encryption,
-        tags={**config.tags, **task.tags},
-        execution=task.execution.as_dict() if task.execution else None,
-    )
-    request = build_request(spec)
-    if spec.spot_max_wait_seconds is not None and spec.spot_max_wait_seconds < spec.max_runtime_seconds:
-        problems.append(Problem("spot.max_wait_seconds", f"{spec.spot_max_wait_seconds} is below the max runtime "
-                                f"({spec.max_runtime_seconds} s); SageMaker needs max wait >= max runtime"))
+    source = mapping.Source(task=task, config=config, builtin=builtin, name=name, image=image, role_arn=role,
+                            output_prefix=output_prefix, hyperparameters=hyperparameters,
+                            channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels))
+    request = mapping.training_job_request(source)
+    stopping = request["StoppingCondition"]
+    spot_wait, max_runtime = stopping.get("MaxWaitTimeInSeconds"), stopping["MaxRuntimeInSeconds"]
+    if spot_wait is not None and spot_wait < max_runtime:
+        problems.append(Problem("spot.max_wait_seconds", f"{spot_wait} is below the max runtime "
+                                f"({max_runtime} s); SageMaker needs max wait >= max runtime"))
     flagged = {p.path for p in problems}
     for problem in validate_request("CreateTrainingJob", request):
         moved = _task_problem(problem, request, builtin)
@@ -188,8 +167,7 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
     if not builtin and (task.container is None or not task.container.image):
         problems.append(Problem("container.image", "is required for CUSTOM training (the image to run)"))
     if builtin and not any(c.name == TRAIN_CHANNEL for c in task.channels):
-        problems.append(Problem(f"inputs.{TRAIN_CHANNEL}", "is required: built-in XGBoost trains on a 'train' "
-                                "channel"))
+        problems.append(NO_TRAIN_CHANNEL)
     if builtin and resources.distributed_protocol == DistributedProtocol.MPI:
         problems.append(Problem(f"{_RES}.distributed_protocol", "MPI is for CUSTOM training only; built-in XGBoost "
                                 "distributes itself across instances"))
@@ -240,7 +218,7 @@ def _warnings(task: Task, builtin: bool) -> list[Problem]:
 def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
         image = task.container.image if task.container else ""
-        wrong = ecr.cross_region_problem(image, region) if image and _REGION.fullmatch(region) else None
+        wrong = ecr.cross_region_problem(image, region) if image and is_region_name(region) else None
         if wrong is not None:
             problems.append(Problem("container.image", f"{image} {wrong}"))
         return image
@@ -272,57 +250,10 @@ def _job_name(task: Task, image: str, now: datetime | None) -> str:
     return naming.unique_name("xgboost" if builtin else naming.image_base_name(image or "training"), now)
 
 
-# Request field -> the task field a user edits to change it (longest prefix first).
-_TASK_PATHS: tuple[tuple[str, str], ...] = (
-    ("TrainingJobName", "job_name"),
-    ("RoleArn", "role_arn"),
-    ("HyperParameters", "inputs.static_hyperparameters"),
-    ("AlgorithmSpecification.MetricDefinitions", f"{_ALGO}.metric_definitions"),
-    ("AlgorithmSpecification.ContainerEntrypoint", "container.command"),
-    ("AlgorithmSpecification.ContainerArguments", "container.args"),
-    ("AlgorithmSpecification.TrainingInputMode", f"{_ALGO}.input_mode"),
-    ("Environment", "container.env"),
-    ("InputDataConfig", "inputs"),
-    ("OutputDataConfig.S3OutputPath", "output_prefix"),
-    ("OutputDataConfig.KmsKeyId", "security.output_kms_key_id"),
-    ("ResourceConfig.InstanceType", f"{_RES}.instance_type"),
-    ("ResourceConfig.InstanceCount", f"{_RES}.instance_count"),
-    ("ResourceConfig.VolumeSizeInGB", f"{_RES}.volume_size_in_gb"),
-    ("ResourceConfig.VolumeKmsKeyId", "security.volume_kms_key_id"),
-    ("StoppingCondition.MaxRuntimeInSeconds", "max_runtime_seconds"),
-    ("StoppingCondition.MaxWaitTimeInSeconds", "spot.max_wait_seconds"),
-    ("CheckpointConfig.S3Uri", "spot.checkpoint_s3_uri"),
-    ("VpcConfig.Subnets", "security.subnets"),
-    ("VpcConfig.SecurityGroupIds", "security.security_group_ids"),
-    ("Tags", "tags"),
-)
-_INDEXED = re.compile(r"(InputDataConfig|Tags)\[(\d+)\](.*)")
-_SUBFIELDS = {".Name": ".name", ".Regex": ".regex"}
-
-
 def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Problem:
     """A service-model problem, moved to the task field at fault; the request field stays in the message."""
     path = problem.path
-    task_path = None
-    indexed = _INDEXED.fullmatch(path)
-    if indexed:
-        field, index, rest = indexed.group(1), int(indexed.group(2)), indexed.group(3)
-        item = request[field][index]
-        key = str(item["ChannelName"] if field == "InputDataConfig" else item["Key"])
-        if field == "Tags" and key.startswith(TAG_PREFIX) and key != FINGERPRINT_TAG:
-            task_path = join_path("execution", key[len(TAG_PREFIX):].replace("-", "_"))  # identity tags
-        else:
-            task_path = join_path("inputs" if field == "InputDataConfig" else "tags", key)
-    elif path == "AlgorithmSpecification.TrainingImage":
-        task_path = f"{_ALGO}.algorithm_version" if builtin else "container.image"
-    else:
-        for prefix, target in _TASK_PATHS:
-            if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
-                rest = path[len(prefix):]
-                for old, new in _SUBFIELDS.items():
-                    rest = rest.replace(old, new)
-                task_path = target + rest
-                break
+    task_path = mapping.task_path(path, request, builtin)
     message = _with_value(problem, request)
     if task_path is None or task_path == path:
         return Problem(path, message)
@@ -350,12 +281,3 @@ def _with_value(problem: Problem, request: Mapping[str, Any]) -> str:
     found, value = value_at(request, problem.path)
     return f"{short_repr(value)} failed to satisfy constraint: {text}" if found else text
 
-
-def merge_by_path(problems: list[Problem]) -> list[Problem]:
-    """One problem per path, its messages joined, in first-seen order."""
-    messages: dict[str, list[str]] = {}
-    for problem in problems:
-        found = messages.setdefault(problem.path, [])
-        if problem.message not in found:
-            found.append(problem.message)
-    return [Problem(path, "; ".join(texts)) for path, texts in messages.items()]

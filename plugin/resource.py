@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from handlers.logs import LOG_GROUP
 from handlers.status import Phase
-
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 # Console hosts per partition: each region's console, as AWS links them.
 _CONSOLE = {

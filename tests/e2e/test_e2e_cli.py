@@ -688,7 +688,7 @@ def test_status_stop_and_logs_need_a_running_local_sagemaker(tmp_path: Path) -> 
         result = cli([command, "some-job", "--config", config], tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert_no_traceback(result.stderr)
-        assert "local.endpoint_url: this command needs a running local SageMaker" in result.stderr
+        assert "local.endpoint_url: the local backend needs a running local SageMaker" in result.stderr
 
 
 # --- 7. requests_per_second quotas ----------------------------------------------------------------------------------

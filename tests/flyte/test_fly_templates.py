@@ -6,6 +6,7 @@ receives from propeller) and the plugin renders the request without calling AWS.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 from collections import OrderedDict
@@ -151,7 +152,7 @@ def test_custom_template_carries_the_container() -> None:
 
 
 def test_custom_template_renders_the_create_request(plugin: TrainingJobPlugin) -> None:
-    plugin = TrainingJobPlugin(plugin.config.with_overrides(output_prefix="s3://models/out"))
+    plugin = TrainingJobPlugin(dataclasses.replace(plugin.config, output_prefix="s3://models/out"))
     template = serialized(custom_task)
     inputs = literal_map(custom_task, {"train": FlyteFile("s3://data-bucket/sets/train.csv"),
                                        "static_hyperparameters": {"lr": 0.01, "epochs": 3}, "extra": None})

@@ -21,10 +21,11 @@ import pytest
 import fnd_support as F
 from handlers import request as request_module
 from handlers.errors import InputError
+from handlers.local import PLACEHOLDER_ROLE_ARN
 from handlers.service_model import member_shape, validate_request
 from image_registry import ImageRegistry
 from plugin.config import Config, Defaults, Security
-from plugin.render import LOCAL_PLACEHOLDER_ROLE, Rendered, Upload, check, render
+from plugin.render import Rendered, Upload, check, render
 from plugin.task import load_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -431,7 +432,7 @@ def test_no_role_with_the_aws_backend_is_an_error_at_role_arn() -> None:
 
 
 def test_the_local_backend_falls_back_to_a_placeholder_role() -> None:
-    assert req(F.xgboost_task())["RoleArn"] == LOCAL_PLACEHOLDER_ROLE
+    assert req(F.xgboost_task())["RoleArn"] == PLACEHOLDER_ROLE_ARN
 
 
 def test_vpc_isolation_and_encryption_from_config() -> None:

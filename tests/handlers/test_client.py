@@ -862,3 +862,14 @@ def test_concurrent_calls_count_every_attempt(make_client: MakeClient, raw: Any)
     for thread in threads:
         thread.join()
     assert client.attempts["DescribeTrainingJob"] == 30
+
+
+def test_retry_classification_is_botocores_and_its_retry_data_agrees() -> None:
+    """Retryable codes come from botocore (standard mode); its legacy retry data, the stand-in should the private
+    names move, retries a subset of the same codes and the same server statuses."""
+    from handlers import client as client_module
+
+    codes, transient, statuses = client_module._legacy_retry_data()
+    assert codes and codes <= client_module.THROTTLING_CODES
+    assert transient <= client_module.TRANSIENT_CODES
+    assert statuses >= client_module.TRANSIENT_STATUSES

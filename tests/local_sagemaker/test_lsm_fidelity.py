@@ -143,10 +143,10 @@ def test_metric_extractor_publishes_every_value_with_its_host_and_time() -> None
 
 def test_the_local_s3_holds_the_plugins_default_output_bucket_from_the_start_and_after_a_reset() -> None:
     """SageMaker never creates buckets, so the plugin's default local output bucket must already be there."""
+    from handlers.local import LOCAL_OUTPUT_PREFIX
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.settings import DEFAULT_BUCKETS
     from local_sagemaker.testing import LocalClients
-    from plugin.render import LOCAL_OUTPUT_PREFIX
 
     assert LOCAL_OUTPUT_PREFIX.split("/")[2] in DEFAULT_BUCKETS
     with LocalSageMaker(LocalSettings(buckets=[*DEFAULT_BUCKETS, "team-models"])) as server:

@@ -25,7 +25,7 @@ from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
-from plugin.training_job import QUEUE_BACKOFF_SECONDS
+from plugin.create_queue import QUEUE_BACKOFF_SECONDS
 from plugin_setup import START, Clock, fresh_task
 
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
@@ -294,7 +294,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
 def test_resource_limit_backoff_grows(plugin: TrainingJobPlugin, clock: Clock,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries of a refused create back off exponentially (5, 10, 20 s... with jitter pinned to its top)."""
-    monkeypatch.setattr("plugin.training_job.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("plugin.create_queue.random.uniform", lambda low, high: high)
     quota = Faults(plugin, "CreateTrainingJob", [QUOTA], repeat=True)
     meta = plugin.create(load_task(task()))
     retried_at = []

@@ -371,7 +371,7 @@ def test_every_bad_file_is_refused_in_bounded_time_and_memory(generated_files: d
         assert result["seconds"] < MAX_SECONDS_PER_FILE, (name, result["seconds"])
 
 
-# --- known crashes: refused with a traceback instead of a message (xfail until fixed) --------------------------------
+# --- inputs that once crashed with a traceback: each must be refused with a message ----------------------------------
 
 
 def _validate(path: Path, capsys: pytest.CaptureFixture[str], config: Path = LOCAL_CONFIG) -> tuple[int, str, str]:

@@ -399,7 +399,7 @@ def test_check_with_any_config_that_parses(data: Any, task: Any) -> None:
     assert_renders_or_refuses(task, config)
 
 
-# --- known crashes the generators leave out (xfail until fixed) -------------------------------------------------------
+# --- inputs that once crashed, which the generators leave out: each must be refused with an InputError ----------------
 
 CRASHES = [
     pytest.param(lambda: check({**copy.deepcopy(XGBOOST), "max_runtime_seconds": 16**5000}, Config()),
@@ -424,7 +424,5 @@ def _with_metric_regex(regex: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("crash", CRASHES)
 def test_known_crashes_raise_input_error(crash: Callable[[], Any]) -> None:
-    try:
+    with pytest.raises(InputError):
         crash()
-    except InputError:
-        return
