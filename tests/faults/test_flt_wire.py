@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -59,6 +59,9 @@ TIME_SCALE = 20
 #: ~2.2 s a job, 2 s of it in Training: long enough to interrupt a run while its job is running
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=TIME_SCALE,
                                timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
+#: the interrupt tests' own local SageMaker: its jobs train for 5 minutes (of the wall clock), so a job the test sees in
+#: Training is still there when the interrupted run stops it, however loaded the machine (it never ends on its own)
+LONG_SETTINGS = dataclasses.replace(LOCAL_SETTINGS, timeline={**LOCAL_SETTINGS.timeline, "Training": 6000})
 CLI_ATTEMPTS = 3  # the command line's retry policy here: 3 attempts, tiny backoff (errors must outlast it quickly)
 NOWHERE = "http://127.0.0.1:1"  # nothing listens there: the safety net for any client that would reach for AWS
 
@@ -229,16 +232,45 @@ def train(aws: LocalClients) -> str:
 KEYS: dict[str, str] = {}
 
 
-@pytest.fixture
-def proxy(server: LocalSageMaker) -> Iterator[FaultyProxy]:
+@contextlib.contextmanager
+def proxy_to(server: LocalSageMaker) -> Iterator[FaultyProxy]:
     """The proxy on loopback forwards requests as signed for it: this process's clients of it sign with the server's
     key pair, and so do the commands run in a subprocess (KEYS)."""
     made = FaultyProxy(server.url)
     local_credentials.register(made.url, server.credentials)
     KEYS.update(server.credentials.env())
-    yield made
-    local_credentials.unregister(made.url)
-    made.close()
+    try:
+        yield made
+    finally:
+        local_credentials.unregister(made.url)
+        made.close()
+
+
+@pytest.fixture
+def proxy(server: LocalSageMaker) -> Iterator[FaultyProxy]:
+    with proxy_to(server) as made:
+        yield made
+
+
+class Long(NamedTuple):
+    """A proxy in front of the long-jobs server, clients of that server, and train data in it."""
+
+    proxy: FaultyProxy
+    aws: LocalClients
+    train: str
+
+
+@pytest.fixture(scope="module")
+def long_server() -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(LONG_SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture
+def long(long_server: LocalSageMaker) -> Iterator[Long]:
+    aws = LocalClients(long_server.url, credentials=long_server.credentials)
+    with proxy_to(long_server) as made:
+        yield Long(made, aws, aws.put_data("flt-wire/train"))
 
 
 @pytest.fixture(autouse=True)
@@ -434,7 +466,7 @@ def start_run(tmp: Path, config: Path, task_file: Path) -> subprocess.Popen[str]
 
 
 def wait_until_running(aws: LocalClients, name: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a generous bound: the run starts a Python process on a loaded machine
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         try:
@@ -448,9 +480,9 @@ def wait_until_running(aws: LocalClients, name: str, process: subprocess.Popen[s
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, proxy: FaultyProxy,
-                                                                    aws: LocalClients, train: str,
+def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, long: Long,
                                                                     sig: signal.Signals) -> None:
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
@@ -476,8 +508,8 @@ def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Pa
     assert proxy.faulted["StopTrainingJob"] == 2
 
 
-def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tmp_path: Path, proxy: FaultyProxy,
-                                                                             aws: LocalClients, train: str) -> None:
+def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tmp_path: Path, long: Long) -> None:
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
@@ -497,12 +529,10 @@ def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tm
     assert (job["TrainingJobStatus"], stopped_by_plugin(aws, name)) == ("Stopped", True), "left running after Ctrl-C"
 
 
-def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_job(tmp_path: Path,
-                                                                                  proxy: FaultyProxy,
-                                                                                  aws: LocalClients,
-                                                                                  train: str) -> None:
+def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_job(tmp_path: Path, long: Long) -> None:
     """The stop cannot get through: the run does not claim it stopped the job. Exit 3, the job's name and the failed
     StopTrainingJob on stderr, so that a person can stop it (`sagemaker-plugin stop NAME`)."""
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)

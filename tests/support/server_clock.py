@@ -1,29 +1,51 @@
 """A fake clock for an in-process local SageMaker (`LocalSageMaker(..., clock=...)`).
 
-Simulated jobs move along their timeline and request-rate buckets refill only when the test moves this clock, so a
-test about a job's phases or a quota holds the state it checks for as long as it needs, however loaded the machine.
+Simulated jobs move along their timeline and request-rate buckets refill only as this clock moves, so a test about a
+job's phases or a quota holds the state it checks for as long as it needs, however loaded the machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 
 class ManualClock:
-    """Seconds like time.time(), moved only by `advance`, or by `step` at every read when a test wants time to flow
-    with the requests (a client that backs off and retries)."""
+    """Seconds like time.time(). Held, it moves only by `advance`; running (`run()`, or `running=True`), it also
+    follows the wall clock, until `hold()`."""
 
-    def __init__(self, start: float | None = None, step: float = 0.0) -> None:
+    def __init__(self, start: float | None = None, *, running: bool = False) -> None:
         self._lock = threading.Lock()
-        self._now = time.time() if start is None else start
-        self.step = step
+        self._base = time.time() if start is None else start
+        self._since = time.monotonic() if running else None
+
+    def _now(self) -> float:
+        return self._base + (0.0 if self._since is None else time.monotonic() - self._since)
 
     def __call__(self) -> float:
         with self._lock:
-            self._now += self.step
-            return self._now
+            return self._now()
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._now += seconds
+            self._base += seconds
+
+    def hold(self) -> None:
+        with self._lock:
+            self._base, self._since = self._now(), None
+
+    def run(self) -> None:
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Time stands still inside (jobs stay in the phase they are in), and runs again after."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.run()
