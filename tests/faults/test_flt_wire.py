@@ -19,6 +19,7 @@ import dataclasses
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import socketserver
@@ -74,7 +75,8 @@ class Rule:
     """What the proxy does to requests of `operation` ("*" for every one): `action` for the next `times` of them
     (None: for ever), to every `every`-th of them (the others pass). Actions: "pass", "status" (answer `status` with
     `body`, never forwarded), "reset" (TCP RST before any answer, never forwarded), "reset-mid" (forwarded, then
-    RST halfway through the answer), "slow" (forwarded, answered after `delay` seconds)."""
+    RST halfway through the answer), "slow" (forwarded, the answer held back until the client hangs up, or for
+    `delay` seconds at most)."""
 
     operation: str
     action: str
@@ -170,7 +172,7 @@ class FaultyProxy:
             _reset(handler)
             return
         if action == "slow" and rule is not None:
-            time.sleep(rule.delay)
+            _hold_until_gone(handler, rule.delay)
         try:
             _write(handler, status, headers, answer)
         except OSError:
@@ -203,6 +205,22 @@ def _write(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]
     if handler.command != "HEAD":
         handler.wfile.write(body if cut is None else body[:cut])
     handler.wfile.flush()
+
+
+def _hold_until_gone(handler: BaseHTTPRequestHandler, limit: float) -> None:
+    """Wait until the client closes the connection (its read timeout fired) or `limit` seconds pass: a slow answer
+    that outlasts any read timeout, without guessing how long a loaded machine takes to answer a normal request."""
+    sock = handler.connection
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+        if readable:
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    return  # closed by the client
+            except OSError:
+                return
+            time.sleep(0.01)  # bytes of a next request: the client is still there
 
 
 def _reset(handler: BaseHTTPRequestHandler) -> None:
@@ -559,10 +577,11 @@ def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_jo
 
 @pytest.fixture
 def plugin(proxy: FaultyProxy) -> Iterator[TrainingJobPlugin]:
-    """A plugin whose client reaches the server through the proxy, with a 0.25 s read timeout."""
+    """A plugin whose client reaches the server through the proxy, with a 1 s read timeout: "slow" answers outlast
+    it (they are held until the client hangs up), an ordinary answer on a loaded machine does not."""
     config = parse_config({"backend": "local", "local": {"endpoint_url": proxy.url},
                            "tracking": {"sweep_interval_seconds": 0}})
-    settings = ClientSettings(endpoint_url=proxy.url, local_credentials=True, read_timeout=0.25, connect_timeout=2,
+    settings = ClientSettings(endpoint_url=proxy.url, local_credentials=True, read_timeout=1, connect_timeout=2,
                               retry=RetrySettings(attempts=8, backoff_seconds=0.001, max_backoff_seconds=0.01),
                               rate_limits=RateLimits(0, 0))
     client = SageMakerClient(settings, session=boto3.Session(region_name="us-east-1"))
@@ -587,8 +606,8 @@ def test_real_read_timeouts_and_resets_are_retried_and_the_slow_create_is_adopte
     """The create is made but answered after the read timeout; describes time out, are reset and cut off."""
     the_task = task(train, "wire")
     proxy.set(
-        Rule("CreateTrainingJob", "slow", times=1, delay=0.6),
-        Rule("DescribeTrainingJob", "slow", times=2, delay=0.6),
+        Rule("CreateTrainingJob", "slow", times=1, delay=30),
+        Rule("DescribeTrainingJob", "slow", times=2, delay=30),
         Rule("DescribeTrainingJob", "reset", times=1),
         Rule("DescribeTrainingJob", "reset-mid", times=1),
     )
@@ -606,7 +625,7 @@ def test_read_timeouts_that_outlast_the_retries_are_transient_errors(plugin: Tra
                                                                      aws: LocalClients, train: str) -> None:
     the_task = task(train, "wire")
     meta = plugin.create(load_task(the_task))
-    proxy.set(Rule("DescribeTrainingJob", "slow", delay=0.5))
+    proxy.set(Rule("DescribeTrainingJob", "slow", delay=30))
     with pytest.raises(TransientError) as caught:
         plugin.get(meta)
     assert str(caught.value).startswith("DescribeTrainingJob failed after 8 attempts"), caught.value
