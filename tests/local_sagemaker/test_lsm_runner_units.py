@@ -13,8 +13,8 @@ from local_sagemaker.channels import shard
 from local_sagemaker.hostdirs import HostDirs, make_hosts
 from local_sagemaker.mpi import find_mpirun
 from local_sagemaker.toolkit_env import cmd_args, decode, env_value, scrubbed, split_hyperparameters
-from plugin.cli_jobs import local_settings
 from plugin.config import parse_config
+from plugin.embedded import local_settings
 
 
 def test_hyperparameters_are_decoded_as_the_toolkit_reads_them() -> None:
