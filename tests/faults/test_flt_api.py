@@ -50,6 +50,7 @@ pytestmark = pytest.mark.timeout(60)
 INSTANCE_TYPE = "ml.m5.xlarge"
 QUOTA_TYPE = "ml.m4.xlarge"  # the server lets jobs hold one instance of it at once; only the quota tests use it
 ATTEMPTS = 8  # the retry policy's attempts per call (config default)
+# tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
     execution="simulate",
     time_scale=20,
@@ -62,18 +63,7 @@ AWS_QUOTA = ("The account-level service limit 'ml.m4.xlarge for training job usa
              "utilization of 1 Instances and a request delta of 1 Instances.")
 
 
-# --- the server, the truth, the plugin (aws and session: tests/conftest.py) -----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server_clock() -> ManualClock:
-    return ManualClock(running=True)
-
-
-@pytest.fixture(scope="module")
-def server(server_clock: ManualClock) -> Iterator[LocalSageMaker]:
-    with LocalSageMaker(LOCAL_SETTINGS, clock=server_clock) as running:
-        yield running
+# --- the server, the truth, the plugin (server, server_clock, aws and session: tests/conftest.py) ------------------
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ so what a test sees never depends on how fast a loaded machine answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,14 +27,8 @@ PAST_THE_END = 5.0
 
 @pytest.fixture(scope="module")
 def server_clock() -> ManualClock:
+    """Held from the start: only the tests move it (tests/conftest.py runs `server` on it, with LOCAL_SETTINGS)."""
     return ManualClock()
-
-
-@pytest.fixture(scope="module")
-def server(server_clock: ManualClock) -> Iterator[LocalSageMaker]:
-    """This module's own local SageMaker (tests/conftest.py's `aws` talks to it), on the fake clock."""
-    with LocalSageMaker(LOCAL_SETTINGS, clock=server_clock) as running:
-        yield running
 
 
 def later(aws: LocalClients, clock: ManualClock, name: str) -> dict[str, Any]:

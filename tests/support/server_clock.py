@@ -20,6 +20,7 @@ class ManualClock:
         self._lock = threading.Lock()
         self._base = time.time() if start is None else start
         self._since = time.monotonic() if running else None
+        self._made_running = running
 
     def _now(self) -> float:
         return self._base + (0.0 if self._since is None else time.monotonic() - self._since)
@@ -40,6 +41,13 @@ class ManualClock:
         with self._lock:
             if self._since is None:
                 self._since = time.monotonic()
+
+    def restore(self) -> None:
+        """Back to how it was made, running or held (after a test that may have left it otherwise)."""
+        if self._made_running:
+            self.run()
+        else:
+            self.hold()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
