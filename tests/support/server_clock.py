@@ -38,9 +38,11 @@ class ManualClock:
             self._base, self._since = self._now(), None
 
     def run(self) -> None:
+        """Follow the wall clock again, from the wall clock's time (or from this clock's, if a test moved it ahead):
+        server times stay comparable with the test's own, and never go back."""
         with self._lock:
             if self._since is None:
-                self._since = time.monotonic()
+                self._base, self._since = max(self._now(), time.time()), time.monotonic()
 
     def restore(self) -> None:
         """Back to how it was made, running or held (after a test that may have left it otherwise)."""
