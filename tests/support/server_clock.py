@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from local_sagemaker.testing import LocalClients, ended
 
 
 class ManualClock:
@@ -59,3 +62,15 @@ class ManualClock:
             yield
         finally:
             self.run()
+
+
+def wait_stepping(aws: LocalClients, clock: ManualClock, name: str,
+                  until: Callable[[Mapping[str, Any]], bool] = ended, step: float = 0.02) -> dict[str, Any]:
+    """LocalClients.wait on a held clock: describe the job, move the clock `step` seconds, until `until(job)`. A
+    poller that sees every `step` seconds of the job's life, whatever a describe costs on a loaded machine."""
+    for _ in range(100_000):
+        job: dict[str, Any] = aws.sagemaker.describe_training_job(TrainingJobName=name)
+        if until(job):
+            return job
+        clock.advance(step)
+    raise TimeoutError(f"{name}: still {job['TrainingJobStatus']}/{job['SecondaryStatus']}")
