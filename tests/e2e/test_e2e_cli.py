@@ -727,9 +727,10 @@ def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path)
 
 # --- 8. instance quotas: WAITING_FOR_RESOURCES, then the job runs ---------------------------------------------------
 
-#: the quota tests' training script: it ends (exit 0) once the file it names exists, and fails if that never happens
-HOLD_SCRIPT = """import pathlib, sys, time
-release = pathlib.Path({release!r})
+#: the quota tests' training script: it ends (exit 0) once its job's release file exists, and fails if that never
+#: happens
+HOLD_SCRIPT = """import os, pathlib, sys, time
+release = pathlib.Path({folder!r}) / (os.environ["TRAINING_JOB_NAME"] + ".release")
 deadline = time.monotonic() + 300
 while not release.exists() and time.monotonic() < deadline:
     time.sleep(0.05)
@@ -738,14 +739,13 @@ sys.exit(0 if release.exists() else 1)
 """
 
 
-def holding_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[str, Path], Path]:
-    """Two custom tasks on the instance type the server lets hold one instance at once, (identity, task file) each,
-    and the release file: each job's script runs until that file exists, so the first holds the instance as long as
-    the test needs, and the second, once it runs, ends at once."""
+def holding_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[str, Path]]:
+    """Two custom tasks on the instance type the server lets hold one instance at once, (identity, task file) each.
+    Each job's script runs until the test lets it end (`release`): the first holds the instance as long as the test
+    needs, and the second is seen running before it ends."""
     code = served.work / f"hold-{label}-{uuid.uuid4().hex[:8]}"
     code.mkdir()
-    release = code.parent / f"{code.name}.release"
-    (code / "hold.py").write_text(HOLD_SCRIPT.format(release=str(release)), encoding="utf-8")
+    (code / "hold.py").write_text(HOLD_SCRIPT.format(folder=str(served.work)), encoding="utf-8")
 
     def holding(data: dict[str, Any]) -> None:
         data["training_job"]["algorithm_specification"].pop("metric_definitions", None)
@@ -755,12 +755,17 @@ def holding_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[st
 
     first, second = unique(f"{label}-a"), unique(f"{label}-b")
     return ((first, write_task(served.work, first, base="custom-native.yaml", change=holding)),
-            (second, write_task(served.work, second, base="custom-native.yaml", change=holding)), release)
+            (second, write_task(served.work, second, base="custom-native.yaml", change=holding)))
+
+
+def release(served: Served, job: str) -> None:
+    """Lets a job of `holding_pair` end."""
+    (served.work / f"{job}.release").touch()
 
 
 def test_job_over_the_instance_quota_waits_then_runs(quota_served: Served) -> None:
     served = quota_served
-    (first, task_a), (second, task_b), release = holding_pair(served, "quota")
+    (first, task_a), (second, task_b) = holding_pair(served, "quota")
     job_a, job_b = expected_job(first), expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
         run_a.wait_for(r"^training job ", timeout=60)
@@ -770,9 +775,11 @@ def test_job_over_the_instance_quota_waits_then_runs(quota_served: Served) -> No
             assert f"'{QUOTA_TYPE} for training job usage' is 1 Instances" in waiting, waiting
             assert describe(served, job_a)["TrainingJobStatus"] == "InProgress"
             assert jobs_named(served, second) == [], "B is not created while A holds the instance"
-            release.touch()  # A ends and gives its instance back
+            release(served, job_a)  # A ends and gives its instance back
             code_a, _, err_a = run_a.finish(timeout=60)
-            code_b, out_b, err_b = run_b.finish(timeout=90)
+            run_b.wait_for(r"^phase RUNNING", timeout=90)
+            release(served, job_b)
+            code_b, out_b, err_b = run_b.finish(timeout=60)
     assert code_a == 0, err_a
     assert code_b == 0, err_b
     assert_no_traceback(err_a, err_b)
@@ -789,15 +796,15 @@ def test_job_over_the_instance_quota_waits_then_runs(quota_served: Served) -> No
 def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_never_made(quota_served: Served
                                                                                          ) -> None:
     served = quota_served
-    (_, task_a), (second, task_b), release = holding_pair(served, "qabort")
-    job_b = expected_job(second)
+    (first, task_a), (second, task_b) = holding_pair(served, "qabort")
+    job_a, job_b = expected_job(first), expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
         run_a.wait_for(r"^training job ", timeout=60)
         with started(["run", task_b, "--no-logs", "--config", served.config], served.work) as run_b:
             run_b.wait_for(r"^phase WAITING_FOR_RESOURCES", timeout=60)
             run_b.popen.send_signal(signal.SIGINT)
             code_b, out_b, err_b = run_b.finish(timeout=60)
-        release.touch()  # A ends and gives its instance back; B, aborted, must not take it
+        release(served, job_a)  # A ends and gives its instance back; B, aborted, must not take it
         code_a, _, err_a = run_a.finish(timeout=60)
     assert (code_a, code_b) == (0, 130), err_a + err_b
     assert_no_traceback(out_b, err_b)
