@@ -73,9 +73,9 @@ def operation_of(target: str) -> tuple[str, str]:
 class _Counters:
     """Requests received and throttled per (service, operation), and the rate limits; thread-safe."""
 
-    def __init__(self, rates: dict[str, float]) -> None:
+    def __init__(self, rates: dict[str, float], clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._buckets = {operation: TokenBucket(rate) for operation, rate in rates.items()}
+        self._buckets = {operation: TokenBucket(rate, clock) for operation, rate in rates.items()}
         self.received: dict[tuple[str, str], int] = {}
         self.throttled: dict[tuple[str, str], int] = {}
 
@@ -160,7 +160,9 @@ class LocalSageMaker:
     """A local SageMaker (with S3 and CloudWatch Logs) on `host:port`; port 0 picks a free one.
 
     `host` must be a loopback address unless `allow_remote` (anyone who can reach it with its key pair can run code
-    as this user). `credentials` are made at random unless given (a restart that keeps its clients).
+    as this user). `credentials` are made at random unless given (a restart that keeps its clients). `clock` (seconds,
+    like time.time) drives the simulated jobs' timelines and the request-rate buckets: tests pass a fake one so that
+    nothing they check depends on how fast a loaded machine answers.
     """
 
     def __init__(
@@ -172,6 +174,7 @@ class LocalSageMaker:
         reset: bool = True,
         credentials: LocalCredentials | None = None,
         allow_remote: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not allow_remote and not loopback_host(host):
             raise ValueError(f"the local SageMaker serves on a loopback address unless remote access is allowed "
@@ -182,8 +185,8 @@ class LocalSageMaker:
         self.reset = reset
         self.allow_remote = allow_remote
         self.credentials = credentials or generate_credentials()
-        self.engine = Engine(self.settings)
-        self._counters = _Counters(dict(self.settings.requests_per_second))
+        self.engine = Engine(self.settings) if clock is None else Engine(self.settings, clock)
+        self._counters = _Counters(dict(self.settings.requests_per_second), clock or time.monotonic)
         self._app: _App | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

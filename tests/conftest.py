@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the fixtures below import these when a module first asks fo
     from local_sagemaker.testing import LocalClients
     from plugin.config import Config
     from plugin_setup import Clock
+    from server_clock import ManualClock
 
 # Shared test helpers (tests/support/*.py) are plain modules: tests have no packages and run with
 # --import-mode=importlib, so the folder goes on sys.path and test modules import them by name (`from aws_faults ...`).
@@ -134,14 +135,33 @@ def raw(endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest) -> Iterator[LocalSageMaker]:
+def server_clock() -> ManualClock:
+    """The clock of `server`'s simulated jobs and rate buckets: it follows the wall clock unless a test holds it
+    (`with server_clock.held(): ...`) to keep a job in the phase it checks, however loaded the machine. A module may
+    have its own (held from the start: only its tests move it)."""
+    from server_clock import ManualClock
+
+    return ManualClock(running=True)
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, server_clock: ManualClock) -> Iterator[LocalSageMaker]:
     """A local SageMaker with a real job lifecycle, one per test module, on the module's own `LOCAL_SETTINGS`
-    (a local_sagemaker.LocalSettings; the defaults where the module sets none)."""
+    (a local_sagemaker.LocalSettings; the defaults where the module sets none), on `server_clock`."""
     from local_sagemaker import LocalSageMaker, LocalSettings
 
     settings = getattr(request.module, "LOCAL_SETTINGS", None)
-    with LocalSageMaker(LocalSettings(execution="simulate") if settings is None else settings) as running:
+    with LocalSageMaker(LocalSettings(execution="simulate") if settings is None else settings,
+                        clock=server_clock) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _server_clock_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that failed while it held its module's server clock does not leave it held for the next."""
+    yield
+    if "server_clock" in request.fixturenames:
+        request.getfixturevalue("server_clock").restore()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ local endpoint could not leave this machine), and always with an explicit `--con
 
 Most tests share one `sagemaker-plugin local serve` subprocess (module scoped; each test uses its own execution
 identity, hence its own job names), whose jobs take ~3.3 s; the tests that stop a running job (signals, `stop`) share
-another whose jobs train for a minute, so that a loaded machine cannot make the job end before it is stopped.
+another whose jobs train for a minute, so that a loaded machine cannot make the job end before it is stopped; the
+instance-quota tests have a third that runs jobs for real, whose first job holds the instance until the test lets it go.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ NOWHERE = "http://127.0.0.1:1"
 #: the shared server: time_scale 10, Training 3 s, every other phase 0.1 s
 SERVED_TIME_SCALE = 10
 SERVED_TIMELINE = {"Starting": 1, "Downloading": 1, "Training": 30, "Uploading": 1}
-#: the shared server lets jobs hold one instance of this type at once (the quota test's type; no other test uses it)
+#: the quota tests' server lets jobs hold one instance of this type at once
 QUOTA_TYPE = "ml.m4.xlarge"
 #: the shared server fails jobs whose name matches, halfway through Training
 SERVED_FAILURE = {"name_pattern": ".*-e2e-srvfail-.*", "at": "Training", "reason": "AlgorithmError: diverged (e2e)"}
@@ -296,8 +297,7 @@ def serving(root: Path, **local: Any) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The shared local SageMaker: jobs take ~3.3 s, ~3 s of it in Training."""
-    with serving(tmp_path_factory.mktemp("served"), timeline=SERVED_TIMELINE,
-                 quotas={"instances": {QUOTA_TYPE: 1}}, failures=[SERVED_FAILURE]) as server:
+    with serving(tmp_path_factory.mktemp("served"), timeline=SERVED_TIMELINE, failures=[SERVED_FAILURE]) as server:
         yield server
 
 
@@ -305,6 +305,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def long_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A local SageMaker whose jobs train for a minute, for the tests that stop them: no race with a loaded machine."""
     with serving(tmp_path_factory.mktemp("long"), timeline={**SERVED_TIMELINE, "Training": 600}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def quota_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A local SageMaker that runs jobs for real (`execution: run`) and lets them hold one QUOTA_TYPE instance: the
+    quota tests' first job runs a script that holds the instance until the test lets it end (`holding_pair`)."""
+    with serving(tmp_path_factory.mktemp("quota"), execution="run", quotas={"instances": {QUOTA_TYPE: 1}}) as server:
         yield server
 
 
@@ -719,28 +727,58 @@ def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path)
 
 # --- 8. instance quotas: WAITING_FOR_RESOURCES, then the job runs ---------------------------------------------------
 
-def quota_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[str, Path]]:
-    """Two tasks on the instance type the server lets hold one instance at once: (identity, task file) each."""
-    def on_quota_type(data: dict[str, Any]) -> None:
-        data["training_job"]["training_job_resource_config"]["instance_type"] = QUOTA_TYPE
+#: the quota tests' training script: it ends (exit 0) once its job's release file exists, and fails if that never
+#: happens
+HOLD_SCRIPT = """import os, pathlib, sys, time
+release = pathlib.Path({folder!r}) / (os.environ["TRAINING_JOB_NAME"] + ".release")
+deadline = time.monotonic() + 300
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("released" if release.exists() else "never released", flush=True)
+sys.exit(0 if release.exists() else 1)
+"""
+
+
+def holding_pair(served: Served, label: str) -> tuple[tuple[str, Path], tuple[str, Path]]:
+    """Two custom tasks on the instance type the server lets hold one instance at once, (identity, task file) each.
+    Each job's script runs until the test lets it end (`release`): the first holds the instance as long as the test
+    needs, and the second is seen running before it ends."""
+    code = served.work / f"hold-{label}-{uuid.uuid4().hex[:8]}"
+    code.mkdir()
+    (code / "hold.py").write_text(HOLD_SCRIPT.format(folder=str(served.work)), encoding="utf-8")
+
+    def holding(data: dict[str, Any]) -> None:
+        data["training_job"]["algorithm_specification"].pop("metric_definitions", None)
+        data["training_job"]["training_job_resource_config"].update(instance_type=QUOTA_TYPE, instance_count=1)
+        data["container"]["command"] = ["python", "/opt/ml/input/data/code/hold.py"]
+        data["inputs"] = {"train": "data/train/", "code": f"{code.name}/"}
 
     first, second = unique(f"{label}-a"), unique(f"{label}-b")
-    return ((first, write_task(served.work, first, change=on_quota_type)),
-            (second, write_task(served.work, second, change=on_quota_type)))
+    return ((first, write_task(served.work, first, base="custom-native.yaml", change=holding)),
+            (second, write_task(served.work, second, base="custom-native.yaml", change=holding)))
 
 
-def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
-    (first, task_a), (second, task_b) = quota_pair(served, "quota")
+def release(served: Served, job: str) -> None:
+    """Lets a job of `holding_pair` end."""
+    (served.work / f"{job}.release").touch()
+
+
+def test_job_over_the_instance_quota_waits_then_runs(quota_served: Served) -> None:
+    served = quota_served
+    (first, task_a), (second, task_b) = holding_pair(served, "quota")
     job_a, job_b = expected_job(first), expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
-        run_a.wait_for(r"^training job ")
+        run_a.wait_for(r"^training job ", timeout=60)
         with started(["run", task_b, "--no-logs", "--config", served.config], served.work) as run_b:
-            waiting = run_b.wait_for(r"^phase WAITING_FOR_RESOURCES")
+            waiting = run_b.wait_for(r"^phase WAITING_FOR_RESOURCES", timeout=60)
             assert "ResourceLimitExceeded" in waiting, waiting
             assert f"'{QUOTA_TYPE} for training job usage' is 1 Instances" in waiting, waiting
             assert describe(served, job_a)["TrainingJobStatus"] == "InProgress"
             assert jobs_named(served, second) == [], "B is not created while A holds the instance"
-            code_a, _, err_a = run_a.finish(timeout=30)
+            release(served, job_a)  # A ends and gives its instance back
+            code_a, _, err_a = run_a.finish(timeout=60)
+            run_b.wait_for(r"^phase RUNNING", timeout=90)
+            release(served, job_b)
             code_b, out_b, err_b = run_b.finish(timeout=60)
     assert code_a == 0, err_a
     assert code_b == 0, err_b
@@ -755,16 +793,19 @@ def test_job_over_the_instance_quota_waits_then_runs(served: Served) -> None:
     print(f"B created {waited:.1f} s after A ended (the plugin's queued-create backoff)")
 
 
-def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_never_made(served: Served) -> None:
-    (_, task_a), (second, task_b) = quota_pair(served, "qabort")
-    job_b = expected_job(second)
+def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_never_made(quota_served: Served
+                                                                                         ) -> None:
+    served = quota_served
+    (first, task_a), (second, task_b) = holding_pair(served, "qabort")
+    job_a, job_b = expected_job(first), expected_job(second)
     with started(["run", task_a, "--no-logs", "--config", served.config], served.work) as run_a:
-        run_a.wait_for(r"^training job ")
+        run_a.wait_for(r"^training job ", timeout=60)
         with started(["run", task_b, "--no-logs", "--config", served.config], served.work) as run_b:
-            run_b.wait_for(r"^phase WAITING_FOR_RESOURCES")
+            run_b.wait_for(r"^phase WAITING_FOR_RESOURCES", timeout=60)
             run_b.popen.send_signal(signal.SIGINT)
-            code_b, out_b, err_b = run_b.finish(timeout=30)
-        code_a, _, err_a = run_a.finish(timeout=30)
+            code_b, out_b, err_b = run_b.finish(timeout=60)
+        release(served, job_a)  # A ends and gives its instance back; B, aborted, must not take it
+        code_a, _, err_a = run_a.finish(timeout=60)
     assert (code_a, code_b) == (0, 130), err_a + err_b
     assert_no_traceback(out_b, err_b)
     assert f"SIGINT: stopping training job {job_b} ...\n" in err_b + "\n", err_b

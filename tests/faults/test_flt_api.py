@@ -6,6 +6,9 @@ taken, ValidationException "Requested resource not found.") are the server's own
 `before-send.sagemaker` of the plugin's own client (`Injector`), so botocore's parsing and the plugin's retry policy
 run end to end; a fault that "loses" a response first delivers the request to the server for real.
 
+The server's clock (server_clock.ManualClock) follows the wall clock, but a test holds it still from a create to
+the abort that must find that job running: a loaded machine cannot let the job end first.
+
 Every case checks, against the server (a plain boto3 client that sees no fault): exactly one job per execution
 attempt, the phase the job really ended in, nothing left running after an abort, and that an error outlasting the
 retries reaches the caller as TransientError or AccessDenied (never another exception, never retried forever).
@@ -40,6 +43,7 @@ from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
 from plugin.config import Config
 from plugin_setup import TINY_BACKOFF, fresh_task, make_config
+from server_clock import ManualClock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,7 +63,14 @@ AWS_QUOTA = ("The account-level service limit 'ml.m4.xlarge for training job usa
              "utilization of 1 Instances and a request delta of 1 Instances.")
 
 
-# --- the server, the truth, the plugin (server, aws and session: tests/conftest.py) ---------------------------------
+# --- the server, the truth, the plugin (server, server_clock, aws and session: tests/conftest.py) ------------------
+
+
+@pytest.fixture(autouse=True)
+def _clock_runs_after_each_test(server_clock: ManualClock) -> Iterator[None]:
+    """A test that failed while it held the server's clock leaves it running for the next."""
+    yield
+    server_clock.run()
 
 
 @pytest.fixture(scope="module")
@@ -260,26 +271,30 @@ OPERATIONS = ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "Li
 ABORTING = ("CreateTrainingJob", "StopTrainingJob", "ListTags")
 
 
-def run_to_the_end(engine: Engine, aws: LocalClients, train: str, operation: str) -> tuple[dict[str, Any], str, Any]:
+def run_to_the_end(engine: Engine, clock: ManualClock, train: str, operation: str
+                   ) -> tuple[dict[str, Any], str, Any]:
     """The lifecycle that goes through `operation`: create and track to SUCCEEDED (Describe all along its life), or
     create, delete and track to ABORTED (StopTrainingJob, and ListTags, which tells a job the plugin stopped from one
     stopped by anyone else)."""
     the_task = task(train)
-    meta = engine.plugin.create(load_task(the_task))
     if operation in ABORTING:
-        engine.plugin.delete(meta)
+        with clock.held():
+            meta = engine.plugin.create(load_task(the_task))
+            engine.plugin.delete(meta)
+    else:
+        meta = engine.plugin.create(load_task(the_task))
     _, resource = engine.track(meta)
     return the_task, meta.job_name, resource
 
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_a_storm_of_transient_faults_is_ridden_out(engine: Engine, aws: LocalClients, train: str, operation: str,
-                                                   fault: Fault) -> None:
+def test_a_storm_of_transient_faults_is_ridden_out(engine: Engine, aws: LocalClients, server_clock: ManualClock,
+                                                   train: str, operation: str, fault: Fault) -> None:
     """Three of every four attempts of `operation` fail: every call still succeeds within its retries."""
     engine.faults.set(operation, storm(fault))
 
-    the_task, name, resource = run_to_the_end(engine, aws, train, operation)
+    the_task, name, resource = run_to_the_end(engine, server_clock, train, operation)
 
     assert engine.faults.faulted[operation] >= 3, "the storm never hit"
     assert jobs_named(aws, identity(the_task)) == [name]
@@ -298,7 +313,8 @@ def assert_gave_up(error: TransientError, operation: str) -> None:
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_create_faults_that_outlast_the_retries_are_transient_and_make_no_job(engine: Engine, aws: LocalClients,
-                                                                              train: str, fault: Fault) -> None:
+                                                                              server_clock: ManualClock, train: str,
+                                                                              fault: Fault) -> None:
     the_task = task(train)
     engine.faults.set("CreateTrainingJob", always(fault))
     with pytest.raises(TransientError) as caught:
@@ -308,27 +324,30 @@ def test_create_faults_that_outlast_the_retries_are_transient_and_make_no_job(en
     assert jobs_named(aws, identity(the_task)) == []
 
     engine.faults.clear()  # the engine creates again, later: one job
-    meta = engine.plugin.create(load_task(the_task))
-    assert jobs_named(aws, identity(the_task)) == [meta.job_name]
-    engine.plugin.delete(meta)
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))
+        assert jobs_named(aws, identity(the_task)) == [meta.job_name]
+        engine.plugin.delete(meta)
     assert engine.track(meta)[1].phase is Phase.ABORTED
 
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
-def test_describe_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients, train: str,
+def test_describe_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients,
+                                                                server_clock: ManualClock, train: str,
                                                                 fault: Fault) -> None:
     the_task = task(train)
-    meta = engine.plugin.create(load_task(the_task))
-    engine.faults.set("DescribeTrainingJob", always(fault))
-    with pytest.raises(TransientError) as caught:
-        engine.plugin.get(meta)
-    assert_gave_up(caught.value, "DescribeTrainingJob")
-    with pytest.raises(TransientError):  # an abort now cannot even see the job: it says so, it does not pretend
-        engine.plugin.delete(meta)
-    assert truth(aws, meta.job_name)[0] == "InProgress"
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))
+        engine.faults.set("DescribeTrainingJob", always(fault))
+        with pytest.raises(TransientError) as caught:
+            engine.plugin.get(meta)
+        assert_gave_up(caught.value, "DescribeTrainingJob")
+        with pytest.raises(TransientError):  # an abort now cannot even see the job: it says so, it does not pretend
+            engine.plugin.delete(meta)
+        assert truth(aws, meta.job_name)[0] == "InProgress"
 
-    engine.faults.clear()  # the engine asks again, later
-    engine.plugin.delete(meta)
+        engine.faults.clear()  # the engine asks again, later
+        engine.plugin.delete(meta)
     assert engine.track(meta)[1].phase is Phase.ABORTED
     assert truth(aws, meta.job_name) == ("Stopped", "ABORTED")
     assert jobs_named(aws, identity(the_task)) == [meta.job_name]
@@ -336,30 +355,35 @@ def test_describe_faults_that_outlast_the_retries_are_transient(engine: Engine, 
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_stop_faults_that_outlast_the_retries_are_transient_and_the_next_delete_stops(engine: Engine,
-                                                                                       aws: LocalClients, train: str,
+                                                                                       aws: LocalClients,
+                                                                                       server_clock: ManualClock,
+                                                                                       train: str,
                                                                                        fault: Fault) -> None:
     the_task = task(train)
-    meta = engine.plugin.create(load_task(the_task))
-    engine.faults.set("StopTrainingJob", always(fault))
-    with pytest.raises(TransientError) as caught:
-        engine.plugin.delete(meta)
-    assert_gave_up(caught.value, "StopTrainingJob")
-    assert truth(aws, meta.job_name)[0] == "InProgress"  # not stopped, and the caller knows it
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))
+        engine.faults.set("StopTrainingJob", always(fault))
+        with pytest.raises(TransientError) as caught:
+            engine.plugin.delete(meta)
+        assert_gave_up(caught.value, "StopTrainingJob")
+        assert truth(aws, meta.job_name)[0] == "InProgress"  # not stopped, and the caller knows it
 
-    engine.faults.clear()  # the engine's abort is retried until it is acknowledged
-    engine.plugin.delete(meta)
+        engine.faults.clear()  # the engine's abort is retried until it is acknowledged
+        engine.plugin.delete(meta)
     assert engine.track(meta)[1].phase is Phase.ABORTED
     assert truth(aws, meta.job_name) == ("Stopped", "ABORTED")
     assert jobs_named(aws, identity(the_task)) == [meta.job_name]
 
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
-def test_list_tags_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients, train: str,
+def test_list_tags_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients,
+                                                                 server_clock: ManualClock, train: str,
                                                                  fault: Fault) -> None:
     """A stopped job's phase needs its tags (ABORTED or stopped by someone else): no guess when they cannot be read."""
     the_task = task(train)
-    meta = engine.plugin.create(load_task(the_task))
-    engine.plugin.delete(meta)
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))
+        engine.plugin.delete(meta)
     wait_status(aws, meta.job_name, ("Stopped",))
     engine.faults.set("ListTags", always(fault))
     with pytest.raises(TransientError) as caught:
@@ -381,17 +405,19 @@ LOST: dict[str, Fault] = {
 
 
 @pytest.mark.parametrize("lost", LOST.values(), ids=LOST.keys())
-def test_a_create_whose_response_was_lost_adopts_the_job_it_made(engine: Engine, aws: LocalClients, train: str,
+def test_a_create_whose_response_was_lost_adopts_the_job_it_made(engine: Engine, aws: LocalClients,
+                                                                 server_clock: ManualClock, train: str,
                                                                  lost: Fault) -> None:
     the_task = task(train)
     engine.faults.set("CreateTrainingJob", first(1, lost))
 
-    meta = engine.plugin.create(load_task(the_task))  # the retry meets ResourceInUse and adopts
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))  # the retry meets ResourceInUse and adopts
 
-    assert engine.faults.attempts["CreateTrainingJob"] == 2
-    assert jobs_named(aws, identity(the_task)) == [meta.job_name]
-    assert meta.job_arn == aws.sagemaker.describe_training_job(TrainingJobName=meta.job_name)["TrainingJobArn"]
-    engine.plugin.delete(meta)  # the adopted job is the engine's own: it stops it
+        assert engine.faults.attempts["CreateTrainingJob"] == 2
+        assert jobs_named(aws, identity(the_task)) == [meta.job_name]
+        assert meta.job_arn == aws.sagemaker.describe_training_job(TrainingJobName=meta.job_name)["TrainingJobArn"]
+        engine.plugin.delete(meta)  # the adopted job is the engine's own: it stops it
     assert engine.track(meta)[1].phase is Phase.ABORTED
     assert truth(aws, meta.job_name) == ("Stopped", "ABORTED")
 
@@ -434,20 +460,22 @@ def test_a_lost_create_response_while_the_job_is_not_yet_visible_is_adopted(engi
 
 
 def test_a_create_over_the_instance_quota_waits_and_runs_once_the_quota_frees(engine: Engine, aws: LocalClients,
+                                                                              server_clock: ManualClock,
                                                                               train: str) -> None:
     """The server holds one ml.m4.xlarge: B waits for resources while A runs; A is aborted; B is made, once."""
     task_a, task_b = task(train, "quota", instance_type=QUOTA_TYPE), task(train, "quota", instance_type=QUOTA_TYPE)
-    meta_a = engine.plugin.create(load_task(task_a))
-    meta_b = engine.plugin.create(load_task(task_b))
-    assert meta_b.queued
-    assert AWS_QUOTA in meta_b.queued_message
+    with server_clock.held():  # A runs, holding the instance, until it is aborted
+        meta_a = engine.plugin.create(load_task(task_a))
+        meta_b = engine.plugin.create(load_task(task_b))
+        assert meta_b.queued
+        assert AWS_QUOTA in meta_b.queued_message
 
-    waiting = engine.plugin.get(meta_b)
-    assert waiting.phase is Phase.WAITING_FOR_RESOURCES
-    assert AWS_QUOTA in waiting.message
-    assert jobs_named(aws, identity(task_b)) == []
+        waiting = engine.plugin.get(meta_b)
+        assert waiting.phase is Phase.WAITING_FOR_RESOURCES
+        assert AWS_QUOTA in waiting.message
+        assert jobs_named(aws, identity(task_b)) == []
 
-    engine.plugin.delete(meta_a)
+        engine.plugin.delete(meta_a)
     assert engine.track(meta_a)[1].phase is Phase.ABORTED
     engine.offset += 120  # past any queue backoff, well within limits.resource_wait_seconds
     seen, resource = engine.track(meta_b)
@@ -491,9 +519,11 @@ CREDENTIALS: dict[str, tuple[Fault, tuple[str, ...]]] = {
 @pytest.mark.parametrize("fault, advice", CREDENTIALS.values(), ids=CREDENTIALS.keys())
 @pytest.mark.parametrize("operation", ["CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"])
 def test_refused_credentials_are_access_denied_at_once_and_nothing_is_lost(engine: Engine, aws: LocalClients,
-                                                                           train: str, operation: str, fault: Fault,
+                                                                           server_clock: ManualClock, train: str,
+                                                                           operation: str, fault: Fault,
                                                                            advice: tuple[str, ...]) -> None:
     the_task = task(train)
+    server_clock.hold()  # the job runs until the engine's abort, below
     meta = None if operation == "CreateTrainingJob" else engine.plugin.create(load_task(the_task))
     engine.faults.set(operation, always(fault))
 
@@ -517,6 +547,7 @@ def test_refused_credentials_are_access_denied_at_once_and_nothing_is_lost(engin
     engine.faults.clear()  # credentials refreshed: the engine carries on
     meta = meta or engine.plugin.create(load_task(the_task))
     engine.plugin.delete(meta)
+    server_clock.run()
     assert engine.track(meta)[1].phase is Phase.ABORTED
     assert jobs_named(aws, identity(the_task)) == [meta.job_name]
 
@@ -561,13 +592,14 @@ def test_a_job_describe_cannot_see_yet_is_queued_then_reports_its_real_phases(en
 
 
 def test_an_abort_while_describe_cannot_see_the_job_yet_still_stops_it(engine: Engine, aws: LocalClients,
-                                                                       train: str) -> None:
+                                                                       server_clock: ManualClock, train: str) -> None:
     the_task = task(train)
-    meta = engine.plugin.create(load_task(the_task))
-    assert meta.job_arn
-    engine.faults.set("DescribeTrainingJob", first(2, NOT_FOUND))
+    with server_clock.held():
+        meta = engine.plugin.create(load_task(the_task))
+        assert meta.job_arn
+        engine.faults.set("DescribeTrainingJob", first(2, NOT_FOUND))
 
-    engine.plugin.delete(meta)
+        engine.plugin.delete(meta)
     _, resource = engine.track(meta)
 
     assert jobs_named(aws, identity(the_task)) == [meta.job_name]
@@ -578,11 +610,13 @@ def test_an_abort_while_describe_cannot_see_the_job_yet_still_stops_it(engine: E
 # --- 6. a mixed storm, many jobs, a few threads -----------------------------------------------------------------------
 
 
-def test_many_jobs_through_a_random_storm_on_every_call(engine: Engine, aws: LocalClients, train: str) -> None:
+def test_many_jobs_through_a_random_storm_on_every_call(engine: Engine, aws: LocalClients,
+                                                       server_clock: ManualClock, train: str) -> None:
     """Ten jobs created and tracked from three threads while about half of all attempts of every operation fail in
     every way at once (throttles, 500s, 503s, resets before and after delivery, read timeouts). Errors that outlast
-    the retries are what the engine sees as TransientError and tries again; it aborts three jobs; one job fails on
-    its own. Each job ends once, in the phase it really ended in."""
+    the retries are what the engine sees as TransientError and tries again; it aborts three jobs (while the server's
+    clock is held: they are still running then); one job fails on its own. Each job ends once, in the phase it
+    really ended in."""
     rng = random.Random(20240606)
     menu = [THROTTLED] * 6 + [HTTP_500, HTTP_503, RESET, TIMEOUT, delivered_then(RESET), delivered_then(HTTP_500)]
     lock = threading.Lock()
@@ -597,7 +631,7 @@ def test_many_jobs_through_a_random_storm_on_every_call(engine: Engine, aws: Loc
     aborted = {1, 4, 7}
     transient = collections.Counter[str]()
 
-    def run(i: int) -> tuple[str, str]:
+    def start(i: int) -> ResourceMeta:
         while True:  # the engine retries a create that outlasted the retries: same task, same identity
             try:
                 meta = engine.plugin.create(load_task(tasks[i]))
@@ -613,11 +647,16 @@ def test_many_jobs_through_a_random_storm_on_every_call(engine: Engine, aws: Loc
                 except TransientError as error:
                     with lock:
                         transient[error.operation] += 1
+        return meta
+
+    def run(meta: ResourceMeta) -> tuple[str, str]:
         _, resource = engine.track(meta, timeout=40, tolerate=(TransientError,))
         return meta.job_name, resource.phase.name
 
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(run, range(len(tasks))))
+        with server_clock.held():
+            metas = list(pool.map(start, range(len(tasks))))
+        results = list(pool.map(run, metas))
 
     engine.faults.clear()
     assert sum(engine.faults.faulted.values()) > 50, engine.faults.faulted

@@ -19,6 +19,7 @@ import dataclasses
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import socketserver
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import boto3
@@ -59,6 +60,9 @@ TIME_SCALE = 20
 #: ~2.2 s a job, 2 s of it in Training: long enough to interrupt a run while its job is running
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=TIME_SCALE,
                                timeline={"Starting": 1, "Downloading": 1, "Training": 40, "Uploading": 1})
+#: the interrupt tests' own local SageMaker: its jobs train for 5 minutes (of the wall clock), so a job the test sees in
+#: Training is still there when the interrupted run stops it, however loaded the machine (it never ends on its own)
+LONG_SETTINGS = dataclasses.replace(LOCAL_SETTINGS, timeline={**LOCAL_SETTINGS.timeline, "Training": 6000})
 CLI_ATTEMPTS = 3  # the command line's retry policy here: 3 attempts, tiny backoff (errors must outlast it quickly)
 NOWHERE = "http://127.0.0.1:1"  # nothing listens there: the safety net for any client that would reach for AWS
 
@@ -71,7 +75,8 @@ class Rule:
     """What the proxy does to requests of `operation` ("*" for every one): `action` for the next `times` of them
     (None: for ever), to every `every`-th of them (the others pass). Actions: "pass", "status" (answer `status` with
     `body`, never forwarded), "reset" (TCP RST before any answer, never forwarded), "reset-mid" (forwarded, then
-    RST halfway through the answer), "slow" (forwarded, answered after `delay` seconds)."""
+    RST halfway through the answer), "slow" (forwarded, the answer held back until the client hangs up, or for
+    `delay` seconds at most)."""
 
     operation: str
     action: str
@@ -167,7 +172,7 @@ class FaultyProxy:
             _reset(handler)
             return
         if action == "slow" and rule is not None:
-            time.sleep(rule.delay)
+            _hold_until_gone(handler, rule.delay)
         try:
             _write(handler, status, headers, answer)
         except OSError:
@@ -202,6 +207,22 @@ def _write(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]
     handler.wfile.flush()
 
 
+def _hold_until_gone(handler: BaseHTTPRequestHandler, limit: float) -> None:
+    """Wait until the client closes the connection (its read timeout fired) or `limit` seconds pass: a slow answer
+    that outlasts any read timeout, without guessing how long a loaded machine takes to answer a normal request."""
+    sock = handler.connection
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+        if readable:
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    return  # closed by the client
+            except OSError:
+                return
+            time.sleep(0.01)  # bytes of a next request: the client is still there
+
+
 def _reset(handler: BaseHTTPRequestHandler) -> None:
     """Close with SO_LINGER 0: the peer gets a TCP RST, as from a load balancer dropping the connection."""
     sock = handler.connection
@@ -229,16 +250,45 @@ def train(aws: LocalClients) -> str:
 KEYS: dict[str, str] = {}
 
 
-@pytest.fixture
-def proxy(server: LocalSageMaker) -> Iterator[FaultyProxy]:
+@contextlib.contextmanager
+def proxy_to(server: LocalSageMaker) -> Iterator[FaultyProxy]:
     """The proxy on loopback forwards requests as signed for it: this process's clients of it sign with the server's
     key pair, and so do the commands run in a subprocess (KEYS)."""
     made = FaultyProxy(server.url)
     local_credentials.register(made.url, server.credentials)
     KEYS.update(server.credentials.env())
-    yield made
-    local_credentials.unregister(made.url)
-    made.close()
+    try:
+        yield made
+    finally:
+        local_credentials.unregister(made.url)
+        made.close()
+
+
+@pytest.fixture
+def proxy(server: LocalSageMaker) -> Iterator[FaultyProxy]:
+    with proxy_to(server) as made:
+        yield made
+
+
+class Long(NamedTuple):
+    """A proxy in front of the long-jobs server, clients of that server, and train data in it."""
+
+    proxy: FaultyProxy
+    aws: LocalClients
+    train: str
+
+
+@pytest.fixture(scope="module")
+def long_server() -> Iterator[LocalSageMaker]:
+    with LocalSageMaker(LONG_SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture
+def long(long_server: LocalSageMaker) -> Iterator[Long]:
+    aws = LocalClients(long_server.url, credentials=long_server.credentials)
+    with proxy_to(long_server) as made:
+        yield Long(made, aws, aws.put_data("flt-wire/train"))
 
 
 @pytest.fixture(autouse=True)
@@ -434,7 +484,7 @@ def start_run(tmp: Path, config: Path, task_file: Path) -> subprocess.Popen[str]
 
 
 def wait_until_running(aws: LocalClients, name: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a generous bound: the run starts a Python process on a loaded machine
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         try:
@@ -448,9 +498,9 @@ def wait_until_running(aws: LocalClients, name: str, process: subprocess.Popen[s
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, proxy: FaultyProxy,
-                                                                    aws: LocalClients, train: str,
+def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, long: Long,
                                                                     sig: signal.Signals) -> None:
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
@@ -476,8 +526,8 @@ def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Pa
     assert proxy.faulted["StopTrainingJob"] == 2
 
 
-def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tmp_path: Path, proxy: FaultyProxy,
-                                                                             aws: LocalClients, train: str) -> None:
+def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tmp_path: Path, long: Long) -> None:
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
@@ -497,12 +547,10 @@ def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tm
     assert (job["TrainingJobStatus"], stopped_by_plugin(aws, name)) == ("Stopped", True), "left running after Ctrl-C"
 
 
-def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_job(tmp_path: Path,
-                                                                                  proxy: FaultyProxy,
-                                                                                  aws: LocalClients,
-                                                                                  train: str) -> None:
+def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_job(tmp_path: Path, long: Long) -> None:
     """The stop cannot get through: the run does not claim it stopped the job. Exit 3, the job's name and the failed
     StopTrainingJob on stderr, so that a person can stop it (`sagemaker-plugin stop NAME`)."""
+    proxy, aws, train = long
     the_task = task(train, "wire")
     name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
@@ -529,10 +577,11 @@ def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_jo
 
 @pytest.fixture
 def plugin(proxy: FaultyProxy) -> Iterator[TrainingJobPlugin]:
-    """A plugin whose client reaches the server through the proxy, with a 0.25 s read timeout."""
+    """A plugin whose client reaches the server through the proxy, with a 1 s read timeout: "slow" answers outlast
+    it (they are held until the client hangs up), an ordinary answer on a loaded machine does not."""
     config = parse_config({"backend": "local", "local": {"endpoint_url": proxy.url},
                            "tracking": {"sweep_interval_seconds": 0}})
-    settings = ClientSettings(endpoint_url=proxy.url, local_credentials=True, read_timeout=0.25, connect_timeout=2,
+    settings = ClientSettings(endpoint_url=proxy.url, local_credentials=True, read_timeout=1, connect_timeout=2,
                               retry=RetrySettings(attempts=8, backoff_seconds=0.001, max_backoff_seconds=0.01),
                               rate_limits=RateLimits(0, 0))
     client = SageMakerClient(settings, session=boto3.Session(region_name="us-east-1"))
@@ -557,8 +606,8 @@ def test_real_read_timeouts_and_resets_are_retried_and_the_slow_create_is_adopte
     """The create is made but answered after the read timeout; describes time out, are reset and cut off."""
     the_task = task(train, "wire")
     proxy.set(
-        Rule("CreateTrainingJob", "slow", times=1, delay=0.6),
-        Rule("DescribeTrainingJob", "slow", times=2, delay=0.6),
+        Rule("CreateTrainingJob", "slow", times=1, delay=30),
+        Rule("DescribeTrainingJob", "slow", times=2, delay=30),
         Rule("DescribeTrainingJob", "reset", times=1),
         Rule("DescribeTrainingJob", "reset-mid", times=1),
     )
@@ -576,7 +625,7 @@ def test_read_timeouts_that_outlast_the_retries_are_transient_errors(plugin: Tra
                                                                      aws: LocalClients, train: str) -> None:
     the_task = task(train, "wire")
     meta = plugin.create(load_task(the_task))
-    proxy.set(Rule("DescribeTrainingJob", "slow", delay=0.5))
+    proxy.set(Rule("DescribeTrainingJob", "slow", delay=30))
     with pytest.raises(TransientError) as caught:
         plugin.get(meta)
     assert str(caught.value).startswith("DescribeTrainingJob failed after 8 attempts"), caught.value

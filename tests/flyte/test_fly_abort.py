@@ -1,7 +1,8 @@
 """Aborting a local Flyte execution (Ctrl-C) stops its SageMaker job, which then reports ABORTED.
 
 flytekit's local executor calls the connector's delete from its SIGINT handler; the example workflow runs in its own
-process against a local SageMaker slow enough (a 5 s job) to be interrupted mid-training.
+process against a local SageMaker (a 5 s job) whose clock the test holds from the moment it sees the job training
+until the interrupted run has ended: the job is still training when the stop comes, however loaded the machine.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin
 from plugin.config import parse_config
+from server_clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
@@ -39,7 +41,8 @@ def wait_for(condition: object, timeout: float, what: str) -> object:
     raise TimeoutError(what)
 
 
-def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker, tmp_path: Path) -> None:
+def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker, server_clock: ManualClock,
+                                                         tmp_path: Path) -> None:
     config = {"backend": "local", "local": {"endpoint_url": server.url},
               "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -51,10 +54,12 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
     aws = LocalClients(server.url)
     try:
         def running_job() -> str | None:
+            server_clock.hold()  # a job seen training stays so until the clock runs again
             for summary in aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]:
                 job = aws.sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
                 if job["TrainingJobStatus"] == "InProgress" and job["SecondaryStatus"] == "Training":
                     return str(job["TrainingJobName"])
+            server_clock.run()
             assert run.poll() is None, run.communicate()
             return None
 
@@ -62,6 +67,7 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
         run.send_signal(signal.SIGINT)
         _, stderr = run.communicate(timeout=60)
     finally:
+        server_clock.run()
         if run.poll() is None:
             run.kill()
             run.communicate()

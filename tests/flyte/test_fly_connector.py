@@ -45,6 +45,7 @@ from plugin.flyte import (
     to_flyte_resource,
 )
 from plugin.resource import LogLink
+from server_clock import ManualClock
 
 BUILTIN = "sagemaker_training_job_task"
 CUSTOM = "sagemaker_custom_training_job_task"
@@ -137,7 +138,9 @@ def get(task_type: str, blob: bytes) -> Any:
     return connector.get(resource_meta=connector.metadata_type.decode(blob))
 
 
-def follow(task_type: str, blob: bytes, timeout: float = 30.0) -> list[Any]:
+def follow(task_type: str, blob: bytes, timeout: float = 30.0, held: ManualClock | None = None) -> list[Any]:
+    """Every resource `get` returns until a terminal phase; polls 50 ms apart, of the wall clock, or of the `held`
+    server clock, moved here (the job then cannot skip a phase between two polls, however slow a poll)."""
     seen: list[Any] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -145,7 +148,10 @@ def follow(task_type: str, blob: bytes, timeout: float = 30.0) -> list[Any]:
         seen.append(resource)
         if resource.phase in TERMINAL:
             return seen
-        time.sleep(0.05)
+        if held is None:
+            time.sleep(0.05)
+        else:
+            held.advance(0.05)
     raise TimeoutError(f"still {TaskExecution.Phase.Name(seen[-1].phase)} after {timeout} s")
 
 
@@ -201,10 +207,11 @@ def test_builtin_job_runs_to_success_with_flyte_outputs(aws: LocalClients, data:
     assert pb.custom_info["training_job_name"] == job_name(blob)
 
 
-def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str]) -> None:
+def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str], server_clock: ManualClock) -> None:
+    server_clock.hold()
     blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
     name = job_name(blob)
-    resources = follow(BUILTIN, blob)
+    resources = follow(BUILTIN, blob, held=server_clock)
     shown = []
     for resource in resources:
         pb = asyncio.run(resource.to_flyte_idl())
@@ -225,12 +232,14 @@ def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str])
     assert links["Logs (local SageMaker)"].endswith(f" sagemaker-plugin logs {name} --follow --region us-east-1")
 
 
-def test_delete_stops_the_job_and_flyte_sees_aborted(aws: LocalClients, data: dict[str, str]) -> None:
-    blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
-    first = get(BUILTIN, blob)
-    assert first.phase in (TaskExecution.QUEUED, TaskExecution.INITIALIZING, TaskExecution.RUNNING)
+def test_delete_stops_the_job_and_flyte_sees_aborted(aws: LocalClients, data: dict[str, str],
+                                                     server_clock: ManualClock) -> None:
     connector = ConnectorRegistry.get_connector(BUILTIN)
-    connector.delete(resource_meta=connector.metadata_type.decode(blob))
+    with server_clock.held():  # the job still runs when the delete comes
+        blob = create(BUILTIN, serialized(builtin_task), builtin_inputs(data))
+        first = get(BUILTIN, blob)
+        assert first.phase in (TaskExecution.QUEUED, TaskExecution.INITIALIZING, TaskExecution.RUNNING)
+        connector.delete(resource_meta=connector.metadata_type.decode(blob))
     final = follow(BUILTIN, blob)[-1]
     assert final.phase == TaskExecution.ABORTED, final.message
     assert final.outputs is None

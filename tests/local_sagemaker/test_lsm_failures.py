@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from local_sagemaker import FailureRule, LocalSettings
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
+from server_clock import ManualClock, wait_stepping
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
@@ -17,14 +18,16 @@ LOCAL_SETTINGS = LocalSettings(
 )
 
 
-def test_a_matching_job_is_seen_training_then_fails_with_the_reason(aws: LocalClients) -> None:
+def test_a_matching_job_is_seen_training_then_fails_with_the_reason(aws: LocalClients,
+                                                                   server_clock: ManualClock) -> None:
+    server_clock.hold()  # the test's polls see every 20 ms of the job's life
     name = unique_name("nightly")
     request = aws.training_request(name, image=CUSTOM_IMAGE)
     request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss", "Regex": r"loss=([0-9.]+)"}]
     aws.sagemaker.create_training_job(**request)
-    training = aws.wait(name, until=lambda job: job["SecondaryStatus"] == "Training", interval=0.01)
+    training = wait_stepping(aws, server_clock, name, until=lambda job: job["SecondaryStatus"] == "Training")
     assert training["TrainingJobStatus"] == "InProgress"
-    job = aws.wait(name)
+    job = wait_stepping(aws, server_clock, name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Failed", "Failed")
     assert job["FailureReason"] == "AlgorithmError: loss became NaN"
     statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]

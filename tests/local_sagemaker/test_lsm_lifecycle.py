@@ -12,13 +12,15 @@ import pytest
 from local_sagemaker import LocalSettings
 from local_sagemaker.logs import unit
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
+from server_clock import ManualClock, wait_stepping
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.1 s, Downloading 0.1 s, Training 0.2 s, Uploading 0.1 s.
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=10)
 
 
-def test_a_job_goes_through_every_secondary_status_to_completed(aws: LocalClients) -> None:
+def test_a_job_goes_through_every_secondary_status_to_completed(aws: LocalClients, server_clock: ManualClock) -> None:
+    server_clock.hold()  # the test's polls see every 20 ms of the job's life (each phase lasts 100 ms)
     name = unique_name("life")
     arn = aws.sagemaker.create_training_job(**aws.training_request(name))["TrainingJobArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
@@ -30,7 +32,7 @@ def test_a_job_goes_through_every_secondary_status_to_completed(aws: LocalClient
             seen.append(pair)
         return bool(job["TrainingJobStatus"] != "InProgress")
 
-    job = aws.wait(name, until=record, interval=0.01)
+    job = wait_stepping(aws, server_clock, name, until=record)
     assert seen == [
         ("InProgress", "Starting"),
         ("InProgress", "Downloading"),
@@ -69,16 +71,17 @@ def test_transitions_and_times_are_consistent_like_aws(aws: LocalClients) -> Non
     assert job["EnableManagedSpotTraining"] is False
 
 
-def test_last_modified_time_moves_with_each_status(aws: LocalClients) -> None:
+def test_last_modified_time_moves_with_each_status(aws: LocalClients, server_clock: ManualClock) -> None:
+    server_clock.hold()
     name = unique_name("lastmod")
     aws.sagemaker.create_training_job(**aws.training_request(name))
     first = aws.sagemaker.describe_training_job(TrainingJobName=name)
     assert first["LastModifiedTime"] == first["CreationTime"]
-    training = aws.wait(name, until=lambda job: job["SecondaryStatus"] == "Training", interval=0.01)
+    training = wait_stepping(aws, server_clock, name, until=lambda job: job["SecondaryStatus"] == "Training")
     assert training["LastModifiedTime"] > first["LastModifiedTime"]
     assert training["LastModifiedTime"] == training["SecondaryStatusTransitions"][-1]["StartTime"]
     assert "TrainingEndTime" not in training and "TrainingTimeInSeconds" not in training
-    done = aws.wait(name)
+    done = wait_stepping(aws, server_clock, name)
     assert done["LastModifiedTime"] > training["LastModifiedTime"]
 
 

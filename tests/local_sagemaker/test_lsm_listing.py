@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from local_sagemaker import FailureRule, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
+from server_clock import ManualClock
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
@@ -159,12 +159,13 @@ def test_a_last_modified_sweep_sees_every_status_change(aws: LocalClients) -> No
     assert before["TrainingJobSummaries"] == []
 
 
-def test_a_job_listed_while_running_shows_its_current_status(aws: LocalClients) -> None:
+def test_a_job_listed_while_running_shows_its_current_status(aws: LocalClients, server_clock: ManualClock) -> None:
     name = unique_name("live")
+    server_clock.hold()  # the job takes 0.1 s of the server's clock, which only the test moves
     aws.sagemaker.create_training_job(**aws.training_request(name))
     (summary,) = aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
     assert summary["TrainingJobStatus"] == "InProgress" and "TrainingEndTime" not in summary
-    time.sleep(0.2)
+    server_clock.advance(0.2)
     (summary,) = aws.sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
     assert summary["TrainingJobStatus"] == "Completed" and "TrainingEndTime" in summary
 

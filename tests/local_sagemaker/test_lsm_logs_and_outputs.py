@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import re
 import tarfile
-import time
 
 import pytest
 
 from local_sagemaker import LOG_GROUP, LocalSettings
 from local_sagemaker.testing import CUSTOM_IMAGE, DATA_BUCKET, LocalClients, unique_name
+from server_clock import ManualClock
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.1 s, Downloading 0.1 s, Training 0.4 s, Uploading 0.1 s: long enough to read logs mid-Training.
@@ -59,12 +59,14 @@ def test_xgboost_without_validation_logs_train_only_and_defaults_to_10_rounds(aw
     assert all(v is None for _, _, v in rounds)
 
 
-def test_lines_appear_over_time_not_all_at_once(aws: LocalClients) -> None:
+def test_lines_appear_over_time_not_all_at_once(aws: LocalClients, server_clock: ManualClock) -> None:
     name = unique_name("partial")
+    server_clock.hold()  # only the test moves the job along
     aws.sagemaker.create_training_job(**aws.training_request(name, hyperparameters={"num_round": "50"}))
-    aws.wait(name, until=lambda job: job["SecondaryStatus"] == "Training", interval=0.01)
-    time.sleep(0.1)
+    server_clock.advance(0.3)  # 0.1 s into Training (0.2 s to 0.6 s)
+    assert aws.sagemaker.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training"
     (during,) = aws.log_messages(name).values()
+    server_clock.advance(1.0)
     aws.wait(name)
     (after,) = aws.log_messages(name).values()
     assert 0 < len(during) < len(after)

@@ -1,14 +1,19 @@
-"""StopTrainingJob (which moto lacks), MaxRuntimeInSeconds and MaxWaitTimeInSeconds."""
+"""StopTrainingJob (which moto lacks), MaxRuntimeInSeconds and MaxWaitTimeInSeconds.
+
+The stop tests hold the server's clock (tests/conftest.py `server_clock`) and move it themselves: a job is stopped in
+exactly the phase the test means, however loaded the machine.
+"""
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local_sagemaker import LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
+from server_clock import ManualClock
 
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 # Starting 0.2 s, Downloading 0.2 s, Training 0.4 s, Uploading 0.2 s; Stopping lasts 0.2 s.
@@ -20,15 +25,25 @@ def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
-def test_stop_goes_through_stopping_to_stopped(aws: LocalClients) -> None:
+def _describe(aws: LocalClients, name: str) -> dict[str, Any]:
+    job: dict[str, Any] = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    return job
+
+
+def test_stop_goes_through_stopping_to_stopped(aws: LocalClients, server_clock: ManualClock) -> None:
     name = unique_name("stop")
+    server_clock.hold()
     aws.sagemaker.create_training_job(**aws.training_request(name))
-    aws.wait(name, until=lambda job: job["SecondaryStatus"] == "Training", interval=0.01)
+    server_clock.advance(0.5)  # into Training (0.4 s to 0.8 s)
+    assert _describe(aws, name)["SecondaryStatus"] == "Training"
     aws.sagemaker.stop_training_job(TrainingJobName=name)
-    stopping = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    stopping = _describe(aws, name)
     assert (stopping["TrainingJobStatus"], stopping["SecondaryStatus"]) == ("Stopping", "Stopping")
     assert stopping["LastModifiedTime"] == stopping["SecondaryStatusTransitions"][-1]["StartTime"]
-    stopped = aws.wait(name, until=lambda job: job["TrainingJobStatus"] != "Stopping", timeout=5)
+    server_clock.advance(0.1)
+    assert _describe(aws, name)["TrainingJobStatus"] == "Stopping", "Stopping lasts 0.2 s"
+    server_clock.advance(0.15)
+    stopped = _describe(aws, name)
     assert (stopped["TrainingJobStatus"], stopped["SecondaryStatus"]) == ("Stopped", "Stopped")
     statuses = [t["Status"] for t in stopped["SecondaryStatusTransitions"]]
     assert statuses == ["Starting", "Downloading", "Training", "Stopping", "Stopped"]
@@ -39,14 +54,15 @@ def test_stop_goes_through_stopping_to_stopped(aws: LocalClients) -> None:
     # It reached Training, so SageMaker saved what the algorithm had: the model is uploaded.
     assert stopped["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"/{name}/output/model.tar.gz")
     # And it stays stopped: no later step of the original timeline comes back.
-    time.sleep(0.5)
-    assert aws.sagemaker.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Stopped"
+    server_clock.advance(5.0)
+    assert _describe(aws, name)["SecondaryStatus"] == "Stopped"
 
 
-def test_stopping_while_starting_stops_without_logs_or_model(aws: LocalClients) -> None:
+def test_stopping_while_starting_stops_without_logs_or_model(aws: LocalClients, server_clock: ManualClock) -> None:
     name = unique_name("stopearly")
-    aws.sagemaker.create_training_job(**aws.training_request(name))
-    aws.sagemaker.stop_training_job(TrainingJobName=name)
+    with server_clock.held():  # still Starting when stopped
+        aws.sagemaker.create_training_job(**aws.training_request(name))
+        aws.sagemaker.stop_training_job(TrainingJobName=name)
     job = aws.wait(name)
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == ["Starting", "Stopping", "Stopped"]
     assert "ModelArtifacts" not in job
@@ -54,12 +70,15 @@ def test_stopping_while_starting_stops_without_logs_or_model(aws: LocalClients) 
 
 
 @pytest.mark.parametrize("wait_for", ["Stopping", "Stopped", "Completed"])
-def test_stopping_a_job_that_is_not_in_progress_is_a_validation_error(aws: LocalClients, wait_for: str) -> None:
+def test_stopping_a_job_that_is_not_in_progress_is_a_validation_error(aws: LocalClients, server_clock: ManualClock,
+                                                                       wait_for: str) -> None:
     name = unique_name("stopagain")
+    server_clock.hold()  # a Stopping job stays Stopping until the clock moves
     aws.sagemaker.create_training_job(**aws.training_request(name))
     if wait_for != "Completed":
         aws.sagemaker.stop_training_job(TrainingJobName=name)
-    aws.wait(name, until=lambda job: job["TrainingJobStatus"] == wait_for, interval=0.01)
+    server_clock.advance({"Stopping": 0.0, "Stopped": 0.5, "Completed": 5.0}[wait_for])
+    assert _describe(aws, name)["TrainingJobStatus"] == wait_for
     with pytest.raises(ClientError) as excinfo:
         aws.sagemaker.stop_training_job(TrainingJobName=name)
     code, message = _error(excinfo)

@@ -31,6 +31,7 @@ from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
 from plugin.config import Config
 from plugin_setup import fresh_task, make_config
+from server_clock import ManualClock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -214,8 +215,9 @@ def test_delete_of_a_queued_task_records_the_abort_and_another_process_never_mak
 
 
 def test_a_delete_racing_the_create_in_another_process_still_stops_the_job(
-        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+        process: Callable[[], Process], aws: LocalClients, train: str, server_clock: ManualClock) -> None:
     """The creator makes the job; the delete runs before the creator looks for a mark, and cannot see the job yet."""
+    server_clock.hold()  # the job runs until it is stopped
     first, second = process(), process()
     meta = queued(first, train)
     first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND  # the new job is not visible to the deleter yet
@@ -230,18 +232,21 @@ def test_a_delete_racing_the_create_in_another_process_still_stops_the_job(
 
     assert first.count("sagemaker.DescribeTrainingJob") >= 1 and first.count("sagemaker.StopTrainingJob") == 0
     assert jobs(aws, meta.job_name) == [meta.job_name]
+    server_clock.run()
     assert ended_as(aws, meta.job_name) == ("Stopped", True)
     assert second.track(meta) is Phase.ABORTED
 
 
 def test_a_job_made_from_the_queue_by_a_process_that_died_is_stopped_by_the_next_one_to_see_it(
-        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+        process: Callable[[], Process], aws: LocalClients, train: str, server_clock: ManualClock) -> None:
     first, maker, third = process(), process(), process()
-    meta = queued(first, train)
-    assert maker.plugin.get(meta).phase is Phase.QUEUED  # made; no mark yet; then the maker dies
-    first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND
-    first.plugin.delete(meta, grace_seconds=0)  # marks, but misses the job
-    assert first.count("sagemaker.StopTrainingJob") == 0
+    with server_clock.held():  # the job runs until the third process sees it
+        meta = queued(first, train)
+        assert maker.plugin.get(meta).phase is Phase.QUEUED  # made; no mark yet; then the maker dies
+        first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND
+        first.plugin.delete(meta, grace_seconds=0)  # marks, but misses the job
+        assert first.count("sagemaker.StopTrainingJob") == 0
+        third.plugin.get(meta)
 
     assert third.track(meta) is Phase.ABORTED
 
@@ -250,7 +255,8 @@ def test_a_job_made_from_the_queue_by_a_process_that_died_is_stopped_by_the_next
 
 
 def test_a_look_for_the_mark_that_fails_is_made_again_on_the_next_get(
-        process: Callable[[], Process], aws: LocalClients, train: str) -> None:
+        process: Callable[[], Process], aws: LocalClients, train: str, server_clock: ManualClock) -> None:
+    server_clock.hold()  # the job runs until the third process sees it
     first, maker, third = process(), process(), process()
     meta = queued(first, train)
     assert maker.plugin.get(meta).phase is Phase.QUEUED
@@ -261,6 +267,8 @@ def test_a_look_for_the_mark_that_fails_is_made_again_on_the_next_get(
     with pytest.raises(TransientError):
         third.plugin.get(meta)
     del third.faults["s3.ListObjectsV2"]
+    third.plugin.get(meta)
+    server_clock.run()
 
     assert third.track(meta) is Phase.ABORTED
     assert ended_as(aws, meta.job_name) == ("Stopped", True)
@@ -334,13 +342,15 @@ SAGEMAKER_ACCESS_DENIED = aws_error(
 
 
 def test_without_leave_to_tag_a_delete_still_stops_the_job(
-        process: Callable[[], Process], aws: LocalClients, train: str, caplog: pytest.LogCaptureFixture) -> None:
+        process: Callable[[], Process], aws: LocalClients, train: str, caplog: pytest.LogCaptureFixture,
+        server_clock: ManualClock) -> None:
     first, other = process(), process()
-    meta = first.plugin.create(load_task(task(train)))
-    first.faults["sagemaker.AddTags"] = SAGEMAKER_ACCESS_DENIED
+    with server_clock.held():  # the job runs until the delete
+        meta = first.plugin.create(load_task(task(train)))
+        first.faults["sagemaker.AddTags"] = SAGEMAKER_ACCESS_DENIED
 
-    with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
-        first.plugin.delete(meta)
+        with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+            first.plugin.delete(meta)
 
     assert first.count("sagemaker.StopTrainingJob") == 1
     assert ended_as(aws, meta.job_name) == ("Stopped", False)
