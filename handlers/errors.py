@@ -43,6 +43,8 @@ class Problem:
 
     path: str
     message: str
+    #: Where AWS reports it when not at `path`: a bad map key or value, or list item, is reported at the map or list.
+    aws_path: str | None = None
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message

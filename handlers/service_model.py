@@ -59,6 +59,24 @@ def validate_request(operation: str, params: Mapping[str, Any], service: str = "
     return list(_check(shape, params, "")) if shape is not None else []
 
 
+def split_path(path: str) -> list[str]:
+    """`InputDataConfig[0].ChannelName` -> ["InputDataConfig", "0", "ChannelName"]."""
+    return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
+
+
+def value_at(params: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(found, value) at a problem's path in a request."""
+    current: Any = params
+    for part in split_path(path):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return False, None
+    return True, current
+
+
 def _enum(shape: Shape) -> list[str]:
     return list(getattr(shape, "enum", None) or [])
 
@@ -91,8 +109,8 @@ def _check_structure(shape: StructureShape, value: Any, path: str) -> Iterator[P
         yield Problem(path, f"must be an object, not {_describe(value)}")
         return
     for name in shape.required_members:
-        if name not in value:
-            yield Problem(join_path(path, name), "is required")
+        if value.get(name) is None:
+            yield Problem(join_path(path, name), NOT_NULL)
     for name, member_value in value.items():
         member = shape.members.get(name)
         if member is None:
@@ -101,33 +119,77 @@ def _check_structure(shape: StructureShape, value: Any, path: str) -> Iterator[P
             yield from _check(member, member_value, join_path(path, name))
 
 
-def _check_count(shape: Shape, count: int, path: str, noun: str) -> Iterator[Problem]:
+# AWS's constraint texts, word for word: "Value 'x' at 'a.b' failed to satisfy constraint: <one of these>".
+NOT_NULL = "Member must not be null"
+
+
+def _length_texts(shape: Shape) -> list[str]:
+    """Every length constraint of a shape, in the order AWS lists them inside "[...]"."""
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and count < low:
-        yield Problem(path, f"has {count} {noun}; at least {low} required")
+    texts = []
+    if high is not None:
+        texts.append(f"Member must have length less than or equal to {high}")
+    if low is not None:
+        texts.append(f"Member must have length greater than or equal to {low}")
+    return texts
+
+
+def _all_texts(shape: Shape) -> list[str]:
+    """Every constraint of a scalar shape, as AWS lists them for a map key or value or a list item that breaks one."""
+    texts = _length_texts(shape) if shape.type_name == "string" and not _enum(shape) else []
+    if shape.type_name in ("integer", "long", "float", "double"):
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        texts += [f"Member must have value less than or equal to {high}"] if high is not None else []
+        texts += [f"Member must have value greater than or equal to {low}"] if low is not None else []
+    if shape.metadata.get("pattern"):
+        texts.append(f"Member must satisfy regular expression pattern: {shape.metadata['pattern']}")
+    if _enum(shape):
+        texts.append(f"Member must satisfy enum value set: [{', '.join(_enum(shape))}]")
+    return texts
+
+
+def _check_count(shape: Shape, count: int, path: str) -> Iterator[Problem]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if high is not None and count > high:
-        yield Problem(path, f"has {count} {noun}; at most {high} allowed")
+        yield Problem(path, f"Member must have length less than or equal to {high}")
+    if low is not None and count < low:
+        yield Problem(path, f"Member must have length greater than or equal to {low}")
+
+
+def _is_scalar(shape: Shape) -> bool:
+    return shape.type_name not in ("structure", "list", "map")
 
 
 def _check_list(shape: ListShape, value: Any, path: str) -> Iterator[Problem]:
     if not isinstance(value, (list, tuple)):
         yield Problem(path, f"must be a list, not {_describe(value)}")
         return
-    yield from _check_count(shape, len(value), path, "items")
+    yield from _check_count(shape, len(value), path)
     for index, item in enumerate(value):
-        yield from _check(shape.member, item, join_path(path, index))
+        found = list(_check(shape.member, item, join_path(path, index)))
+        if found and _is_scalar(shape.member) and all(p.message in _all_texts(shape.member) for p in found):
+            # AWS reports a bad item of a list of scalars at the list, with every constraint of its items.
+            text = "Member must satisfy constraint: [" + ", ".join(_all_texts(shape.member)) + "]"
+            yield Problem(join_path(path, index), text, aws_path=path)
+        else:
+            yield from found
 
 
 def _check_map(shape: MapShape, value: Any, path: str) -> Iterator[Problem]:
     if not isinstance(value, Mapping):
         yield Problem(path, f"must be a map, not {_describe(value)}")
         return
-    yield from _check_count(shape, len(value), path, "entries")
+    yield from _check_count(shape, len(value), path)
     for key, item in value.items():
         key_path = join_path(path, str(key))
-        for problem in _check(shape.key, key, key_path):
-            yield Problem(problem.path, "key " + problem.message)
-        yield from _check(shape.value, item, key_path)
+        # AWS reports a bad key or value at the map itself, listing every constraint of the key or value shape.
+        for part, part_shape, part_value in (("Map keys", shape.key, key), ("Map value", shape.value, item)):
+            found = list(_check(part_shape, part_value, key_path))
+            if found and _is_scalar(part_shape) and all(p.message in _all_texts(part_shape) for p in found):
+                text = f"{part} must satisfy constraint: [" + ", ".join(_all_texts(part_shape)) + "]"
+                yield Problem(key_path, text, aws_path=path)
+            else:
+                yield from found
 
 
 def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
@@ -137,18 +199,17 @@ def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
     enum = _enum(shape)
     if enum:
         if value not in enum:
-            shown = ", ".join(enum[:12]) + (f", ... ({len(enum)} in all)" if len(enum) > 12 else "")
-            yield Problem(path, f"{_describe(value)} is not one of SageMaker's values: {shown}")
+            yield Problem(path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         return
     length = len(value)
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and length < low:
-        yield Problem(path, f"{_describe(value)} is {length} characters long; at least {low} required")
     if high is not None and length > high:
-        yield Problem(path, f"is {length} characters long; at most {high} allowed")
+        yield Problem(path, f"Member must have length less than or equal to {high}")
+    if low is not None and length < low:
+        yield Problem(path, f"Member must have length greater than or equal to {low}")
     pattern = shape.metadata.get("pattern")
     if pattern and _compiled(pattern).fullmatch(value) is None:
-        yield Problem(path, f"{_describe(value)} does not match SageMaker's pattern {pattern}")
+        yield Problem(path, f"Member must satisfy regular expression pattern: {pattern}")
 
 
 _INTEGER_MAX = {"integer": 2**31 - 1, "long": 2**63 - 1}
@@ -161,8 +222,10 @@ def _check_number(shape: Shape, value: Any, path: str, *, integral: bool) -> Ite
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if high is None and shape.type_name in _INTEGER_MAX:  # AWS's integer types are 32 and 64 bits wide
-        high = _INTEGER_MAX[shape.type_name]
-    if low is not None and value < low:
-        yield Problem(path, f"is {value}; at least {low} required")
+        if value > _INTEGER_MAX[shape.type_name]:
+            yield Problem(path, f"must fit a {_INTEGER_MAX[shape.type_name].bit_length() + 1}-bit integer")
+        high = None
     if high is not None and value > high:
-        yield Problem(path, f"is {value}; at most {high} allowed")
+        yield Problem(path, f"Member must have value less than or equal to {high}")
+    if low is not None and value < low:
+        yield Problem(path, f"Member must have value greater than or equal to {low}")

@@ -8,6 +8,7 @@ from typing import Any
 from moto.sagemaker.exceptions import SagemakerClientError
 
 from handlers.errors import Problem
+from handlers.service_model import split_path, value_at
 
 
 class ValidationException(SagemakerClientError):
@@ -54,9 +55,10 @@ def invalid(problems: Sequence[Problem], params: Mapping[str, Any]) -> Validatio
     """AWS's "N validation errors detected: Value 'x' at 'a.b' failed to satisfy constraint: ..." from problems."""
     parts = []
     for problem in problems:
-        found, value = _value_at(params, problem.path)
-        where = _aws_path(problem.path)
-        shown = f"'{_java(value)}'" if found else "null"
+        path = problem.path if problem.aws_path is None else problem.aws_path
+        found, value = value_at(params, path)
+        where = _aws_path(path)
+        shown = f"'{_java(value)}'" if found and value is not None else "null"
         parts.append(f"Value {shown} at '{where}' failed to satisfy constraint: {problem.message}")
     count = len(parts)
     noun = "error" if count == 1 else "errors"
@@ -76,29 +78,12 @@ def _java(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _split(path: str) -> list[str]:
-    """`InputDataConfig[0].ChannelName` -> ["InputDataConfig", "0", "ChannelName"]."""
-    return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
-
-
 def _aws_path(path: str) -> str:
     """AWS names members lowerCamel and list items `member.N` counted from 1: `inputDataConfig.1.member.channelName`."""
     out = []
-    for part in _split(path):
+    for part in split_path(path):
         if part.isdigit():
             out.append(f"{int(part) + 1}.member")
         else:
             out.append(part[:1].lower() + part[1:])
     return ".".join(out)
-
-
-def _value_at(params: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    current: Any = params
-    for part in _split(path):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current

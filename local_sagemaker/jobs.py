@@ -19,6 +19,7 @@ from moto.sagemaker.models import FakeTrainingJob
 
 from handlers.service_model import operation_model
 from local_sagemaker import storage
+from local_sagemaker.defaults import with_unset
 from local_sagemaker.logs import (
     JobShape,
     LogLine,
@@ -123,7 +124,8 @@ class LocalTrainingJob(FakeTrainingJob):
         self.streams: dict[int, str] = {}
         self.wake_ms: int | None = None  # when the engine has this job in its heap; owned by the engine
         self._metrics = MetricExtractor(
-            [*(self.algorithm_specification.get("MetricDefinitions") or []), *built_in_metric_definitions(self.shape)]
+            [*(self.algorithm_specification.get("MetricDefinitions") or []), *built_in_metric_definitions(self.shape)],
+            publish=storage.metric_publisher(account_id, region_name, request["TrainingJobName"]),
         )
         self.training_job_status = "InProgress"
         self.secondary_status = "Starting"
@@ -280,11 +282,10 @@ class LocalTrainingJob(FakeTrainingJob):
         if status == "Completed" or (TERMINAL[status] == "Stopped" and reached_training):
             try:
                 self._write_model()
-            except Exception as error:  # moto's S3 refused (e.g. a bucket name it rejects): SageMaker fails the job
+            except Exception as error:  # a missing bucket, or one moto refuses: SageMaker fails the job
                 if status == "Completed":
                     status = "Failed"
-                    output = self.output_data_config.get("S3OutputPath", "")
-                    reason = f"ClientError: Unable to upload the model artifacts to {output}: {error}"
+                    reason = f"ClientError: Artifact upload failed:{error}"
         self.failure_reason = reason if status == "Failed" else None
         self.training_end_ms = at_ms
         self.training_end_time = to_datetime(at_ms)
@@ -337,22 +338,25 @@ class LocalTrainingJob(FakeTrainingJob):
 
     def describe(self) -> dict[str, Any]:
         """DescribeTrainingJob's answer: the request's fields as SageMaker echoes them, plus the job's state."""
-        out: dict[str, Any] = {key: value for key, value in self.request.items() if key in _echoed()}
+        # Where each member comes from, and what AWS shows for what the request left out: local_sagemaker/defaults.py.
+        request = with_unset({**self.request, "AlgorithmSpecification": self.algorithm_specification})
+        out: dict[str, Any] = {key: value for key, value in request.items() if key in _echoed()}
+        built_in = built_in_metric_definitions(self.shape)
+        if built_in:  # a built-in algorithm shows its own metric definitions, as SageMaker lists them
+            out["AlgorithmSpecification"]["MetricDefinitions"] = built_in
+        profiler = request.get("ProfilerConfig") or {}
         out.update(
             TrainingJobName=self.training_job_name,
             TrainingJobArn=self.arn,
             TrainingJobStatus=self.training_job_status,
             SecondaryStatus=self.secondary_status,
-            AlgorithmSpecification=self.algorithm_specification,
             CreationTime=to_datetime(self.creation_ms),
             LastModifiedTime=to_datetime(self.last_modified_ms),
             SecondaryStatusTransitions=[
                 {key: to_datetime(value) if key.endswith("Time") else value for key, value in transition.items()}
                 for transition in self.transitions
             ],
-            EnableNetworkIsolation=bool(self.request.get("EnableNetworkIsolation")),
-            EnableInterContainerTrafficEncryption=bool(self.request.get("EnableInterContainerTrafficEncryption")),
-            EnableManagedSpotTraining=self.spot,
+            ProfilingStatus="Enabled" if profiler and not profiler.get("DisableProfiler") else "Disabled",
         )
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason

@@ -1,4 +1,5 @@
-"""ListTrainingJobs as AWS documents it: filters, then sorting, then pages with an opaque token.
+"""ListTrainingJobs as AWS documents it: filters, then sorting (defaults as the service model documents them, see
+defaults.py), then pages with an opaque token.
 
 moto's version ignores SortBy/SortOrder and pages by an offset taken before filtering, so a filtered sweep skips or
 repeats jobs. Here the token is the sort key of the last job returned: the next page starts after it, whatever was
@@ -15,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from local_sagemaker.defaults import list_default
 from local_sagemaker.errors import ValidationException
 from local_sagemaker.jobs import LocalTrainingJob
 
-DEFAULT_MAX_RESULTS = 10
 _TOKEN_PREFIX = "lsm1."
 
 SortKey = tuple[Any, ...]
@@ -27,9 +28,9 @@ _SHAPES: dict[str, tuple[type, ...]] = {"Name": (str,), "Status": (str, int, str
 
 def list_training_jobs(jobs: Iterable[LocalTrainingJob], params: Mapping[str, Any]) -> dict[str, Any]:
     """The ListTrainingJobs answer for `params` (already checked against the service model)."""
-    sort_by = params.get("SortBy") or "CreationTime"
-    descending = (params.get("SortOrder") or "Descending") == "Descending"
-    max_results = int(params.get("MaxResults") or DEFAULT_MAX_RESULTS)
+    sort_by = params.get("SortBy") or list_default("SortBy")
+    descending = (params.get("SortOrder") or list_default("SortOrder")) == "Descending"
+    max_results = int(params.get("MaxResults") or list_default("MaxResults"))
     selected = [job for job in jobs if _matches(job, params)]
     keyed = sorted(((_sort_key(job, sort_by), job) for job in selected), key=lambda pair: pair[0])
     keys = [key for key, _ in keyed]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -131,10 +131,17 @@ def failure_lines(shape: JobShape, reason: str, timestamp_ms: int) -> list[LogLi
     return [LogLine(1, timestamp_ms, _stamp(text, timestamp_ms)) for text in texts]
 
 
-class MetricExtractor:
-    """Applies MetricDefinitions regexes to log lines as SageMaker does: the last captured value per metric wins."""
+#: Where each extracted value goes as it is taken: (metric name, host number, value, timestamp in epoch ms).
+MetricSink = Callable[[str, int, float, int], None]
 
-    def __init__(self, definitions: Sequence[Mapping[str, Any]]) -> None:
+
+class MetricExtractor:
+    """Applies MetricDefinitions regexes to log lines as SageMaker does: the last captured value per metric wins
+    (FinalMetricDataList), and every value, with its line's time and host, goes to `publish` (the CloudWatch metrics
+    SageMaker publishes). Whoever feeds lines, the simulated timeline or a running job, publishes through here."""
+
+    def __init__(self, definitions: Sequence[Mapping[str, Any]], publish: MetricSink | None = None) -> None:
+        self._publish = publish
         self._patterns: list[tuple[str, Any]] = []
         seen: set[str] = set()
         for definition in definitions:
@@ -160,6 +167,8 @@ class MetricExtractor:
             except (TypeError, ValueError):
                 continue
             self._latest[name] = (value, line.timestamp_ms)
+            if self._publish is not None:
+                self._publish(name, line.host, value, line.timestamp_ms)
 
     def final(self) -> list[dict[str, Any]]:
         """FinalMetricDataList entries, in the order the definitions were given."""

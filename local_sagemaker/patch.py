@@ -1,10 +1,11 @@
 """The one place moto is patched: SageMaker's training-job operations are routed to the serving LocalSageMaker.
 
 `install()` replaces CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and adds StopTrainingJob on moto's
-`SageMakerResponse` (moto dispatches by the snake_case action name). It is idempotent and only `LocalSageMaker.start()`
-calls it; importing local_sagemaker changes nothing. Each replacement asks a context variable which engine serves the
-current request: the server sets it around each request it handles, so a request arriving any other way (plain
-`mock_aws` in the same process, another ThreadedMotoServer) gets moto's own behaviour, unchanged.
+`SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
+(log_filter.py). It is idempotent and only `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
+Each replacement asks a context variable which engine serves the current request: the server sets it around each
+request it handles, so a request arriving any other way (plain `mock_aws` in the same process, another
+ThreadedMotoServer) gets moto's own behaviour, unchanged.
 """
 
 from __future__ import annotations
@@ -16,11 +17,23 @@ from contextvars import ContextVar
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
 
 from local_sagemaker.engine import Engine
+from local_sagemaker.log_filter import filter_log_events
 
 OPERATIONS = ("create_training_job", "describe_training_job", "list_training_jobs", "stop_training_job")
+
+
+def _filter_log_events(response: Any) -> str:
+    return json.dumps(filter_log_events(response.logs_backend, _params(response)))
+
+
+#: Operations of other services answered here instead of by moto while serving: (moto's response class, action, how).
+OTHERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
+    (LogsResponse, "filter_log_events", _filter_log_events),
+)
 _MARK = "_local_sagemaker_original"
 
 _serving: ContextVar[Engine | None] = ContextVar("local_sagemaker_engine", default=None)
@@ -36,30 +49,57 @@ def serving(engine: Engine) -> Iterator[None]:
         _serving.reset(token)
 
 
+def _targets() -> list[tuple[type, str]]:
+    return [(SageMakerResponse, name) for name in OPERATIONS] + [(cls, name) for cls, name, _ in OTHERS]
+
+
 def installed() -> bool:
-    return all(hasattr(getattr(SageMakerResponse, name, None), _MARK) for name in OPERATIONS)
+    return all(hasattr(getattr(cls, name, None), _MARK) for cls, name in _targets())
 
 
 def install() -> None:
-    """Patches moto's SageMakerResponse once; later calls do nothing."""
+    """Patches moto's response classes once; later calls do nothing."""
     for name in OPERATIONS:
         current = getattr(SageMakerResponse, name, None)
         if current is not None and hasattr(current, _MARK):
             continue
         setattr(SageMakerResponse, name, _route(name, current))
+    for cls, name, answer in OTHERS:
+        current = getattr(cls, name, None)
+        if current is not None and hasattr(current, _MARK):
+            continue
+        setattr(cls, name, _answer_while_serving(name, answer, current))
 
 
 def uninstall() -> None:
     """Puts moto's own methods back (StopTrainingJob disappears again)."""
-    for name in OPERATIONS:
-        current = getattr(SageMakerResponse, name, None)
+    for cls, name in _targets():
+        current = getattr(cls, name, None)
         if current is None or not hasattr(current, _MARK):
             continue
         original = getattr(current, _MARK)
         if original is None:
-            delattr(SageMakerResponse, name)
+            delattr(cls, name)
         else:
-            setattr(SageMakerResponse, name, original)
+            setattr(cls, name, original)
+
+
+def _params(response: Any) -> dict[str, Any]:
+    body = response.body or "{}"
+    params = json.loads(body) if isinstance(body, (str, bytes)) else {}
+    return params if isinstance(params, dict) else {}
+
+
+def _answer_while_serving(name: str, answer: Callable[[Any], Any], original: Callable[[Any], Any] | None
+                          ) -> Callable[[Any], Any]:
+    def operation(self: Any) -> Any:
+        if _serving.get() is None and original is not None:
+            return original(self)
+        return answer(self)
+
+    operation.__name__ = operation.__qualname__ = name
+    setattr(operation, _MARK, original)
+    return operation
 
 
 def _route(name: str, original: Callable[[SageMakerResponse], Any] | None) -> Callable[[SageMakerResponse], Any]:
@@ -69,10 +109,8 @@ def _route(name: str, original: Callable[[SageMakerResponse], Any] | None) -> Ca
             if original is None:
                 raise NotImplementedError(f"The {name} action has not been implemented")
             return original(self)
-        body = self.body or "{}"
-        params = json.loads(body) if isinstance(body, (str, bytes)) else {}
         handler: Callable[[Any, Any], dict[str, Any]] = getattr(engine, name)
-        return ActionResult(handler(self.sagemaker_backend, params if isinstance(params, dict) else {}))
+        return ActionResult(handler(self.sagemaker_backend, _params(self)))
 
     operation.__name__ = operation.__qualname__ = name
     setattr(operation, _MARK, original)

@@ -11,14 +11,19 @@ import io
 import json
 import tarfile
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.logs.models import logs_backends
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
-from local_sagemaker.logs import LOG_GROUP, LogLine
+from local_sagemaker.logs import LOG_GROUP, LogLine, MetricSink
+
+#: Where SageMaker publishes training jobs' metrics in CloudWatch (the same name as the log group).
+METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str] | None:
@@ -46,8 +51,12 @@ def prefix_has_objects(account_id: str, region: str, uri: str) -> bool:
     return False
 
 
+class UploadFailed(Exception):
+    """An upload SageMaker would fail the job for; the text follows AWS's "Unable to upload file to <uri> (...)"."""
+
+
 def put_object(account_id: str, region: str, uri: str, body: bytes) -> None:
-    """Writes `body` at the `s3://` URI, creating the bucket (in `region`) when it is missing."""
+    """Writes `body` at the `s3://` URI; SageMaker never creates buckets: a missing one is UploadFailed."""
     parsed = parse_s3_uri(uri)
     if parsed is None:
         raise ValueError(f"not an s3:// URI: {uri}")
@@ -56,7 +65,8 @@ def put_object(account_id: str, region: str, uri: str, body: bytes) -> None:
     try:
         backend.get_bucket(bucket_name)
     except MissingBucket:
-        backend.create_bucket(bucket_name, region)
+        raise UploadFailed(f"Unable to upload file to {uri} (NoSuchBucket: The specified bucket does not exist)") \
+            from None
     backend.put_object(bucket_name, key, body)
 
 
@@ -89,3 +99,20 @@ def model_archive(job_name: str, built_in: bool, metrics: Mapping[str, Any]) -> 
         info.mtime = 0
         archive.addfile(info, io.BytesIO(payload))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def metric_publisher(account_id: str, region: str, job_name: str) -> MetricSink:
+    """Puts each metric value of a job into the local CloudWatch metrics as SageMaker publishes it: namespace
+    /aws/sagemaker/TrainingJobs, the metric's name, at its log line's time, once per host with dimension
+    Host=<job>/algo-<n> and once with TrainingJobName=<job> (what the SageMaker Python SDK's TrainingJobAnalytics
+    queries). CloudWatch matches dimension sets exactly, so the two are separate series, as on AWS."""
+
+    def publish(name: str, host: int, value: float, timestamp_ms: int) -> None:
+        # moto keeps naive UTC datetimes and compares requests' bounds with them.
+        when = datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+        series = ({"Name": "Host", "Value": f"{job_name}/algo-{host}"}, {"Name": "TrainingJobName", "Value": job_name})
+        backend = cloudwatch_backends[account_id][region]
+        data = [{"MetricName": name, "Value": value, "Timestamp": when, "Dimensions": [each]} for each in series]
+        backend.put_metric_data(METRICS_NAMESPACE, data)
+
+    return publish

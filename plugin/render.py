@@ -16,9 +16,9 @@ from typing import Any
 import regex
 
 from handlers import distributed, naming
-from handlers.errors import InputError, Problem, join_path
+from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.request import FINGERPRINT_TAG, TAG_PREFIX, JobSpec, build_request
-from handlers.service_model import validate_request
+from handlers.service_model import validate_request, value_at
 from image_registry import ImageLookupError, ImageRegistry
 from plugin.config import Config
 from plugin.message import AlgorithmName, DistributedProtocol, InputMode
@@ -273,9 +273,20 @@ def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -
                     rest = rest.replace(old, new)
                 task_path = target + rest
                 break
+    message = _with_value(problem, request)
     if task_path is None or task_path == path:
-        return problem
-    return Problem(task_path, f"{problem.message} (request field {path})")
+        return Problem(path, message)
+    return Problem(task_path, f"{message} (request field {path})")
+
+
+def _with_value(problem: Problem, request: Mapping[str, Any]) -> str:
+    """AWS's constraint text with the value at fault in front, as AWS's own message has it; never a too-long value
+    (it may be a secret, and its length is the problem) nor one reported at its map or list."""
+    text = problem.message
+    if problem.aws_path is not None or not text.startswith("Member must") or "length less than" in text:
+        return text
+    found, value = value_at(request, problem.path)
+    return f"{short_repr(value)} failed to satisfy constraint: {text}" if found else text
 
 
 def merge_by_path(problems: list[Problem]) -> list[Problem]:

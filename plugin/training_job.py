@@ -33,9 +33,11 @@ from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
 from plugin.config import Config, load_config
 from plugin.meta import ResourceMeta
-from plugin.render import Rendered, check, render
+from plugin.render import LOCAL_OUTPUT_PREFIX, Rendered, check, render
 from plugin.resource import Resource, log_links, outputs_of
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task
+
+LOCAL_BUCKET = uploads.split_s3_uri(LOCAL_OUTPUT_PREFIX)[0]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,11 @@ class TrainingJobPlugin:
         client = self.client(rendered.region)
         for item in rendered.uploads:
             uploads.upload(client, item.local_path, item.s3_uri)
+        bucket = uploads.split_s3_uri(str(request["OutputDataConfig"]["S3OutputPath"]))[0]
+        if self.config.backend == "local" and bucket == LOCAL_BUCKET and not rendered.uploads:
+            # SageMaker never creates buckets (a job writing to a missing one fails); the local S3 starts empty, so
+            # the plugin makes its own default output bucket, as uploads of local inputs do.
+            uploads.ensure_bucket(client, bucket)
         meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=self._clock(),
                             fingerprint=tags_of(request)[FINGERPRINT_TAG], endpoint_url=client.endpoint_url)
         try:

@@ -116,7 +116,8 @@ def test_render_of_a_bad_task_prints_nothing_on_stdout(tmp_path: Path, config_fi
     code, out, err = run(["render", str(path), "--config", str(config_file)], capsys)
     assert (code, out) == (2, "")
     assert err.splitlines()[0] == "error: 1 problem found:"
-    assert err.splitlines()[1].startswith("  job_name: 'bad_name!' does not match")
+    assert err.splitlines()[1].startswith(
+        "  job_name: 'bad_name!' failed to satisfy constraint: Member must satisfy regular expression pattern: ")
 
 
 # --- validate --------------------------------------------------------------------------------------------------------

@@ -688,30 +688,33 @@ def _base_request() -> dict[str, Any]:
 
 BAD_FIELDS = [
     pytest.param("CheckpointConfig", {"S3Uri": "s3://b/c", "LocalPath": "/" + "x" * 4096},
-                 "CheckpointConfig.LocalPath", "at most 4096", id="checkpoint-local-path-length"),
+                 "CheckpointConfig.LocalPath", "Member must have length less than or equal to 4096",
+                 id="checkpoint-local-path-length"),
     pytest.param("DebugHookConfig", {"S3OutputPath": "gs://b/debug"}, "DebugHookConfig.S3OutputPath",
-                 "does not match SageMaker's pattern", id="debug-hook-s3-pattern"),
+                 "Member must satisfy regular expression pattern: ", id="debug-hook-s3-pattern"),
     pytest.param("TensorBoardOutputConfig", {"S3OutputPath": "ftp://b/tb"}, "TensorBoardOutputConfig.S3OutputPath",
-                 "does not match SageMaker's pattern", id="tensorboard-s3-pattern"),
+                 "Member must satisfy regular expression pattern: ", id="tensorboard-s3-pattern"),
     pytest.param("RetryStrategy", {"MaximumRetryAttempts": 31}, "RetryStrategy.MaximumRetryAttempts",
-                 "at most 30", id="retry-over-max"),
+                 "Member must have value less than or equal to 30", id="retry-over-max"),
     pytest.param("RetryStrategy", {"MaximumRetryAttempts": 0}, "RetryStrategy.MaximumRetryAttempts",
-                 "at least 1", id="retry-under-min"),
+                 "Member must have value greater than or equal to 1", id="retry-under-min"),
     pytest.param("InfraCheckConfig", {"EnableInfraCheck": "yes"}, "InfraCheckConfig.EnableInfraCheck",
                  "must be a boolean", id="infra-check-type"),
     pytest.param("InfraCheckConfig", {"EnableInfraCheck": True, "Extra": 1}, "InfraCheckConfig.Extra",
                  "is not a field of InfraCheckConfig", id="infra-check-unknown-field"),
     pytest.param("ExperimentConfig", {"ExperimentName": "-bad"}, "ExperimentConfig.ExperimentName",
-                 "does not match SageMaker's pattern", id="experiment-name-pattern"),
+                 "Member must satisfy regular expression pattern: ", id="experiment-name-pattern"),
     pytest.param("DebugRuleConfigurations", [{"RuleConfigurationName": f"r{i}", "RuleEvaluatorImage": "i"}
                                              for i in range(21)],
-                 "DebugRuleConfigurations", "at most 20", id="debug-rules-over-max"),
+                 "DebugRuleConfigurations", "Member must have length less than or equal to 20",
+                 id="debug-rules-over-max"),
     pytest.param("DebugRuleConfigurations", [{"RuleConfigurationName": "r", "RuleEvaluatorImage": "i",
                                               "InstanceType": "ml.fake.huge"}],
-                 "DebugRuleConfigurations[0].InstanceType", "is not one of SageMaker's values",
+                 "DebugRuleConfigurations[0].InstanceType", "Member must satisfy enum value set: [ml.",
                  id="rule-instance-enum"),
     pytest.param("ProfilerConfig", {"ProfilingParameters": {"": "x"}}, "ProfilerConfig.ProfilingParameters",
-                 "key '' is 0 characters long; at least 1", id="map-key-min-length"),
+                 "Map keys must satisfy constraint: [Member must have length less than or equal to 256, Member must "
+                 "have length greater than or equal to 1", id="map-key-min-length"),
 ]
 
 
@@ -725,18 +728,24 @@ def test_the_validator_checks_fields_the_project_has_no_rule_for(field: str, val
 
 
 @pytest.mark.parametrize(("dotted", "value", "path", "fragment"), [
-    ("ResourceConfig.InstanceType", "ml.fake.huge", "ResourceConfig.InstanceType", "is not one of SageMaker's values"),
+    ("ResourceConfig.InstanceType", "ml.fake.huge", "ResourceConfig.InstanceType",
+     "Member must satisfy enum value set: [ml.m4.xlarge, "),
     ("AlgorithmSpecification.TrainingInputMode", "Stream", "AlgorithmSpecification.TrainingInputMode",
-     "is not one of SageMaker's values: Pipe, File, FastFile"),
-    ("OutputDataConfig.CompressionType", "ZIP", "OutputDataConfig.CompressionType", "GZIP, NONE"),
-    ("ResourceConfig.KeepAlivePeriodInSeconds", 21601, "ResourceConfig.KeepAlivePeriodInSeconds", "at most 21600"),
+     "Member must satisfy enum value set: [Pipe, File, FastFile]"),
+    ("OutputDataConfig.CompressionType", "ZIP", "OutputDataConfig.CompressionType",
+     "Member must satisfy enum value set: [GZIP, NONE]"),
+    ("ResourceConfig.KeepAlivePeriodInSeconds", 21601, "ResourceConfig.KeepAlivePeriodInSeconds",
+     "Member must have value less than or equal to 21600"),
     ("ResourceConfig.InstanceCount", True, "ResourceConfig.InstanceCount", "must be an integer"),
     ("StoppingCondition.MaxPendingTimeInSeconds", 1799, "StoppingCondition.MaxPendingTimeInSeconds",
-     "at least 1800"),
-    ("VpcConfig.Subnets", [f"subnet-{i}" for i in range(17)], "VpcConfig.Subnets", "has 17 items; at most 16"),
-    ("VpcConfig.SecurityGroupIds", [], "VpcConfig.SecurityGroupIds", "has 0 items; at least 1"),
-    ("TrainingJobName", "", "TrainingJobName", "at least 1 required"),
-    ("RoleArn", "arn:aws:iam::123456789012:role/" + "r" * 2048, "RoleArn", "at most 2048"),
+     "Member must have value greater than or equal to 1800"),
+    ("VpcConfig.Subnets", [f"subnet-{i}" for i in range(17)], "VpcConfig.Subnets",
+     "Member must have length less than or equal to 16"),
+    ("VpcConfig.SecurityGroupIds", [], "VpcConfig.SecurityGroupIds",
+     "Member must have length greater than or equal to 1"),
+    ("TrainingJobName", "", "TrainingJobName", "Member must have length greater than or equal to 1"),
+    ("RoleArn", "arn:aws:iam::123456789012:role/" + "r" * 2048, "RoleArn",
+     "Member must have length less than or equal to 2048"),
 ])
 def test_the_validator_checks_enums_ranges_counts_and_lengths(dotted: str, value: Any, path: str,
                                                               fragment: str) -> None:
@@ -759,8 +768,8 @@ def test_the_validator_reports_missing_required_members_and_unknown_fields() -> 
     request["Bogus"] = 1
     request["Tags"] = [{"Value": "v"}]
     assert sorted((p.path, p.message) for p in validate_request("CreateTrainingJob", request)) == [
-        ("Bogus", "is not a field of CreateTrainingJobRequest"), ("RoleArn", "is required"),
-        ("Tags[0].Key", "is required")]
+        ("Bogus", "is not a field of CreateTrainingJobRequest"), ("RoleArn", "Member must not be null"),
+        ("Tags[0].Key", "Member must not be null")]
 
 
 def test_the_validator_understands_java_regex_classes() -> None:

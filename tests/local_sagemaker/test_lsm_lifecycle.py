@@ -96,11 +96,15 @@ def test_describe_echoes_the_request_and_keeps_the_callers_metric_definitions(aw
     request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "-m", "trainer"]
     aws.sagemaker.create_training_job(**request)
     job = aws.sagemaker.describe_training_job(TrainingJobName=name)
-    assert job["AlgorithmSpecification"] == request["AlgorithmSpecification"]
+    # EnableSageMakerMetricsTimeSeries: the service model's documented default, filled in as AWS does.
+    # Members left out come back with what AWS shows for them (local_sagemaker/defaults.py says why each).
+    spec = {**request["AlgorithmSpecification"], "EnableSageMakerMetricsTimeSeries": False}
+    assert job["AlgorithmSpecification"] == spec
     assert job["HyperParameters"] == {"epochs": "4", "lr": "0.1"}
     assert job["Environment"] == {"LOG_LEVEL": "info"}
-    assert job["InputDataConfig"] == request["InputDataConfig"]
-    assert job["OutputDataConfig"] == request["OutputDataConfig"]
+    channels = [{**c, "CompressionType": "None", "RecordWrapperType": "None"} for c in request["InputDataConfig"]]
+    assert job["InputDataConfig"] == channels
+    assert job["OutputDataConfig"] == {"KmsKeyId": "", "CompressionType": "GZIP", **request["OutputDataConfig"]}
     assert job["ResourceConfig"] == request["ResourceConfig"]
     assert job["StoppingCondition"] == request["StoppingCondition"]
     assert job["RoleArn"] == request["RoleArn"]

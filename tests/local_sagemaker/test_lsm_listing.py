@@ -53,14 +53,15 @@ def grouped(aws: LocalClients) -> tuple[str, list[str]]:
     return marker, names
 
 
-def test_the_default_is_ten_per_page_newest_first(aws: LocalClients, grouped: tuple[str, list[str]]) -> None:
+def test_the_default_is_ten_per_page_oldest_first(aws: LocalClients, grouped: tuple[str, list[str]]) -> None:
+    """The service model documents SortBy CreationTime and SortOrder Ascending as the defaults."""
     marker, group = grouped
     page = aws.sagemaker.list_training_jobs(NameContains=marker)
     summaries = page["TrainingJobSummaries"]
     assert len(summaries) == 10 and "NextToken" in page
     everything, _ = _all_pages(aws, NameContains=marker)
     keys = [(s["CreationTime"], s["TrainingJobName"]) for s in everything]
-    assert keys == sorted(keys, reverse=True)
+    assert keys == sorted(keys)
     assert sorted(s["TrainingJobName"] for s in everything) == sorted(group)
     first = everything[0]
     assert set(first) == {
@@ -130,10 +131,10 @@ def test_paging_is_stable_while_jobs_are_created(aws: LocalClients) -> None:
     data = aws.put_data(f"d/{marker}")
     first = [f"{marker}-a{i}" for i in range(6)]
     _create(aws, first, data)
-    page = aws.sagemaker.list_training_jobs(NameContains=marker, MaxResults=3)
+    page = aws.sagemaker.list_training_jobs(NameContains=marker, MaxResults=3, SortOrder="Descending")
     seen = [s["TrainingJobName"] for s in page["TrainingJobSummaries"]]
     _create(aws, [f"{marker}-b{i}" for i in range(3)], data)  # newer: they sort before the token
-    rest, _ = _all_pages(aws, NameContains=marker, MaxResults=3, NextToken=page["NextToken"])
+    rest, _ = _all_pages(aws, NameContains=marker, MaxResults=3, NextToken=page["NextToken"], SortOrder="Descending")
     seen += [s["TrainingJobName"] for s in rest]
     assert seen == sorted(first, reverse=True)
 

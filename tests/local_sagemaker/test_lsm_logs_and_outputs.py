@@ -141,6 +141,7 @@ def test_mpi_jobs_log_mpirun_on_the_first_host(aws: LocalClients) -> None:
 
 def test_a_completed_job_writes_a_real_model_tar_gz(aws: LocalClients) -> None:
     name = unique_name("model")
+    aws.s3.create_bucket(Bucket="fresh-output-bucket")  # SageMaker writes to a bucket that exists, never makes one
     request = aws.training_request(name, OutputDataConfig={"S3OutputPath": "s3://fresh-output-bucket/models/"})
     aws.sagemaker.create_training_job(**request)
     job = aws.wait(name)
