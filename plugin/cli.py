@@ -61,10 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_job_commands(commands: Any) -> None:
     """Commands that talk to SageMaker; they live in plugin.cli_jobs so that this module stays import-light."""
     try:
-        from plugin import cli_jobs
+        from plugin import cli_jobs, cli_metrics
     except ImportError:  # pragma: no cover - during partial installs only
         return
     cli_jobs.add_commands(commands, _common)
+    cli_metrics.add_commands(commands, _common)
 
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from handlers.errors import InputError, NotFound, Problem
 from handlers.logs import LogTailer
 from handlers.status import Phase, phase_of
+from plugin.cli_metrics import metrics_after_run, show_after_run
 from plugin.config import Config
 from plugin.meta import ResourceMeta
 from plugin.render import check
@@ -204,6 +205,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
             progress.line(f"training job {meta.job_name} on {where}{adopted}")
             resource = follow(plugin, meta, progress, logs=not args.no_logs, poll=_poll_seconds(args, config))
+            metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
         except Interrupted as interrupt:
             progress.close()
             if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
@@ -215,6 +217,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
             return EXIT_INTERRUPTED
     report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+    # the table always; the charts only for a person watching a terminal who asked for the logs
+    show_after_run(metrics, progress.out, charts=not args.no_logs and progress.out.isatty())
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
 
 
