@@ -7,9 +7,10 @@ calls per page of answers; the local SageMaker answers the same API, so this mod
 
 The period is the shortest CloudWatch keeps for the job's age (1 s within 3 hours, then 60 s, 300 s, 3600 s), made
 longer when needed so a series has at most MAX_POINTS points. CloudWatch keeps one point per period: values that come
-faster (a local job's XGBoost rounds, milliseconds apart) merge into their period's average. With source "auto", when
-no series has more than MIN_POINTS points, the values are read instead from the log lines SageMaker reads them from
-(FilterLogEvents, the job's MetricDefinitions regexes), each at its line's time; `JobMetrics.source` says which.
+faster (a local job's XGBoost rounds, milliseconds apart) merge into their period's average. With source "auto", for a
+window of fewer than SHORT_WINDOW periods (where CloudWatch can draw only a few points) the values are also read from
+the log lines SageMaker takes them from (FilterLogEvents, the job's MetricDefinitions regexes), each at its line's
+time, and the richer of the two is kept; `JobMetrics.source` says which.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ HOST_DIMENSION = "Host"
 MAX_QUERIES = 500  # GetMetricData's limit per call
 MAX_POINTS = 1440  # per series: a day at one-minute resolution
 STAT = "Average"
-MIN_POINTS = 3  # "auto": fewer than this in every series, and the log lines are read instead
+SHORT_WINDOW = 120  # "auto": a window of fewer periods is also read from the log lines
 SOURCES = ("auto", "cloudwatch", "logs")
 LOG_PAGES = 200  # FilterLogEvents pages read at most for one job's values (10,000 lines each)
 #: (age limit in seconds, the shortest period CloudWatch still answers for data that old)
@@ -121,7 +122,8 @@ class MetricReader:
         if names and window is not None:
             if source != "logs":
                 series = self._series(name, names, hosts, window)
-            if source == "logs" or (source == "auto" and all(len(s.values) < MIN_POINTS for s in series)):
+            short = (window.end - window.start).total_seconds() < SHORT_WINDOW * window.period
+            if source == "logs" or (source == "auto" and short):
                 from_logs = self._from_logs(name, names, hosts, window, _definitions(description))
                 if source == "logs" or _points(from_logs) > _points(series):
                     series, used = from_logs, "logs"

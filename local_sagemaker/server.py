@@ -8,6 +8,8 @@ CloudWatch Logs while other requests may read them.
 moto keeps its backends per process, not per server: two LocalSageMaker running at once in one process share jobs,
 buckets and logs (each engine keeps the wake-ups and instance counts of the jobs it created). `start()` therefore
 resets moto's state by default (`reset=False` keeps it); run one at a time, as tests do.
+
+Each job has a page for people, `/jobs/<name>?token=...` (job_page.py), answered before anything reaches moto.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from handlers.client import LOCAL_SECRET_ACCESS_KEY
+from handlers.job_pages import page_url
 from local_sagemaker import patch
 from local_sagemaker.engine import Engine
+from local_sagemaker.job_page import JobPages
 from local_sagemaker.settings import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
 
 StartResponse = Callable[..., Any]
@@ -156,6 +161,7 @@ class LocalSageMaker:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
+        self._pages: JobPages | None = None
 
     @property
     def url(self) -> str:
@@ -169,7 +175,8 @@ class LocalSageMaker:
             return self.url
         patch.install()
         app = _App(self.engine, self._counters)
-        server = make_server(self.host, self.port, app, threaded=True, request_handler=_RequestHandler)
+        pages = self._pages = JobPages(app, lambda: self.url, LOCAL_SECRET_ACCESS_KEY)
+        server = make_server(self.host, self.port, pages, threaded=True, request_handler=_RequestHandler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-sagemaker", daemon=True
@@ -186,9 +193,15 @@ class LocalSageMaker:
             raise
         return self._url
 
+    def page_url(self, job_name: str) -> str:
+        """The job's page for people (status, logs, metric curves), with its token."""
+        return page_url(self.url, job_name, LOCAL_SECRET_ACCESS_KEY)
+
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        if self._pages is not None:
+            self._pages.close()
         if server is not None:
             server.shutdown()
             server.server_close()

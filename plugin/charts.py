@@ -16,6 +16,8 @@ from handlers.metric_series import JobMetrics, Series
 
 PICTURE_SUFFIXES = (".png", ".html")
 INSTALL_HINT = "pip install 'sagemaker-plugin[plots]'"
+X_LABEL = "seconds since the job started (TrainingStartTime)"
+_STYLES = ("-", "--", ":", "-.")
 
 
 def table(metrics: JobMetrics) -> str:
@@ -94,11 +96,12 @@ def _write_png(metrics: JobMetrics, target: Path) -> None:
                 axis.set_visible(False)
                 continue
             name = names[index]
-            for series in metrics.of(name):
+            for number, series in enumerate(metrics.of(name)):
+                # hosts with the same values still show as separate lines: solid, dashed, dotted...
                 axis.plot(_seconds(metrics, series), series.values, marker="o" if len(series.values) < 40 else None,
-                          markersize=3, linewidth=1.8, label=series.host)
+                          markersize=3, linewidth=1.8, label=series.host, linestyle=_STYLES[number % len(_STYLES)])
             axis.set_title(name)
-            axis.set_xlabel("seconds since training started")
+            axis.set_xlabel(X_LABEL)
             axis.grid(True, alpha=0.3)
             if metrics.of(name):
                 axis.legend(loc="best", fontsize="small")

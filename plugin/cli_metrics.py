@@ -27,8 +27,9 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p.add_argument("--json", action="store_true", help="print the series as one JSON object instead")
     p.add_argument("--plot", metavar="FILE", help="also write a picture: FILE.png, or FILE.html (self-contained)")
     p.add_argument("--source", choices=SOURCES, default="auto",
-                   help="where the points come from: CloudWatch metrics, the log lines, or auto (default: "
-                   "CloudWatch, unless it merged the values into fewer than 3 points a series)")
+                   help="where the points come from: CloudWatch metrics (one point per second at best), the log "
+                   "lines (every value), or auto (default: the richer of the two for a job of a few minutes, "
+                   "else CloudWatch)")
     p.set_defaults(handler=cmd_metrics)
 
 
