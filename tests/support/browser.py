@@ -65,3 +65,8 @@ def body_data(dom: str) -> dict[str, str]:
     """The data-* attributes of <body> (the page counts its polls and script errors there)."""
     match = re.search(r"<body([^>]*)>", dom)
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', match.group(1))) if match else {}
+
+
+def without_scripts(dom: str) -> str:
+    """The DOM less its <script> elements: what the page drew, not the code that draws it."""
+    return re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
