@@ -48,7 +48,7 @@ from handlers.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("sagemaker", "logs", "s3")
+SERVICES = ("sagemaker", "logs", "s3", "cloudwatch")
 RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 _RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None  # read once, at import
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
@@ -435,7 +435,8 @@ class _RefusedIsQuick(wait_base):
 
 
 class SageMakerClient:
-    """boto3 clients for SageMaker, CloudWatch Logs and S3 behind one retry policy, rate limits and error classes.
+    """boto3 clients for SageMaker, CloudWatch Logs and metrics, and S3 behind one retry policy, rate limits and
+    error classes.
 
     `session` (else a new one for `settings.profile`) supplies credentials through boto3's chain; with
     `settings.local_credentials` the clients sign with the local SageMaker's own key pair instead (this process's

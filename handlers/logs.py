@@ -20,7 +20,7 @@ MAX_PAGES_PER_POLL = 20  # bounds one poll's work on a very chatty stream; the r
 
 
 @functools.lru_cache(maxsize=1)
-def _streams_page_limit() -> int:
+def streams_page_limit() -> int:
     """DescribeLogStreams' largest page, from the service model (read when first needed: it is a second model)."""
     return int(member_shape("DescribeLogStreams", "limit", "logs").metadata["max"])
 
@@ -75,7 +75,7 @@ class LogTailer:
 
     def _list_streams(self) -> None:
         params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.job_name + "/",
-                                  "limit": _streams_page_limit()}
+                                  "limit": streams_page_limit()}
         while True:
             self.list_calls += 1
             try:

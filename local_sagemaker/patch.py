@@ -2,7 +2,8 @@
 
 `install()` replaces CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and adds StopTrainingJob on moto's
 `SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
-(log_filter.py). It is idempotent and only `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
+(log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py). It is idempotent and only
+`LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
 request it handles, so a request arriving any other way (plain `mock_aws` in the same process, another
 ThreadedMotoServer) gets moto's own behaviour, unchanged.
@@ -16,12 +17,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
 
 from local_sagemaker.engine import Engine
 from local_sagemaker.log_filter import filter_log_events
+from local_sagemaker.metric_data import get_metric_data, handles
 
 OPERATIONS = ("create_training_job", "describe_training_job", "list_training_jobs", "stop_training_job")
 
@@ -30,9 +33,23 @@ def _filter_log_events(response: Any) -> str:
     return json.dumps(filter_log_events(response.logs_backend, _params(response)))
 
 
+def _get_metric_data(response: Any) -> Any:
+    params = response._get_params()
+    if not handles(params):
+        return _original(CloudWatchResponse, "get_metric_data")(response)
+    return ActionResult(get_metric_data(response.cloudwatch_backend, params))
+
+
+def _original(cls: type, name: str) -> Callable[[Any], Any]:
+    current = getattr(cls, name)
+    original: Callable[[Any], Any] = getattr(current, _MARK, None) or current
+    return original
+
+
 #: Operations of other services answered here instead of by moto while serving: (moto's response class, action, how).
 OTHERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
     (LogsResponse, "filter_log_events", _filter_log_events),
+    (CloudWatchResponse, "get_metric_data", _get_metric_data),
 )
 _MARK = "_local_sagemaker_original"
 

@@ -12,6 +12,7 @@ resets moto's state by default (`reset=False` keeps it); run one at a time, as t
 Only its own clients get in (access.py): loopback Host headers, no web pages, and every request signed with the key
 pair it makes when it starts (`credentials`), which it registers for this process's clients
 (handlers/local_credentials.py) and hands to the jobs (`Engine.client_env`).
+Each job has a page for people, `/jobs/<name>?token=...` (job_page.py), answered before anything reaches moto.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from handlers import local_credentials
+from handlers.job_pages import page_url
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker import patch
 from local_sagemaker.access import Gate, generate_credentials, loopback_host
 from local_sagemaker.engine import Engine
+from local_sagemaker.job_page import JobPages
 from local_sagemaker.settings import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
 
 StartResponse = Callable[..., Any]
@@ -191,6 +194,7 @@ class LocalSageMaker:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
+        self._pages: JobPages | None = None
 
     @property
     def url(self) -> str:
@@ -205,7 +209,10 @@ class LocalSageMaker:
         patch.install()
         app = self._app = _App(self.engine, self._counters)
         gate = Gate(app, self.credentials, any_host=self.allow_remote)
-        server = make_server(self.host, self.port, gate, threaded=True, request_handler=_RequestHandler)
+        # the pages for people answer first (their own token: a browser cannot sign), everything else meets the gate
+        pages = self._pages = JobPages(gate, lambda: self.url, self.credentials.secret_access_key,
+                                       any_host=self.allow_remote)
+        server = make_server(self.host, self.port, pages, threaded=True, request_handler=_RequestHandler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-sagemaker", daemon=True
@@ -235,11 +242,17 @@ class LocalSageMaker:
             raise RuntimeError("LocalSageMaker is not started")
         self._app.reset()
 
+    def page_url(self, job_name: str) -> str:
+        """The job's page for people (status, logs, metric curves), with its token."""
+        return page_url(self.url, job_name, self.credentials.secret_access_key)
+
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if self._url is not None:
             local_credentials.unregister(self._url, self.credentials)
+        if self._pages is not None:
+            self._pages.close()
         if server is not None:
             server.shutdown()
             server.server_close()

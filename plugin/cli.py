@@ -92,9 +92,10 @@ config: docs/config.md; phases: docs/phases.md.""",
 
 def _add_job_commands(commands: Any) -> None:
     """Commands that talk to SageMaker; they live in plugin.cli_jobs so that this module stays import-light."""
-    from plugin import cli_jobs
+    from plugin import cli_jobs, cli_metrics
 
     cli_jobs.add_commands(commands, _common, command_parser)
+    cli_metrics.add_commands(commands, _common, command_parser)
 
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:

@@ -21,6 +21,7 @@ from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
 from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+from plugin.cli_metrics import metrics_after_run, show_after_run
 from plugin.config import Config
 from plugin.create_queue import describe_or_none
 from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
@@ -213,6 +214,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             progress.line(f"training job {meta.job_name} on {where}{adopted}")
             resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
                                            poll=_poll_seconds(args, config))
+            metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
         except Interrupted as interrupt:
             progress.close()
             if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
@@ -227,6 +229,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     notes = model_notes(model, config, embedded) if model and config.backend == "local" else []
     report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note,
            model_notes=notes)
+    # the table always; the charts only for a person watching a terminal who asked for the logs
+    show_after_run(metrics, progress.out, charts=not args.no_logs and progress.out.isatty())
     if resource.phase == Phase.SUCCEEDED and description is not None:
         warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED

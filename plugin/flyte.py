@@ -60,7 +60,7 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
 
 from handlers.errors import AwsError, InputError, Problem, join_path
 from handlers.status import Phase
-from plugin import embedded
+from plugin import embedded, flyte_observe
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
@@ -184,6 +184,7 @@ def _start_service() -> None:
         print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     configure(plugin=plugin)
+    flyte_observe.serve_requests()
     print(f"sagemaker-plugin connector: backend {config.backend}, region {config.region}, SageMaker endpoint "
           f"{endpoint}, config {config.source}", file=sys.stderr, flush=True)
 
@@ -456,6 +457,31 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
             return Resource(phase=TaskExecution.FAILED, message=resource_meta.error)
         job = resource_meta.job
         return to_flyte_resource(self.plugin.get(job), job.job_name, job.region)
+
+    def get_logs(self, resource_meta: SageMakerJobMeta, token: str = "", lines: int = 0, **kwargs: Any) -> Any:
+        """The next page of the hosts' CloudWatch lines after `token`: the body (the header with the next token is
+        the first message of `log_stream`, which the connector service streams)."""
+        return self.log_stream(resource_meta, token=token, lines=lines)[-1]
+
+    def log_stream(self, resource_meta: SageMakerJobMeta, token: str = "", lines: int = 0,
+                   **kwargs: Any) -> list[Any]:
+        """GetTaskLogs' stream: a header with the next page's token, then the lines."""
+        job = self._job_of(resource_meta)
+        return flyte_observe.log_responses(self.plugin.client(job.region, job.endpoint_url), job.job_name,
+                                           token, lines)
+
+    def get_metrics(self, resource_meta: SageMakerJobMeta, queries: Sequence[str] = (), start_time: Any = None,
+                    end_time: Any = None, step: float = 0.0, **kwargs: Any) -> Any:
+        """The job's metric series per host (`queries` names some; none = all), over [start_time, end_time)."""
+        job = self._job_of(resource_meta)
+        return flyte_observe.metrics_response(self.plugin.client(job.region, job.endpoint_url), job.job_name,
+                                              queries, start_time, end_time, step)
+
+    @staticmethod
+    def _job_of(resource_meta: SageMakerJobMeta) -> ResourceMeta:
+        if resource_meta.job is None:
+            raise InputError(f"this task has no training job: {resource_meta.error}", "resource_meta")
+        return resource_meta.job
 
     def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
         if resource_meta.job is not None:

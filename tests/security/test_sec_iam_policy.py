@@ -138,7 +138,8 @@ def uncovered(operations: Iterable[str], policy: dict[str, Any] | None = None) -
 EXPECTED_ACTIONS = {
     "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:ListTrainingJobs",
     "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
-    "logs:DescribeLogStreams", "logs:GetLogEvents", "s3:PutObject", "s3:ListBucket", "s3:CreateBucket",
+    "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents", "s3:PutObject", "s3:ListBucket",
+    "s3:CreateBucket", "cloudwatch:GetMetricData",
 }
 IAM_ONLY_ACTIONS = {"iam:PassRole", "s3:ListBucket"}  # IAM actions that are not API operations
 
@@ -186,14 +187,15 @@ def test_resources_are_as_narrow_as_aws_allows() -> None:
     for statement in load_policy()["Statement"]:
         resources = _listed(statement["Resource"])
         actions = set(_listed(statement["Action"]))
-        if "*" in resources:
-            assert actions == {"sagemaker:ListTrainingJobs"}, statement  # the only one without a resource type
+        if "*" in resources:  # the only ones without a resource type
+            assert actions in ({"sagemaker:ListTrainingJobs"}, {"cloudwatch:GetMetricData"}), statement
         for action in actions:
             if action.startswith("s3:") and not all(r.startswith("arn:aws:s3:::sagemaker-plugin-local")
                                                     for r in resources):
                 assert (actions, resources, statement.get("Condition", {})) in ANY_BUCKET_FOR_MARKS_ONLY, statement
                 continue
             prefix = {"sagemaker": "arn:aws:sagemaker:*:*:training-job/", "iam": "arn:aws:iam::*:role/",
+                      "cloudwatch": "*",
                       "logs": "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
                       "s3": "arn:aws:s3:::sagemaker-plugin-local"}[action.partition(":")[0]]
             assert all(r == "*" or r.startswith(prefix) for r in resources), (action, resources)
@@ -292,7 +294,9 @@ def _task(tmp_path: Path, name: str, instance_type: str = "ml.m5.xlarge") -> Pat
     path = tmp_path / f"{name}.yaml"
     path.write_text(json.dumps({
         "task_type": "sagemaker_custom_training_job_task",
-        "training_job": {"training_job_resource_config": {"instance_type": instance_type}},
+        "training_job": {"training_job_resource_config": {"instance_type": instance_type},
+                         "algorithm_specification": {"metric_definitions": [{"name": "train:loss",
+                                                                             "regex": "loss=([0-9.]+)"}]}},
         "container": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1.0"},
         "inputs": {"train": "data"},
         "execution": {"project": "iam", "domain": "development", "name": name, "node_id": "n0", "retry_attempt": 0},
@@ -337,12 +341,17 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
     # the commands that read or stop a job by name, and the listing the tracker sweeps with
     for command in ("status", "logs", "stop"):
         assert main([command, "--config", str(config_file), meta.job_name]) == 0
+    # the metric series, from CloudWatch metrics and from the log lines
+    for source in ("cloudwatch", "logs"):
+        ran = f"iam-development-ran-{stamp}-n0-0"
+        assert main(["metrics", "--config", str(config_file), "--source", source, ran]) == 0
     plugin.client().list_training_jobs(MaxResults=10, NameContains=stamp)
     capsys.readouterr()
 
     expected = {"s3:HeadBucket", "s3:CreateBucket", "s3:PutObject", "s3:ListObjectsV2", "sagemaker:CreateTrainingJob",
                 "sagemaker:DescribeTrainingJob", "sagemaker:AddTags", "sagemaker:StopTrainingJob",
-                "sagemaker:ListTags", "sagemaker:ListTrainingJobs", "logs:DescribeLogStreams", "logs:GetLogEvents"}
+                "sagemaker:ListTags", "sagemaker:ListTrainingJobs", "logs:DescribeLogStreams", "logs:GetLogEvents",
+                "cloudwatch:GetMetricData", "logs:FilterLogEvents"}
     assert set(recorded) == expected
     assert uncovered(recorded) == []
 

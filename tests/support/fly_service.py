@@ -6,8 +6,14 @@ skip without flytekit import it.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import socket
+import subprocess
+import sys
 from collections import OrderedDict
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -56,3 +62,34 @@ def create_request(task: Any, data: dict[str, str], execution: str) -> Any:
     return agent_pb2.CreateTaskRequest(inputs=inputs.to_flyte_idl(), template=template.to_flyte_idl(),
                                        output_prefix="s3://flyte/metadata/propeller/x",
                                        task_execution_metadata=metadata.to_flyte_idl())
+
+
+@contextlib.contextmanager
+def connector_service(endpoint_url: str, tmp: Path) -> Iterator[tuple[Any, Path]]:
+    """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`: (channel, log)."""
+    import grpc
+
+    config = {"backend": "local", "local": {"endpoint_url": endpoint_url},
+              "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
+    (tmp / "config.json").write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
+    env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
+    pyflyte = Path(sys.executable).with_name("pyflyte")
+    command = [str(pyflyte), "serve", "connector", "--port", str(port := free_port()),
+               "--prometheus_port", str(free_port())]
+    log_path = tmp / "connector.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            yield channel, log_path
+        finally:
+            channel.close()
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

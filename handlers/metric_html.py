@@ -1,0 +1,39 @@
+"""A job's metric curves (and, live, its status and logs) as one self-contained HTML page.
+
+The page is a file of its own (data/curves.html): its script draws one SVG panel per metric, a line per host, from
+the JSON embedded in the page, and in a live page polls a JSON address of the same origin for more. Nothing is ever
+fetched from elsewhere: its Content-Security-Policy allows no other source, so it renders offline as it does served.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from handlers.metric_series import JobMetrics
+
+
+def template() -> str:
+    return resources.files("handlers").joinpath("data/curves.html").read_text(encoding="utf-8")
+
+
+def render(data: Mapping[str, Any], title: str, live_data_url: str | None = None, interval_ms: int = 1000) -> str:
+    """The page for `data` ({"metrics": JobMetrics.as_dict(), "job": ..., "logs": ...}); with `live_data_url`
+    (same origin), the page polls it for fresh data."""
+    state = dict(data)
+    if live_data_url is not None:
+        state["live"] = {"data": live_data_url, "interval_ms": interval_ms}
+    payload = json.dumps(state, default=str, separators=(",", ":"))
+    # inside <script>, "</" would end the element early; "<\/" is the same string to JSON
+    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return (template().replace("__CONNECT__", "'self'" if live_data_url else "'none'")
+            .replace("__TITLE__", html.escape(title)).replace("__DATA__", payload))
+
+
+def metrics_page(metrics: JobMetrics) -> str:
+    """A static page of a job's curves and final values (`sagemaker-plugin metrics JOB --plot FILE.html`)."""
+    job = {"name": metrics.job_name, "status": metrics.status}
+    return render({"job": job, "metrics": metrics.as_dict()}, f"{metrics.job_name} metrics")

@@ -1,0 +1,157 @@
+"""The local SageMaker's page per job: `GET /jobs/<name>?token=T` (HTML) and `GET /jobs/<name>/data?token=T` (JSON).
+
+The page shows the job's status and secondary status transitions, its hosts' log lines as they come and one chart
+per metric, a line per host; it polls its JSON every second until the job has ended. It is self-contained
+(handlers/data/curves.html: inline script and styles, a Content-Security-Policy that allows nothing but this origin).
+
+Who gets in: a page request must name a loopback Host (DNS rebinding), come from no other origin, and carry the
+token of handlers/job_pages.py (derived from the server's secret key); anything else gets 403 and nothing about the
+job. No CORS headers are ever sent, so no other site's script can read an answer. The data is read through the
+server's own API with its own key pair, by the same code the command line uses (metric_series, log_pages).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.errors import AwsError, InputError, NotFound
+from handlers.job_pages import PAGE_PREFIX, data_url, page_token
+from handlers.log_pages import read_page
+from handlers.metric_html import render
+from handlers.metric_series import MetricReader, host_names
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_PATH = re.compile(r"^/jobs/(?P<name>[^/]+?)(?P<data>/data)?/?$")
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+POLL_MS = 1000
+LOG_LINES = 2000
+_HEADERS = [
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),  # the token never leaves in a Referer
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+]
+
+
+def loopback_host(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or [::1], with or without a port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class JobPages:
+    """WSGI middleware: answers /jobs/... itself, hands everything else to `app`."""
+
+    def __init__(self, app: WSGIApp, endpoint: Callable[[], str], secret_access_key: str,
+                 any_host: bool = False) -> None:
+        self.app = app
+        self._endpoint = endpoint
+        self.token = page_token(secret_access_key)
+        self.any_host = any_host
+        self._client: SageMakerClient | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO") or "")
+        if not path.startswith(PAGE_PREFIX):
+            return self.app(environ, start_response)
+        status, content_type, body = self._answer(environ, path)
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *_HEADERS]
+        start_response(status, headers)
+        return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+
+    def _answer(self, environ: dict[str, Any], path: str) -> tuple[str, str, bytes]:
+        if not self.any_host and not loopback_host(str(environ.get("HTTP_HOST") or "")):
+            return _text("403 Forbidden", "This page is served to loopback addresses only.")
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.split("://", 1)[-1] != environ.get("HTTP_HOST"):
+            return _text("403 Forbidden", "Requests from other origins are refused.")
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _text("405 Method Not Allowed", "Only GET.")
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""))
+        if not hmac.compare_digest((query.get("token") or [""])[0], self.token):
+            return _text("403 Forbidden", "This page needs the token of its link: `sagemaker-plugin status JOB_NAME` "
+                         "prints the link.")
+        match = _PATH.match(path)
+        name = unquote(match.group("name")) if match else ""
+        if not _NAME.match(name):
+            return _text("404 Not Found", "No such page: /jobs/<training job name>.")
+        client = self.client()
+        try:
+            description = client.describe_training_job(name)
+        except NotFound:
+            return _text("404 Not Found", f"No training job named {name!r} on this local SageMaker.")
+        except AwsError as error:
+            return _text("503 Service Unavailable", f"The job cannot be read now: {error}")
+        if match is not None and match.group("data"):
+            logs_token = (query.get("logs") or [""])[0]
+            try:
+                data = self.data(client, description, logs_token)
+            except InputError as error:
+                return _text("400 Bad Request", str(error))
+            return "200 OK", "application/json", json.dumps(data, default=str).encode()
+        state = self.data(client, description, logs_token=None)
+        page = render(state, f"{name} — {description.get('TrainingJobStatus', '')}",
+                      live_data_url=data_url(name, self.token), interval_ms=POLL_MS)
+        return "200 OK", "text/html; charset=utf-8", page.encode()
+
+    def client(self) -> SageMakerClient:
+        """A client of this very server, signing with its key pair; unpaced, few retries."""
+        with self._lock:
+            if self._client is None:
+                self._client = SageMakerClient(ClientSettings(
+                    endpoint_url=self._endpoint(), local_credentials=True, rate_limits=RateLimits(0, 0),
+                    retry=RetrySettings(attempts=3, backoff_seconds=0.05, deadline_seconds=10)))
+            return self._client
+
+    @staticmethod
+    def data(client: SageMakerClient, description: dict[str, Any], logs_token: str | None) -> dict[str, Any]:
+        """The job, its metrics and (with a token, "" for the start) its next log lines."""
+        name = str(description.get("TrainingJobName", ""))
+        transitions = [{"status": t.get("Status"), "message": t.get("StatusMessage", ""),
+                        "start": _iso(t.get("StartTime")), "end": _iso(t.get("EndTime"))}
+                       for t in description.get("SecondaryStatusTransitions") or []]
+        job = {"name": name, "status": description.get("TrainingJobStatus"),
+               "secondary_status": description.get("SecondaryStatus"),
+               "failure_reason": description.get("FailureReason", ""), "transitions": transitions}
+        metrics = MetricReader(client).read(description, source="auto").as_dict()
+        if logs_token is None:
+            return {"job": job, "metrics": metrics, "logs": {"token": "", "lines": []}}
+        page = read_page(client, name, logs_token, LOG_LINES, hosts=len(host_names(description)))
+        lines = [{"t": line.timestamp, "host": line.host, "message": line.message} for line in page.lines]
+        return {"job": job, "metrics": metrics, "logs": {"token": page.token, "lines": lines}}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if isinstance(moment, datetime) else None
+
+
+def _text(status: str, message: str) -> tuple[str, str, bytes]:
+    return status, "text/plain; charset=utf-8", (message + "\n").encode()

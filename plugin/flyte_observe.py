@@ -1,0 +1,129 @@
+"""Flyte's GetTaskLogs and GetTaskMetrics for SageMaker training jobs: the hosts' CloudWatch lines, the metrics.
+
+The answers (flyteidl.admin): GetTaskLogs streams a header (the token of the next page) then a body (the lines, as
+text and as structured LogLines); GetTaskMetrics answers one ExecutionMetricResult per metric, its data a
+Prometheus-style matrix `{"resultType": "matrix", "result": [{"metric": {"host": "algo-1"}, "values": [[t, "v"]]}]}`,
+the shape Flyte's console reads for task metrics.
+
+flytekit 1.16's connector service hands a connector's get_logs/get_metrics only the resource meta (not the request's
+token, line count, queries or time range), and answers GetTaskLogs (a server stream) from a coroutine, which sends no
+message. `serve_requests()`, called when this process is the connector service, makes the service pass the request's
+fields to this plugin's connectors and stream their pages; other connectors keep flytekit's own handling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from flyteidl.admin import agent_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flyteidl.core import metrics_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from google.protobuf import struct_pb2, timestamp_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+from handlers.client import SageMakerClient
+from handlers.log_pages import read_page
+from handlers.metric_series import JobMetrics, MetricReader, host_names
+
+log = logging.getLogger(__name__)
+
+ALLOWED_PERIODS = (1, 5, 10, 20, 30)
+
+
+def log_responses(client: SageMakerClient, job_name: str, token: str = "", lines: int = 0) -> list[Any]:
+    """[header (next token), body (lines)]: one page of every host's lines after `token`."""
+    description = client.describe_training_job(job_name)
+    page = read_page(client, job_name, token, lines or 0, hosts=len(host_names(description)))
+    structured = []
+    for line in page.lines:
+        moment = timestamp_pb2.Timestamp()
+        moment.FromMilliseconds(line.timestamp)
+        structured.append(agent_pb2.LogLine(timestamp=moment, message=f"[{line.host}] {line.message}",
+                                            originator=agent_pb2.LogLineOriginator.Value("USER")))
+    header = agent_pb2.GetTaskLogsResponse(header=agent_pb2.GetTaskLogsResponseHeader(token=page.token))
+    body = agent_pb2.GetTaskLogsResponse(body=agent_pb2.GetTaskLogsResponseBody(
+        results=[f"[{line.host}] {line.message}" for line in page.lines], structured_lines=structured))
+    return [header, body]
+
+
+def metrics_response(client: SageMakerClient, job_name: str, queries: Sequence[str] = (),
+                     start: datetime | None = None, end: datetime | None = None, step_seconds: float = 0) -> Any:
+    """GetTaskMetricsResponse: for each queried metric (all the job's when none), its series per host."""
+    description = client.describe_training_job(job_name)
+    reader = MetricReader(client)
+    period = _period(step_seconds) if step_seconds > 0 else None
+    metrics = reader.read(description, start=start, end=end, period=period, source="auto")
+    wanted = [q for q in queries if q] or list(metrics.metrics)
+    return agent_pb2.GetTaskMetricsResponse(results=[_result(metrics, name) for name in wanted])
+
+
+def _result(metrics: JobMetrics, name: str) -> Any:
+    data = struct_pb2.Struct()
+    data.update({"resultType": "matrix", "result": [
+        {"metric": {"__name__": name, "host": s.host, "job": metrics.job_name},
+         "values": [[t.timestamp(), repr(v)] for t, v in zip(s.timestamps, s.values, strict=True)]}
+        for s in metrics.of(name)]})
+    return metrics_pb2.ExecutionMetricResult(metric=name, data=data)
+
+
+def _period(step_seconds: float) -> int:
+    step = max(1, round(step_seconds))
+    return next((p for p in ALLOWED_PERIODS if p >= step), 60 * -(-step // 60))
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A protobuf Timestamp as an aware datetime; None when unset."""
+    if value is None or (getattr(value, "seconds", 0) == 0 and getattr(value, "nanos", 0) == 0):
+        return None
+    return datetime.fromtimestamp(value.seconds + value.nanos / 1e9, tz=timezone.utc)
+
+
+def step_seconds(value: Any) -> float:
+    return float(getattr(value, "seconds", 0)) + float(getattr(value, "nanos", 0)) / 1e9 if value else 0.0
+
+
+def serve_requests() -> None:
+    """Make flytekit's connector service hand GetTaskLogs/GetTaskMetrics requests' fields to our connectors and
+    stream the log pages they answer. Idempotent."""
+    from flytekit.extend.backend import connector_service  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        ConnectorRegistry,
+        mirror_async_methods,
+    )
+
+    service = connector_service.AsyncConnectorService
+    if getattr(service, "_sagemaker_plugin_observes", False):
+        return
+    original_logs, original_metrics = service.GetTaskLogs, service.GetTaskMetrics
+
+    def connector_for(request: Any) -> Any:
+        if request.task_category and request.task_category.name:
+            return ConnectorRegistry.get_connector(request.task_category.name, request.task_category.version)
+        return ConnectorRegistry.get_connector(request.task_type)
+
+    async def get_task_logs(self: Any, request: Any, context: Any) -> None:
+        connector = connector_for(request)
+        if not hasattr(connector, "log_stream"):
+            await original_logs(self, request, context)
+            return
+        meta = connector.metadata_type.decode(request.resource_meta)
+        responses: Iterable[Any] = await mirror_async_methods(
+            connector.log_stream, resource_meta=meta, token=request.token, lines=int(request.lines))
+        for response in responses:
+            await context.write(response)
+
+    async def get_task_metrics(self: Any, request: Any, context: Any) -> Any:
+        connector = connector_for(request)
+        if not hasattr(connector, "log_stream"):
+            return await original_metrics(self, request, context)
+        meta = connector.metadata_type.decode(request.resource_meta)
+        return await mirror_async_methods(
+            connector.get_metrics, resource_meta=meta, queries=list(request.queries),
+            start_time=to_datetime(request.start_time) if request.HasField("start_time") else None,
+            end_time=to_datetime(request.end_time) if request.HasField("end_time") else None,
+            step=step_seconds(request.step) if request.HasField("step") else 0.0)
+
+    service.GetTaskLogs = get_task_logs
+    service.GetTaskMetrics = get_task_metrics
+    service._sagemaker_plugin_observes = True
