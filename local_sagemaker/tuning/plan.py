@@ -1,0 +1,212 @@
+"""A CreateHyperParameterTuningJob request, checked as SageMaker checks it, and turned into what the job needs: the
+limits, the objective and how to read it from a trial's log, the ranges, and each trial's CreateTrainingJob request.
+
+The service model's own constraints come first (handlers.service_model); then the checks SageMaker makes on the
+meaning: limits, ranges and scaling, the objective against the algorithm's metrics (the XGBoost definitions data for
+the built-in image, MetricDefinitions for any other), the tuned and static hyperparameters against the algorithm.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handlers import xgboost_algorithm
+from handlers.service_model import validate_request
+from local_sagemaker import errors
+from local_sagemaker.builtin import xgboost_version
+from local_sagemaker.tuning.ranges import Range, RangeError, grid, parse
+
+OPERATION = "CreateHyperParameterTuningJob"
+#: Static hyperparameters Hyperband reads MaxResource from when StrategyConfig gives none (the API's list), and
+#: num_round, the built-in XGBoost's round count (a local addition: its trials' rounds are the resource).
+RESOURCE_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs", "num_round")
+MAX_HYPERBAND_RESOURCE = 20000
+#: Training-job members a TrainingJobDefinition passes on to each trial as they are.
+_PASSED = ("RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig", "StoppingCondition",
+           "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
+           "CheckpointConfig", "RetryStrategy", "Environment")
+
+
+@dataclass(frozen=True)
+class TuningPlan:
+    name: str
+    request: Mapping[str, Any]
+    strategy: str
+    metric_name: str
+    objective_type: str
+    metric_regex: str
+    ranges: tuple[Range, ...]
+    max_jobs: int
+    max_parallel: int
+    early_stopping: str
+    seed: int
+    xgboost: str | None  # the built-in XGBoost version the trials run, if they do
+    min_resource: int = 1
+    max_resource: int = 0
+
+    @property
+    def minimize(self) -> bool:
+        return self.objective_type == "Minimize"
+
+    @property
+    def hyperband(self) -> bool:
+        return self.strategy == "Hyperband"
+
+    def trial_request(self, name: str, tuned: Mapping[str, str]) -> dict[str, Any]:
+        """The CreateTrainingJob request of one trial, as SageMaker makes it from the TrainingJobDefinition."""
+        definition = self.request["TrainingJobDefinition"]
+        algorithm = copy.deepcopy(dict(definition["AlgorithmSpecification"]))
+        if self.xgboost:
+            algorithm.pop("MetricDefinitions", None)  # the built-in algorithm's own metrics apply
+        hyperparameters = {**(definition.get("StaticHyperParameters") or {}), **tuned}
+        if self.xgboost:
+            hyperparameters["_tuning_objective_metric"] = self.metric_name
+        request: dict[str, Any] = {"TrainingJobName": name, "AlgorithmSpecification": algorithm,
+                                   "HyperParameters": hyperparameters}
+        for member in _PASSED:
+            if definition.get(member) is not None:
+                request[member] = copy.deepcopy(definition[member])
+        return request
+
+
+def build(params: Mapping[str, Any]) -> TuningPlan:
+    """The plan of a request, or the ValidationException SageMaker answers it with."""
+    problems = validate_request(OPERATION, params)
+    if problems:
+        raise errors.invalid(problems, params)
+    if params.get("TrainingJobDefinitions") or params.get("WarmStartConfig") or params.get("Autotune"):
+        raise errors.ValidationException(
+            "The local SageMaker runs tuning jobs with one TrainingJobDefinition, without WarmStartConfig or "
+            "Autotune.")
+    definition = params.get("TrainingJobDefinition")
+    if definition is None:
+        raise errors.ValidationException("A TrainingJobDefinition is required.")
+    config = params["HyperParameterTuningJobConfig"]
+    strategy = str(config["Strategy"])
+    objective = config.get("HyperParameterTuningJobObjective") or definition.get("TuningObjective")
+    if objective is None:
+        raise errors.ValidationException("HyperParameterTuningJobObjective is required for the "
+                                         f"{strategy} strategy.")
+    try:
+        ranges = tuple(parse(config.get("ParameterRanges") or definition.get("HyperParameterRanges") or {}))
+    except RangeError as error:
+        raise errors.ValidationException(str(error)) from None
+    if not ranges:
+        raise errors.ValidationException("ParameterRanges must name at least one hyperparameter to tune.")
+    static = dict(definition.get("StaticHyperParameters") or {})
+    both = sorted({r.name for r in ranges} & set(static))
+    if both:
+        raise errors.ValidationException(f"Hyperparameters {', '.join(both)} cannot be both static and tunable.")
+
+    limits = config["ResourceLimits"]
+    max_parallel = int(limits["MaxParallelTrainingJobs"])
+    max_jobs = _max_jobs(strategy, ranges, limits.get("MaxNumberOfTrainingJobs"))
+    if max_parallel > max_jobs:
+        raise errors.ValidationException(
+            f"MaxParallelTrainingJobs ({max_parallel}) must be less than or equal to MaxNumberOfTrainingJobs "
+            f"({max_jobs}).")
+    early = str(config.get("TrainingJobEarlyStoppingType") or "Off")
+    if config.get("StrategyConfig") and strategy != "Hyperband":
+        raise errors.ValidationException("StrategyConfig can only be specified for the Hyperband strategy.")
+    min_resource, max_resource = _hyperband(strategy, config, static, early)
+
+    algorithm = definition["AlgorithmSpecification"]
+    image = str(algorithm.get("TrainingImage") or "")
+    version = xgboost_version(image)
+    metric_name, objective_type = str(objective["MetricName"]), str(objective["Type"])
+    if version is not None:
+        regex = _xgboost_objective(version, metric_name, algorithm, ranges, static)
+    else:
+        regex = _custom_objective(metric_name, algorithm)
+    seed = config.get("RandomSeed")
+    return TuningPlan(
+        name=str(params["HyperParameterTuningJobName"]), request=copy.deepcopy(dict(params)), strategy=strategy,
+        metric_name=metric_name, objective_type=objective_type, metric_regex=regex, ranges=ranges,
+        max_jobs=max_jobs, max_parallel=max_parallel, early_stopping=early,
+        seed=int(seed) if seed is not None else random.SystemRandom().randrange(2**31), xgboost=version,
+        min_resource=min_resource, max_resource=max_resource,
+    )
+
+
+def _max_jobs(strategy: str, ranges: tuple[Range, ...], asked: Any) -> int:
+    if strategy == "Grid":
+        numeric = [r.name for r in ranges if r.kind != "Categorical"]
+        if numeric:
+            raise errors.ValidationException(
+                "The Grid strategy searches categorical parameter ranges only; remove the integer and continuous "
+                f"ranges of {', '.join(numeric)} or use another strategy.")
+        combinations = sum(1 for _ in grid(ranges))
+        return combinations if asked is None else min(int(asked), combinations)
+    if asked is None:
+        raise errors.ValidationException(f"MaxNumberOfTrainingJobs is required for the {strategy} strategy.")
+    return int(asked)
+
+
+def _hyperband(strategy: str, config: Mapping[str, Any], static: Mapping[str, str], early: str) -> tuple[int, int]:
+    if strategy != "Hyperband":
+        return 1, 0
+    if early != "Off":
+        raise errors.ValidationException("TrainingJobEarlyStoppingType must be OFF to use the Hyperband strategy, "
+                                         "which has its own internal early stopping.")
+    given = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
+    max_resource = given.get("MaxResource")
+    if max_resource is None:
+        for key in RESOURCE_KEYS:
+            if str(static.get(key, "")).isdigit():
+                max_resource = int(static[key])
+                break
+    if max_resource is None:
+        raise errors.ValidationException(
+            "Hyperband could not infer MaxResource: set HyperbandStrategyConfig.MaxResource or one of the static "
+            f"hyperparameters {', '.join(RESOURCE_KEYS)}.")
+    min_resource = int(given.get("MinResource") or 1)
+    if not 1 <= min_resource <= int(max_resource) <= MAX_HYPERBAND_RESOURCE:
+        raise errors.ValidationException(
+            f"HyperbandStrategyConfig needs 1 <= MinResource ({min_resource}) <= MaxResource ({max_resource}) <= "
+            f"{MAX_HYPERBAND_RESOURCE}.")
+    return min_resource, int(max_resource)
+
+
+def _xgboost_objective(version: str, metric_name: str, algorithm: Mapping[str, Any], ranges: tuple[Range, ...],
+                       static: Mapping[str, str]) -> str:
+    if algorithm.get("MetricDefinitions"):
+        from local_sagemaker.engine import BUILT_IN_METRICS
+
+        raise errors.ValidationException(BUILT_IN_METRICS)
+    defs = xgboost_algorithm.definitions(version)
+    metric = defs.metric(metric_name)
+    if metric is None:
+        raise errors.ValidationException(
+            f"The objective metric {metric_name} is not a metric of SageMaker XGBoost {version}; it emits "
+            f"{', '.join(m.name for m in defs.metrics)}.")
+    for r in ranges:
+        hp = defs.hyperparameters.get(defs.aliases.get(r.name, r.name))
+        if hp is not None and not hp.tunable:
+            raise errors.ValidationException(f"The hyperparameter {r.name} of SageMaker XGBoost {version} is not "
+                                             "tunable.")
+    # Both ends of every range must be values the algorithm takes (the checks of section 3 with them).
+    ends = [{r.name: r.value(0.0) for r in ranges if r.kind != "Categorical"},
+            {r.name: r.value(1.0) for r in ranges if r.kind != "Categorical"}]
+    ends += [{r.name: value} for r in ranges if r.kind == "Categorical" for value in r.values]
+    for end in ends:
+        trial = {**static, **{r.name: r.values[0] for r in ranges if r.kind == "Categorical"}, **end,
+                 "_tuning_objective_metric": metric_name}
+        problems = xgboost_algorithm.check_hyperparameters(version, trial)
+        if problems:
+            text = "; ".join(f"{p.path}: {p.message}" for p in problems)
+            raise errors.ValidationException(f"The training jobs of this tuning job would be refused: {text}")
+    return metric.regex
+
+
+def _custom_objective(metric_name: str, algorithm: Mapping[str, Any]) -> str:
+    for definition in algorithm.get("MetricDefinitions") or []:
+        if definition.get("Name") == metric_name:
+            return str(definition["Regex"])
+    named = [str(d.get("Name")) for d in algorithm.get("MetricDefinitions") or []]
+    raise errors.ValidationException(
+        f"The objective metric {metric_name} must be one of the MetricDefinitions of the AlgorithmSpecification"
+        + (f" ({', '.join(named)})." if named else "; it has none."))
