@@ -59,6 +59,8 @@ class TuningJob:
     failure_reason: str | None = None
     trials: list[Trial] = field(default_factory=list)
     _rungs_checked: set[tuple[str, int]] = field(default_factory=set)
+    #: No more trials: the strategy has nothing more to try, TargetObjectiveMetricValue is met, or
+    #: MaxRuntimeInSeconds has passed (the running trials finish, or are stopped for the last).
     _exhausted: bool = False
 
     @property
@@ -77,6 +79,7 @@ class TuningJob:
         for trial in self.trials:
             trial.series.read(trial.job)
         if self.status == "InProgress":
+            self._check_limits(engine, backend)
             self._stop_laggards(engine, backend)
         for trial in self.trials:
             if trial.ended and not trial.observed:
@@ -84,6 +87,9 @@ class TuningJob:
                 trial.objective = self._objective(trial)
                 self.strategy.observe(trial.suggestion, trial.objective)
         if self.status == "InProgress":
+            best = self.best()
+            if best is not None and best.objective is not None and self.plan.reached(best.objective):
+                self._exhausted = True
             self._launch(engine, backend)
         if any(not trial.ended for trial in self.trials):
             return
@@ -95,6 +101,14 @@ class TuningJob:
             else:
                 self._end("Failed", engine.now_ms(), "No training job of this tuning job reported the objective "
                           f"metric {self.plan.metric_name}: see the training jobs' FailureReason and logs.")
+
+    def _check_limits(self, engine: Any, backend: Any) -> None:
+        """MaxRuntimeInSeconds: no more trials, and the running ones are stopped."""
+        limit = self.plan.max_runtime_ms
+        if limit is not None and not self._exhausted and engine.now_ms() - self.creation_ms >= limit:
+            self._exhausted = True
+            for trial in self.trials:
+                self._stop_trial(engine, backend, trial)
 
     def stop(self, engine: Any, backend: Any) -> None:
         """StopHyperParameterTuningJob: Stopping, and every running trial is stopped."""
@@ -217,7 +231,7 @@ class TuningJob:
             "Succeeded" if trial.objective is not None else "Failed")
         return out
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, now_ms: int) -> dict[str, Any]:
         training, objective = self.counters()
         request: Mapping[str, Any] = self.plan.request
         out: dict[str, Any] = {
@@ -238,6 +252,8 @@ class TuningJob:
         best = self.best()
         if best is not None:
             out["BestTrainingJob"] = self.trial_summary(best)
+        until = self.end_ms if self.end_ms is not None else now_ms
+        out["ConsumedResources"] = {"RuntimeInSeconds": max(0, (until - self.creation_ms) // 1000)}
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
         return out

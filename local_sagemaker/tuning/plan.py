@@ -47,6 +47,14 @@ class TuningPlan:
     xgboost: str | None  # the built-in XGBoost version the trials run, if they do
     min_resource: int = 1
     max_resource: int = 0
+    max_runtime_ms: int | None = None  # ResourceLimits.MaxRuntimeInSeconds
+    target: float | None = None  # TuningJobCompletionCriteria.TargetObjectiveMetricValue
+
+    def reached(self, objective: float) -> bool:
+        """Whether an objective value meets TargetObjectiveMetricValue."""
+        if self.target is None:
+            return False
+        return objective <= self.target if self.minimize else objective >= self.target
 
     @property
     def minimize(self) -> bool:
@@ -123,12 +131,16 @@ def build(params: Mapping[str, Any]) -> TuningPlan:
     else:
         regex = _custom_objective(metric_name, algorithm)
     seed = config.get("RandomSeed")
+    max_runtime = limits.get("MaxRuntimeInSeconds")
+    target = (config.get("TuningJobCompletionCriteria") or {}).get("TargetObjectiveMetricValue")
     return TuningPlan(
         name=str(params["HyperParameterTuningJobName"]), request=copy.deepcopy(dict(params)), strategy=strategy,
         metric_name=metric_name, objective_type=objective_type, metric_regex=regex, ranges=ranges,
         max_jobs=max_jobs, max_parallel=max_parallel, early_stopping=early,
         seed=int(seed) if seed is not None else random.SystemRandom().randrange(2**31), xgboost=version,
         min_resource=min_resource, max_resource=max_resource,
+        max_runtime_ms=int(max_runtime) * 1000 if max_runtime is not None else None,
+        target=float(target) if target is not None else None,
     )
 
 

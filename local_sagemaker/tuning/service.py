@@ -59,7 +59,7 @@ class TuningService:
         return {"HyperParameterTuningJobArn": arn}
 
     def describe(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._find(backend, "DescribeHyperParameterTuningJob", params).describe()
+        return self._find(backend, "DescribeHyperParameterTuningJob", params).describe(self._engine.now_ms())
 
     def stop(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._find(backend, "StopHyperParameterTuningJob", params)

@@ -158,6 +158,21 @@ def test_early_stopping_stops_a_trial_that_lags_the_median(aws: LocalClients, co
     assert sum(1 for line in lines if line.startswith("round=")) < 30
 
 
+def test_a_met_target_objective_ends_the_job_before_its_last_trial(aws: LocalClients, code: Path) -> None:
+    name = unique_name("target")
+    ranges = {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["fair", "good", "bad", "bad2"]}]}
+    # Grid order: fair (0.5 + 0.25 + 0.01), then good (0.26) meets the target; nothing after it is launched.
+    tuning = {**config("Grid", None, 1, **ranges), "TuningJobCompletionCriteria": {"TargetObjectiveMetricValue": 0.3}}
+    aws.sagemaker.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, HyperParameterTuningJobConfig=tuning,
+        TrainingJobDefinition=definition(aws, code))
+    done = wait(aws, name)
+    assert done["HyperParameterTuningJobStatus"] == "Completed"
+    assert [s["TunedHyperParameters"]["kind"] for s in trials(aws, name, SortBy="CreationTime")] == ["fair", "good"]
+    assert done["BestTrainingJob"]["TunedHyperParameters"] == {"kind": "good"}
+    assert done["ConsumedResources"]["RuntimeInSeconds"] >= 0
+
+
 def test_hyperband_stops_trials_at_rungs_and_at_max_resource(aws: LocalClients, code: Path) -> None:
     name = unique_name("hyperband")
     ranges = {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["good", "bad", "fair"]}],

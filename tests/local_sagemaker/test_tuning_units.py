@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from types import SimpleNamespace
 
 import pytest
 
 from local_sagemaker.errors import ValidationException
 from local_sagemaker.testing import XGBOOST_IMAGE
 from local_sagemaker.tuning import early_stopping, strategies
+from local_sagemaker.tuning.job import TuningJob
 from local_sagemaker.tuning.plan import build
 from local_sagemaker.tuning.ranges import RangeError, grid, parse
 
@@ -131,3 +133,59 @@ def test_a_plan_makes_each_trials_request_from_the_definition() -> None:
     with pytest.raises(ValidationException, match="cannot be both static and tunable"):
         build({"HyperParameterTuningJobName": "t", "HyperParameterTuningJobConfig": tuning, "TrainingJobDefinition": {
             **definition, "StaticHyperParameters": {"num_round": "5", "eta": "0.1"}}})
+
+
+class FakeTrial:
+    """What a tuning job reads of a training job: its status, times and final metrics."""
+
+    def __init__(self, name: str, now_ms: int) -> None:
+        self.training_job_status, self.arn, self.streams = "InProgress", f"arn:training-job/{name}", {}
+        self.account_id, self.region_name, self.creation_ms = "123456789012", "us-east-1", now_ms
+        self.training_start_ms = self.training_end_ms = self.failure_reason = None
+
+    def describe(self) -> dict[str, object]:
+        return {"FinalMetricDataList": [{"MetricName": "loss", "Value": 1.5}]}
+
+
+class FakeEngine:
+    """The engine calls a tuning job makes, on a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def create_training_job(self, backend: SimpleNamespace, params: dict[str, object]) -> dict[str, object]:
+        backend.training_jobs[params["TrainingJobName"]] = FakeTrial(str(params["TrainingJobName"]), self.now)
+        return {}
+
+    def stop_training_job(self, backend: SimpleNamespace, params: dict[str, object]) -> dict[str, object]:
+        backend.training_jobs[params["TrainingJobName"]].training_job_status = "Stopped"
+        return {}
+
+
+def test_max_runtime_stops_the_running_trials_and_launches_no_more() -> None:
+    definition = {"AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
+                                             "MetricDefinitions": [{"Name": "loss", "Regex": "loss=(.*)"}]},
+                  "RoleArn": "arn:aws:iam::123456789012:role/r", "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+                  "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+    tuning = {"Strategy": "Random", "ParameterRanges": one("Continuous", "0", "1"),
+              "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2,
+                                 "MaxRuntimeInSeconds": 120},
+              "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"}}
+    plan = build({"HyperParameterTuningJobName": "t", "HyperParameterTuningJobConfig": tuning,
+                  "TrainingJobDefinition": definition})
+    engine, backend = FakeEngine(), SimpleNamespace(training_jobs={})
+    job = TuningJob(plan, "arn:t", "123456789012", "us-east-1", strategies.make("Random", plan.ranges, 1, True, 6), 0)
+    job.tick(engine, backend)
+    assert [t.status for t in job.trials] == ["InProgress", "InProgress"]
+    engine.now = 119_999
+    job.tick(engine, backend)
+    assert len(job.trials) == 2 and job.status == "InProgress"
+    engine.now = 120_000
+    job.tick(engine, backend)
+    assert [t.status for t in job.trials] == ["Stopped", "Stopped"]
+    job.tick(engine, backend)
+    assert job.status == "Completed" and len(job.trials) == 2
+    assert job.describe(engine.now)["ConsumedResources"] == {"RuntimeInSeconds": 120}
