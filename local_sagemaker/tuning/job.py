@@ -237,7 +237,7 @@ class TuningJob:
         out: dict[str, Any] = {
             "HyperParameterTuningJobName": self.name,
             "HyperParameterTuningJobArn": self.arn,
-            "HyperParameterTuningJobConfig": copy.deepcopy(request["HyperParameterTuningJobConfig"]),
+            "HyperParameterTuningJobConfig": self.plan.described_config(),
             "HyperParameterTuningJobStatus": self.status,
             "CreationTime": to_datetime(self.creation_ms),
             "LastModifiedTime": to_datetime(self.last_modified_ms or self.creation_ms),
@@ -247,6 +247,7 @@ class TuningJob:
         for member in ("TrainingJobDefinition", "WarmStartConfig", "Autotune"):
             if request.get(member) is not None:
                 out[member] = copy.deepcopy(request[member])
+        out["TrainingJobDefinition"] = self.plan.described_definition()
         if self.end_ms is not None:
             out["HyperParameterTuningEndTime"] = to_datetime(self.end_ms)
         best = self.best()
@@ -269,7 +270,7 @@ class TuningJob:
             "LastModifiedTime": to_datetime(self.last_modified_ms or self.creation_ms),
             "TrainingJobStatusCounters": training,
             "ObjectiveStatusCounters": objective,
-            "ResourceLimits": copy.deepcopy(self.plan.request["HyperParameterTuningJobConfig"]["ResourceLimits"]),
+            "ResourceLimits": self.plan.described_config()["ResourceLimits"],
         }
         if self.end_ms is not None:
             out["HyperParameterTuningEndTime"] = to_datetime(self.end_ms)

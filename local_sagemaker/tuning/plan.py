@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers import xgboost_algorithm
-from handlers.service_model import validate_request
+from handlers.service_model import service_model, validate_request
 from local_sagemaker import errors
 from local_sagemaker.builtin import xgboost_version
+from local_sagemaker.defaults import with_unset
 from local_sagemaker.tuning.ranges import Range, RangeError, grid, parse
 
 OPERATION = "CreateHyperParameterTuningJob"
@@ -25,6 +26,7 @@ OPERATION = "CreateHyperParameterTuningJob"
 #: num_round, the built-in XGBoost's round count (a local addition: its trials' rounds are the resource).
 RESOURCE_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs", "num_round")
 MAX_HYPERBAND_RESOURCE = 20000
+OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 #: Training-job members a TrainingJobDefinition passes on to each trial as they are.
 _PASSED = ("RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig", "StoppingCondition",
            "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining",
@@ -64,21 +66,69 @@ class TuningPlan:
     def hyperband(self) -> bool:
         return self.strategy == "Hyperband"
 
+    def static_hyperparameters(self) -> dict[str, str]:
+        """The definition's StaticHyperParameters plus `_tuning_objective_metric`, which SageMaker adds to every
+        tuning job's (the SageMaker Python SDK's HyperparameterTuner.attach removes it unconditionally)."""
+        static = dict(self.request["TrainingJobDefinition"].get("StaticHyperParameters") or {})
+        return {**static, OBJECTIVE_HYPERPARAMETER: self.metric_name}
+
+    def described_config(self) -> dict[str, Any]:
+        """HyperParameterTuningJobConfig as Describe shows it: with TrainingJobEarlyStoppingType (Off when not
+        given), all three range lists, and MaxNumberOfTrainingJobs (Grid's count of combinations when not given); the
+        SageMaker Python SDK's HyperparameterTuner.attach reads each of them unconditionally."""
+        config = copy.deepcopy(dict(self.request["HyperParameterTuningJobConfig"]))
+        config.setdefault("TrainingJobEarlyStoppingType", "Off")
+        config["ResourceLimits"].setdefault("MaxNumberOfTrainingJobs", self.max_jobs)
+        ranges = config.setdefault("ParameterRanges", {})
+        for member in ("CategoricalParameterRanges", "ContinuousParameterRanges", "IntegerParameterRanges"):
+            ranges.setdefault(member, [])
+        return config
+
+    def described_definition(self) -> dict[str, Any]:
+        """TrainingJobDefinition as DescribeHyperParameterTuningJob shows it: the objective among the static
+        hyperparameters, a ResourceConfig where HyperParameterTuningResourceConfig names one instance type (the SDK
+        sends the latter, and its attach reads the former), and the training defaults AWS fills in (defaults.py),
+        each only where the definition's shape has the member."""
+        definition = copy.deepcopy(dict(self.request["TrainingJobDefinition"]))
+        definition["StaticHyperParameters"] = self.static_hyperparameters()
+        if self.xgboost:  # a built-in algorithm shows its own metric definitions, as DescribeTrainingJob does
+            metrics = xgboost_algorithm.metric_definitions(self.xgboost, definition["StaticHyperParameters"])
+            objective = xgboost_algorithm.definitions(self.xgboost).metric(self.metric_name)
+            if objective is not None and all(m["Name"] != objective.name for m in metrics):
+                metrics.append({"Name": objective.name, "Regex": objective.regex})
+            definition["AlgorithmSpecification"]["MetricDefinitions"] = metrics
+        tuning_resources = definition.get("HyperParameterTuningResourceConfig") or {}
+        if "ResourceConfig" not in definition and tuning_resources.get("InstanceType"):
+            definition["ResourceConfig"] = trial_resources(tuning_resources)
+        shape = service_model().shape_for("HyperParameterTrainingJobDefinition")
+        pruned: dict[str, Any] = _within(with_unset(definition), shape)
+        return pruned
+
     def trial_request(self, name: str, tuned: Mapping[str, str]) -> dict[str, Any]:
         """The CreateTrainingJob request of one trial, as SageMaker makes it from the TrainingJobDefinition."""
         definition = self.request["TrainingJobDefinition"]
         algorithm = copy.deepcopy(dict(definition["AlgorithmSpecification"]))
         if self.xgboost:
             algorithm.pop("MetricDefinitions", None)  # the built-in algorithm's own metrics apply
-        hyperparameters = {**(definition.get("StaticHyperParameters") or {}), **tuned}
-        if self.xgboost:
-            hyperparameters["_tuning_objective_metric"] = self.metric_name
+        hyperparameters = {**self.static_hyperparameters(), **tuned}
         request: dict[str, Any] = {"TrainingJobName": name, "AlgorithmSpecification": algorithm,
                                    "HyperParameters": hyperparameters}
         for member in _PASSED:
             if definition.get(member) is not None:
                 request[member] = copy.deepcopy(definition[member])
+        if "ResourceConfig" not in request:
+            request["ResourceConfig"] = trial_resources(definition.get("HyperParameterTuningResourceConfig") or {})
         return request
+
+
+def trial_resources(tuning: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's ResourceConfig from HyperParameterTuningResourceConfig (what the SageMaker Python SDK sends): its
+    instance, or the first of its InstanceConfigs (the local SageMaker has no capacity to fall back on)."""
+    chosen = tuning if tuning.get("InstanceType") else next(iter(tuning.get("InstanceConfigs") or []), {})
+    out = {key: chosen[key] for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB") if key in chosen}
+    if tuning.get("VolumeKmsKeyId"):
+        out["VolumeKmsKeyId"] = tuning["VolumeKmsKeyId"]
+    return out
 
 
 def build(params: Mapping[str, Any]) -> TuningPlan:
@@ -93,6 +143,10 @@ def build(params: Mapping[str, Any]) -> TuningPlan:
     definition = params.get("TrainingJobDefinition")
     if definition is None:
         raise errors.ValidationException("A TrainingJobDefinition is required.")
+    if not definition.get("ResourceConfig") and not trial_resources(
+            definition.get("HyperParameterTuningResourceConfig") or {}).get("InstanceType"):
+        raise errors.ValidationException("TrainingJobDefinition needs ResourceConfig or "
+                                         "HyperParameterTuningResourceConfig with an instance type.")
     config = params["HyperParameterTuningJobConfig"]
     strategy = str(config["Strategy"])
     objective = config.get("HyperParameterTuningJobObjective") or definition.get("TuningObjective")
@@ -206,7 +260,7 @@ def _xgboost_objective(version: str, metric_name: str, algorithm: Mapping[str, A
     ends += [{r.name: value} for r in ranges if r.kind == "Categorical" for value in r.values]
     for end in ends:
         trial = {**static, **{r.name: r.values[0] for r in ranges if r.kind == "Categorical"}, **end,
-                 "_tuning_objective_metric": metric_name}
+                 OBJECTIVE_HYPERPARAMETER: metric_name}
         problems = xgboost_algorithm.check_hyperparameters(version, trial)
         if problems:
             text = "; ".join(f"{p.path}: {p.message}" for p in problems)
@@ -222,3 +276,13 @@ def _custom_objective(metric_name: str, algorithm: Mapping[str, Any]) -> str:
     raise errors.ValidationException(
         f"The objective metric {metric_name} must be one of the MetricDefinitions of the AlgorithmSpecification"
         + (f" ({', '.join(named)})." if named else "; it has none."))
+
+
+def _within(value: Any, shape: Any) -> Any:
+    """`value` without the structure members `shape` does not have (defaults of CreateTrainingJob's shapes that
+    the tuning definition's shapes lack)."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {key: _within(item, shape.members[key]) for key, item in value.items() if key in shape.members}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_within(item, shape.member) for item in value]
+    return value

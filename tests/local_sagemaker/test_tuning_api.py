@@ -55,7 +55,17 @@ def test_a_simulated_tuning_job_completes_with_the_best_of_its_trials(aws: Local
     values = {s["TrainingJobName"]: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
               for s in trials(aws, name)}
     assert done["BestTrainingJob"]["TrainingJobName"] == min(values, key=lambda trial: values[trial])
-    assert done["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] == "10"
+    # SageMaker adds the objective to the static hyperparameters, and so to every trial's
+    assert done["TrainingJobDefinition"]["StaticHyperParameters"] == {
+        "num_round": "10", "objective": "reg:squarederror", "_tuning_objective_metric": "validation:rmse"}
+    # What AWS fills in (the SageMaker Python SDK's HyperparameterTuner.attach reads each unconditionally).
+    tuning_config = done["HyperParameterTuningJobConfig"]
+    assert tuning_config["TrainingJobEarlyStoppingType"] == "Off"
+    assert tuning_config["ParameterRanges"]["CategoricalParameterRanges"] == []
+    assert done["TrainingJobDefinition"]["OutputDataConfig"]["KmsKeyId"] == ""
+    assert "validation:rmse" in [m["Name"] for m in done["TrainingJobDefinition"]["AlgorithmSpecification"][
+        "MetricDefinitions"]]
+    assert "EnableSageMakerMetricsTimeSeries" not in done["TrainingJobDefinition"]["AlgorithmSpecification"]
 
 
 def test_missing_jobs_are_not_found(aws: LocalClients) -> None:

@@ -111,6 +111,8 @@ def test_random_and_bayesian_search_within_the_ranges_and_their_scales(aws: Loca
         assert math.isclose(summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], expected, abs_tol=1e-5)
     best = min(summaries, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
     assert done["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+    trial = aws.sagemaker.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    assert trial["HyperParameters"]["_tuning_objective_metric"] == "loss"  # custom images' trials get it too
 
 
 def test_grid_runs_every_categorical_combination_once_and_lists_them_in_pages(aws: LocalClients, code: Path) -> None:

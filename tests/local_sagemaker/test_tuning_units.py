@@ -158,6 +158,7 @@ class FakeEngine:
 
     def create_training_job(self, backend: SimpleNamespace, params: dict[str, object]) -> dict[str, object]:
         backend.training_jobs[params["TrainingJobName"]] = FakeTrial(str(params["TrainingJobName"]), self.now)
+        backend.training_jobs[params["TrainingJobName"]].request = params
         return {}
 
     def stop_training_job(self, backend: SimpleNamespace, params: dict[str, object]) -> dict[str, object]:
@@ -169,7 +170,8 @@ def test_max_runtime_stops_the_running_trials_and_launches_no_more() -> None:
     definition = {"AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
                                              "MetricDefinitions": [{"Name": "loss", "Regex": "loss=(.*)"}]},
                   "RoleArn": "arn:aws:iam::123456789012:role/r", "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
-                  "StoppingCondition": {"MaxRuntimeInSeconds": 60}}
+                  "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+                  "HyperParameterTuningResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
     tuning = {"Strategy": "Random", "ParameterRanges": one("Continuous", "0", "1"),
               "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2,
                                  "MaxRuntimeInSeconds": 120},
@@ -180,6 +182,8 @@ def test_max_runtime_stops_the_running_trials_and_launches_no_more() -> None:
     job = TuningJob(plan, "arn:t", "123456789012", "us-east-1", strategies.make("Random", plan.ranges, 1, True, 6), 0)
     job.tick(engine, backend)
     assert [t.status for t in job.trials] == ["InProgress", "InProgress"]
+    assert backend.training_jobs[job.trials[0].name].request["ResourceConfig"] == {  # from the tuning resources
+        "InstanceType": "ml.m5.large", "InstanceCount": 1}
     engine.now = 119_999
     job.tick(engine, backend)
     assert len(job.trials) == 2 and job.status == "InProgress"
