@@ -117,8 +117,11 @@ class TuningJob:
         for trial in self.trials:
             self._stop_trial(engine, backend, trial)
 
-    def fail(self, now_ms: int, reason: str) -> None:
-        self._end("Failed", now_ms, reason)
+    def fail(self, engine: Any, backend: Any, reason: str) -> None:
+        """Failed, and no trial of it left running."""
+        for trial in self.trials:
+            self._stop_trial(engine, backend, trial)
+        self._end("Failed", engine.now_ms(), reason)
 
     def _end(self, status: str, now_ms: int, reason: str | None = None) -> None:
         self.status, self.end_ms, self.last_modified_ms = status, now_ms, now_ms
@@ -143,7 +146,7 @@ class TuningJob:
                 return  # no instance free now; the next tick tries again
             except SagemakerClientError as error:
                 self.strategy.observe(suggestion, None)
-                self._end("Failed", engine.now_ms(), f"A training job could not be created: {error.message}")
+                self.fail(engine, backend, f"A training job could not be created: {error.message}")
                 return
             job = backend.training_jobs[name]
             job.tuning_job_arn = self.arn

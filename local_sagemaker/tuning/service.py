@@ -43,6 +43,9 @@ class TuningService:
     def create(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         self._engine.run_due()
         plan = build(params)
+        # What CreateTrainingJob would refuse in every trial (e.g. repeated channel names) is refused now.
+        sample = {r.name: r.values[0] if r.values else r.value(0.0) for r in plan.ranges}
+        self._engine._check_create(plan.trial_request(f"{plan.name}-001-00000000", sample))
         key = (backend.account_id, backend.region_name, plan.name)
         existing = self._jobs.get(key)
         if existing is not None:
@@ -121,7 +124,11 @@ class TuningService:
                     self._engine.run_due()
                     job.tick(self._engine, self._backends[key])
                 except Exception as error:  # a driver must not die silently and leave the job InProgress
-                    job.fail(self._engine.now_ms(), f"InternalServerError: the local tuner failed: {error!r}")
+                    reason = f"InternalServerError: the local tuner failed: {error!r}"
+                    try:
+                        job.fail(self._engine, self._backends[key], reason)
+                    except Exception:
+                        job.status, job.failure_reason = "Failed", reason
                 if job.ended:
                     return
             with self._wake:

@@ -125,6 +125,13 @@ def test_objectives_come_from_the_algorithm_or_the_metric_definitions(aws: Local
     assert code == "ValidationException" and "must be one of the MetricDefinitions" in message and "loss" in message
 
 
+def test_what_every_trial_would_be_refused_for_is_refused_at_create(aws: LocalClients) -> None:
+    definition = xgboost_definition(aws)
+    definition["InputDataConfig"].append(definition["InputDataConfig"][0])
+    code, message = refused(create, aws=aws, definition=definition)
+    assert (code, message) == ("ValidationException", "Channel names must be unique; duplicated: train")
+
+
 def test_listing_tuning_jobs_filters_sorts_and_pages(aws: LocalClients) -> None:
     prefix = unique_name("lst")
     names = [create(aws, f"{prefix}-{index}") for index in range(3)]
