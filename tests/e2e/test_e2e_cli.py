@@ -372,7 +372,9 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
     # Human progress on stderr: phases in order, transitions, the summary.
     err = result.stderr
     phases = re.findall(r"^phase (\w+)", err, re.MULTILINE)
-    assert phases == ["INITIALIZING", "RUNNING", "SUCCEEDED"]
+    # INITIALIZING (Starting, Downloading: 0.2 s here) is printed if a poll lands in it, which a loaded machine may
+    # not do; the transitions below are printed whatever the polls saw.
+    assert phases in (["INITIALIZING", "RUNNING", "SUCCEEDED"], ["RUNNING", "SUCCEEDED"]), phases
     for status in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
         assert re.search(rf"^  \d\d:\d\d:\d\d {status}\b", err, re.MULTILINE), status
     assert f"{job}: SUCCEEDED (Completed)" in err
@@ -956,6 +958,6 @@ def test_readme_command_runs_with_built_in_defaults(tmp_path: Path) -> None:
     assert f"metric train:rmse = {rounds[-1][1]}" in result.stdout.splitlines()
     assert f"metric validation:rmse = {rounds[-1][2]}" in result.stdout.splitlines()
     assert f"model s3://sagemaker-plugin-local/outputs/{job}/output/model.tar.gz" in result.stdout
-    # The built-in defaults run the job for real (execution: run), so its seconds are the real ones.
-    seconds = re.search(r"^training seconds (\d+), billable seconds (\d+)$", result.stdout, re.MULTILINE)
-    assert seconds and seconds.group(1) == seconds.group(2) and int(seconds.group(1)) >= 1, result.stdout
+    # The job ran for real (execution: run, the default): its seconds are the machine's, on-demand billing all of them.
+    seconds = re.search(r"^training seconds (\d+), billable seconds (\d+)\b", result.stdout, re.MULTILINE)
+    assert seconds and int(seconds[1]) == int(seconds[2]) > 0, result.stdout
