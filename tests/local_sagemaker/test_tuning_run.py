@@ -63,6 +63,8 @@ def test_xgboost_tuning_finds_the_best_trial_within_the_limits(aws: LocalClients
                 watch=lambda job: seen_running.append(job["TrainingJobStatusCounters"]["InProgress"]))
     assert done["HyperParameterTuningJobStatus"] == "Completed", done.get("FailureReason")
     assert max(seen_running) <= 2 and len(seen_running) > 1
+    reasons = [s.get("FailureReason") for s in trials(aws, name) if s["TrainingJobStatus"] != "Completed"]
+    assert reasons == []
     assert done["TrainingJobStatusCounters"] == {"Completed": 4, "InProgress": 0, "RetryableError": 0,
                                                  "NonRetryableError": 0, "Stopped": 0}
     assert done["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 0}
