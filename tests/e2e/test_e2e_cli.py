@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
+from children import dies_with_test
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
@@ -95,7 +96,7 @@ class Proc:
     def __init__(self, args: list[str | Path], cwd: Path) -> None:
         self.args = [str(SCRIPT), *map(str, args)]
         self.popen = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                                      env=cli_env(cwd))
+                                      env=cli_env(cwd), preexec_fn=dies_with_test)
         self.lines: dict[str, list[str]] = {"out": [], "err": []}
         self._changed = threading.Condition()
         self._readers = [threading.Thread(target=self._read, args=(name, pipe), daemon=True)

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from children import dies_with_test
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
@@ -60,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
     (root / "server.yaml").write_text("backend: local\n", encoding="utf-8")  # execution: run, the default
     serve = subprocess.Popen([str(SCRIPT), "local", "serve", "--config", str(root / "server.yaml")],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root,
-                             env=env_for(root))
+                             env=env_for(root), preexec_fn=dies_with_test)
     try:
         assert serve.stdout is not None
         deadline = time.monotonic() + 60

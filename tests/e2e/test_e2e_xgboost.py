@@ -27,6 +27,7 @@ import pytest
 import xgboost as xgb
 import yaml
 
+from children import dies_with_test
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
@@ -58,7 +59,8 @@ class Proc:
 
     def __init__(self, args: list[str | Path], cwd: Path, keys: LocalCredentials | None = None) -> None:
         self.popen = subprocess.Popen([str(SCRIPT), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, cwd=cwd, env=env(cwd, keys), start_new_session=True)
+                                      text=True, cwd=cwd, env=env(cwd, keys), start_new_session=True,
+                                      preexec_fn=dies_with_test)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

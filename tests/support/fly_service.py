@@ -27,6 +27,8 @@ from flytekit.models.task import TaskExecutionMetadata
 from flytekit.tools.translator import get_serializable
 from flytekit.types.directory import FlyteDirectory
 
+from children import dies_with_test
+
 ENTRY_POINT = "plugin.flyte"
 
 
@@ -80,7 +82,8 @@ def connector_service(endpoint_url: str, tmp: Path) -> Iterator[tuple[Any, Path]
                "--prometheus_port", str(free_port())]
     log_path = tmp / "connector.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=dies_with_test)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
             grpc.channel_ready_future(channel).result(timeout=60)

@@ -26,6 +26,8 @@ from typing import Any
 
 import boto3
 
+from children import dies_with_test
+
 SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -121,6 +123,7 @@ def local_serve(folder: Path) -> Iterator[Served]:
     process = subprocess.Popen(
         [str(SCRIPT), "local", "serve", "--port", "0", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=folder, start_new_session=True,
+        preexec_fn=dies_with_test,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
