@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from handlers import local_credentials
+from handlers.job_pages import page_url
 from handlers.logs import LOG_GROUP
 from handlers.status import Phase
 
@@ -41,8 +43,9 @@ def log_links(job_name: str, region: str, partition: str = "aws",
               endpoint_url: str | None = None) -> tuple[LogLink, ...]:
     """The CloudWatch streams of the job's hosts (prefix `<job>/`) and the job's SageMaker console page.
 
-    A job on a local SageMaker (`endpoint_url`) has no console: its links are the command lines that show its logs
-    and its status, for as long as that local SageMaker runs.
+    A job on a local SageMaker (`endpoint_url`) has no console: its links are its page on that local SageMaker (status,
+    logs as they grow, metric curves) and the command lines that show its logs and its status, for as long as that
+    local SageMaker runs.
     """
     if endpoint_url:
         return local_log_links(job_name, region, endpoint_url)
@@ -55,6 +58,7 @@ def log_links(job_name: str, region: str, partition: str = "aws",
     )
 
 
+LOCAL_PAGE = "Job page (local SageMaker)"
 LOCAL_LOGS = "Logs (local SageMaker)"
 LOCAL_STATUS = "Status (local SageMaker)"
 
@@ -66,7 +70,9 @@ def local_command(endpoint_url: str, *args: str) -> str:
 
 
 def local_log_links(job_name: str, region: str, endpoint_url: str) -> tuple[LogLink, ...]:
+    secret = local_credentials.for_endpoint(endpoint_url).secret_access_key
     return (
+        LogLink(LOCAL_PAGE, page_url(endpoint_url, job_name, secret)),
         LogLink(LOCAL_LOGS, local_command(endpoint_url, "logs", job_name, "--follow", "--region", region)),
         LogLink(LOCAL_STATUS, local_command(endpoint_url, "status", job_name, "--region", region)),
     )

@@ -360,7 +360,8 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
     # Timeline seconds (time_scale undone): Downloading + Training + Uploading.
     expected_seconds = SERVED_TIMELINE["Downloading"] + SERVED_TIMELINE["Training"] + SERVED_TIMELINE["Uploading"]
     assert outputs["training_seconds"] == outputs["billable_seconds"] == expected_seconds
-    assert [link["name"] for link in body["log_links"]] == ["Logs (local SageMaker)", "Status (local SageMaker)"]
+    assert [link["name"] for link in body["log_links"]] == ["Job page (local SageMaker)", "Logs (local SageMaker)",
+                                                            "Status (local SageMaker)"]
     assert all(job in link["uri"] and served.url in link["uri"] for link in body["log_links"])
 
     # The metrics are XGBoost's own (SageMaker's regexes for the algorithm): those of the last round in the logs.

@@ -226,8 +226,8 @@ def test_phases_messages_and_log_links_as_flyte_shows_them(data: dict[str, str],
     assert "Training" in [m for p, m in shown if p == "RUNNING"]
     assert shown[-1] == ("SUCCEEDED", "Completed")
     pb = asyncio.run(resources[0].to_flyte_idl())
-    links = {link.name: link.uri for link in pb.log_links}
-    assert set(links) == {"Logs (local SageMaker)", "Status (local SageMaker)"}  # a local job has no console page
+    links = {link.name: link.uri for link in pb.log_links}  # a local job has no console page
+    assert set(links) == {"Job page (local SageMaker)", "Logs (local SageMaker)", "Status (local SageMaker)"}
     assert links["Logs (local SageMaker)"].startswith("SAGEMAKER_PLUGIN_ENDPOINT_URL=http://127.0.0.1:")
     assert links["Logs (local SageMaker)"].endswith(f" sagemaker-plugin logs {name} --follow --region us-east-1")
 

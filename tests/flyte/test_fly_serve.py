@@ -132,7 +132,8 @@ def test_create_get_over_grpc_to_success(service: grpc.Channel, server: LocalSag
     assert meta["job"]["job_name"] == "flytesnacks-development-servea1-n0-0" and meta["error"] == ""
     final = get_until_terminal(stub, created.resource_meta)[-1]
     assert final.phase == TaskExecution.SUCCEEDED, final.message
-    assert [link.name for link in final.log_links] == ["Logs (local SageMaker)", "Status (local SageMaker)"]
+    assert [link.name for link in final.log_links] == ["Job page (local SageMaker)", "Logs (local SageMaker)",
+                                                       "Status (local SageMaker)"]
     described = LocalClients(server.url).sagemaker.describe_training_job(
         TrainingJobName="flytesnacks-development-servea1-n0-0")
     assert final.outputs.literals["model"].scalar.blob.uri == described["ModelArtifacts"]["S3ModelArtifacts"]

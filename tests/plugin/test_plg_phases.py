@@ -158,7 +158,7 @@ def test_in_progress_phase_by_secondary_status(made: Made, describe: Describe, p
     assert detail in resource.message
     assert "Starting the training job" not in resource.message  # the latest transition's message only
     assert resource.outputs == {}
-    assert len(resource.log_links) == 2
+    assert len(resource.log_links) == 3  # the local job page, and the logs and status command lines
     assert describe.calls == 1
 
 
@@ -358,7 +358,7 @@ def test_just_created_but_not_found_is_queued_within_the_grace_then_failed(made:
 
     assert at_once.phase is Phase.QUEUED
     assert at_the_end.phase is Phase.QUEUED
-    assert len(at_once.log_links) == 2
+    assert len(at_once.log_links) == 3
     assert after.phase is Phase.FAILED
     assert meta.job_name in after.message
     assert "not found" in after.message
@@ -414,8 +414,10 @@ def test_log_links_per_partition(endpoint: str, clock: Clock, session: boto3.Ses
     resource = p.get(meta)
 
     assert resource.phase is Phase.SUCCEEDED
-    # On a local SageMaker the links are command lines (no console page exists); on AWS, the console's, as here.
-    assert [link.uri.split(" sagemaker-plugin ")[1] for link in resource.log_links] == [
+    # On a local SageMaker the links are its job page and command lines (no console exists); on AWS, the console's.
+    page, *commands = resource.log_links
+    assert page.uri.startswith(f"{meta.endpoint_url}/jobs/{meta.job_name}?token=")
+    assert [link.uri.split(" sagemaker-plugin ")[1] for link in commands] == [
         f"logs {meta.job_name} --follow --region {region}", f"status {meta.job_name} --region {region}"]
     links = {link.name: link.uri for link in log_links(meta.job_name, meta.region, p.client(region).partition)}
     assert len(links) == 2
@@ -447,7 +449,7 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
 
     assert resource.phase is Phase.SUCCEEDED
     assert resource.outputs["training_job_arn"].startswith("arn:aws-cn:")
-    assert all(link.uri.endswith("--region cn-north-1") for link in resource.log_links)
+    assert all(link.uri.endswith("--region cn-north-1") for link in resource.log_links[1:])
     partition = engine.client(meta.region, meta.endpoint_url).partition
     for link in log_links(meta.job_name, meta.region, partition):  # as they would be on AWS
         url = urlparse(link.uri)

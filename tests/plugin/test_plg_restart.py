@@ -99,7 +99,8 @@ def test_a_restarted_engine_continues_from_the_persisted_meta(tmp_path: Path, fi
     assert resource["outputs"]["training_job_name"] == meta.job_name
     assert resource["outputs"]["training_job_arn"] == meta.job_arn
     assert resource["outputs"]["model"].endswith(f"/{meta.job_name}/output/model.tar.gz")
-    assert {link["name"] for link in resource["log_links"]} == {"Logs (local SageMaker)", "Status (local SageMaker)"}
+    assert {link["name"] for link in resource["log_links"]} == {"Job page (local SageMaker)", "Logs (local SageMaker)",
+                                                                 "Status (local SageMaker)"}
     assert jobs_named(raw, meta.job_name) == [meta.job_name]
 
 
