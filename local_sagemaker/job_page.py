@@ -13,7 +13,6 @@ server's own API with its own key pair, by the same code the command line uses (
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import re
 import threading
@@ -28,6 +27,7 @@ from handlers.job_pages import PAGE_PREFIX, data_url, page_token
 from handlers.log_pages import read_page
 from handlers.metric_html import render
 from handlers.metric_series import MetricReader, host_names
+from local_sagemaker.access import loopback_host
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -43,21 +43,6 @@ _HEADERS = [
     ("Referrer-Policy", "no-referrer"),  # the token never leaves in a Referer
     ("Cross-Origin-Resource-Policy", "same-origin"),
 ]
-
-
-def loopback_host(host: str) -> bool:
-    """`localhost`, 127.0.0.0/8 or [::1], with or without a port."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        name = host[1:].partition("]")[0]
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class JobPages:
