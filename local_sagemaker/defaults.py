@@ -33,7 +33,7 @@ class Member:
 DESCRIBE: Mapping[str, Member] = {
     "TrainingJobName": Member(REQUEST),
     "TrainingJobArn": Member(JOB),
-    "TuningJobArn": Member(ABSENT, "set for jobs a hyperparameter tuning job launched"),
+    "TuningJobArn": Member(JOB, "set for jobs a hyperparameter tuning job launched (local_sagemaker/tuning)"),
     "LabelingJobArn": Member(ABSENT, "set for jobs of a Ground Truth labeling job"),
     "AutoMLJobArn": Member(ABSENT, "set for jobs of an AutoML job"),
     "ModelArtifacts": Member(JOB, "once the model is uploaded: Completed, or Stopped after Training began"),

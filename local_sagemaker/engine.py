@@ -23,6 +23,7 @@ from local_sagemaker import errors, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
 from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
+from local_sagemaker.tuning.service import TuningService
 
 #: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
 BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
@@ -59,12 +60,15 @@ class Engine:
         if settings.execution == "run":
             self._runs = self._make_runs()  # now, not at the first create: its imports would delay that job
         self._seeded = False  # settings.buckets made since the last reset of moto's state
+        #: Hyperparameter tuning jobs: their trials are this engine's training jobs.
+        self.tuning = TuningService(self)
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
 
     def clear(self) -> None:
         """Forget every job (after moto's state was reset); running jobs' processes are killed."""
+        self.tuning.clear()
         if self._runs is not None:
             self._runs.abandon_all()
         self._heap.clear()
@@ -140,12 +144,32 @@ class Engine:
 
     def shutdown(self) -> None:
         """The server stops: every running job's processes are killed (called without the lock held)."""
+        self.tuning.shutdown()
         if self._runs is not None:
             self._runs.shutdown()
 
     def settle(self, job: LocalTrainingJob) -> None:
         """A job ended outside a request (its runner): frees the instances it held. Called under the lock."""
         self._advance(job, self.now_ms())
+        self.tuning.wake()
+
+    # ----- hyperparameter tuning (local_sagemaker/tuning) ---------------------------------------------------------
+
+    def create_hyper_parameter_tuning_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.tuning.create(backend, params)
+
+    def describe_hyper_parameter_tuning_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.tuning.describe(backend, params)
+
+    def stop_hyper_parameter_tuning_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.tuning.stop(backend, params)
+
+    def list_hyper_parameter_tuning_jobs(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.tuning.list_jobs(backend, params)
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self, backend: Any, params: Mapping[str, Any]
+                                                          ) -> dict[str, Any]:
+        return self.tuning.list_trials(backend, params)
 
     # ----- internals ------------------------------------------------------------------------------------------
 

@@ -123,6 +123,7 @@ class LocalTrainingJob(FakeTrainingJob):
         self.transitions: list[dict[str, Any]] = []
         self.streams: dict[int, str] = {}
         self.wake_ms: int | None = None  # when the engine has this job in its heap; owned by the engine
+        self.tuning_job_arn: str | None = None  # set by the tuning job that launched this one
         self._metrics = MetricExtractor(
             [*(self.algorithm_specification.get("MetricDefinitions") or []), *built_in_metric_definitions(self.shape)],
             publish=storage.metric_publisher(account_id, region_name, request["TrainingJobName"]),
@@ -358,6 +359,8 @@ class LocalTrainingJob(FakeTrainingJob):
             ],
             ProfilingStatus="Enabled" if profiler and not profiler.get("DisableProfiler") else "Disabled",
         )
+        if self.tuning_job_arn:
+            out["TuningJobArn"] = self.tuning_job_arn
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
         if self.model_uri:

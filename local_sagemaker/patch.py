@@ -23,7 +23,11 @@ from moto.sagemaker.responses import SageMakerResponse
 from local_sagemaker.engine import Engine
 from local_sagemaker.log_filter import filter_log_events
 
-OPERATIONS = ("create_training_job", "describe_training_job", "list_training_jobs", "stop_training_job")
+OPERATIONS = ("create_training_job", "describe_training_job", "list_training_jobs", "stop_training_job",
+              # hyperparameter tuning (local_sagemaker/tuning): moto only stores these jobs and lacks the last two
+              "create_hyper_parameter_tuning_job", "describe_hyper_parameter_tuning_job",
+              "list_hyper_parameter_tuning_jobs", "stop_hyper_parameter_tuning_job",
+              "list_training_jobs_for_hyper_parameter_tuning_job")
 
 
 def _filter_log_events(response: Any) -> str:
