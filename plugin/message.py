@@ -8,12 +8,15 @@ canonical proto3 JSON. The field table below is the whole schema: parsing and se
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from handlers.errors import Problem, join_path, short_repr
+from handlers.errors import InputError, Problem, join_path, short_repr
 from plugin.fields import Reader, as_integer, type_name
+
+Schema = Mapping[type, Mapping[str, Any]]
 
 
 class InputMode(enum.IntEnum):
@@ -67,21 +70,39 @@ class TrainingJob:
     def read(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False
              ) -> tuple[TrainingJob, list[Problem]]:
         """The message as far as it parses (a bad field keeps its default) and every problem found."""
-        reader = Reader()
-        message = _read_message(reader, cls, data, path, ignore_unknown)
-        return message, reader.problems
+        return read_message(cls, data, path, ignore_unknown)  # type: ignore[no-any-return]
 
     @classmethod
     def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:
         """Any accepted encoding -> the message; raises InputError naming every bad field."""
-        reader = Reader()
-        message = _read_message(reader, cls, data, path, ignore_unknown)
-        reader.raise_if_any()
+        message, problems = read_message(cls, data, path, ignore_unknown)
+        if problems:
+            raise InputError(problems)
         return message  # type: ignore[no-any-return]
 
     def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
         """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
-        return _write_message(self, including_defaults)  # type: ignore[no-any-return]
+        return write_message(self, including_defaults)
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """The kind of a proto map<string, message> field."""
+
+    value: type
+
+
+def read_message(cls: type, data: Any, path: str, ignore_unknown: bool = False, schema: Schema | None = None
+                 ) -> tuple[Any, list[Problem]]:
+    """A message of `cls` (a dataclass in `schema`) as far as it parses, and every problem found."""
+    reader = Reader()
+    message = _read_message(reader, cls, data, path, ignore_unknown, schema or FIELD_TYPES)
+    return message, reader.problems
+
+
+def write_message(message: Any, including_defaults: bool = False, schema: Schema | None = None) -> dict[str, Any]:
+    """The proto3 JSON object of a message of `schema`."""
+    return _write_message(message, including_defaults, schema or FIELD_TYPES)  # type: ignore[no-any-return]
 
 
 def camel(name: str) -> str:
@@ -103,7 +124,7 @@ def _read_enum(reader: Reader, kind: type[enum.IntEnum], value: Any, path: str) 
     return kind(0)
 
 
-def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknown: bool) -> Any:
+def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknown: bool, schema: Schema) -> Any:
     mapping = reader.mapping(data, path)
     if mapping is None:
         return cls()
@@ -126,15 +147,28 @@ def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknow
         seen.add(f.name)
         if value is None:
             continue
-        values[f.name] = _read_value(reader, _FIELD_TYPES[cls][f.name], value, join_path(path, f.name), ignore_unknown)
+        values[f.name] = _read_value(reader, schema[cls][f.name], value, join_path(path, f.name), ignore_unknown,
+                                     schema)
     return cls(**values)
 
 
-def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool) -> Any:
-    if isinstance(kind, tuple):  # a repeated message
+def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool, schema: Schema) -> Any:
+    if isinstance(kind, tuple):  # a repeated field
         (item_kind,) = kind
-        items = reader.each(value, path, lambda item, p: _read_message(reader, item_kind, item, p, ignore_unknown))
+        items = reader.each(value, path, lambda item, p: _read_value(reader, item_kind, item, p, ignore_unknown,
+                                                                     schema))
         return tuple(items)
+    if isinstance(kind, MapOf):
+        entries = reader.mapping(value, path) or {}
+        return {key: _read_value(reader, kind.value, item, join_path(path, key), ignore_unknown, schema)
+                for key, item in entries.items()}
+    if kind is float:
+        number = _as_double(value)
+        if number is None:
+            reader.fail(path, f"must be a number (a JSON number or a decimal string), not {type_name(value)} "
+                        f"{short_repr(value, 40)}")
+            return 0.0
+        return number
     if isinstance(kind, type) and issubclass(kind, enum.IntEnum):
         return _read_enum(reader, kind, value, path)
     if kind is int:
@@ -151,38 +185,56 @@ def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown
             reader.fail(path, f"must be a string, not {type_name(value)}")
             return ""
         return value
-    return _read_message(reader, kind, value, path, ignore_unknown)
+    return _read_message(reader, kind, value, path, ignore_unknown, schema)
 
 
-def _write_message(message: Any, including_defaults: bool) -> dict[str, Any]:
+def _as_double(value: Any) -> float | None:
+    """A double as proto3 JSON takes it: a number, or a string of one ("1e-3", "NaN", "Infinity")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, str) and value.strip() == value and value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _write_message(message: Any, including_defaults: bool, schema: Schema) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(message):
         value = getattr(message, f.name)
         default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        if value == default and not including_defaults and not _is_message(value):
+        if value is None or (value == default and not including_defaults and type(value) not in schema):
             continue
-        out[camel(f.name)] = _write_value(value, including_defaults)
+        out[camel(f.name)] = _write_value(value, including_defaults, schema)
     return out
 
 
-def _is_message(value: Any) -> bool:
-    return type(value) in _FIELD_TYPES
-
-
-def _write_value(value: Any, including_defaults: bool) -> Any:
+def _write_value(value: Any, including_defaults: bool, schema: Schema) -> Any:
     if isinstance(value, tuple):
-        return [_write_message(item, including_defaults) for item in value]
+        return [_write_value(item, including_defaults, schema) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _write_value(item, including_defaults, schema) for key, item in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
+                                                   ("Infinity" if value > 0 else "-Infinity"))
     if isinstance(value, enum.IntEnum):
         return value.name
     if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return str(value)  # proto3 JSON writes int64 as a string
-    return _write_message(value, including_defaults)
+    return _write_message(value, including_defaults, schema)
 
 
 # The schema: each message's fields and their kinds; a one-element tuple is a repeated message.
-_FIELD_TYPES: Mapping[type, Mapping[str, Any]] = {
+FIELD_TYPES: Schema = {
     MetricDefinition: {"name": str, "regex": str},
     AlgorithmSpecification: {
         "input_mode": InputMode,

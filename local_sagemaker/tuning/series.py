@@ -12,7 +12,7 @@ from typing import Any
 import regex
 from moto.logs.models import logs_backends
 
-from local_sagemaker.logs import LOG_GROUP
+from handlers.logs import LOG_GROUP
 
 
 @dataclass
