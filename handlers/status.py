@@ -122,7 +122,8 @@ TRIAL_COUNTERS: Mapping[str, str] = {"completed": "Completed", "running": "InPro
 
 
 def tuning_message(description: Mapping[str, Any]) -> str:
-    """`trials: 3 completed, 2 running, 0 failed, 0 stopped; best so far <job> (<metric> <value>)`."""
+    """`trials: 3 completed, 2 running, 0 failed, 0 stopped; best so far <job> (<metric> <value>)` ("best" once
+    the tuning job ended)."""
     counts = description.get("TrainingJobStatusCounters") or {}
     failed = int(counts.get("NonRetryableError") or 0) + int(counts.get("RetryableError") or 0)
     parts = [f"{int(counts.get('Completed') or 0)} completed", f"{int(counts.get('InProgress') or 0)} running",
@@ -132,7 +133,8 @@ def tuning_message(description: Mapping[str, Any]) -> str:
     if best.get("TrainingJobName"):
         metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
         value = f" ({metric.get('MetricName')} {metric.get('Value')})" if metric else ""
-        text += f"; best so far {best['TrainingJobName']}{value}"
+        ended = description.get("HyperParameterTuningJobStatus") in TERMINAL_STATUSES
+        text += f"; best {'' if ended else 'so far '}{best['TrainingJobName']}{value}"
     return text
 
 

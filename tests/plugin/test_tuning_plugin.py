@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -181,7 +182,7 @@ BEST = {"TrainingJobName": "t-002-abc", "FinalHyperParameterTuningJobObjectiveMe
     ({"HyperParameterTuningJobStatus": "InProgress", "TrainingJobStatusCounters": COUNTERS, "BestTrainingJob": BEST},
      Phase.RUNNING, "trials: 2 completed, 1 running, 1 failed, 0 stopped; best so far t-002-abc (validation:rmse 0.5)"),
     ({"HyperParameterTuningJobStatus": "Stopping"}, Phase.RUNNING, "Stopping"),
-    ({"HyperParameterTuningJobStatus": "Completed", "BestTrainingJob": BEST}, Phase.SUCCEEDED, "best so far t-002"),
+    ({"HyperParameterTuningJobStatus": "Completed", "BestTrainingJob": BEST}, Phase.SUCCEEDED, "; best t-002-abc"),
     ({"HyperParameterTuningJobStatus": "Completed"}, Phase.FAILED, "without a best training job"),
     ({"HyperParameterTuningJobStatus": "Failed", "FailureReason": "All training jobs failed"}, Phase.FAILED,
      "All training jobs failed"),
@@ -196,3 +197,21 @@ def test_tuning_phases(description: dict[str, Any], phase: Phase, says: str) -> 
     assert status.phase == phase and says in status.message
     if description["HyperParameterTuningJobStatus"] == "Stopped":
         assert tuning_phase_of(description, stopped_by_plugin=True).phase == Phase.ABORTED
+
+
+def test_status_of_a_tuning_job_name(plugin: TuningJobPlugin, server: LocalSageMaker, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from plugin.cli import main
+
+    meta = plugin.create(task(total=1, parallel=1, rounds=2))
+    assert wait(plugin, meta)[-1].phase == Phase.SUCCEEDED
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config_data(server.url)))
+    capsys.readouterr()
+    assert main(["status", meta.job_name, "--config", str(config_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{meta.job_name}: SUCCEEDED (trials: 1 completed")
+    assert "hyperparameter tuning job" in out and re.search(rf"^\*\s+{meta.job_name}-001-", out, re.MULTILINE)
+    assert main(["status", meta.job_name, "--config", str(config_file), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["phase"] == "SUCCEEDED" and len(body["trials"]) == 1 and body["status"] == "Completed"
