@@ -286,7 +286,7 @@ class LocalTrainingJob(FakeTrainingJob):
             except Exception as error:  # a missing bucket, or one moto refuses: SageMaker fails the job
                 if status == "Completed":
                     status = "Failed"
-                    reason = f"ClientError: Artifact upload failed:{error}"
+                    reason = storage.upload_failure_reason(error)
         self.failure_reason = reason if status == "Failed" else None
         self.training_end_ms = at_ms
         self.training_end_time = to_datetime(at_ms)

@@ -8,14 +8,12 @@ created or filtered out in between. One request costs a filter and a sort of the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from local_sagemaker import page_tokens
 from local_sagemaker.defaults import list_default
 from local_sagemaker.errors import ValidationException
 from local_sagemaker.jobs import LocalTrainingJob
@@ -106,20 +104,14 @@ def _time_us(value: Any, name: str) -> int:
 
 
 def _encode(sort_by: str, key: SortKey) -> str:
-    return _TOKEN_PREFIX + base64.urlsafe_b64encode(json.dumps([sort_by, *key]).encode()).decode().rstrip("=")
+    return page_tokens.encode(_TOKEN_PREFIX, [sort_by, *key])
 
 
 def _decode(token: Any, sort_by: str) -> SortKey:
     """The sort key a token resumes after; a token of another SortBy (or none of ours) is refused, as AWS does."""
-    text = str(token)
-    if text.startswith(_TOKEN_PREFIX):
-        body = text[len(_TOKEN_PREFIX) :]
-        try:
-            value = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (binascii.Error, ValueError):
-            value = None
-        if isinstance(value, list) and len(value) == len(_SHAPES[sort_by]) + 1 and value[0] == sort_by:
-            key = tuple(value[1:])
-            if all(isinstance(part, kind) for part, kind in zip(key, _SHAPES[sort_by], strict=True)):
-                return key
+    value = page_tokens.decode(_TOKEN_PREFIX, token)
+    if value is not None and len(value) == len(_SHAPES[sort_by]) + 1 and value[0] == sort_by:
+        key = tuple(value[1:])
+        if all(isinstance(part, kind) for part, kind in zip(key, _SHAPES[sort_by], strict=True)):
+            return key
     raise ValidationException("Invalid pagination token because it could not be decoded.")

@@ -10,15 +10,14 @@ position after the last event returned, so events written later still come on th
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import regex
 from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+
+from local_sagemaker import page_tokens
 
 MAX_LIMIT = 10_000  # AWS's maximum and default page size for FilterLogEvents
 _TOKEN_PREFIX = "lsmf1."
@@ -145,23 +144,17 @@ def _group(backend: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _encode(key: EventKey) -> str:
-    return _TOKEN_PREFIX + base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+    return page_tokens.encode(_TOKEN_PREFIX, list(key))
 
 
 def _decode(token: Any) -> EventKey:
-    text = str(token)
-    if text.startswith(_TOKEN_PREFIX):
-        body = text[len(_TOKEN_PREFIX) :]
-        try:
-            value = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (binascii.Error, ValueError):
-            value = None
-        if (
-            isinstance(value, list)
-            and len(value) == 3
-            and isinstance(value[0], int)
-            and isinstance(value[1], str)
-            and isinstance(value[2], int)
-        ):
-            return (value[0], value[1], value[2])
+    value = page_tokens.decode(_TOKEN_PREFIX, token)
+    if (
+        value is not None
+        and len(value) == 3
+        and isinstance(value[0], int)
+        and isinstance(value[1], str)
+        and isinstance(value[2], int)
+    ):
+        return (value[0], value[1], value[2])
     raise InvalidParameterException("The specified nextToken is invalid.")

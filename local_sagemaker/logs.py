@@ -95,12 +95,12 @@ def stream_name(job_name: str, host: int, epoch_seconds: int) -> str:
 
 def built_in_metric_definitions(shape: JobShape) -> list[dict[str, str]]:
     """The metrics SageMaker reads for the built-in XGBoost (train:<m>, validation:<m>, with the algorithm version's
-    own regexes) that this job's lines carry; none for custom images."""
-    if not shape.is_xgboost:
+    own regexes) that this job's lines carry; none for custom images, even ones named like XGBoost (SageMaker knows
+    its algorithms by their registry's image URIs)."""
+    known = ImageRegistry.default().identify(shape.image)
+    if known is None or known.algorithm != "xgboost":
         return []
-    registry = ImageRegistry.default()
-    known = registry.identify(shape.image)
-    version = known.version if known and known.algorithm == "xgboost" else registry.resolve_version("xgboost")
+    version = known.version
     metric = _xgboost_metric(shape.hyperparameters)
     wanted = [f"{channel}:{metric}" for channel in (["train", "validation"] if shape.has_validation else ["train"])]
     by_name = {d["Name"]: d for d in xgboost_algorithm.metric_definitions(version)}

@@ -57,10 +57,6 @@ def _targets() -> list[tuple[type, str]]:
     return [(SageMakerResponse, name) for name in OPERATIONS] + [(cls, name) for cls, name, _ in OTHERS]
 
 
-def installed() -> bool:
-    return all(hasattr(getattr(cls, name, None), _MARK) for cls, name in _targets())
-
-
 def install() -> None:
     """Patches moto's response classes once; later calls do nothing."""
     for name in OPERATIONS:
@@ -73,19 +69,6 @@ def install() -> None:
         if current is not None and hasattr(current, _MARK):
             continue
         setattr(cls, name, _answer_while_serving(name, answer, current))
-
-
-def uninstall() -> None:
-    """Puts moto's own methods back (StopTrainingJob disappears again)."""
-    for cls, name in _targets():
-        current = getattr(cls, name, None)
-        if current is None or not hasattr(current, _MARK):
-            continue
-        original = getattr(current, _MARK)
-        if original is None:
-            delattr(cls, name)
-        else:
-            setattr(cls, name, original)
 
 
 def _params(response: Any) -> dict[str, Any]:

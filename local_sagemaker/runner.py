@@ -267,7 +267,7 @@ class JobRunner:
         except Exception as error:  # moto's S3 refused (a bucket name it rejects, ...): SageMaker fails the job
             if model_only:
                 return
-            raise _Failed(f"ClientError: Unable to upload the model artifacts to {output}: {error}") from None
+            raise _Failed(storage.upload_failure_reason(error)) from None
 
     def _failure_reason(self, hosts: Sequence[HostDirs], process: processes.Process, code: int) -> str:
         for host in hosts:

@@ -11,22 +11,27 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from handlers.local import LOCAL_ACCOUNT_ID, LOCAL_OUTPUT_BUCKET, PLACEHOLDER_ROLE_ARN
+from handlers.local import (
+    DEFAULT_FAILURE_AT,
+    DEFAULT_FAILURE_REASON,
+    DEFAULT_TIMELINE,
+    LOCAL_ACCOUNT_ID,
+    LOCAL_OUTPUT_BUCKET,
+    LOCAL_PHASES,
+    PLACEHOLDER_ROLE_ARN,
+)
 
-__all__ = ["LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN"]  # where callers have always found them
+__all__ = ["DEFAULT_TIMELINE", "LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN"]  # where callers have always found them
 
 #: Buckets the local S3 holds from the start, as an AWS account holds its own: SageMaker never creates a bucket (a job
 #: whose output bucket is missing fails), so the plugin's default local output bucket is there for jobs to write to.
 DEFAULT_BUCKETS: tuple[str, ...] = (LOCAL_OUTPUT_BUCKET,)
 
 #: The secondary statuses a job passes through while InProgress, in order.
-PHASES: tuple[str, ...] = ("Starting", "Downloading", "Training", "Uploading")
+PHASES: tuple[str, ...] = LOCAL_PHASES
 
 #: How jobs happen: `run` executes each host's processes on this machine; `simulate` plays a timeline.
 EXECUTIONS: tuple[str, ...] = ("run", "simulate")
-
-#: A few seconds in all by default.
-DEFAULT_TIMELINE: Mapping[str, float] = {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,8 @@ class FailureRule:
     """
 
     name_pattern: str
-    at: str = "Training"
-    reason: str = "AlgorithmError: the job failed (injected by the local SageMaker's failures setting)"
+    at: str = DEFAULT_FAILURE_AT
+    reason: str = DEFAULT_FAILURE_REASON
 
     def __post_init__(self) -> None:
         if self.at not in PHASES:

@@ -62,6 +62,11 @@ def make_buckets(account_id: str, names: Sequence[str], region: str = "us-east-1
             backend.create_bucket(name, region)
 
 
+def upload_failure_reason(error: Exception) -> str:
+    """The FailureReason of a job whose artifacts could not be put to S3, in AWS's form, for both kinds of job."""
+    return f"ClientError: Artifact upload failed:{error}"
+
+
 class UploadFailed(Exception):
     """An upload SageMaker would fail the job for; the text follows AWS's "Unable to upload file to <uri> (...)"."""
 

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from handlers.client import ClientSettings, RateLimits, RetrySettings
 from handlers.errors import InputError, join_path
+from handlers.local import DEFAULT_FAILURE_AT, DEFAULT_FAILURE_REASON, DEFAULT_TIMELINE, LOCAL_PHASES
 from handlers.service_model import enum_values, service_model
 from plugin.fields import Reader
 from plugin.yamlfile import read_document
 
+_Section = TypeVar("_Section")
+
 CONFIG_ENV = "SAGEMAKER_PLUGIN_CONFIG"
 ENDPOINT_ENV = "SAGEMAKER_PLUGIN_ENDPOINT_URL"
 BACKENDS = ("local", "aws")
-SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading")
+SECONDARY_STATUSES = LOCAL_PHASES
 EXECUTIONS = ("run", "simulate")
 
 
@@ -63,9 +67,7 @@ class LocalFailure:
 @dataclass(frozen=True)
 class LocalConfig:
     endpoint_url: str | None = None
-    timeline: Mapping[str, float] = field(
-        default_factory=lambda: {"Starting": 1.0, "Downloading": 1.0, "Training": 2.0, "Uploading": 1.0}
-    )
+    timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
     time_scale: float = 1.0
     failures: tuple[LocalFailure, ...] = ()
     requests_per_second: Mapping[str, float] = field(default_factory=dict)
@@ -143,15 +145,15 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         region=reader.string(root, "region", "", "us-east-1"),
         role_arn=reader.string(root, "role_arn", "", None),
         output_prefix=reader.string(root, "output_prefix", "", None),
-        defaults=_defaults(reader, root.get("defaults")),
+        defaults=_numbers(reader, root.get("defaults"), "defaults", Defaults, minimum=1),
         tags=reader.string_map(root, "tags", ""),
         security=_security(reader, root.get("security")),
         mpi_custom_options=_mpi(reader, root.get("mpi")),
         prebuilt_algorithms=_prebuilt(reader, root.get("prebuilt_algorithms")),
-        retry=_retry(reader, root.get("retry")),
-        rate_limits=_rate_limits(reader, root.get("rate_limits")),
-        tracking=_tracking(reader, root.get("tracking")),
-        limits=_limits(reader, root.get("limits")),
+        retry=_numbers(reader, root.get("retry"), "retry", RetrySettings, minimums={"attempts": 1}),
+        rate_limits=_numbers(reader, root.get("rate_limits"), "rate_limits", RateLimits),
+        tracking=_numbers(reader, root.get("tracking"), "tracking", Tracking),
+        limits=_numbers(reader, root.get("limits"), "limits", Limits),
         local=_local(reader, root.get("local")),
         source=source,
         explicit_keys=frozenset(str(key) for key in root),
@@ -164,16 +166,6 @@ def _section(reader: Reader, value: Any, path: str, keys: tuple[str, ...]) -> Ma
     data = reader.mapping(value, path) or {}
     reader.known_keys(data, keys, path)
     return data
-
-
-def _defaults(reader: Reader, value: Any) -> Defaults:
-    p = "defaults"
-    d = _section(reader, value, p, ("volume_size_in_gb", "max_runtime_seconds"))
-    base = Defaults()
-    return Defaults(
-        volume_size_in_gb=reader.integer(d, "volume_size_in_gb", p, base.volume_size_in_gb, minimum=1),
-        max_runtime_seconds=reader.integer(d, "max_runtime_seconds", p, base.max_runtime_seconds, minimum=1),
-    )
 
 
 def _security(reader: Reader, value: Any) -> Security:
@@ -221,42 +213,16 @@ def _prebuilt(reader: Reader, value: Any) -> dict[str, dict[str, dict[str, str]]
     return out
 
 
-def _retry(reader: Reader, value: Any) -> RetrySettings:
-    p = "retry"
-    d = _section(reader, value, p, ("attempts", "backoff_seconds", "max_backoff_seconds", "deadline_seconds"))
-    base = RetrySettings()
-    return RetrySettings(
-        attempts=reader.integer(d, "attempts", p, base.attempts, minimum=1),
-        backoff_seconds=reader.number(d, "backoff_seconds", p, base.backoff_seconds, minimum=0),
-        max_backoff_seconds=reader.number(d, "max_backoff_seconds", p, base.max_backoff_seconds, minimum=0),
-        deadline_seconds=reader.number(d, "deadline_seconds", p, base.deadline_seconds, minimum=0),
-    )
-
-
-def _rate_limits(reader: Reader, value: Any) -> RateLimits:
-    p = "rate_limits"
-    d = _section(reader, value, p, ("create_per_second", "read_per_second"))
-    base = RateLimits()
-    return RateLimits(
-        create_per_second=reader.number(d, "create_per_second", p, base.create_per_second, minimum=0),
-        read_per_second=reader.number(d, "read_per_second", p, base.read_per_second, minimum=0),
-    )
-
-
-def _tracking(reader: Reader, value: Any) -> Tracking:
-    p = "tracking"
-    d = _section(reader, value, p, ("sweep_interval_seconds", "not_found_grace_seconds"))
-    base = Tracking()
-    return Tracking(
-        sweep_interval_seconds=reader.number(d, "sweep_interval_seconds", p, base.sweep_interval_seconds, minimum=0),
-        not_found_grace_seconds=reader.number(d, "not_found_grace_seconds", p, base.not_found_grace_seconds,
-                                              minimum=0),
-    )
-
-
-def _limits(reader: Reader, value: Any) -> Limits:
-    d = _section(reader, value, "limits", ("resource_wait_seconds",))
-    return Limits(reader.number(d, "resource_wait_seconds", "limits", Limits().resource_wait_seconds, minimum=0))
+def _numbers(reader: Reader, value: Any, path: str, cls: type[_Section], minimum: int = 0,
+             minimums: Mapping[str, int] | None = None) -> _Section:
+    """A section of numbers, one per field of the dataclass `cls` (an int field read as an integer), each defaulting
+    to the field's own default and at least `minimum` (or its entry in `minimums`)."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    section = _section(reader, value, path, names)
+    base, kinds = cls(), typing.get_type_hints(cls)
+    values = {name: (reader.integer if kinds[name] is int else reader.number)(
+        section, name, path, getattr(base, name), minimum=(minimums or {}).get(name, minimum)) for name in names}
+    return cls(**values)
 
 
 @functools.lru_cache(maxsize=1)
@@ -285,10 +251,10 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
             re.compile(pattern)
         except (re.error, OverflowError, RecursionError, ValueError) as error:
             reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
-        at = reader.string(f, "at", path, "Training")
+        at = reader.string(f, "at", path, DEFAULT_FAILURE_AT)
         if at not in SECONDARY_STATUSES:
             reader.fail(join_path(path, "at"), f"must be one of {', '.join(SECONDARY_STATUSES)}, not {at!r}")
-        return LocalFailure(pattern, at, reader.string(f, "reason", path, "AlgorithmError: injected failure"))
+        return LocalFailure(pattern, at, reader.string(f, "reason", path, DEFAULT_FAILURE_REASON))
 
     qp = join_path(p, "quotas")
     quotas = _section(reader, d.get("quotas"), qp, ("requests_per_second", "instances"))

@@ -64,6 +64,7 @@ from plugin import embedded
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
+from plugin.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.resource import LogLink
 from plugin.resource import Resource as PluginResource
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES
@@ -558,8 +559,8 @@ class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
                  inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         job = _training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
         declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
-        if "train" not in declared:
-            raise InputError(Problem("inputs.train", "is required: built-in XGBoost trains on a 'train' channel"))
+        if TRAIN_CHANNEL not in declared:
+            raise InputError(NO_TRAIN_CHANNEL)
         super().__init__(name, job, declared, **kwargs)
 
 

@@ -8,15 +8,16 @@ canonical proto3 JSON. The field table below is the whole schema: parsing and se
 from __future__ import annotations
 
 import enum
+import functools
 import math
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.errors import Problem, join_path, short_repr
 from plugin.fields import Reader, as_integer, type_name
-
-Schema = Mapping[type, Mapping[str, Any]]
 
 
 class InputMode(enum.IntEnum):
@@ -75,34 +76,33 @@ class TrainingJob:
     @classmethod
     def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:
         """Any accepted encoding -> the message; raises InputError naming every bad field."""
-        message, problems = read_message(cls, data, path, ignore_unknown)
-        if problems:
-            raise InputError(problems)
+        reader = Reader()
+        message = _read_message(reader, cls, data, path, ignore_unknown)
+        reader.raise_if_any()
         return message  # type: ignore[no-any-return]
 
     def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
         """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
-        return write_message(self, including_defaults)
+        return _write_message(self, including_defaults)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
 class MapOf:
-    """The kind of a proto map<string, message> field."""
+    """The kind of a proto map<string, message> field (`Mapping[str, X]` in a message's annotations)."""
 
     value: type
 
 
-def read_message(cls: type, data: Any, path: str, ignore_unknown: bool = False, schema: Schema | None = None
-                 ) -> tuple[Any, list[Problem]]:
-    """A message of `cls` (a dataclass in `schema`) as far as it parses, and every problem found."""
+def read_message(cls: type, data: Any, path: str, ignore_unknown: bool = False) -> tuple[Any, list[Problem]]:
+    """A message of dataclass `cls` as far as it parses, and every problem found (for messages of other modules)."""
     reader = Reader()
-    message = _read_message(reader, cls, data, path, ignore_unknown, schema or FIELD_TYPES)
+    message = _read_message(reader, cls, data, path, ignore_unknown)
     return message, reader.problems
 
 
-def write_message(message: Any, including_defaults: bool = False, schema: Schema | None = None) -> dict[str, Any]:
-    """The proto3 JSON object of a message of `schema`."""
-    return _write_message(message, including_defaults, schema or FIELD_TYPES)  # type: ignore[no-any-return]
+def write_message(message: Any, including_defaults: bool = False) -> dict[str, Any]:
+    """The proto3 JSON object of a message (a dataclass whose annotations are its schema)."""
+    return _write_message(message, including_defaults)  # type: ignore[no-any-return]
 
 
 def camel(name: str) -> str:
@@ -124,7 +124,7 @@ def _read_enum(reader: Reader, kind: type[enum.IntEnum], value: Any, path: str) 
     return kind(0)
 
 
-def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknown: bool, schema: Schema) -> Any:
+def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknown: bool) -> Any:
     mapping = reader.mapping(data, path)
     if mapping is None:
         return cls()
@@ -147,20 +147,18 @@ def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknow
         seen.add(f.name)
         if value is None:
             continue
-        values[f.name] = _read_value(reader, schema[cls][f.name], value, join_path(path, f.name), ignore_unknown,
-                                     schema)
+        values[f.name] = _read_value(reader, _field_kinds(cls)[f.name], value, join_path(path, f.name), ignore_unknown)
     return cls(**values)
 
 
-def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool, schema: Schema) -> Any:
+def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool) -> Any:
     if isinstance(kind, tuple):  # a repeated field
         (item_kind,) = kind
-        items = reader.each(value, path, lambda item, p: _read_value(reader, item_kind, item, p, ignore_unknown,
-                                                                     schema))
+        items = reader.each(value, path, lambda item, p: _read_value(reader, item_kind, item, p, ignore_unknown))
         return tuple(items)
     if isinstance(kind, MapOf):
         entries = reader.mapping(value, path) or {}
-        return {key: _read_value(reader, kind.value, item, join_path(path, key), ignore_unknown, schema)
+        return {key: _read_value(reader, kind.value, item, join_path(path, key), ignore_unknown)
                 for key, item in entries.items()}
     if kind is float:
         number = _as_double(value)
@@ -185,7 +183,7 @@ def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown
             reader.fail(path, f"must be a string, not {type_name(value)}")
             return ""
         return value
-    return _read_message(reader, kind, value, path, ignore_unknown, schema)
+    return _read_message(reader, kind, value, path, ignore_unknown)
 
 
 def _as_double(value: Any) -> float | None:
@@ -205,22 +203,26 @@ def _as_double(value: Any) -> float | None:
     return None
 
 
-def _write_message(message: Any, including_defaults: bool, schema: Schema) -> dict[str, Any]:
+def _write_message(message: Any, including_defaults: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(message):
         value = getattr(message, f.name)
         default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        if value is None or (value == default and not including_defaults and type(value) not in schema):
+        if value is None or (value == default and not including_defaults and not _is_message(value)):
             continue
-        out[camel(f.name)] = _write_value(value, including_defaults, schema)
+        out[camel(f.name)] = _write_value(value, including_defaults)
     return out
 
 
-def _write_value(value: Any, including_defaults: bool, schema: Schema) -> Any:
+def _is_message(value: Any) -> bool:
+    return is_dataclass(value) and not isinstance(value, type)
+
+
+def _write_value(value: Any, including_defaults: bool) -> Any:
     if isinstance(value, tuple):
-        return [_write_value(item, including_defaults, schema) for item in value]
+        return [_write_value(item, including_defaults) for item in value]
     if isinstance(value, Mapping):
-        return {key: _write_value(item, including_defaults, schema) for key, item in value.items()}
+        return {key: _write_value(item, including_defaults) for key, item in value.items()}
     if isinstance(value, float):
         return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
                                                    ("Infinity" if value > 0 else "-Infinity"))
@@ -230,27 +232,24 @@ def _write_value(value: Any, including_defaults: bool, schema: Schema) -> Any:
         return value
     if isinstance(value, int):
         return str(value)  # proto3 JSON writes int64 as a string
-    return _write_message(value, including_defaults, schema)
+    return _write_message(value, including_defaults)
 
 
-# The schema: each message's fields and their kinds; a one-element tuple is a repeated message.
-FIELD_TYPES: Schema = {
-    MetricDefinition: {"name": str, "regex": str},
-    AlgorithmSpecification: {
-        "input_mode": InputMode,
-        "algorithm_name": AlgorithmName,
-        "algorithm_version": str,
-        "metric_definitions": (MetricDefinition,),
-        "input_content_type": InputContentType,
-    },
-    TrainingJobResourceConfig: {
-        "instance_count": int,
-        "instance_type": str,
-        "volume_size_in_gb": int,
-        "distributed_protocol": DistributedProtocol,
-    },
-    TrainingJob: {
-        "algorithm_specification": AlgorithmSpecification,
-        "training_job_resource_config": TrainingJobResourceConfig,
-    },
-}
+@functools.cache
+def _field_kinds(cls: type) -> Mapping[str, Any]:
+    """The schema of a message, read from its dataclass annotations: each field's kind, a repeated message as a
+    one-element tuple (`tuple[MetricDefinition, ...]` -> `(MetricDefinition,)`)."""
+    return {f.name: _kind(typing.get_type_hints(cls)[f.name]) for f in fields(cls)}
+
+
+def _kind(hint: Any) -> Any:
+    """A field's kind from its annotation: `tuple[X, ...]` -> (X,), `Mapping[str, X]` -> MapOf(X), and a oneof
+    member's `X | None` -> X."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return (args[0],)
+    if origin is Mapping:
+        return MapOf(args[1])
+    if origin is types.UnionType:
+        return next(arg for arg in args if arg is not type(None))
+    return hint

@@ -5,7 +5,10 @@ It never needs the original process: a restarted engine decodes it and calls get
 
 from __future__ import annotations
 
+import functools
 import json
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -54,16 +57,22 @@ class ResourceMeta:
         missing = sorted(k for k in ("job_name", "region", "created_at") if k not in data)
         if missing:
             raise InputError(f"resource meta lacks {', '.join(missing)}")
-        for name, kinds in _FIELD_KINDS.items():
+        for name, kinds in _field_kinds().items():
             wrong_bool = isinstance(data.get(name), bool) and bool not in kinds
             if name in data and (wrong_bool or not isinstance(data[name], kinds)):
                 raise InputError(f"resource meta field {name} has the wrong type ({type(data[name]).__name__})")
         return cls(**data)
 
 
-_FIELD_KINDS: dict[str, tuple[type, ...]] = {
-    "job_name": (str,), "region": (str,), "created_at": (int, float), "fingerprint": (str,), "job_arn": (str,),
-    "endpoint_url": (str, type(None)), "queued_request": (dict, type(None)), "queued_message": (str,),
-    "adopted": (bool,),
-    "version": (int,),
-}
+# What JSON gives for each annotation: a float may come as an int, a mapping as a dict.
+_JSON_KINDS: Mapping[Any, tuple[type, ...]] = {float: (int, float), Mapping[str, Any]: (dict,)}
+
+
+@functools.cache
+def _field_kinds() -> dict[str, tuple[type, ...]]:
+    """The JSON types each field accepts, read from ResourceMeta's annotations."""
+    kinds: dict[str, tuple[type, ...]] = {}
+    for name, hint in typing.get_type_hints(ResourceMeta).items():
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds[name] = tuple(kind for option in options for kind in _JSON_KINDS.get(option, (option,)))
+    return kinds

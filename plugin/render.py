@@ -30,6 +30,8 @@ from plugin.message import AlgorithmName, DistributedProtocol
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task, TaskSource, read_task
 
 TRAIN_CHANNEL = "train"
+NO_TRAIN_CHANNEL = Problem(f"inputs.{TRAIN_CHANNEL}", f"is required: built-in XGBoost trains on a '{TRAIN_CHANNEL}' "
+                           "channel")
 RESERVED_TAG_PREFIX = "aws:"
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
@@ -170,8 +172,7 @@ def _semantic_problems(task: Task, config: Config, builtin: bool) -> list[Proble
     if not builtin and (task.container is None or not task.container.image):
         problems.append(Problem("container.image", "is required for CUSTOM training (the image to run)"))
     if builtin and not any(c.name == TRAIN_CHANNEL for c in task.channels):
-        problems.append(Problem(f"inputs.{TRAIN_CHANNEL}", "is required: built-in XGBoost trains on a 'train' "
-                                "channel"))
+        problems.append(NO_TRAIN_CHANNEL)
     if builtin and resources.distributed_protocol == DistributedProtocol.MPI:
         problems.append(Problem(f"{_RES}.distributed_protocol", "MPI is for CUSTOM training only; built-in XGBoost "
                                 "distributes itself across instances"))

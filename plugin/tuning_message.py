@@ -1,7 +1,7 @@
 """The tuning messages of flyteidl.plugins.sagemaker (hyperparameter_tuning_job.proto, parameter_ranges.proto).
 
-Read and written by plugin/message.py's schema-driven code, in the same encodings as TrainingJob; this module only
-adds their fields to the schema, and the one rule a schema cannot say (a range sets exactly one of its kinds).
+Read and written by plugin/message.py's code, in the same encodings as TrainingJob, their dataclass annotations
+being their schema; this module adds only the one rule annotations cannot say (a range sets exactly one kind).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from handlers.errors import InputError, Problem, join_path
-from plugin.message import FIELD_TYPES, MapOf, Schema, TrainingJob, read_message, write_message
+from plugin.message import TrainingJob, read_message, write_message
 
 
 class HyperparameterScalingType(enum.IntEnum):
@@ -89,7 +89,7 @@ class HyperparameterTuningJob:
     @classmethod
     def read(cls, data: Any, path: str = "hyperparameter_tuning_job", ignore_unknown: bool = False
              ) -> tuple[HyperparameterTuningJob, list[Problem]]:
-        return read_message(cls, data, path, ignore_unknown, SCHEMA)  # type: ignore[no-any-return]
+        return read_message(cls, data, path, ignore_unknown)  # type: ignore[no-any-return]
 
     @classmethod
     def parse(cls, data: Any, path: str = "hyperparameter_tuning_job", ignore_unknown: bool = False
@@ -100,7 +100,7 @@ class HyperparameterTuningJob:
         return message
 
     def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
-        return write_message(self, including_defaults, SCHEMA)
+        return write_message(self, including_defaults)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class HyperparameterTuningJobConfig:
     @classmethod
     def read(cls, data: Any, path: str = "tuning_config", ignore_unknown: bool = False
              ) -> tuple[HyperparameterTuningJobConfig, list[Problem]]:
-        message, problems = read_message(cls, data, path, ignore_unknown, SCHEMA)
+        message, problems = read_message(cls, data, path, ignore_unknown)
         ranges_path = join_path(join_path(path, "hyperparameter_ranges"), "parameter_range_map")
         for name, one_of in message.hyperparameter_ranges.parameter_range_map.items():
             here = join_path(ranges_path, name)
@@ -135,28 +135,4 @@ class HyperparameterTuningJobConfig:
         return message
 
     def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
-        return write_message(self, including_defaults, SCHEMA)
-
-
-_SCALING = HyperparameterScalingType
-SCHEMA: Schema = {
-    **FIELD_TYPES,
-    ContinuousParameterRange: {"max_value": float, "min_value": float, "scaling_type": _SCALING},
-    IntegerParameterRange: {"max_value": int, "min_value": int, "scaling_type": _SCALING},
-    CategoricalParameterRange: {"values": (str,)},
-    ParameterRangeOneOf: {
-        "continuous_parameter_range": ContinuousParameterRange,
-        "integer_parameter_range": IntegerParameterRange,
-        "categorical_parameter_range": CategoricalParameterRange,
-    },
-    ParameterRanges: {"parameter_range_map": MapOf(ParameterRangeOneOf)},
-    HyperparameterTuningObjective: {"objective_type": HyperparameterTuningObjectiveType, "metric_name": str},
-    HyperparameterTuningJob: {"training_job": TrainingJob, "max_number_of_training_jobs": int,
-                              "max_parallel_training_jobs": int},
-    HyperparameterTuningJobConfig: {
-        "hyperparameter_ranges": ParameterRanges,
-        "tuning_strategy": HyperparameterTuningStrategy,
-        "tuning_objective": HyperparameterTuningObjective,
-        "training_job_early_stopping_type": TrainingJobEarlyStoppingType,
-    },
-}
+        return write_message(self, including_defaults)

@@ -21,6 +21,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 import fnd_support as F
+from handlers import xgboost_algorithm
 from image_registry import ImageRegistry
 from local_sagemaker import LocalSageMaker
 from local_sagemaker.engine import BUILT_IN_METRICS
@@ -177,6 +178,12 @@ def test_the_plugins_create_logs_the_warning_and_the_job_is_made(server: LocalSa
     with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
         meta = plugin.create(task)
     assert [r.getMessage() for r in caplog.records] == [f"{meta.job_name}: {WARNING[len('warning: '):]}"]
-    described = aws.sagemaker.describe_training_job(TrainingJobName=meta.job_name)
-    assert "MetricDefinitions" not in described["AlgorithmSpecification"]
+    algorithm = aws.sagemaker.describe_training_job(TrainingJobName=meta.job_name)["AlgorithmSpecification"]
+    # What DescribeTrainingJob shows are the algorithm's own definitions (as AWS lists them), never the task's.
+    known = ImageRegistry.default().identify(algorithm["TrainingImage"])
+    assert known is not None
+    own = xgboost_algorithm.metric_definitions(known.version)
+    shown = algorithm.get("MetricDefinitions", [])
+    assert shown and all(definition in own for definition in shown)
+    assert {"Name": "validation:rmse", "Regex": r"validation-rmse:([0-9\.]+)"} not in shown
     plugin.delete(meta)

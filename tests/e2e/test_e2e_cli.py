@@ -897,7 +897,8 @@ def test_unreachable_local_endpoint_exits_3_quickly(tmp_path: Path) -> None:
 # --- 10. the README's first command -----------------------------------------------------------------------------
 
 def test_readme_command_runs_with_built_in_defaults(tmp_path: Path) -> None:
-    """`sagemaker-plugin run examples/xgboost.yaml` with no config anywhere: it starts its own local SageMaker."""
+    """`sagemaker-plugin run examples/xgboost.yaml` with no config anywhere: it starts its own local SageMaker, which
+    trains the model for real (execution `run`, the default)."""
     copy_examples(tmp_path / "examples")
     assert not (tmp_path / "config.yaml").exists()
     result = subprocess.run([str(SCRIPT), "run", "examples/xgboost.yaml"], capture_output=True, text=True,
@@ -907,8 +908,12 @@ def test_readme_command_runs_with_built_in_defaults(tmp_path: Path) -> None:
     job = "examples-development-xgboost-regression-n0-0"
     assert job_line(result.stdout) == job
     assert f"{job}: SUCCEEDED (Completed)" in result.stdout
-    assert re.search(r"^metric train:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
-    assert re.search(r"^metric validation:rmse = \d+\.\d+$", result.stdout, re.MULTILINE)
+    # The algorithm's 20 round lines, the last one's values reported as the job's metrics.
+    rounds = re.findall(r"^\[algo-1\] \[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$", result.stdout,
+                        re.MULTILINE)
+    assert [int(index) for index, _, _ in rounds] == list(range(20))
+    assert f"metric train:rmse = {rounds[-1][1]}" in result.stdout.splitlines()
+    assert f"metric validation:rmse = {rounds[-1][2]}" in result.stdout.splitlines()
     assert f"model s3://sagemaker-plugin-local/outputs/{job}/output/model.tar.gz" in result.stdout
-    # Default timeline (a few seconds): Downloading 1 + Training 2 + Uploading 1.
-    assert "training seconds 4, billable seconds 4" in result.stdout
+    # The wall clock of a real run (time_scale does not apply to it); no spot, so billable = training.
+    assert re.search(r"^training seconds (\d+), billable seconds \1$", result.stdout, re.MULTILINE)

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,16 +35,20 @@ pytestmark = pytest.mark.timeout(240)
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
 NOWHERE = "http://127.0.0.1:1"
+#: The key pair of the server each examples folder's commands use (`local serve` prints it as export lines).
+KEYS: dict[Path, LocalCredentials] = {}
 #: y = 3*x1 - 2*x2 + 0.5*x3 + noise (examples/make_data.py)
 TRUE_WEIGHTS = (3.0, -2.0, 0.5)
 
 
-def env_for(tmp: Path) -> dict[str, str]:
+def env_for(tmp: Path, keys: LocalCredentials | None = None) -> dict[str, str]:
+    """No AWS settings of this machine; the local S3 kept in the test's folder; the server's key pair if given."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_"))}
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(tmp / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL=NOWHERE)
-    return env
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL=NOWHERE,
+               XDG_DATA_HOME=str(tmp / ".local-data"))
+    return {**env, **(keys.env() if keys else {})}
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +64,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
     try:
         assert serve.stdout is not None
         deadline = time.monotonic() + 60
-        url = ""
-        while not url:
-            line = serve.stdout.readline()
-            assert line or time.monotonic() < deadline, "local serve never printed its URL"
-            found = re.search(r"serving at (http://127\.0\.0\.1:\d+)$", line.strip())
-            url = found.group(1) if found else ""
+        url, exports = "", {}
+        # The URL, then the `export NAME=value` lines of the key pair it accepts; SAGEMAKER_PLUGIN_ENDPOINT_URL last.
+        while "SAGEMAKER_PLUGIN_ENDPOINT_URL" not in exports:
+            line = serve.stdout.readline().strip()
+            assert line and time.monotonic() < deadline, "local serve never printed its URL and key pair"
+            found = re.search(r"serving at (http://127\.0\.0\.1:\d+)$", line)
+            url = found.group(1) if found else url
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").partition("=")
+                exports[name] = value
+        keys = LocalCredentials(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
+        KEYS[work] = keys
         config = root / "client.yaml"
         config.write_text(yaml.safe_dump({"backend": "local", "local": {"endpoint_url": url}}), encoding="utf-8")
-        yield work, config, LocalClients(url)
+        yield work, config, LocalClients(url, credentials=keys)
     finally:
         serve.send_signal(signal.SIGTERM)
         try:
@@ -79,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
 
 def run(work: Path, config: Path, task: str) -> tuple[dict[str, Any], str]:
     done = subprocess.run([str(SCRIPT), "run", task, "--json", "--config", str(config)], capture_output=True,
-                          text=True, cwd=work, env=env_for(work), timeout=200)
+                          text=True, cwd=work, env=env_for(work, KEYS[work]), timeout=200)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Traceback" not in done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr

@@ -27,6 +27,7 @@ import pytest
 import xgboost as xgb
 import yaml
 
+from handlers.local_credentials import LocalCredentials
 from local_sagemaker.testing import LocalClients
 
 pytestmark = pytest.mark.timeout(300)
@@ -37,8 +38,9 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 ROUND = re.compile(r"^\[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9.]+)$")  # a tab is #011 there
 
 
-def env(cwd: Path) -> dict[str, str]:
-    """No AWS settings of this machine, and no way to AWS (as tests/e2e/test_e2e_cli.py's subprocesses)."""
+def env(cwd: Path, keys: LocalCredentials | None = None) -> dict[str, str]:
+    """No AWS settings of this machine, and no way to AWS (as tests/e2e/test_e2e_cli.py's subprocesses); the local S3
+    kept in the test's folder; the key pair of the local SageMaker if given."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_"))}
     clean.update(
         AWS_EC2_METADATA_DISABLED="true",
@@ -46,16 +48,17 @@ def env(cwd: Path) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE=str(cwd / "no-aws-credentials"),
         AWS_ENDPOINT_URL="http://127.0.0.1:1",
         PYTHONPATH=str(REPO),
+        XDG_DATA_HOME=str(cwd / ".local-data"),
     )
-    return clean
+    return {**clean, **(keys.env() if keys else {})}
 
 
 class Proc:
     """A console-script subprocess whose output lines are collected as they come."""
 
-    def __init__(self, args: list[str | Path], cwd: Path) -> None:
+    def __init__(self, args: list[str | Path], cwd: Path, keys: LocalCredentials | None = None) -> None:
         self.popen = subprocess.Popen([str(SCRIPT), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, cwd=cwd, env=env(cwd), start_new_session=True)
+                                      text=True, cwd=cwd, env=env(cwd, keys), start_new_session=True)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -93,8 +96,13 @@ class Served:
         server_config = self.write_config("server.yaml", {"execution": "run"})
         self.proc = Proc(["local", "serve", "--port", "0", "--config", server_config], root)
         self.url = self.proc.wait_for(r"^local SageMaker serving at http://127\.0\.0\.1:\d+$", 60).rsplit(" ", 1)[1]
+        # It accepts only its own key pair, printed as `export NAME=value` lines (SAGEMAKER_PLUGIN_ENDPOINT_URL last).
+        self.proc.wait_for(r"^export SAGEMAKER_PLUGIN_ENDPOINT_URL=", 10)
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in list(self.proc.lines)
+                       if line.startswith("export "))
+        self.keys = LocalCredentials(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
         self.config = self.write_config("client.yaml", {"endpoint_url": self.url, "execution": "run"})
-        self.aws = LocalClients(self.url)
+        self.aws = LocalClients(self.url, credentials=self.keys)
         self.work = root / "examples"
         shutil.copytree(REPO / "examples", self.work, ignore=shutil.ignore_patterns("__pycache__"))
 
@@ -114,7 +122,7 @@ class Served:
 
     def run(self, task: Path) -> dict[str, Any]:
         done = subprocess.run([str(SCRIPT), "run", task, "--json", "--config", self.config], capture_output=True,
-                              text=True, cwd=self.work, env=env(self.work), timeout=240)
+                              text=True, cwd=self.work, env=env(self.work, self.keys), timeout=240)
         assert done.returncode == 0, done.stdout + done.stderr
         body: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return body
@@ -218,13 +226,13 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
         task["inputs"]["static_hyperparameters"].update(num_round=400, max_depth=6, eta=0.05)
         task["spot"] = {"max_wait_seconds": 7200, "checkpoint_s3_uri": checkpoints}
 
-    first = Proc(["run", served.task(spot), "--config", served.config], served.work)
+    first = Proc(["run", served.task(spot), "--config", served.config], served.work, served.keys)
     try:
         job = re.search(r"^training job (\S+) on ", first.wait_for(r"^training job \S+ on ", 60))
         assert job is not None
         first.wait_for(r"^\[algo-1\] \[(2\d|[3-9]\d)\]#011", 120)  # round 20 or later: mid-training
         stop = subprocess.run([str(SCRIPT), "stop", job.group(1), "--config", served.config], capture_output=True,
-                              text=True, cwd=served.work, env=env(served.work), timeout=60)
+                              text=True, cwd=served.work, env=env(served.work, served.keys), timeout=60)
         assert stop.returncode == 0, stop.stdout + stop.stderr
         first.finish(120)
     finally:

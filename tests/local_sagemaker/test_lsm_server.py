@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+import moto_patch
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings, patch
 from local_sagemaker.testing import LocalClients, unique_name
@@ -94,7 +95,7 @@ def test_a_reset_also_forgets_the_clock_and_capacity_and_motos_own_reset_is_clos
 
 def test_plain_mock_aws_keeps_motos_behaviour_after_the_patch() -> None:
     with LocalSageMaker(LocalSettings(execution="simulate")):
-        assert patch.installed()
+        assert moto_patch.installed()
     with mock_aws():
         client = boto3.client("sagemaker", region_name="us-east-1")
         request = LocalClients("unused").training_request("plain", channels={"train": "s3://nowhere/x/"})
@@ -114,10 +115,10 @@ def test_install_is_idempotent_and_uninstall_restores_moto() -> None:
     patched = SageMakerResponse.describe_training_job
     patch.install()
     assert SageMakerResponse.describe_training_job is patched
-    patch.uninstall()
-    assert not patch.installed() and not hasattr(SageMakerResponse, "stop_training_job")
+    moto_patch.uninstall()
+    assert not moto_patch.installed() and not hasattr(SageMakerResponse, "stop_training_job")
     patch.install()
-    assert patch.installed()
+    assert moto_patch.installed()
 
 
 def test_placeholder_role_is_accepted() -> None:

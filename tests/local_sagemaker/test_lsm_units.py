@@ -102,6 +102,9 @@ def test_xgboost_metric_follows_eval_metric_and_objective() -> None:
     assert [d["Name"] for d in built_in_metric_definitions(binary)] == ["train:logloss", "validation:logloss"]
     assert built_in_metric_definitions(binary) == metric_definitions("1.7-1", {"objective": "binary:logistic"})
     assert built_in_metric_definitions(_shape(image="team/trainer:1")) == []
+    # A custom image named like XGBoost, even in SageMaker's account, is no built-in algorithm.
+    named_like_it = "683313688378.dkr.ecr.us-east-1.amazonaws.com/my-xgboost:1.7-1"
+    assert built_in_metric_definitions(_shape(image=named_like_it)) == []
 
 
 def test_a_zero_length_training_window_still_orders_lines() -> None:

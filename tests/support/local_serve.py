@@ -32,10 +32,12 @@ REGION = "us-east-1"
 BUCKET = "client-tests"
 #: Jobs whose name matches fail halfway through Training (the local SageMaker's `failures` setting).
 FAILING = "fails-"
-#: Training lasts 1 s (10 timeline seconds at time_scale 10), long enough to stop a job in it.
+#: The jobs play the timeline (these tests are about the API, not about training): Training lasts 1 s (10 timeline
+#: seconds at time_scale 10), long enough to stop a job in it, and every host logs metrics.
 CONFIG = f"""\
 backend: local
 local:
+  execution: simulate
   time_scale: 10
   timeline: {{Starting: 1, Downloading: 1, Training: 10, Uploading: 1}}
   failures:
