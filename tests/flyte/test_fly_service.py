@@ -160,8 +160,8 @@ def service(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) ->
               "tracking": {"sweep_interval_seconds": 0.3}}
     port = free_port()
     log = (tmp / "connector.log").open("w")
-    process = subprocess.Popen(serve_command(port), cwd=tmp, env=service_env(tmp, config), stdout=log,
-                               stderr=subprocess.STDOUT)
+    env = {**service_env(tmp, config), **server.credentials.env()}  # the local SageMaker takes only its own key pair
+    process = subprocess.Popen(serve_command(port), cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=60)

@@ -316,7 +316,10 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
     monkeypatch.delenv("SAGEMAKER_PLUGIN_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("SAGEMAKER_PLUGIN_CONFIG", raising=False)
     stamp = str(time.time_ns())[-9:]
+    # Outputs in a bucket that does not exist yet: the upload of the local inputs creates it (the local S3 starts with
+    # the default output bucket only, as SageMaker creates none).
     settings = {"backend": "local", "local": {"endpoint_url": local_sagemaker},
+                "output_prefix": f"s3://iam-workload-{stamp}/outputs",
                 "retry": {"attempts": 3, "backoff_seconds": 0.01}, "tracking": {"not_found_grace_seconds": 30},
                 "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
     config_file = tmp_path / "config.yaml"

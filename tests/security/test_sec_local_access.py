@@ -39,7 +39,8 @@ from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("sagemaker-plugin")
-LOCAL_SETTINGS = LocalSettings(time_scale=50)  # of the module's `server` and `aws` (tests/conftest.py)
+#: The module's `server` and `aws` (tests/conftest.py): these tests are about who gets in, so jobs play the timeline.
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=50)
 EVIL = "https://evil.example.com"
 UNKNOWN_TOKEN = "The security token included in the request is invalid."
 MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your AWS Secret "
