@@ -128,7 +128,7 @@ def follow(plugin: TuningJobPlugin, meta: ResourceMeta, view: TrialTable, poll: 
             seen.append(resource.phase)
             if not view.live:
                 print(f"phase {resource.phase.name}: {resource.message}", file=view.out, flush=True)
-        if description is not None and not resource.phase.is_terminal:
+        if description is not None and not (resource.phase.is_terminal and view.live):  # plain: the last changes too
             best = str((description.get("BestTrainingJob") or {}).get("TrainingJobName", ""))
             view.show(trial_rows(_trials(plugin, meta), best), f"{resource.phase.name}: {resource.message}")
         return resource
