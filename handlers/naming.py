@@ -19,8 +19,9 @@ _DASHES = re.compile(r"-{2,}")
 _HASH_CHARS = 8
 
 
-def max_name_length() -> int:
-    return int(member_shape("CreateTrainingJob", "TrainingJobName").metadata["max"])
+def max_name_length(operation: str = "CreateTrainingJob", member: str = "TrainingJobName") -> int:
+    """The longest name the service model allows for `member` of `operation` (a tuning job's is shorter)."""
+    return int(member_shape(operation, member).metadata["max"])
 
 
 def sanitize(text: str) -> str:
@@ -28,11 +29,11 @@ def sanitize(text: str) -> str:
     return _DASHES.sub("-", _OUTSIDE_ALPHABET.sub("-", text)).strip("-")
 
 
-def name_from_identity(parts: Iterable[str]) -> str:
+def name_from_identity(parts: Iterable[str], limit: int | None = None) -> str:
     """`<project>-<domain>-<name>-<node_id>-<retry_attempt>`, cut with a hash of the full identity when too long."""
     parts = list(parts)
     name = sanitize("-".join(parts))
-    limit = max_name_length()
+    limit = limit or max_name_length()
     if len(name) > limit or not name:
         digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:_HASH_CHARS]
         head = name[: limit - _HASH_CHARS - 1].rstrip("-")
@@ -40,11 +41,11 @@ def name_from_identity(parts: Iterable[str]) -> str:
     return name
 
 
-def unique_name(base: str, now: datetime | None = None) -> str:
+def unique_name(base: str, now: datetime | None = None, limit: int | None = None) -> str:
     """`<base>-<UTC yyyymmdd-HHMMSS>-<4 random hex>` for a task with no identity."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     suffix = f"-{stamp}-{secrets.token_hex(2)}"
-    head = sanitize(base)[: max_name_length() - len(suffix)].rstrip("-") or "job"
+    head = sanitize(base)[: (limit or max_name_length()) - len(suffix)].rstrip("-") or "job"
     return head + suffix
 
 

@@ -42,6 +42,8 @@ def member_shape(operation: str, path: str, service: str = "sagemaker") -> Shape
     """The shape at a dotted path of an operation's input, e.g. `ResourceConfig.InstanceType`."""
     shape: Shape | None = operation_model(operation, service).input_shape
     for part in path.split("."):
+        if isinstance(shape, ListShape):  # a list's members are named through it: `Ranges.Name`
+            shape = shape.member
         if not isinstance(shape, StructureShape):
             raise KeyError(path)
         shape = shape.members[part]

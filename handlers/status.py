@@ -87,6 +87,57 @@ def phase_of(description: Mapping[str, Any], stopped_by_plugin: bool = False) ->
     return Status(Phase.UNDEFINED, f"unknown training job status {status!r}")
 
 
+def tuning_phase_of(description: Mapping[str, Any], stopped_by_plugin: bool = False) -> Status:
+    """The phase of a DescribeHyperParameterTuningJob answer; the message counts the trials and names the best."""
+    status = description.get("HyperParameterTuningJobStatus", "")
+    counts = description.get("TrainingJobStatusCounters") or {}
+    started = sum(int(counts.get(k) or 0) for k in TRIAL_COUNTERS.values())
+    message = tuning_message(description)
+    if status == "InProgress":
+        return Status(Phase.RUNNING if started else Phase.INITIALIZING, message)
+    if status == "Stopping":
+        return Status(Phase.RUNNING, f"Stopping; {message}")
+    if status == "Completed":
+        if not description.get("BestTrainingJob"):
+            return Status(Phase.FAILED, f"the tuning job completed without a best training job; {message}")
+        return Status(Phase.SUCCEEDED, message)
+    if status == "Failed":
+        reason = description.get("FailureReason") or "the tuning job failed (no reason given)"
+        retryable = not _JOBS_OWN_FAULT.match(reason) and bool(_RETRYABLE_REASON.search(reason))
+        return Status(Phase.RETRYABLE_FAILED if retryable else Phase.FAILED, f"{reason}; {message}")
+    if status == "Stopped":
+        if stopped_by_plugin:
+            return Status(Phase.ABORTED, f"stopped by the plugin (the execution was aborted); {message}")
+        return Status(Phase.FAILED, f"stopped outside this plugin (StopHyperParameterTuningJob by someone else); "
+                                    f"{message}")
+    if status == "Deleting":
+        return Status(Phase.FAILED, "the tuning job is being deleted")
+    return Status(Phase.UNDEFINED, f"unknown tuning job status {status!r}")
+
+
+# TrainingJobStatusCounters members, by the word the message uses.
+TRIAL_COUNTERS: Mapping[str, str] = {"completed": "Completed", "running": "InProgress",
+                                     "failed": "NonRetryableError", "retryable": "RetryableError",
+                                     "stopped": "Stopped"}
+
+
+def tuning_message(description: Mapping[str, Any]) -> str:
+    """`trials: 3 completed, 2 running, 0 failed, 0 stopped; best so far <job> (<metric> <value>)` ("best" once
+    the tuning job ended)."""
+    counts = description.get("TrainingJobStatusCounters") or {}
+    failed = int(counts.get("NonRetryableError") or 0) + int(counts.get("RetryableError") or 0)
+    parts = [f"{int(counts.get('Completed') or 0)} completed", f"{int(counts.get('InProgress') or 0)} running",
+             f"{failed} failed", f"{int(counts.get('Stopped') or 0)} stopped"]
+    text = "trials: " + ", ".join(parts)
+    best = description.get("BestTrainingJob") or {}
+    if best.get("TrainingJobName"):
+        metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+        value = f" ({metric.get('MetricName')} {metric.get('Value')})" if metric else ""
+        ended = description.get("HyperParameterTuningJobStatus") in TERMINAL_STATUSES
+        text += f"; best {'' if ended else 'so far '}{best['TrainingJobName']}{value}"
+    return text
+
+
 # The states of a job SageMaker cannot show: the plugin's own, with their phase and message ({details} filled in).
 PLUGIN_STATES: Mapping[str, tuple[Phase, str]] = {
     "not-yet-visible": (Phase.QUEUED, "created {waited:.0f} s ago; not yet visible to DescribeTrainingJob"),

@@ -103,8 +103,12 @@ def cmd_validate(args: argparse.Namespace, config: Config) -> int:
 
     task, rendered = check(args.task_file, config, region=args.region)
     print_warnings(rendered)
-    resources = rendered.request["ResourceConfig"]
-    print(f"{args.task_file}: valid {task.task_type} (job {rendered.job_name}, "
+    request = rendered.request
+    resources = (request.get("TrainingJobDefinition") or request)["ResourceConfig"]  # a tuning job's: per trial
+    limits = (request.get("HyperParameterTuningJobConfig") or {}).get("ResourceLimits")
+    trials = f"{limits['MaxNumberOfTrainingJobs']} trials, {limits['MaxParallelTrainingJobs']} at a time, each " \
+        if limits else ""
+    print(f"{args.task_file}: valid {task.task_type} (job {rendered.job_name}, {trials}"
           f"{resources['InstanceCount']} x {resources['InstanceType']}, region {rendered.region})")
     return EXIT_OK
 

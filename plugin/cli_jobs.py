@@ -200,6 +200,10 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     for line in rendered.warning_lines():
         print(line, file=sys.stderr)
+    if rendered.name_key != "TrainingJobName":  # a tuning job: its own table of trials
+        from plugin.cli_tuning import run_tuning
+
+        return run_tuning(args, config, rendered, _poll_seconds(args, config))
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
@@ -396,6 +400,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     config, plugin, meta = _job_command(args, config)
     resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
+        from plugin.cli_tuning import tuning_status
+
+        shown = tuning_status(args, config, meta)  # the name may be a tuning job's
+        if shown is not None:
+            return shown
         raise _no_such_job(args.job_name, config)
     if args.json:
         body = resource.as_dict()

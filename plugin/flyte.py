@@ -67,8 +67,10 @@ from plugin.meta import ResourceMeta
 from plugin.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.resource import LogLink
 from plugin.resource import Resource as PluginResource
-from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, TUNING_TASK
 from plugin.training_job import TrainingJobPlugin
+from plugin.tuning_job import TuningJobPlugin
+from plugin.tuning_message import HyperparameterTuningJob
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +80,18 @@ MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
 OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
 DEFAULT_INPUTS: dict[str, Any] = {"train": FlyteDirectory, "validation": FlyteDirectory, HYPERPARAMETERS_INPUT: dict}
+# A tuning task: its HyperparameterTuningJobConfig is an input (as in Flyte's SageMaker plugin); its outputs the best
+# trial's model, the best objective value by metric name, and the best trial's tuned hyperparameters.
+TUNING_CONFIG_INPUT = "hyperparameter_tuning_job_config"
+TUNING_OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, "objective": dict[str, float],
+                                  "best_hyperparameters": dict[str, str]}
+SERVED_TASK_TYPES = (*TASK_TYPES, TUNING_TASK)
 
 __all__ = [
     "CONNECTOR_NAME",
     "SageMakerBuiltinAlgorithmTask",
     "SageMakerCustomTrainingTask",
+    "SageMakerHyperparameterTuningTask",
     "SageMakerJobMeta",
     "SageMakerTrainingConnector",
     "configure",
@@ -259,8 +268,15 @@ def task_from_template(template: Any, inputs: Any = None, output_prefix: str | N
         "training_job": dict(template.custom or {}),
         "inputs": inputs_from_literals(inputs),
     }
+    if task_type == TUNING_TASK:  # custom is the HyperparameterTuningJob; the config an input
+        task["hyperparameter_tuning_job"] = task.pop("training_job")
+        task["tuning_config"] = task["inputs"].pop(TUNING_CONFIG_INPUT, None)
     container = getattr(template, "container", None)
-    if task_type == CUSTOM_TASK and container is not None:
+    custom_trials = False
+    if task_type == TUNING_TASK:
+        tuning_job, _ = HyperparameterTuningJob.read(task["hyperparameter_tuning_job"], ignore_unknown=True)
+        custom_trials = tuning_job.training_job.algorithm_specification.algorithm_name == AlgorithmName.CUSTOM
+    if (task_type == CUSTOM_TASK or custom_trials) and container is not None:
         task["container"] = _container_of(container)
     execution = execution_of(task_execution_metadata)
     if execution is not None:
@@ -307,7 +323,8 @@ def inputs_from_literals(inputs: Any) -> dict[str, Any]:
         if literal is None:
             continue  # an Optional input left out
         try:
-            out[name] = _hyperparameters(literal, path) if name == HYPERPARAMETERS_INPUT else _uri(literal, path)
+            out[name] = _hyperparameters(literal, path) if name in (HYPERPARAMETERS_INPUT, TUNING_CONFIG_INPUT) \
+                else _uri(literal, path)
         except InputError as error:
             problems.extend(error.problems)
     if problems:
@@ -385,7 +402,9 @@ def to_flyte_resource(resource: PluginResource, job_name: str = "", region: str 
     phase = resource.phase
     message = resource.message
     outputs = None
-    if phase == Phase.SUCCEEDED:  # always with a model (handlers/status.py)
+    if phase == Phase.SUCCEEDED and "best_training_job_name" in resource.outputs:  # a tuning job
+        outputs = tuning_outputs_literal_map(resource.outputs)
+    elif phase == Phase.SUCCEEDED:  # always with a model (handlers/status.py)
         outputs = outputs_literal_map(str(resource.outputs[MODEL_OUTPUT]), resource.outputs.get(METRICS_OUTPUT) or {})
     info: dict[str, Any] = {"training_job_name": job_name or resource.outputs.get("training_job_name", ""),
                             "region": region}
@@ -412,6 +431,21 @@ def outputs_literal_map(model_uri: str, metrics: Mapping[str, float]) -> Any:
     })
 
 
+def tuning_outputs_literal_map(outputs: Mapping[str, Any]) -> Any:
+    """A tuning job's outputs: the best trial's `model`, `objective` {metric name: value}, `best_hyperparameters`."""
+    objective = outputs.get("objective") or {}
+    value = objective.get("value")
+    base = outputs_literal_map(str(outputs.get(MODEL_OUTPUT) or ""),
+                               {str(objective.get("metric_name")): float(value)} if value is not None else {})
+    hyperparameters = {str(k): _literals.Literal(scalar=_literals.Scalar(primitive=_literals.Primitive(
+        string_value=str(v)))) for k, v in (outputs.get("best_hyperparameters") or {}).items()}
+    return _literals.LiteralMap(literals={
+        MODEL_OUTPUT: base.literals[MODEL_OUTPUT],
+        "objective": base.literals[METRICS_OUTPUT],
+        "best_hyperparameters": _literals.Literal(map=_literals.LiteralMap(literals=hyperparameters)),
+    })
+
+
 # --- the connector ----------------------------------------------------------------------------------------------------
 
 
@@ -421,14 +455,23 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
     name = CONNECTOR_NAME
 
     def __init__(self, task_type: str = BUILTIN_TASK, plugin: TrainingJobPlugin | None = None) -> None:
-        if task_type not in TASK_TYPES:
-            raise ValueError(f"task type must be one of {', '.join(TASK_TYPES)}, not {task_type!r}")
+        if task_type not in SERVED_TASK_TYPES:
+            raise ValueError(f"task type must be one of {', '.join(SERVED_TASK_TYPES)}, not {task_type!r}")
         super().__init__(task_type_name=task_type, metadata_type=SageMakerJobMeta)
         self._plugin = plugin
+        self._tuning: TuningJobPlugin | None = None
 
     @property
     def plugin(self) -> TrainingJobPlugin:
-        return self._plugin if self._plugin is not None else _default_plugin()
+        if self._plugin is not None:
+            return self._plugin
+        shared = _default_plugin()
+        if self.task_category.name != TUNING_TASK:
+            return shared
+        with _plugin_lock:  # a tuning plugin on the shared plugin's config, rebuilt when configure() changes it
+            if self._tuning is None or self._tuning.config is not shared.config:
+                self._tuning = TuningJobPlugin(shared.config, status_messages=True, embedded=False)
+            return self._tuning
 
     def create(self, task_template: Any, output_prefix: str = "", inputs: Any = None,
                task_execution_metadata: Any = None, **kwargs: Any) -> SageMakerJobMeta:
@@ -492,7 +535,7 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
 
 def register() -> None:
     """Register a connector for each task type with flytekit's ConnectorRegistry (once; done at import)."""
-    for task_type in TASK_TYPES:
+    for task_type in SERVED_TASK_TYPES:
         try:
             known = ConnectorRegistry.get_connector(task_type)
         except FlyteConnectorNotFound:
@@ -617,6 +660,52 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
         return _task_model.Container(image=self._image, command=list(self._command), args=list(self._args),
                                      resources=_task_model.Resources(requests=[], limits=[]),
                                      env={**self.environment, **self._env}, config={})
+
+
+class SageMakerHyperparameterTuningTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+    """A hyperparameter tuning job over a training task: task type `sagemaker_hyperparameter_tuning_job_task`.
+
+    Its trials are `training_task` (a SageMakerBuiltinAlgorithmTask or SageMakerCustomTrainingTask: its TrainingJob,
+    inputs and, for a custom image, container); the TaskTemplate's custom is the HyperparameterTuningJob in proto3
+    JSON. Inputs: the training task's, plus `hyperparameter_tuning_job_config: dict` (the HyperparameterTuningJobConfig
+    in task-file or proto3 JSON form). Outputs: `model: FlyteFile` (the best trial's), `objective: Dict[str, float]`
+    ({metric name: the best value}) and `best_hyperparameters: Dict[str, str]`.
+    """
+
+    _TASK_TYPE = TUNING_TASK
+
+    def __init__(self, name: str, training_task: _SageMakerTrainingTask, *, max_number_of_training_jobs: int,
+                 max_parallel_training_jobs: int, **kwargs: Any) -> None:
+        if not isinstance(training_task, _SageMakerTrainingTask):
+            raise InputError(Problem("training_task", "must be a SageMakerBuiltinAlgorithmTask or a "
+                                     f"SageMakerCustomTrainingTask, not {type(training_task).__name__}"))
+        self._tuning_job = HyperparameterTuningJob(
+            training_job=training_task.training_job, max_number_of_training_jobs=int(max_number_of_training_jobs),
+            max_parallel_training_jobs=int(max_parallel_training_jobs))
+        self._training_task = training_task
+        inputs = {**training_task.python_interface.inputs, TUNING_CONFIG_INPUT: dict}
+        super().__init__(task_type=self._TASK_TYPE, name=name, task_config=self._tuning_job,
+                         interface=Interface(inputs=inputs, outputs=dict(TUNING_OUTPUTS)), **kwargs)
+
+    @property
+    def tuning_job(self) -> HyperparameterTuningJob:
+        return self._tuning_job
+
+    def get_custom(self, settings: Any) -> dict[str, Any]:
+        return self._tuning_job.to_proto3_json()
+
+    def get_container(self, settings: Any) -> Any:
+        if isinstance(self._training_task, SageMakerCustomTrainingTask):
+            return self._training_task.get_container(settings)
+        return super().get_container(settings)
+
+    def execute(self, **kwargs: Any) -> Any:
+        """A local run, as a training task's (the connector in this process)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
 
 
 register()

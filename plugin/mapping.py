@@ -17,7 +17,7 @@ its AlgorithmSpecification has no ContainerEntrypoint or ContainerArguments (ser
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handlers.errors import join_path
@@ -167,18 +167,31 @@ def body(source: Source, fields: tuple[Field, ...] = BODY) -> dict[str, Any]:
     return request
 
 
+# A tuning job's TrainingJobDefinition: the shared body, HyperParameters as StaticHyperParameters (the tuned ones
+# left out by render), without what botocore's HyperParameterAlgorithmSpecification has no member for.
+_NOT_IN_DEFINITION = ("AlgorithmSpecification.ContainerEntrypoint", "AlgorithmSpecification.ContainerArguments")
+DEFINITION: tuple[Field, ...] = tuple(
+    replace(row, request="StaticHyperParameters") if row.request == "HyperParameters" else row
+    for row in BODY if row.request not in _NOT_IN_DEFINITION)
+
+
 def training_job_request(source: Source) -> dict[str, Any]:
     """The CreateTrainingJob request: the name, the shared body, and the tags (config's, the task's, the execution
     identity's, then the fingerprint of everything else)."""
     request = body(source, (NAME, *BODY))
+    request["Tags"] = tags(source, request)
+    return request
+
+
+def tags(source: Source, request: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Config's tags, the task's, the execution identity's, then the fingerprint of the request's other members."""
     tags = {**source.config.tags, **source.task.tags}
     execution = source.task.execution.as_dict() if source.task.execution else {}
     for key in EXECUTION_TAGS:
         if key in execution:
             tags[TAG_PREFIX + key.replace("_", "-")] = execution[key]
     tags[FINGERPRINT_TAG] = fingerprint(request)
-    request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return request
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
 def task_path(request_path: str, request: Mapping[str, Any], builtin: bool,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -69,9 +71,7 @@ class TrainingJob:
     def read(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False
              ) -> tuple[TrainingJob, list[Problem]]:
         """The message as far as it parses (a bad field keeps its default) and every problem found."""
-        reader = Reader()
-        message = _read_message(reader, cls, data, path, ignore_unknown)
-        return message, reader.problems
+        return read_message(cls, data, path, ignore_unknown)  # type: ignore[no-any-return]
 
     @classmethod
     def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:
@@ -84,6 +84,25 @@ class TrainingJob:
     def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
         """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
         return _write_message(self, including_defaults)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """The kind of a proto map<string, message> field (`Mapping[str, X]` in a message's annotations)."""
+
+    value: type
+
+
+def read_message(cls: type, data: Any, path: str, ignore_unknown: bool = False) -> tuple[Any, list[Problem]]:
+    """A message of dataclass `cls` as far as it parses, and every problem found (for messages of other modules)."""
+    reader = Reader()
+    message = _read_message(reader, cls, data, path, ignore_unknown)
+    return message, reader.problems
+
+
+def write_message(message: Any, including_defaults: bool = False) -> dict[str, Any]:
+    """The proto3 JSON object of a message (a dataclass whose annotations are its schema)."""
+    return _write_message(message, including_defaults)  # type: ignore[no-any-return]
 
 
 def camel(name: str) -> str:
@@ -133,10 +152,21 @@ def _read_message(reader: Reader, cls: type, data: Any, path: str, ignore_unknow
 
 
 def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown: bool) -> Any:
-    if isinstance(kind, tuple):  # a repeated message
+    if isinstance(kind, tuple):  # a repeated field
         (item_kind,) = kind
-        items = reader.each(value, path, lambda item, p: _read_message(reader, item_kind, item, p, ignore_unknown))
+        items = reader.each(value, path, lambda item, p: _read_value(reader, item_kind, item, p, ignore_unknown))
         return tuple(items)
+    if isinstance(kind, MapOf):
+        entries = reader.mapping(value, path) or {}
+        return {key: _read_value(reader, kind.value, item, join_path(path, key), ignore_unknown)
+                for key, item in entries.items()}
+    if kind is float:
+        number = _as_double(value)
+        if number is None:
+            reader.fail(path, f"must be a number (a JSON number or a decimal string), not {type_name(value)} "
+                        f"{short_repr(value, 40)}")
+            return 0.0
+        return number
     if isinstance(kind, type) and issubclass(kind, enum.IntEnum):
         return _read_enum(reader, kind, value, path)
     if kind is int:
@@ -156,12 +186,29 @@ def _read_value(reader: Reader, kind: Any, value: Any, path: str, ignore_unknown
     return _read_message(reader, kind, value, path, ignore_unknown)
 
 
+def _as_double(value: Any) -> float | None:
+    """A double as proto3 JSON takes it: a number, or a string of one ("1e-3", "NaN", "Infinity")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, str) and value.strip() == value and value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _write_message(message: Any, including_defaults: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(message):
         value = getattr(message, f.name)
         default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        if value == default and not including_defaults and not _is_message(value):
+        if value is None or (value == default and not including_defaults and not _is_message(value)):
             continue
         out[camel(f.name)] = _write_value(value, including_defaults)
     return out
@@ -173,7 +220,12 @@ def _is_message(value: Any) -> bool:
 
 def _write_value(value: Any, including_defaults: bool) -> Any:
     if isinstance(value, tuple):
-        return [_write_message(item, including_defaults) for item in value]
+        return [_write_value(item, including_defaults) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _write_value(item, including_defaults) for key, item in value.items()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
+                                                   ("Infinity" if value > 0 else "-Infinity"))
     if isinstance(value, enum.IntEnum):
         return value.name
     if isinstance(value, (bool, str)):
@@ -187,6 +239,17 @@ def _write_value(value: Any, including_defaults: bool) -> Any:
 def _field_kinds(cls: type) -> Mapping[str, Any]:
     """The schema of a message, read from its dataclass annotations: each field's kind, a repeated message as a
     one-element tuple (`tuple[MetricDefinition, ...]` -> `(MetricDefinition,)`)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: (typing.get_args(hints[f.name])[0],) if typing.get_origin(hints[f.name]) is tuple
-            else hints[f.name] for f in fields(cls)}
+    return {f.name: _kind(typing.get_type_hints(cls)[f.name]) for f in fields(cls)}
+
+
+def _kind(hint: Any) -> Any:
+    """A field's kind from its annotation: `tuple[X, ...]` -> (X,), `Mapping[str, X]` -> MapOf(X), and a oneof
+    member's `X | None` -> X."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return (args[0],)
+    if origin is Mapping:
+        return MapOf(args[1])
+    if origin is types.UnionType:
+        return next(arg for arg in args if arg is not type(None))
+    return hint

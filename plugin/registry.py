@@ -75,4 +75,4 @@ class PluginRegistry:
             register(self)
 
 
-registry = PluginRegistry(builtins=("plugin.training_job:register",))
+registry = PluginRegistry(builtins=("plugin.training_job:register", "plugin.tuning_job:register"))

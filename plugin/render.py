@@ -36,7 +36,7 @@ RESERVED_TAG_PREFIX = "aws:"
 _TJ = "training_job"
 _ALGO = "training_job.algorithm_specification"
 _RES = "training_job.training_job_resource_config"
-_HYPERPARAMETERS = "inputs.static_hyperparameters"
+HYPERPARAMETERS_PATH = _HYPERPARAMETERS = "inputs.static_hyperparameters"
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,11 @@ class Rendered:
     region: str
     uploads: tuple[Upload, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    name_key: str = "TrainingJobName"  # HyperParameterTuningJobName for a tuning job
 
     @property
     def job_name(self) -> str:
-        return str(self.request["TrainingJobName"])
+        return str(self.request[self.name_key])
 
     def warning_lines(self) -> list[str]:
         """`warning: <path>: <message>`, one per warning, as the command line prints them on stderr."""
@@ -69,6 +70,10 @@ class Rendered:
 def render(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
            now: datetime | None = None) -> Rendered:
     """The request for `task`, or InputError with every problem; makes no AWS call."""
+    if task.tuning is not None:
+        from plugin.tuning_render import render_tuning
+
+        return render_tuning(task, config, registry=registry, region=region, now=now)
     problems: list[Problem] = []
     region = region or config.region
     if not is_region_name(region):
@@ -80,7 +85,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
 
     problems += _semantic_problems(task, config, builtin)
     warnings = _warnings(task, builtin)
-    image = _image(task, registry, region, builtin, problems)
+    image = image_of(task, registry, region, builtin, problems)
     if builtin and image:
         problems += _hyperparameter_problems(task, registry, region)
     name = _job_name(task, image, now)
@@ -215,7 +220,7 @@ def _warnings(task: Task, builtin: bool) -> list[Problem]:
     return warnings
 
 
-def _image(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
+def image_of(task: Task, registry: ImageRegistry, region: str, builtin: bool, problems: list[Problem]) -> str:
     if not builtin:
         image = task.container.image if task.container else ""
         wrong = ecr.cross_region_problem(image, region) if image and is_region_name(region) else None
@@ -252,12 +257,16 @@ def _job_name(task: Task, image: str, now: datetime | None) -> str:
 
 def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Problem:
     """A service-model problem, moved to the task field at fault; the request field stays in the message."""
+    return task_problem(problem, request, mapping.task_path(problem.path, request, builtin) or problem.path)
+
+
+def task_problem(problem: Problem, request: Mapping[str, Any], target: str) -> Problem:
+    """A service-model problem at task path `target`, AWS's text with the value, and the request path."""
     path = problem.path
-    task_path = mapping.task_path(path, request, builtin)
     message = _with_value(problem, request)
-    if task_path is None or task_path == path:
+    if target == path:
         return Problem(path, message)
-    return Problem(task_path, f"{message} (request field {path})")
+    return Problem(target, f"{message} (request field {path})")
 
 
 _ENUM_SET = re.compile(r"(Member must satisfy enum value set: \[)(.*)\]")

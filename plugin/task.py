@@ -12,15 +12,22 @@ from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.uploads import iter_files
 from plugin.fields import Reader, scalar_text, type_name
 from plugin.message import TrainingJob
+from plugin.tuning_message import HyperparameterTuningJob, HyperparameterTuningJobConfig
 from plugin.yamlfile import read_document
 
 BUILTIN_TASK = "sagemaker_training_job_task"
 CUSTOM_TASK = "sagemaker_custom_training_job_task"
-TASK_TYPES = (BUILTIN_TASK, CUSTOM_TASK)
+TUNING_TASK = "sagemaker_hyperparameter_tuning_job_task"
+TASK_TYPES = (BUILTIN_TASK, CUSTOM_TASK)  # the training task types
+ALL_TASK_TYPES = (*TASK_TYPES, TUNING_TASK)
+TUNING_JOB_KEY = "hyperparameter_tuning_job"
+TUNING_CONFIG_KEY = "tuning_config"
 HYPERPARAMETERS_INPUT = "static_hyperparameters"
 
 _TASK_KEYS = ("task_type", "training_job", "inputs", "output_prefix", "container", "execution", "job_name",
               "role_arn", "max_runtime_seconds", "spot", "tags")
+# A tuning task: the two tuning messages in place of training_job (theirs is the trials' template).
+_TUNING_KEYS = (*(k for k in _TASK_KEYS if k != "training_job"), TUNING_JOB_KEY, TUNING_CONFIG_KEY)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,14 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """What a tuning task adds to the trials' task: the limits and the search."""
+
+    job: HyperparameterTuningJob
+    config: HyperparameterTuningJobConfig
+
+
+@dataclass(frozen=True)
 class Task:
     task_type: str
     training_job: TrainingJob
@@ -78,6 +93,7 @@ class Task:
     max_runtime_seconds: int | None = None
     spot: Spot | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    tuning: Tuning | None = None  # set for a TUNING_TASK; training_job is then its trials' template
 
     @property
     def local_channels(self) -> tuple[Channel, ...]:
@@ -118,13 +134,18 @@ def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[P
         if isinstance(data, Mapping):  # a map, but with keys that are not strings
             raise InputError(reader.problems)
         raise InputError(f"a task must be a map of fields ({', '.join(_TASK_KEYS)}), not {type_name(data)}")
-    if not ignore_unknown:
-        reader.known_keys(root, _TASK_KEYS, "")
     task_type = reader.string(root, "task_type", "", BUILTIN_TASK)
-    if task_type not in TASK_TYPES:
-        reader.fail("task_type", f"must be {' or '.join(TASK_TYPES)}, not {task_type!r}")
+    if task_type not in ALL_TASK_TYPES:
+        reader.fail("task_type", f"must be {', '.join(ALL_TASK_TYPES[:-1])} or {ALL_TASK_TYPES[-1]}, "
+                    f"not {task_type!r}")
+    if not ignore_unknown:
+        reader.known_keys(root, _TUNING_KEYS if task_type == TUNING_TASK else _TASK_KEYS, "")
     training_job = TrainingJob()
-    if root.get("training_job") is None:
+    tuning = None
+    if task_type == TUNING_TASK:
+        tuning = _tuning(reader, root, ignore_unknown)
+        training_job = tuning.job.training_job
+    elif root.get("training_job") is None:
         reader.fail("training_job", "is required")
     else:
         training_job, problems = TrainingJob.read(root["training_job"], "training_job", ignore_unknown=ignore_unknown)
@@ -143,8 +164,24 @@ def _read(data: Any, base_dir: Path, ignore_unknown: bool) -> tuple[Task, list[P
         max_runtime_seconds=reader.integer(root, "max_runtime_seconds", "", None, minimum=1),
         spot=_spot(reader, root.get("spot"), ignore_unknown),
         tags=reader.string_map(root, "tags", ""),
+        tuning=tuning,
     )
     return task, reader.problems
+
+
+def _tuning(reader: Reader, root: Mapping[str, Any], ignore_unknown: bool) -> Tuning:
+    job, config = HyperparameterTuningJob(), HyperparameterTuningJobConfig()
+    for key in (TUNING_JOB_KEY, TUNING_CONFIG_KEY):
+        if root.get(key) is None:
+            reader.fail(key, "is required for a " + TUNING_TASK)
+    if root.get(TUNING_JOB_KEY) is not None:
+        job, problems = HyperparameterTuningJob.read(root[TUNING_JOB_KEY], TUNING_JOB_KEY, ignore_unknown)
+        reader.problems.extend(problems)
+    if root.get(TUNING_CONFIG_KEY) is not None:
+        config, problems = HyperparameterTuningJobConfig.read(root[TUNING_CONFIG_KEY], TUNING_CONFIG_KEY,
+                                                              ignore_unknown)
+        reader.problems.extend(problems)
+    return Tuning(job, config)
 
 
 def _inputs(reader: Reader, value: Any, base_dir: Path) -> tuple[tuple[Channel, ...], dict[str, str]]:

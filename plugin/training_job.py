@@ -53,7 +53,7 @@ class TrainingJobPlugin:
     (plugin/embedded.py); `embedded=False` (a served connector) uses one only if something else started it.
     """
 
-    task_types = (BUILTIN_TASK, CUSTOM_TASK)
+    task_types: tuple[str, ...] = (BUILTIN_TASK, CUSTOM_TASK)
     metadata_type = ResourceMeta
 
     def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
@@ -102,6 +102,9 @@ class TrainingJobPlugin:
     def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
         """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
         rendered = self.render(task, ignore_unknown=ignore_unknown)
+        if rendered.name_key != "TrainingJobName":
+            raise InputError(Problem("task_type", "a tuning task goes to the tuning plugin: "
+                                     "registry.get(\"sagemaker_hyperparameter_tuning_job_task\")"))
         for warning in rendered.warnings:
             log.warning("%s: %s", rendered.job_name, warning)
         return self.create_rendered(rendered)

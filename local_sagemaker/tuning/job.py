@@ -57,6 +57,7 @@ class TuningJob:
     last_modified_ms: int = 0
     end_ms: int | None = None
     failure_reason: str | None = None
+    tags: list[dict[str, str]] = field(default_factory=list)  # read and written by moto's ListTags/AddTags
     trials: list[Trial] = field(default_factory=list)
     _rungs_checked: set[tuple[str, int]] = field(default_factory=set)
     #: No more trials: the strategy has nothing more to try, TargetObjectiveMetricValue is met, or

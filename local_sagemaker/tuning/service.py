@@ -58,6 +58,9 @@ class TuningService:
         now = self._engine.now_ms()
         job = TuningJob(plan, arn, backend.account_id, backend.region_name, strategy, now, last_modified_ms=now)
         self._jobs[key], self._backends[key] = job, backend
+        job.tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in params.get("Tags") or ()]
+        # moto's ListTags/AddTags/DeleteTags find a resource by the name in its ARN, in this dict of its backend
+        backend.hyper_parameter_tuning_jobs[arn.rsplit("/", 1)[1]] = job
         self._start_driver(key)
         return {"HyperParameterTuningJobArn": arn}
 

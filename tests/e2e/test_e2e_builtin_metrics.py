@@ -56,7 +56,8 @@ def _flyte_example_task() -> dict[str, Any]:
             "execution": {"project": "examples", "domain": "development", "name": "flyte-workflow", "node_id": "n0"}}
 
 
-EXAMPLE_TASKS = [*(pytest.param(str(p), id=p.name) for p in sorted(EXAMPLES.glob("*.yaml"))),
+EXAMPLE_TASKS = [*(pytest.param(str(p), id=p.name) for p in sorted(EXAMPLES.glob("*.yaml"))
+                   if p.name != "tuning.yaml"),  # a tuning task: tests/plugin/test_tuning_render.py, test_e2e_tuning.py
                  pytest.param("flyte_workflow.py", id="flyte_workflow.py")]
 
 

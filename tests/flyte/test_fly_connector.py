@@ -163,13 +163,14 @@ def job_name(blob: bytes) -> str:
 # --- tests ----------------------------------------------------------------------------------------------------------
 
 
-def test_both_task_types_are_registered_with_flytekit() -> None:
-    for task_type in (BUILTIN, CUSTOM):
+def test_every_task_type_is_registered_with_flytekit() -> None:
+    tuning = "sagemaker_hyperparameter_tuning_job_task"
+    for task_type in (BUILTIN, CUSTOM, tuning):
         connector = ConnectorRegistry.get_connector(task_type)
         assert isinstance(connector, SageMakerTrainingConnector)
         assert connector.task_category.name == task_type
     (agent,) = [a for a in ConnectorRegistry.list_connectors() if a.name == CONNECTOR_NAME]
-    assert sorted(agent.supported_task_types) == [CUSTOM, BUILTIN]
+    assert sorted(agent.supported_task_types) == sorted([CUSTOM, BUILTIN, tuning])
     assert not agent.is_sync
 
 

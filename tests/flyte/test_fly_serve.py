@@ -116,11 +116,11 @@ def data(server: LocalSageMaker) -> dict[str, str]:
     return {"train": aws.put_data("serve/train"), "validation": aws.put_data("serve/validation")}
 
 
-def test_the_service_lists_the_connector_for_both_task_types(service: grpc.Channel) -> None:
+def test_the_service_lists_the_connector_for_every_task_type(service: grpc.Channel) -> None:
     metadata = agent_pb2_grpc.AgentMetadataServiceStub(service)
     agent = metadata.GetAgent(agent_pb2.GetAgentRequest(name=CONNECTOR_NAME)).agent
-    assert sorted(agent.supported_task_types) == [CUSTOM, BUILTIN]
-    assert sorted(c.name for c in agent.supported_task_categories) == [CUSTOM, BUILTIN]
+    assert sorted(agent.supported_task_types) == sorted([CUSTOM, BUILTIN, "sagemaker_hyperparameter_tuning_job_task"])
+    assert sorted(c.name for c in agent.supported_task_categories) == sorted(agent.supported_task_types)
     assert not agent.is_sync
 
 

@@ -130,9 +130,10 @@ def test_validate_each_example(example: Path, config_file: Path, capsys: pytest.
     assert "region us-east-1" in out
 
 
-def test_there_are_examples_of_both_task_types() -> None:
+def test_there_are_examples_of_every_task_type() -> None:
     kinds = {p.read_text(encoding="utf-8").split("task_type: ")[1].split()[0] for p in EXAMPLE_FILES}
-    assert kinds == {"sagemaker_training_job_task", "sagemaker_custom_training_job_task"}
+    assert kinds == {"sagemaker_training_job_task", "sagemaker_custom_training_job_task",
+                     "sagemaker_hyperparameter_tuning_job_task"}
 
 
 def test_validate_reports_every_problem(tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

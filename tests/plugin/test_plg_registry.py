@@ -52,11 +52,18 @@ def test_keyword_arguments_reach_the_plugin(config: Config) -> None:
 
 def test_unknown_task_type_is_a_key_error_listing_the_known(config: Config) -> None:
     with pytest.raises(KeyError) as caught:
-        registry.get("sagemaker_hyperparameter_tuning_job_task", config=config)
+        registry.get("sagemaker_processing_job_task", config=config)
     message = caught.value.args[0]
-    assert "sagemaker_hyperparameter_tuning_job_task" in message
+    assert "sagemaker_processing_job_task" in message
     assert BUILTIN in message
     assert CUSTOM in message
+    assert "sagemaker_hyperparameter_tuning_job_task" in message
+
+
+def test_the_registry_maps_the_tuning_task_type(config: Config) -> None:
+    from plugin.tuning_job import TuningJobPlugin
+
+    assert isinstance(registry.get("sagemaker_hyperparameter_tuning_job_task", config=config), TuningJobPlugin)
 
 
 def test_the_entry_point_group_is_declared() -> None:

@@ -38,6 +38,9 @@ RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 JOB_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/project-domain-name-n0-0"
+TUNING_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/project-domain-name-n0-0"
+TUNING_OPERATIONS = ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob",
+                     "StopHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob")
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SageMakerTrainingRole"
 GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs"
 STREAM_ARN = f"{GROUP_ARN}:log-stream:project-domain-name-n0-0/algo-1-1700000000"
@@ -69,9 +72,12 @@ def needs(service: str, operation: str) -> list[Need]:
     if service == "sagemaker":
         if operation == "ListTrainingJobs":
             return [Need("sagemaker:ListTrainingJobs", "*")]
-        found = [Need(f"sagemaker:{operation}", JOB_ARN)]
-        if operation == "CreateTrainingJob":  # passes the role, and tags the job it makes
-            found += [Need("iam:PassRole", ROLE_ARN, TO_SAGEMAKER), Need("sagemaker:AddTags", JOB_ARN)]
+        arn = TUNING_ARN if operation in TUNING_OPERATIONS else JOB_ARN
+        found = [Need(f"sagemaker:{operation}", arn)]
+        if operation in ("CreateTrainingJob", "CreateHyperParameterTuningJob"):  # passes the role, tags the job
+            found += [Need("iam:PassRole", ROLE_ARN, TO_SAGEMAKER), Need("sagemaker:AddTags", arn)]
+        if operation in ("AddTags", "ListTags"):  # training jobs' and tuning jobs'
+            found += [Need(f"sagemaker:{operation}", TUNING_ARN)]
         return found
     if service == "logs":
         if operation == "GetLogEvents":
@@ -138,6 +144,8 @@ def uncovered(operations: Iterable[str], policy: dict[str, Any] | None = None) -
 EXPECTED_ACTIONS = {
     "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:ListTrainingJobs",
     "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
+    "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
     "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents", "s3:PutObject", "s3:ListBucket",
     "s3:CreateBucket", "cloudwatch:GetMetricData",
 }
@@ -194,7 +202,8 @@ def test_resources_are_as_narrow_as_aws_allows() -> None:
                                                     for r in resources):
                 assert (actions, resources, statement.get("Condition", {})) in ANY_BUCKET_FOR_MARKS_ONLY, statement
                 continue
-            prefix = {"sagemaker": "arn:aws:sagemaker:*:*:training-job/", "iam": "arn:aws:iam::*:role/",
+            prefix = {"sagemaker": ("arn:aws:sagemaker:*:*:training-job/",
+                                    "arn:aws:sagemaker:*:*:hyper-parameter-tuning-job/"), "iam": "arn:aws:iam::*:role/",
                       "cloudwatch": "*",
                       "logs": "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
                       "s3": "arn:aws:s3:::sagemaker-plugin-local"}[action.partition(":")[0]]
@@ -401,4 +410,6 @@ def test_subprocesses_record_their_operations(tmp_path: Path, local_sagemaker: s
     done = subprocess.run([sys.executable, "-m", "plugin.cli", "status", "--config", str(config), "no-such-job"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2, done.stderr  # no such job: the user's input
-    assert record.read_text(encoding="utf-8").split() == ["sagemaker:DescribeTrainingJob"]
+    # not a training job: perhaps a tuning job's name (`status` shows either)
+    assert record.read_text(encoding="utf-8").split() == ["sagemaker:DescribeTrainingJob",
+                                                          "sagemaker:DescribeHyperParameterTuningJob"]

@@ -1,0 +1,224 @@
+"""The TuningJobPlugin: create, get and delete SageMaker hyperparameter tuning jobs for an engine.
+
+The training plugin's machinery, pointed at CreateHyperParameterTuningJob: the same clients and rendering, the
+same fingerprint adoption when a create meets its own job under the name (a lost response, a restarted engine),
+the same ResourceMeta, phases from the one table (handlers/status.py, `tuning_phase_of`), the same stopped-by tag
+so that every process reports a deleted job ABORTED. A create refused for quota is kept in the meta and retried by
+`get` (each retry adopts what an earlier one made) until limits.resource_wait_seconds runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from handlers.client import SageMakerClient
+from handlers.errors import AccessDenied, InputError, InvalidRequest, NameInUse, NotFound, Problem, ResourceLimit
+from handlers.polling import poll_until
+from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, tags_of
+from handlers.service_model import member_shape
+from handlers.status import Phase, Status, tuning_phase_of
+from plugin.meta import ResourceMeta
+from plugin.resource import _CONSOLE, LogLink, Resource, local_command
+from plugin.task import TUNING_TASK, Task
+from plugin.training_job import TrainingJobPlugin
+from plugin.tuning_render import NAME_MEMBER
+
+log = logging.getLogger(__name__)
+
+DESCRIBE = "DescribeHyperParameterTuningJob"
+LIST_TRIALS = "ListTrainingJobsForHyperParameterTuningJob"
+PAGE_SIZE = int(member_shape(LIST_TRIALS, "MaxResults").metadata["max"])
+RECHECK_SECONDS = 1.0
+
+
+class TuningJobPlugin(TrainingJobPlugin):
+    """One per engine (or per config); thread-safe. `get` describes the tuning job each time (tuning jobs are
+    few and long; the training plugin's sweeping tracker is for the many)."""
+
+    task_types = (TUNING_TASK,)
+    metadata_type = ResourceMeta
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stopped_untagged: set[str] = set()
+        self._cancelled: set[str] = set()
+        self._tuning_lock = threading.Lock()
+
+    # --- create ---------------------------------------------------------------------------------------------------
+
+    def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
+        rendered = self.render(task, ignore_unknown=ignore_unknown)
+        if rendered.name_key != NAME_MEMBER:
+            raise InputError(Problem("task_type", f"the tuning plugin runs {TUNING_TASK} tasks; a training task goes "
+                                     "to registry.get(<its task_type>)"))
+        for warning in rendered.warnings:
+            log.warning("%s: %s", rendered.job_name, warning)
+        return self.create_rendered(rendered)
+
+    def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
+                         ) -> tuple[str, bool]:
+        try:
+            answer = client.call("sagemaker", "CreateHyperParameterTuningJob", **request)
+            return str(answer["HyperParameterTuningJobArn"]), False
+        except NameInUse:
+            return self._adopt(client, str(request[NAME_MEMBER]), fingerprint), True
+
+    def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
+        description = self._describe(client, name)
+        arn = str(description["HyperParameterTuningJobArn"])
+        theirs = tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
+        if theirs != fingerprint:
+            raise InputError(Problem("job_name", f"a different tuning job named {name!r} already exists ({arn}); "
+                                     "names are unique per account and region for good: choose another job_name "
+                                     "or execution identity"))
+        log.info("%s: adopted the existing tuning job made by this task", name)
+        return arn
+
+    # --- get ------------------------------------------------------------------------------------------------------
+
+    def get(self, meta: ResourceMeta) -> Resource:
+        """The tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links."""
+        return self.get_with_description(meta)[0]
+
+    def get_with_description(self, meta: ResourceMeta, fresh: bool = True
+                             ) -> tuple[Resource, dict[str, Any] | None]:
+        client = self._client_for(meta)
+        links = tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
+        try:
+            description = self._describe(client, meta.job_name)
+        except NotFound:
+            status = self._not_found(client, meta)
+            return Resource(status.phase, status.message, log_links=links), None
+        stopped_by_plugin = False
+        if description.get("HyperParameterTuningJobStatus") == "Stopped":
+            with self._tuning_lock:
+                stopped_by_plugin = meta.job_name in self._stopped_untagged
+            if not stopped_by_plugin:
+                tags = tags_of({"Tags": client.list_tags(str(description["HyperParameterTuningJobArn"]))})
+                stopped_by_plugin = STOPPED_BY_TAG in tags
+        status = tuning_phase_of(description, stopped_by_plugin)
+        outputs = self.outputs(client, description) if status.phase == Phase.SUCCEEDED else {}
+        return Resource(status.phase, status.message, outputs, links), description
+
+    def _not_found(self, client: SageMakerClient, meta: ResourceMeta) -> Status:
+        now = self._clock()
+        waited = now - meta.created_at
+        with self._tuning_lock:
+            cancelled = meta.job_name in self._cancelled
+        if meta.queued:
+            if cancelled:
+                return Status(Phase.ABORTED, "deleted while waiting for resources; the tuning job was never created")
+            if waited > self.config.limits.resource_wait_seconds:
+                return Status(Phase.FAILED, f"waited {waited:.0f} s for resources (limits.resource_wait_seconds): "
+                                            f"{meta.queued_message}")
+            try:
+                assert meta.queued_request is not None
+                self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
+            except ResourceLimit as error:
+                return Status(Phase.WAITING_FOR_RESOURCES, str(error))
+            return Status(Phase.QUEUED, "created after waiting for resources")
+        grace = self.config.tracking.not_found_grace_seconds
+        if waited <= grace:
+            return Status(Phase.QUEUED, f"created {waited:.0f} s ago; not yet visible to {DESCRIBE}")
+        return Status(Phase.FAILED, f"tuning job {meta.job_name} not found {waited:.0f} s after it was created "
+                                    f"(grace {grace:.0f} s): it was deleted, or created in another account or region")
+
+    def outputs(self, client: SageMakerClient, description: Mapping[str, Any]) -> dict[str, Any]:
+        """model (the best trial's), best_training_job_name, best_hyperparameters, objective, trials."""
+        best = description.get("BestTrainingJob") or {}
+        best_name = str(best.get("TrainingJobName", ""))
+        model = ""
+        if best_name:
+            trained = client.describe_training_job(best_name)
+            model = str((trained.get("ModelArtifacts") or {}).get("S3ModelArtifacts", ""))
+        metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+        objective_name = ((description.get("HyperParameterTuningJobConfig") or {})
+                          .get("HyperParameterTuningJobObjective") or {}).get("MetricName", "")
+        return {
+            "model": model,
+            "best_training_job_name": best_name,
+            "best_hyperparameters": dict(best.get("TunedHyperParameters") or {}),
+            "objective": {"metric_name": metric.get("MetricName", objective_name),
+                          "value": float(metric["Value"]) if "Value" in metric else None},
+            "trials": trials(client, str(description.get("HyperParameterTuningJobName", ""))),
+        }
+
+    # --- delete ---------------------------------------------------------------------------------------------------
+
+    def delete(self, meta: ResourceMeta, grace_seconds: float | None = None) -> None:
+        """Stop the tuning job (SageMaker stops its running trials with it), tagged as stopped by the plugin so
+        that any process reports ABORTED. A finished or missing job is not an error."""
+        client = self._client_for(meta)
+        if meta.queued:
+            with self._tuning_lock:
+                self._cancelled.add(meta.job_name)
+        grace = self.config.tracking.not_found_grace_seconds if grace_seconds is None else grace_seconds
+        made = (meta.job_arn or meta.adopted) and not meta.queued
+        timeout = max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
+        description = poll_until(lambda: self._describe_or_none(client, meta.job_name),
+                                 lambda found: found is not None, RECHECK_SECONDS, timeout)
+        if description is None or description.get("HyperParameterTuningJobStatus") != "InProgress":
+            return
+        try:
+            client.add_tags(str(description["HyperParameterTuningJobArn"]),
+                            [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
+        except AccessDenied as error:
+            log.warning("%s: cannot tag the tuning job as stopped by the plugin (%s); stopping it anyway",
+                        meta.job_name, error)
+            with self._tuning_lock:
+                self._stopped_untagged.add(meta.job_name)
+        try:
+            client.call("sagemaker", "StopHyperParameterTuningJob", HyperParameterTuningJobName=meta.job_name)
+        except (InvalidRequest, NotFound) as error:
+            log.info("%s: stop not needed: %s", meta.job_name, error)
+
+    # --- SageMaker ------------------------------------------------------------------------------------------------
+
+    def _describe(self, client: SageMakerClient, name: str) -> dict[str, Any]:
+        return client.call("sagemaker", "DescribeHyperParameterTuningJob", HyperParameterTuningJobName=name)
+
+    def _describe_or_none(self, client: SageMakerClient, name: str) -> dict[str, Any] | None:
+        try:
+            return self._describe(client, name)
+        except NotFound:
+            return None
+
+
+def trials(client: SageMakerClient, tuning_job_name: str) -> list[dict[str, Any]]:
+    """Every trial of a tuning job (all pages): name, tuned hyperparameters, status, objective value (or None)."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"HyperParameterTuningJobName": tuning_job_name, "MaxResults": PAGE_SIZE}
+    while True:
+        page = client.call("sagemaker", "ListTrainingJobsForHyperParameterTuningJob", **params)
+        for summary in page.get("TrainingJobSummaries") or ():
+            metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            out.append({"name": summary.get("TrainingJobName", ""),
+                        "hyperparameters": dict(summary.get("TunedHyperParameters") or {}),
+                        "status": summary.get("TrainingJobStatus", ""),
+                        "objective": float(metric["Value"]) if "Value" in metric else None})
+        token = page.get("NextToken")
+        if not token:
+            return out
+        params["NextToken"] = token
+
+
+def tuning_links(job_name: str, region: str, partition: str = "aws", endpoint_url: str | None = None
+                 ) -> tuple[LogLink, ...]:
+    """The tuning job's SageMaker console page; on a local SageMaker, the command that shows its status."""
+    if endpoint_url:
+        return (LogLink("Status (local SageMaker)", local_command(endpoint_url, "status", job_name, "--region",
+                                                                  region)),)
+    console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
+    return (LogLink("SageMaker Tuning Job",
+                    f"{console}/sagemaker/home?region={region}#/hyper-tuning-jobs/{quote(job_name, safe='')}"),)
+
+
+def register(registry: Any) -> None:
+    """Entry point of group `sagemaker_plugin.plugins`: the tuning task type to the TuningJobPlugin."""
+    for task_type in TuningJobPlugin.task_types:
+        registry.register(task_type, TuningJobPlugin)
+

@@ -1,0 +1,305 @@
+"""From a tuning task and the config to the CreateHyperParameterTuningJob request, with every problem found at once.
+
+The trials are training jobs: their part of the request (TrainingJobDefinition) comes from plugin/mapping.py's table,
+and the trial is checked as a training task would be (plugin/render.py), with its paths moved under
+`hyperparameter_tuning_job`. Then the tuning's own rules (the objective metric, the ranges against the algorithm's
+hyperparameters, the limits), then botocore's service model over the whole request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from handlers import naming, xgboost_algorithm
+from handlers.errors import InputError, Problem, join_path, merge_by_path
+from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
+from handlers.service_model import enum_values, validate_request
+from image_registry import ImageRegistry
+from plugin import mapping
+from plugin.config import Config
+from plugin.message import AlgorithmName
+from plugin.render import HYPERPARAMETERS_PATH, Rendered, Upload, image_of, render, task_problem
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, TUNING_CONFIG_KEY, TUNING_JOB_KEY, Task, Tuning
+from plugin.tuning_message import (
+    ContinuousParameterRange,
+    HyperparameterScalingType,
+    IntegerParameterRange,
+    ParameterRangeOneOf,
+)
+
+OPERATION = "CreateHyperParameterTuningJob"
+NAME_MEMBER = "HyperParameterTuningJobName"
+TRIAL = f"{TUNING_JOB_KEY}.training_job"
+RANGES = f"{TUNING_CONFIG_KEY}.hyperparameter_ranges.parameter_range_map"
+OBJECTIVE = f"{TUNING_CONFIG_KEY}.tuning_objective"
+_CONFIG = "HyperParameterTuningJobConfig"
+_DEFINITION = "TrainingJobDefinition"
+# Request paths of the tuning config -> the task paths a user edits.
+_CONFIG_PATHS = {
+    f"{_CONFIG}.Strategy": f"{TUNING_CONFIG_KEY}.tuning_strategy",
+    f"{_CONFIG}.HyperParameterTuningJobObjective.Type": f"{OBJECTIVE}.objective_type",
+    f"{_CONFIG}.HyperParameterTuningJobObjective.MetricName": f"{OBJECTIVE}.metric_name",
+    f"{_CONFIG}.HyperParameterTuningJobObjective": OBJECTIVE,
+    f"{_CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs": f"{TUNING_JOB_KEY}.max_number_of_training_jobs",
+    f"{_CONFIG}.ResourceLimits.MaxParallelTrainingJobs": f"{TUNING_JOB_KEY}.max_parallel_training_jobs",
+    f"{_CONFIG}.TrainingJobEarlyStoppingType": f"{TUNING_CONFIG_KEY}.training_job_early_stopping_type",
+    NAME_MEMBER: "job_name",
+}
+
+
+def trial_task(task: Task) -> Task:
+    """The training task every trial is (before the tuned hyperparameters are chosen)."""
+    builtin = task.training_job.algorithm_specification.algorithm_name == AlgorithmName.XGBOOST
+    return replace(task, task_type=BUILTIN_TASK if builtin else CUSTOM_TASK, tuning=None)
+
+
+def tuned_names(task: Task) -> list[str]:
+    return list(task.tuning.config.hyperparameter_ranges.parameter_range_map) if task.tuning else []
+
+
+def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
+                  now: datetime | None = None) -> Rendered:
+    """The CreateHyperParameterTuningJob request for a tuning task, or InputError with every problem."""
+    assert task.tuning is not None, "render_tuning takes a tuning task"
+    tuning = task.tuning
+    region = region or config.region
+    registry = (registry or ImageRegistry.default()).with_overrides(config.prebuilt_algorithms)
+    trial = trial_task(task)
+    builtin = trial.task_type == BUILTIN_TASK
+    ranges = tuning.config.hyperparameter_ranges.parameter_range_map
+    statics = {k: v for k, v in task.hyperparameters.items() if k not in ranges}
+    warnings = [Problem(join_path(HYPERPARAMETERS_PATH, k), f"left out of StaticHyperParameters: {RANGES}.{k} "
+                        "tunes it") for k in task.hyperparameters if k in ranges]
+
+    problems = _trial_problems(trial, statics, ranges, config, registry, region, now)
+    version = registry.resolve_version("xgboost", trial.training_job.algorithm_specification.algorithm_version,
+                                       region) if builtin else ""
+    problems += list(_tuning_problems(task, tuning, builtin, version))
+
+    problems_image: list[Problem] = []
+    image = image_of(trial, registry, region, builtin, problems_image)
+    name = _name(task, image, now)
+    output_prefix = (task.output_prefix or config.output_prefix or
+                     (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
+    role = task.role_arn or config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
+    uploads = tuple(Upload(c.name, c.source, f"{output_prefix}/{name}/input/{c.name}/")
+                    for c in task.local_channels)
+    uploaded = {u.channel: u.s3_uri for u in uploads}
+    source = mapping.Source(task=trial, config=config, builtin=builtin, name=name, image=image, role_arn=role,
+                            output_prefix=output_prefix, hyperparameters=statics,
+                            channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels))
+    request: dict[str, Any] = {NAME_MEMBER: name, _CONFIG: _config(tuning),
+                               _DEFINITION: mapping.body(source, mapping.DEFINITION)}
+    request["Tags"] = mapping.tags(source, request)
+
+    flagged = {p.path for p in problems}
+    for problem in validate_request(OPERATION, request):
+        moved = _moved(problem, request, builtin)
+        if not any(moved.path == seen or moved.path.startswith(seen + ".") or seen.startswith(moved.path + ".")
+                   for seen in flagged):
+            problems.append(moved)
+    if problems:
+        raise InputError(merge_by_path(problems))
+    return Rendered(request, region, uploads, tuple(warnings), name_key=NAME_MEMBER)
+
+
+def _trial_problems(trial: Task, statics: Mapping[str, str], ranges: Mapping[str, ParameterRangeOneOf],
+                    config: Config, registry: ImageRegistry, region: str, now: datetime | None) -> list[Problem]:
+    """What a training task of the trial would be refused for, its hyperparameters being the statics plus each tuned
+    one at a value inside its range (its own range is checked by _tuning_problems); paths under the tuning job."""
+    sample = {**statics, **{name: _sample(one) for name, one in ranges.items()}}
+    try:
+        render(replace(trial, hyperparameters=sample), config, registry=registry, region=region, now=now)
+    except InputError as error:
+        out = []
+        for problem in error.problems:
+            if problem.path.startswith(HYPERPARAMETERS_PATH + ".") and \
+                    problem.path[len(HYPERPARAMETERS_PATH) + 1:] in ranges:
+                continue
+            if "(request field TrainingJobName)" in problem.message:
+                continue  # the tuning job's name is checked against its own limit
+            path = problem.path
+            if path == "training_job" or path.startswith("training_job."):
+                path = TUNING_JOB_KEY + "." + path
+            out.append(Problem(path, problem.message))
+        return out
+    return []
+
+
+def _sample(one: ParameterRangeOneOf) -> str:
+    if one.continuous_parameter_range is not None:
+        r = one.continuous_parameter_range
+        return str((r.min_value + r.max_value) / 2)
+    if one.integer_parameter_range is not None:
+        r2 = one.integer_parameter_range
+        return str((r2.min_value + r2.max_value) // 2)
+    values = one.categorical_parameter_range.values if one.categorical_parameter_range else ()
+    return values[0] if values else ""
+
+
+def _tuning_problems(task: Task, tuning: Tuning, builtin: bool, version: str) -> Iterator[Problem]:
+    job, search = tuning.job, tuning.config
+    total, parallel = job.max_number_of_training_jobs, job.max_parallel_training_jobs
+    if total < 1:
+        yield Problem(f"{TUNING_JOB_KEY}.max_number_of_training_jobs", f"must be at least 1, not {total}")
+    if parallel < 1:
+        yield Problem(f"{TUNING_JOB_KEY}.max_parallel_training_jobs", f"must be at least 1, not {parallel}")
+    elif total >= 1 and parallel > total:
+        yield Problem(f"{TUNING_JOB_KEY}.max_parallel_training_jobs", f"{parallel} is more than "
+                      f"max_number_of_training_jobs ({total})")
+    metric = search.tuning_objective.metric_name
+    known_metrics = _metrics(task, builtin, version)
+    if not metric:
+        yield Problem(f"{OBJECTIVE}.metric_name", "is required (the metric the tuning job optimizes)")
+    elif known_metrics is not None and metric not in known_metrics:
+        said = f"SageMaker XGBoost {version} does not publish it" if builtin else \
+            f"no {TRIAL}.algorithm_specification.metric_definitions entry names it"
+        choices = ", ".join(sorted(known_metrics)[:12]) or "none"
+        yield Problem(f"{OBJECTIVE}.metric_name", f"{metric!r}: {said} (known: {choices})")
+    elif builtin and metric.startswith("validation:") and not any(c.name == "validation" for c in task.channels):
+        yield Problem(f"{OBJECTIVE}.metric_name", f"{metric!r} needs a 'validation' input")
+    ranges = search.hyperparameter_ranges.parameter_range_map
+    if not ranges:
+        yield Problem(f"{TUNING_CONFIG_KEY}.hyperparameter_ranges", "names no hyperparameter to tune")
+    defs = xgboost_algorithm.definitions(version) if builtin and version in xgboost_algorithm.versions() else None
+    for name, one in ranges.items():
+        yield from _range_problems(name, one, defs)
+
+
+def _metrics(task: Task, builtin: bool, version: str) -> set[str] | None:
+    if builtin:
+        if version not in xgboost_algorithm.versions():
+            return None  # a version config adds: nothing known to check against
+        return {m["Name"] for m in xgboost_algorithm.metric_definitions(version)}
+    return {m.name for m in task.training_job.algorithm_specification.metric_definitions}
+
+
+def _range_problems(name: str, one: ParameterRangeOneOf,
+                    defs: xgboost_algorithm.AlgorithmDefinitions | None) -> Iterator[Problem]:
+    path = join_path(RANGES, name)
+    numeric = one.continuous_parameter_range or one.integer_parameter_range
+    if isinstance(numeric, (ContinuousParameterRange, IntegerParameterRange)):
+        kind = "continuous_parameter_range" if isinstance(numeric, ContinuousParameterRange) \
+            else "integer_parameter_range"
+        here = f"{path}.{kind}"
+        low, high = numeric.min_value, numeric.max_value
+        if low > high:
+            yield Problem(here, f"min_value {low} is above max_value {high}")
+        if numeric.scaling_type == HyperparameterScalingType.LOGARITHMIC and low <= 0:
+            yield Problem(f"{here}.scaling_type", f"LOGARITHMIC needs min_value above 0, not {low}")
+        if numeric.scaling_type == HyperparameterScalingType.REVERSELOGARITHMIC and \
+                (isinstance(numeric, IntegerParameterRange) or not 0 <= low <= high < 1):
+            yield Problem(f"{here}.scaling_type", "REVERSELOGARITHMIC is for continuous ranges within [0, 1)")
+    elif one.categorical_parameter_range is not None and not one.categorical_parameter_range.values:
+        yield Problem(f"{path}.categorical_parameter_range.values", "lists no value")
+    if defs is None:
+        return
+    label = f"SageMaker XGBoost {defs.version}"
+    hp = defs.hyperparameters.get(defs.aliases.get(name, name))
+    if hp is None:
+        yield Problem(path, f"{label} has no hyperparameter {name!r}")
+        return
+    if not hp.tunable:
+        yield Problem(path, f"{label} does not tune {name!r}")
+        return
+    expected = {"integer": "integer_parameter_range", "continuous": "continuous_parameter_range"}.get(
+        hp.type, "categorical_parameter_range")
+    allowed = {expected, "continuous_parameter_range"} if hp.type == "integer" else {expected}
+    if one.kinds_set and one.kinds_set[0] not in allowed:
+        yield Problem(path, f"{name!r} takes {hp.describe()}: give it {'an' if expected[0] == 'i' else 'a'} {expected}")
+        return
+    if numeric is not None and hp.interval is not None:
+        for end in ("min_value", "max_value"):
+            value = getattr(numeric, end)
+            if value not in hp.interval:
+                kind = "continuous_parameter_range" if isinstance(numeric, ContinuousParameterRange) \
+                    else "integer_parameter_range"
+                yield Problem(f"{path}.{kind}.{end}", f"{value} is outside what {label} allows for {name!r} "
+                              f"({hp.interval})")
+    if one.categorical_parameter_range is not None and hp.values:
+        allowed_values = {str(v) for v in hp.values}
+        for index, value in enumerate(one.categorical_parameter_range.values):
+            if value not in allowed_values:
+                yield Problem(f"{path}.categorical_parameter_range.values[{index}]",
+                              f"{value!r} is not one of {', '.join(sorted(allowed_values))}")
+
+
+def _enum(member: str, name: str) -> str:
+    """The service model's spelling of a flyteidl enum name (RANDOM -> Random, REVERSELOGARITHMIC -> ...)."""
+    values = enum_values(OPERATION, member)
+    return next((v for v in values if v.replace("_", "").lower() == name.replace("_", "").lower()), name)
+
+
+def _config(tuning: Tuning) -> dict[str, Any]:
+    search, job = tuning.config, tuning.job
+    ranges: dict[str, list[dict[str, Any]]] = {}
+    scaling = f"{_CONFIG}.ParameterRanges.ContinuousParameterRanges.ScalingType"
+    for name, one in search.hyperparameter_ranges.parameter_range_map.items():
+        if one.continuous_parameter_range is not None:
+            r = one.continuous_parameter_range
+            ranges.setdefault("ContinuousParameterRanges", []).append(
+                {"Name": name, "MinValue": str(r.min_value), "MaxValue": str(r.max_value),
+                 "ScalingType": _enum(scaling, r.scaling_type.name)})
+        elif one.integer_parameter_range is not None:
+            r2 = one.integer_parameter_range
+            ranges.setdefault("IntegerParameterRanges", []).append(
+                {"Name": name, "MinValue": str(r2.min_value), "MaxValue": str(r2.max_value),
+                 "ScalingType": _enum(scaling, r2.scaling_type.name)})
+        elif one.categorical_parameter_range is not None:
+            ranges.setdefault("CategoricalParameterRanges", []).append(
+                {"Name": name, "Values": list(one.categorical_parameter_range.values)})
+    return {
+        "Strategy": _enum(f"{_CONFIG}.Strategy", search.tuning_strategy.name),
+        "HyperParameterTuningJobObjective": {
+            "Type": _enum(f"{_CONFIG}.HyperParameterTuningJobObjective.Type",
+                          search.tuning_objective.objective_type.name),
+            "MetricName": search.tuning_objective.metric_name},
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": job.max_number_of_training_jobs,
+                           "MaxParallelTrainingJobs": job.max_parallel_training_jobs},
+        "ParameterRanges": ranges,
+        "TrainingJobEarlyStoppingType": _enum(f"{_CONFIG}.TrainingJobEarlyStoppingType",
+                                              search.training_job_early_stopping_type.name),
+    }
+
+
+def _name(task: Task, image: str, now: datetime | None) -> str:
+    limit = naming.max_name_length(OPERATION, NAME_MEMBER)
+    if task.job_name:
+        return task.job_name
+    if task.execution:
+        e = task.execution
+        return naming.name_from_identity([e.project, e.domain, e.name, e.node_id, str(e.retry_attempt)], limit)
+    builtin = task.training_job.algorithm_specification.algorithm_name == AlgorithmName.XGBOOST
+    return naming.unique_name("xgboost" if builtin else naming.image_base_name(image or "tuning"), now, limit)
+
+
+_INDEX = re.compile(r"^\[(\d+)\]")
+
+
+def _moved(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Problem:
+    """A service-model problem at its task path (the request path stays in the message)."""
+    path = problem.path
+    target: str | None = None
+    if path.startswith(_DEFINITION + "."):
+        inner = path[len(_DEFINITION) + 1:]
+        found = mapping.task_path(inner, request[_DEFINITION], builtin, mapping.DEFINITION)
+        if found is not None:
+            target = TUNING_JOB_KEY + "." + found if found.startswith("training_job") else found
+    elif path.startswith("Tags"):
+        target = mapping.task_path(path, request, builtin, (mapping.TAGS,))
+    elif path.startswith(f"{_CONFIG}.ParameterRanges."):
+        kind, _, rest = path[len(f"{_CONFIG}.ParameterRanges."):].partition("[")
+        index = _INDEX.match("[" + rest)
+        if index is not None:
+            entry = request[_CONFIG]["ParameterRanges"][kind][int(index.group(1))]
+            target = join_path(RANGES, str(entry["Name"]))
+    else:
+        target = next((task for req, task in _CONFIG_PATHS.items()
+                       if path == req or path.startswith(req + ".")), None)
+    if target is None or target == path:
+        return task_problem(problem, request, target or path)
+    return task_problem(problem, request, target)

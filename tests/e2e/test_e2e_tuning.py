@@ -1,0 +1,83 @@
+"""End to end: `sagemaker-plugin run` on a smaller copy of examples/tuning.yaml, with the local SageMaker the command
+starts for itself running every trial for real; Ctrl-C stops the tuning job and its trials; `status` of the tuning job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.timeout(300)
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_"))}
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(tmp / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_ENDPOINT_URL="http://127.0.0.1:1")
+    return env
+
+
+def small_copy(tmp: Path, trials: int, parallel: int, rounds: int) -> Path:
+    """examples/ copied, with examples/tuning.yaml cut down to `trials` trials of `rounds` rounds."""
+    work = tmp / "examples"
+    shutil.copytree(REPO / "examples", work, ignore=shutil.ignore_patterns("__pycache__"))
+    task = yaml.safe_load((work / "tuning.yaml").read_text(encoding="utf-8"))
+    task["hyperparameter_tuning_job"].update(max_number_of_training_jobs=trials, max_parallel_training_jobs=parallel)
+    task["inputs"]["static_hyperparameters"]["num_round"] = rounds
+    task["execution"]["name"] = f"e2e-{os.getpid()}-{time.monotonic_ns() % 10**8}"
+    path = work / "small-tuning.yaml"
+    path.write_text(yaml.safe_dump(task), encoding="utf-8")
+    (tmp / "config.yaml").write_text(f"backend: local\nlocal: {{data_dir: {tmp / 'data'}}}\n", encoding="utf-8")
+    return path
+
+
+def test_run_a_tuning_task_to_the_end(tmp_path: Path) -> None:
+    task = small_copy(tmp_path, trials=3, parallel=2, rounds=3)
+    done = subprocess.run([str(SCRIPT), "run", str(task), "--config", str(tmp_path / "config.yaml"), "--json"],
+                          capture_output=True, text=True, env=env_for(tmp_path), timeout=280, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["phase"] == "SUCCEEDED"
+    outputs = result["outputs"]
+    assert len(outputs["trials"]) == 3
+    assert set(outputs["best_hyperparameters"]) == {"eta", "max_depth", "min_child_weight"}
+    assert outputs["objective"]["metric_name"] == "validation:rmse"
+    # plain progress (not a terminal): a line per trial change, then the table with the best marked
+    err = done.stderr
+    assert re.search(r"^trial \S+-001-[0-9a-f]{8} Completed objective [0-9.]+ \(eta=", err, re.MULTILINE), err
+    [best_row] = [line for line in err.splitlines() if line.startswith("*  ")]
+    assert outputs["best_training_job_name"] in best_row and "Completed" in best_row
+    assert f"model: {outputs['model']}" in err
+
+
+def test_ctrl_c_stops_the_tuning_job_and_its_trials(tmp_path: Path) -> None:
+    task = small_copy(tmp_path, trials=4, parallel=2, rounds=100000)
+    run = subprocess.Popen([str(SCRIPT), "run", str(task), "--config", str(tmp_path / "config.yaml")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path))
+    assert run.stdout is not None
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if " InProgress " in line:
+            break
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=240)
+    assert run.returncode == 130, (out, err)
+    assert "stopping tuning job" in err
+    rows = [line for line in out.splitlines() if re.search(r"-00\d-[0-9a-f]{8}\s", line) and "(" not in line]
+    assert rows and all(("Stopped" in row or "Completed" in row) for row in rows), out
+    assert ": ABORTED" in out
