@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(180)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "sagemaker-plugin"
-LOCAL_SETTINGS = LocalSettings(time_scale=2)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=2)
 EXAMPLE_JOB = "examples-development-xgboost-regression-n0-0"
 
 

@@ -28,7 +28,7 @@ from local_sagemaker import LocalSageMaker, LocalSettings, metric_data
 from local_sagemaker import patch as patch_module
 from local_sagemaker.testing import LocalClients, unique_name
 
-LOCAL_SETTINGS = LocalSettings(time_scale=10)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=10)
 
 
 @pytest.fixture(scope="module")
