@@ -20,7 +20,8 @@ import browser
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 
-LOCAL_SETTINGS = LocalSettings(execution="simulate", timeline={"Training": 20.0})  # a browser sees the job train for 20 s
+# a browser sees the job train for 20 s
+LOCAL_SETTINGS = LocalSettings(execution="simulate", timeline={"Training": 20.0})
 
 
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str],
