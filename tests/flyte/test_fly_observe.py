@@ -36,7 +36,7 @@ from plugin.flyte import SageMakerBuiltinAlgorithmTask
 BUILTIN = "sagemaker_training_job_task"
 CATEGORY = agent_pb2.TaskCategory(name=BUILTIN, version=0)
 TERMINAL = {TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.ABORTED}
-LOCAL_SETTINGS = LocalSettings(time_scale=5)
+LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)
 ROUNDS = 5  # fly_service.create_request's num_round
 
 train = SageMakerBuiltinAlgorithmTask(name="tests.fly.observe.xgboost", training_job={
@@ -46,7 +46,8 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly.observe.xgboost", training
 
 @pytest.fixture(scope="module")
 def stub(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with fly_service.connector_service(server.url, tmp_path_factory.mktemp("observe")) as (channel, log):
+    with fly_service.connector_service(server.url, tmp_path_factory.mktemp("observe"),
+                                    server.credentials.env()) as (channel, log):
         try:
             yield agent_pb2_grpc.AsyncAgentServiceStub(channel)
         except grpc.RpcError:

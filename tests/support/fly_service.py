@@ -67,8 +67,9 @@ def create_request(task: Any, data: dict[str, str], execution: str) -> Any:
 
 
 @contextlib.contextmanager
-def connector_service(endpoint_url: str, tmp: Path) -> Iterator[tuple[Any, Path]]:
-    """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`: (channel, log)."""
+def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str]) -> Iterator[tuple[Any, Path]]:
+    """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`, signing with `keys`
+    (the server's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): (channel, log)."""
     import grpc
 
     config = {"backend": "local", "local": {"endpoint_url": endpoint_url},
@@ -76,6 +77,7 @@ def connector_service(endpoint_url: str, tmp: Path) -> Iterator[tuple[Any, Path]
     (tmp / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
+    env.update(keys)  # the local SageMaker takes requests signed with its own key pair only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
     pyflyte = Path(sys.executable).with_name("pyflyte")
     command = [str(pyflyte), "serve", "connector", "--port", str(port := free_port()),
