@@ -141,14 +141,29 @@ def test_a_job_name_sagemaker_would_refuse_is_bad_input(command: str, tmp_path: 
 # --- Ctrl-C ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.4, 0.7])
+def _seconds_until_the_entry_loads(tmp_path: Path) -> float:
+    """How long Python takes here now to start and reach the console script's entry (site, the editable install's
+    finder, the module itself): before that no Python program can answer Ctrl-C, so the delays below count from
+    there. The slowest of three."""
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import re, sagemaker_plugin"], cwd=tmp_path, env=E.cli_env(tmp_path),
+                       check=True)
+        times.append(time.monotonic() - started)
+    return max(times)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.4, 0.7])
 def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(delay: float, tmp_path: Path,
                                                                        closed_url: str) -> None:
-    """While boto3 and the plugin load (about a second on a busy machine): an interruption, not a crash."""
+    """While the plugin's modules, the standard library's and boto3 load (seconds on a busy machine): an
+    interruption, not a crash. The console script's entry (sagemaker_plugin.py) answers Ctrl-C from its first line."""
     config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
+    startup = _seconds_until_the_entry_loads(tmp_path)
     proc = subprocess.Popen([str(E.SCRIPT), "status", "some-job", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=E.cli_env(tmp_path))
-    time.sleep(delay)
+    time.sleep(startup + delay)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 3:  # the command had already finished its work: too late to interrupt it
@@ -170,6 +185,17 @@ def test_the_command_line_module_loads_without_boto3(tmp_path: Path) -> None:
                           env={**E.cli_env(tmp_path), "PYTHONPATH": str(E.REPO)}, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_console_scripts_entry_loads_nothing_before_it_answers_ctrl_c(tmp_path: Path) -> None:
+    """The entry installs its SIGINT handler before importing anything Python had not loaded at start (signal aside),
+    and the installed console script is that entry."""
+    probe = "import sys; before = set(sys.modules); import sagemaker_plugin; print(*sorted(set(sys.modules) - before))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                          env={**E.cli_env(tmp_path), "PYTHONPATH": str(E.REPO)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(done.stdout.split()) <= {"sagemaker_plugin", "signal"}, done.stdout
+    assert "from sagemaker_plugin import main" in E.SCRIPT.read_text()
 
 
 def test_ctrl_c_during_logs_follow_exits_130(long_served: Any) -> None:
