@@ -294,7 +294,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
 def test_resource_limit_backoff_grows(plugin: TrainingJobPlugin, clock: Clock,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries of a refused create back off exponentially (5, 10, 20 s... with jitter pinned to its top)."""
-    monkeypatch.setattr("plugin.create_queue.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("handlers.retry.random.uniform", lambda low, high: high)
     quota = Faults(plugin, "CreateTrainingJob", [QUOTA], repeat=True)
     meta = plugin.create(load_task(task()))
     retried_at = []
