@@ -252,8 +252,9 @@ def test_a_create_whose_response_was_lost_is_adopted(plugin: TrainingJobPlugin, 
 # --- quota: queued ----------------------------------------------------------------------------------------------------
 
 
-def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: TrainingJobPlugin, raw: Any,
-                                                                 clock: Clock) -> None:
+def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: TrainingJobPlugin, raw: Any, clock: Clock,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("handlers.retry.random.uniform", lambda low, high: high)  # full jitter, pinned to its top
     quota = Faults(plugin, "CreateTrainingJob", [QUOTA], repeat=True)
     meta = plugin.create(load_task(task()))
 
@@ -278,7 +279,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
     assert quota.calls == 2
     assert jobs_named(raw, meta.job_name) == []
 
-    clock.now = START + QUEUE_BACKOFF_SECONDS + 0.01  # past the first backoff (at most 5 s)
+    clock.now = START + QUEUE_BACKOFF_SECONDS + 0.01  # past the first backoff (5 s)
     created = plugin.get(meta)
     assert created.phase is Phase.QUEUED
     assert quota.calls == 3
