@@ -1,7 +1,8 @@
 """The boto3 client the plugin talks to SageMaker through: one retry policy, client-side rate limits, classified errors.
 
-botocore's own retries are switched off (one attempt per botocore call) so that the policy here is the only one:
-stacking botocore's 3 attempts under our 8 would make 24 requests and hide the real attempt count. Every attempt,
+botocore's own retries are switched off (one attempt per botocore call) so that the one policy (handlers/retry.py:
+backoff, giving up, the retry budget) is the only one: stacking botocore's 3 attempts under our 8 would make 24
+requests and hide the real attempt count. What is retried is read from botocore's retry data. Every attempt,
 retries included, first takes a token from a rate limiter (writes and reads apart), so a burst of tasks queues on our
 side instead of being throttled by SageMaker.
 
@@ -30,15 +31,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from handlers import local_credentials, telemetry
-from handlers.errors import (
-    AccessDenied,
-    AwsError,
-    InvalidRequest,
-    NameInUse,
-    NotFound,
-    ResourceLimit,
-    TransientError,
-)
+from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
+from handlers.ratelimit import RateLimits as RateLimits  # where callers have always found it
 from handlers.ratelimit import TokenBucket
 from handlers.retry import RetryBudget
 from handlers.retry import RetrySettings as RetrySettings  # where callers have always found it
@@ -48,14 +42,6 @@ log = logging.getLogger(__name__)
 SERVICES = ("sagemaker", "logs", "s3", "cloudwatch")
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Client-side pacing, per second; <= 0 means unlimited. Reads: Describe*, List*, Get*, logs; writes: the rest."""
-
-    create_per_second: float = 1.0
-    read_per_second: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -152,11 +138,15 @@ def _refused(error: BaseException) -> bool:
 
 def is_loopback(url: str | None) -> bool:
     """The endpoint is on this machine (127.0.0.0/8, ::1, localhost)."""
-    host = urllib.parse.urlsplit(url or "").hostname or ""
-    if host == "localhost":
+    return is_loopback_host(urllib.parse.urlsplit(url or "").hostname or "")
+
+
+def is_loopback_host(name: str) -> bool:
+    """A host name or address of this machine: localhost, 127.0.0.0/8, ::1."""
+    if name == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
 
@@ -444,10 +434,12 @@ class SageMakerClient:
 
     @property
     def logs(self) -> BaseClient:
+        """CloudWatch Logs: the jobs' log streams."""
         return self._client("logs")
 
     @property
     def s3(self) -> BaseClient:
+        """S3: uploads of local inputs, and the abort marks of queued creates."""
         return self._client("s3")
 
     @property

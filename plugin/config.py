@@ -45,14 +45,14 @@ class Security:
 
 
 @dataclass(frozen=True)
-class Tracking:
-    sweep_interval_seconds: float = 10.0
-    not_found_grace_seconds: float = 60.0
+class Limits:
+    resource_wait_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
-class Limits:
-    resource_wait_seconds: float = 3600.0
+class Tracking:
+    sweep_interval_seconds: float = 10.0
+    not_found_grace_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
