@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 #: how a create queued on quota is retried: no limit of attempts; the deadline is limits.resource_wait_seconds
 QUEUE_RETRY = RetrySettings(attempts=sys.maxsize, backoff_seconds=5.0, max_backoff_seconds=60.0)
-QUEUE_BACKOFF_SECONDS = QUEUE_RETRY.backoff_seconds
 NOT_FOUND_RECHECK_SECONDS = 0.25
 
 CreateOrAdopt = Callable[[SageMakerClient, Mapping[str, Any], str], tuple[str, bool]]

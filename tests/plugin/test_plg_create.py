@@ -25,7 +25,7 @@ from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
-from plugin.create_queue import QUEUE_BACKOFF_SECONDS
+from plugin.create_queue import QUEUE_RETRY
 from plugin_setup import START, Clock, fresh_task
 
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
@@ -279,7 +279,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
     assert quota.calls == 2
     assert jobs_named(raw, meta.job_name) == []
 
-    clock.now = START + QUEUE_BACKOFF_SECONDS + 0.01  # past the first backoff (5 s)
+    clock.now = START + QUEUE_RETRY.backoff_seconds + 0.01  # past the first backoff (5 s)
     created = plugin.get(meta)
     assert created.phase is Phase.QUEUED
     assert quota.calls == 3
