@@ -1,7 +1,8 @@
 """The boto3 client the plugin talks to SageMaker through: one retry policy, client-side rate limits, classified errors.
 
-botocore's own retries are switched off (one attempt per botocore call) so that the policy here is the only one:
-stacking botocore's 3 attempts under our 8 would make 24 requests and hide the real attempt count. Every attempt,
+botocore's own retries are switched off (one attempt per botocore call) so that the one policy (handlers/retry.py:
+backoff, giving up, the retry budget) is the only one: stacking botocore's 3 attempts under our 8 would make 24
+requests and hide the real attempt count. What is retried is read from botocore's retry data. Every attempt,
 retries included, first takes a token from a rate limiter (writes and reads apart), so a burst of tasks queues on our
 side instead of being throttled by SageMaker.
 
@@ -12,10 +13,8 @@ from __future__ import annotations
 
 import builtins
 import collections
-import functools
 import ipaddress
 import logging
-import os
 import re
 import threading
 import time
@@ -30,47 +29,19 @@ import urllib3.exceptions
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-from tenacity.stop import stop_base
-from tenacity.wait import wait_base
 
 from handlers import local_credentials, telemetry
-from handlers.errors import (
-    AccessDenied,
-    AwsError,
-    InvalidRequest,
-    NameInUse,
-    NotFound,
-    ResourceLimit,
-    TransientError,
-)
+from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
+from handlers.ratelimit import RateLimits as RateLimits  # where callers have always found it
 from handlers.ratelimit import TokenBucket
+from handlers.retry import RetryBudget
+from handlers.retry import RetrySettings as RetrySettings  # where callers have always found it
 
 log = logging.getLogger(__name__)
 
 SERVICES = ("sagemaker", "logs", "s3", "cloudwatch")
-RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
-_RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None  # read once, at import
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """One retry policy for every call: exponential backoff with full jitter, bounded by attempts and a deadline."""
-
-    attempts: int = 8  # total attempts per call, first included
-    backoff_seconds: float = 0.5  # base of exponential backoff, full jitter
-    max_backoff_seconds: float = 20.0  # cap of one sleep
-    deadline_seconds: float = 300.0  # overall deadline of one call, sleeps included
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Client-side pacing, per second; <= 0 means unlimited. Reads: Describe*, List*, Get*, logs; writes: the rest."""
-
-    create_per_second: float = 1.0
-    read_per_second: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -167,11 +138,15 @@ def _refused(error: BaseException) -> bool:
 
 def is_loopback(url: str | None) -> bool:
     """The endpoint is on this machine (127.0.0.0/8, ::1, localhost)."""
-    host = urllib.parse.urlsplit(url or "").hostname or ""
-    if host == "localhost":
+    return is_loopback_host(urllib.parse.urlsplit(url or "").hostname or "")
+
+
+def is_loopback_host(name: str) -> bool:
+    """A host name or address of this machine: localhost, 127.0.0.0/8, ::1."""
+    if name == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
 
@@ -396,44 +371,6 @@ def _gave_up(attempts: int, elapsed: float | None) -> str:
 # --- the client -----------------------------------------------------------------------------------------------------
 
 
-class _StopAtDeadline(stop_base):
-    """Stop when the next sleep would end past the deadline, on the injected clock (tenacity's own is fixed)."""
-
-    def __init__(self, deadline_seconds: float, start: float, clock: Callable[[], float]) -> None:
-        self.deadline_seconds = deadline_seconds
-        self.start = start
-        self.clock = clock
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.clock() - self.start + retry_state.upcoming_sleep >= self.deadline_seconds
-
-
-class _StopWhenRefused(stop_base):
-    """A loopback endpoint that refuses the connection has no server: give up after LOOPBACK_REFUSED_ATTEMPTS."""
-
-    def __init__(self, loopback: bool) -> None:
-        self.loopback = loopback
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        return (self.loopback and error is not None and _refused(error)
-                and retry_state.attempt_number >= LOOPBACK_REFUSED_ATTEMPTS)
-
-
-class _RefusedIsQuick(wait_base):
-    """The policy's backoff, but a short pause before the one retry of a refused loopback connection."""
-
-    def __init__(self, loopback: bool, otherwise: wait_base) -> None:
-        self.loopback = loopback
-        self.otherwise = otherwise
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        if self.loopback and error is not None and _refused(error):
-            return LOOPBACK_REFUSED_SLEEP_SECONDS
-        return float(self.otherwise(retry_state))
-
-
 class SageMakerClient:
     """boto3 clients for SageMaker, CloudWatch Logs and metrics, and S3 behind one retry policy, rate limits and
     error classes.
@@ -441,7 +378,8 @@ class SageMakerClient:
     `session` (else a new one for `settings.profile`) supplies credentials through boto3's chain; with
     `settings.local_credentials` the clients sign with the local SageMaker's own key pair instead (this process's
     server at the endpoint, else $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY) and the profile is ignored. `sleep` and
-    `clock` serve the backoff, the deadline and the rate limiters, so tests can run without waiting.
+    `clock` serve the backoff, the deadline and the rate limiters, so tests can run without waiting. Retries of all
+    its calls draw on one `budget` (handlers/retry.py).
     Thread-safe: boto3 clients are, and the counters and lazily built clients are guarded by a lock.
     """
 
@@ -481,6 +419,7 @@ class SageMakerClient:
         self.read_bucket = TokenBucket(settings.rate_limits.read_per_second, clock=clock, sleep=sleep)
         #: attempts made per operation, retries included (one per HTTP request sent, or tried to send)
         self.attempts: collections.Counter[str] = collections.Counter()
+        self.budget = RetryBudget()
         self._clients: dict[str, BaseClient] = {}
         #: the local SageMaker's key pair these clients sign with (None: boto3's chain, for AWS)
         self.local_keys = (
@@ -495,10 +434,12 @@ class SageMakerClient:
 
     @property
     def logs(self) -> BaseClient:
+        """CloudWatch Logs: the jobs' log streams."""
         return self._client("logs")
 
     @property
     def s3(self) -> BaseClient:
+        """S3: uploads of local inputs, and the abort marks of queued creates."""
         return self._client("s3")
 
     @property
@@ -539,59 +480,67 @@ class SageMakerClient:
         """Call `operation` (e.g. "DescribeTrainingJob") of `service`: rate-limited, retried, errors classified.
 
         Each attempt takes a token from the write or read bucket, then sends one request; `attempts[operation]`
-        counts them. Retryable failures (`is_retryable`) are retried with full-jitter backoff until
-        `retry.attempts` attempts or `retry.deadline_seconds` have been spent; then, or for any other failure,
-        the error is raised as classified by `classify`.
+        counts them. Retryable failures (`is_retryable`) are retried as `settings.retry` says (handlers/retry.py),
+        while the client's retry budget can pay for it; then, or for any other failure, the error is raised as
+        classified by `classify`.
         """
         client = self._client(service)
         if operation not in client.meta.service_model.operation_names:
             raise ValueError(f"{service} has no operation {operation!r}")
-        if _RECORD_OPS_FILE:  # the IAM policy test: which operations the plugin really performs
-            with open(_RECORD_OPS_FILE, "a", encoding="utf-8") as out:
-                out.write(f"{service}:{operation}\n")
         method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
         bucket = self.bucket_for(service, operation)
-        policy = self.settings.retry
         start = self._clock()
-        tries = throttled = 0
-
-        def attempt() -> dict[str, Any]:
-            nonlocal tries, throttled
+        tries = throttled = retry_cost = 0
+        while True:
             if bucket is not None:
                 bucket.acquire()
             tries += 1
             with self._lock:
                 self.attempts[operation] += 1
             try:
-                return method(**params)
-            except bce.ClientError as error:
-                throttled += _error_fields(error)[0] in THROTTLING_CODES
-                raise
+                result = method(**params)
+            except _AWS_FAILURES as error:
+                throttled += isinstance(error, bce.ClientError) and _error_fields(error)[0] in THROTTLING_CODES
+                sleep, retry_cost = self._retry_after(error, operation, tries, start)
+                if sleep is None:
+                    raise self._failure(error, service, operation, tries, start, throttled, retry_cost) from error
+                self._sleep(sleep)
+                continue
+            self.budget.succeeded(retry_cost)
+            telemetry.call_finished(service, operation, "ok", tries, throttled)
+            return result
 
-        loopback = is_loopback(self.settings.endpoint_url)
-        retrying = Retrying(
-            stop=stop_after_attempt(max(1, policy.attempts))
-            | _StopAtDeadline(policy.deadline_seconds, start, self._clock)
-            | _StopWhenRefused(loopback),
-            wait=_RefusedIsQuick(loopback, wait_random_exponential(multiplier=policy.backoff_seconds,
-                                                                   max=policy.max_backoff_seconds)),
-            retry=retry_if_exception(is_retryable),
-            sleep=self._sleep,
-            before_sleep=functools.partial(_log_retry, operation, self.settings.endpoint_url,
-                                           max(1, policy.attempts)),
-            reraise=True,
-        )
-        try:
-            result: dict[str, Any] = retrying(attempt)
-        except _AWS_FAILURES as error:
-            failure = classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start)
-            if self.settings.local_credentials and failure.code in _REJECTED_CREDENTIAL_CODES:
-                failure = AccessDenied(_local_refusal(operation, self.settings.endpoint_url, str(failure)),
-                                       code=failure.code, operation=operation)
-            telemetry.call_finished(service, operation, type(failure).__name__, tries, throttled)
-            raise failure from error
-        telemetry.call_finished(service, operation, "ok", tries, throttled)
-        return result
+    def _retry_after(self, error: BaseException, operation: str, tries: int, start: float) -> tuple[float | None, int]:
+        """The seconds to sleep before the next attempt (None: give up) and what the budget was paid for it (-1: it
+        could not pay). A refused loopback connection has no server behind it: one quick retry, then give up."""
+        if not is_retryable(error):
+            return None, 0
+        policy = self.settings.retry
+        refused = _refused(error) and is_loopback(self.endpoint_url)
+        attempts = min(policy.attempts, LOOPBACK_REFUSED_ATTEMPTS) if refused else max(1, policy.attempts)
+        sleep = LOOPBACK_REFUSED_SLEEP_SECONDS if refused else policy.delay(tries)
+        if tries >= attempts or policy.gives_up(tries, self._clock() - start + sleep):
+            return None, 0
+        cost = self.budget.spend(timeout=isinstance(error, (bce.ReadTimeoutError, bce.ConnectTimeoutError)))
+        if not cost:
+            return None, -1
+        log.info("retrying %s in %.1f s: %s (attempt %d of %d)", operation, sleep, _why(error, self.endpoint_url),
+                 tries + 1, attempts)
+        return sleep, cost
+
+    def _failure(self, error: BaseException, service: str, operation: str, tries: int, start: float, throttled: int,
+                 retry_cost: int) -> AwsError:
+        """The classified error a call raises once it gives up (and its telemetry)."""
+        failure = classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start)
+        if self.settings.local_credentials and failure.code in _REJECTED_CREDENTIAL_CODES:
+            failure = AccessDenied(_local_refusal(operation, self.settings.endpoint_url, str(failure)),
+                                   code=failure.code, operation=operation)
+        if retry_cost < 0:
+            failure = type(failure)(f"{failure}; not retried: so many calls of this client failed lately that its "
+                                    f"retry budget is spent (it refills as calls succeed)",
+                                    code=failure.code, operation=operation)
+        telemetry.call_finished(service, operation, type(failure).__name__, tries, throttled)
+        return failure
 
     # --- what the plugin uses ---------------------------------------------------------------------------------------
 
@@ -655,18 +604,3 @@ def _partition(session: boto3.Session, region: str) -> str:
         return str(session.get_partition_for_region(region))
     except bce.UnknownRegionError:
         return "aws"
-
-
-def _log_retry(operation: str, endpoint_url: str | None, attempts: int, retry_state: RetryCallState) -> None:
-    """One line per retry, at once: what is retried, why, and how many attempts it may take (the CLI shows them)."""
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    if error is not None and _refused(error) and is_loopback(endpoint_url):
-        attempts = min(attempts, LOOPBACK_REFUSED_ATTEMPTS)
-    log.info(
-        "retrying %s in %.1f s: %s (attempt %d of %d)",
-        operation,
-        retry_state.upcoming_sleep,
-        _why(error, endpoint_url),
-        retry_state.attempt_number + 1,
-        attempts,
-    )

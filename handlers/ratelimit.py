@@ -10,6 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Client-side pacing, per second; <= 0 means unlimited. Reads: Describe*, List*, Get*, logs; writes: the rest."""
+
+    create_per_second: float = 1.0
+    read_per_second: float = 10.0
 
 
 class TokenBucket:

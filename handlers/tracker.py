@@ -186,11 +186,6 @@ class StatusTracker:
         with self._lock:
             return TrackerStats(**self._counts, tracked=len(self._jobs))
 
-    def tracked(self) -> list[str]:
-        """Names of the jobs tracked now."""
-        with self._lock:
-            return list(self._jobs)
-
     def __repr__(self) -> str:
         return f"StatusTracker({self.client!r}, every {self.sweep_interval_seconds:g} s, {len(self._jobs)} jobs)"
 

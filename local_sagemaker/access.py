@@ -22,7 +22,6 @@ import email.utils
 import hashlib
 import hmac
 import io
-import ipaddress
 import json
 import secrets
 import time
@@ -37,6 +36,7 @@ from botocore.auth import HmacV1Auth, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, 
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+from handlers.client import is_loopback_host
 from handlers.local_credentials import LocalCredentials
 
 StartResponse = Callable[..., Any]
@@ -69,12 +69,7 @@ def loopback_host(host: str) -> bool:
         name, port = host, ""
     if port and not port.isdigit():
         return False
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(name)
 
 
 # --- AWS's answers ----------------------------------------------------------------------------------------------------

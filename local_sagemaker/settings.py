@@ -1,127 +1,18 @@
-"""The knobs of the local SageMaker (config.yaml's `local` section), as frozen values.
-
-Durations are given in timeline seconds, the seconds a real job would spend; `time_scale` divides every one of them
-(the timeline, the stop delay), so a benchmark can run thousands of jobs quickly without changing their shape.
-Request rates are never scaled: they are quotas on real requests.
-"""
+"""The knobs of the local SageMaker, where local_sagemaker's modules find them: defined once in handlers/local.py,
+which config.yaml's `local` section (plugin/config.py) is read into as well."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 from handlers.local import (
-    DEFAULT_FAILURE_AT,
-    DEFAULT_FAILURE_REASON,
+    DEFAULT_BUCKETS,
     DEFAULT_TIMELINE,
+    EXECUTIONS,
     LOCAL_ACCOUNT_ID,
-    LOCAL_OUTPUT_BUCKET,
-    LOCAL_PHASES,
     PLACEHOLDER_ROLE_ARN,
+    FailureRule,
+    LocalSettings,
 )
+from handlers.local import LOCAL_PHASES as PHASES
 
-__all__ = ["DEFAULT_TIMELINE", "LOCAL_ACCOUNT_ID", "PLACEHOLDER_ROLE_ARN"]  # where callers have always found them
-
-#: Buckets the local S3 holds from the start, as an AWS account holds its own: SageMaker never creates a bucket (a job
-#: whose output bucket is missing fails), so the plugin's default local output bucket is there for jobs to write to.
-DEFAULT_BUCKETS: tuple[str, ...] = (LOCAL_OUTPUT_BUCKET,)
-
-#: The secondary statuses a job passes through while InProgress, in order.
-PHASES: tuple[str, ...] = LOCAL_PHASES
-
-#: How jobs happen: `run` executes each host's processes on this machine; `simulate` plays a timeline.
-EXECUTIONS: tuple[str, ...] = ("run", "simulate")
-
-
-@dataclass(frozen=True)
-class FailureRule:
-    """Jobs whose whole name matches `name_pattern` (`re.fullmatch`) fail halfway through secondary status `at`.
-
-    Halfway, so that a poller sees the job in `at` before it fails, as with a real AlgorithmError.
-    """
-
-    name_pattern: str
-    at: str = DEFAULT_FAILURE_AT
-    reason: str = DEFAULT_FAILURE_REASON
-
-    def __post_init__(self) -> None:
-        if self.at not in PHASES:
-            known = ", ".join(PHASES)
-            raise ValueError(f"failure rule {self.name_pattern!r}: 'at' must be one of {known}, not {self.at!r}")
-        try:
-            re.compile(self.name_pattern)
-        except re.error as error:
-            message = f"failure rule: name_pattern {self.name_pattern!r} is not a regular expression: {error}"
-            raise ValueError(message) from None
-        if not self.reason:
-            raise ValueError(f"failure rule {self.name_pattern!r}: 'reason' must not be empty")
-
-    def matches(self, job_name: str) -> bool:
-        return re.fullmatch(self.name_pattern, job_name) is not None
-
-
-@dataclass(frozen=True)
-class LocalSettings:
-    """How the local SageMaker behaves; every field optional.
-
-    timeline: timeline seconds per secondary status (missing phases keep the default).
-    time_scale: 10 makes every duration ten times shorter.
-    failures: rules that make matching jobs fail; the first matching rule wins.
-    requests_per_second: per operation name (`CreateTrainingJob`, `DescribeLogStreams`, ...); over it the server answers
-        HTTP 400 ThrottlingException "Rate exceeded". A burst of max(1, rate) requests is allowed.
-    instances: per instance type, how many instances jobs may hold at once (InProgress and Stopping jobs count);
-        a create over it gets ResourceLimitExceeded.
-    stop_seconds: timeline seconds a job stays in Stopping after StopTrainingJob; with `execution: run`, the grace
-        period between SIGTERM and SIGKILL of a stopped job's processes.
-    execution: `run` (the default) runs each host as processes on this machine; `simulate` plays the timeline
-        (thousands of jobs at no cost, for benchmarks and fault tests).
-    buckets: S3 buckets that exist from the start (and again after a reset), in us-east-1.
-    """
-
-    timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
-    time_scale: float = 1.0
-    failures: tuple[FailureRule, ...] = ()
-    requests_per_second: Mapping[str, float] = field(default_factory=dict)
-    instances: Mapping[str, int] = field(default_factory=dict)
-    stop_seconds: float = 1.0
-    execution: str = "run"
-    buckets: tuple[str, ...] = DEFAULT_BUCKETS
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.timeline) - set(PHASES))
-        if unknown:
-            raise ValueError(f"timeline: unknown secondary status {', '.join(unknown)}; known: {', '.join(PHASES)}")
-        for phase, seconds in self.timeline.items():
-            if not _is_number(seconds) or seconds < 0:
-                raise ValueError(f"timeline.{phase}: must be a number of seconds >= 0, not {seconds!r}")
-        if not _is_number(self.time_scale) or self.time_scale <= 0:
-            raise ValueError(f"time_scale: must be a number > 0, not {self.time_scale!r}")
-        for operation, rate in self.requests_per_second.items():
-            if not _is_number(rate) or rate <= 0:
-                raise ValueError(f"requests_per_second.{operation}: must be a number > 0, not {rate!r}")
-        for instance_type, count in self.instances.items():
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ValueError(f"instances.{instance_type}: must be a whole number >= 0, not {count!r}")
-        if not _is_number(self.stop_seconds) or self.stop_seconds < 0:
-            raise ValueError(f"stop_seconds: must be a number of seconds >= 0, not {self.stop_seconds!r}")
-        if self.execution not in EXECUTIONS:
-            raise ValueError(f"execution: must be one of {', '.join(EXECUTIONS)}, not {self.execution!r}")
-        # A tuple given as a list would make the dataclass unhashable and mutable; accept it, store a tuple.
-        object.__setattr__(self, "failures", tuple(self.failures))
-        object.__setattr__(self, "buckets", tuple(self.buckets))
-
-    def seconds(self, phase: str) -> float:
-        """Wall-clock seconds a job spends in `phase`, after scaling."""
-        return float(self.timeline.get(phase, DEFAULT_TIMELINE[phase])) / self.time_scale
-
-    def scaled(self, timeline_seconds: float) -> float:
-        """Wall-clock seconds for a duration given in timeline seconds."""
-        return timeline_seconds / self.time_scale
-
-    def failure_for(self, job_name: str) -> FailureRule | None:
-        return next((rule for rule in self.failures if rule.matches(job_name)), None)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+__all__ = ["DEFAULT_BUCKETS", "DEFAULT_TIMELINE", "EXECUTIONS", "LOCAL_ACCOUNT_ID", "PHASES", "PLACEHOLDER_ROLE_ARN",
+           "FailureRule", "LocalSettings"]

@@ -21,10 +21,8 @@ from moto.s3.models import FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
 from handlers.logs import LOG_GROUP
+from handlers.metric_series import NAMESPACE as METRICS_NAMESPACE
 from local_sagemaker.logs import LogLine, MetricSink
-
-#: Where SageMaker publishes training jobs' metrics in CloudWatch (the same name as the log group).
-METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str] | None:

@@ -71,17 +71,10 @@ class LocalClients:
             )
         return self._clients[key]
 
-    @property
-    def sagemaker(self) -> Any:
-        return self.client("sagemaker")
-
-    @property
-    def s3(self) -> Any:
-        return self.client("s3")
-
-    @property
-    def logs(self) -> Any:
-        return self.client("logs")
+    #: the default region's clients, by their service's name
+    sagemaker = property(lambda self: self.client("sagemaker"))
+    s3 = property(lambda self: self.client("s3"))
+    logs = property(lambda self: self.client("logs"))
 
     def put_data(self, prefix: str, body: bytes = b"1.0,2.0,3.0\n", bucket: str = DATA_BUCKET) -> str:
         """Uploads one object under `prefix` in `bucket`; returns the prefix as an s3:// URI."""

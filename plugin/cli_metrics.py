@@ -14,9 +14,8 @@ from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound, Problem
 from handlers.metric_series import SOURCES, JobMetrics, MetricReader
 from plugin.charts import table, terminal_charts, write_picture
+from plugin.cli import EXIT_OK
 from plugin.config import Config
-
-EXIT_OK = 0
 
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None],

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from handlers.client import ClientSettings, RateLimits, RetrySettings
 from handlers.errors import InputError, join_path
-from handlers.local import DEFAULT_FAILURE_AT, DEFAULT_FAILURE_REASON, DEFAULT_TIMELINE, LOCAL_PHASES
+from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
 from handlers.service_model import enum_values, service_model
 from plugin.fields import Reader
 from plugin.yamlfile import read_document
@@ -26,8 +26,6 @@ _Section = TypeVar("_Section")
 CONFIG_ENV = "SAGEMAKER_PLUGIN_CONFIG"
 ENDPOINT_ENV = "SAGEMAKER_PLUGIN_ENDPOINT_URL"
 BACKENDS = ("local", "aws")
-SECONDARY_STATUSES = LOCAL_PHASES
-EXECUTIONS = ("run", "simulate")
 
 
 @dataclass(frozen=True)
@@ -47,32 +45,22 @@ class Security:
 
 
 @dataclass(frozen=True)
+class Limits:
+    resource_wait_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Tracking:
     sweep_interval_seconds: float = 10.0
     not_found_grace_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
-class Limits:
-    resource_wait_seconds: float = 3600.0
+class LocalConfig(LocalSettings):
+    """config's `local` section: the local SageMaker's settings (handlers/local.py, one home for them and their
+    defaults), and where to find it."""
 
-
-@dataclass(frozen=True)
-class LocalFailure:
-    name_pattern: str
-    at: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class LocalConfig:
     endpoint_url: str | None = None
-    timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
-    time_scale: float = 1.0
-    failures: tuple[LocalFailure, ...] = ()
-    requests_per_second: Mapping[str, float] = field(default_factory=dict)
-    instances: Mapping[str, int] = field(default_factory=dict)
-    execution: str = "run"
     data_dir: str | None = None  # where the local S3 is kept; None: the default (local_sagemaker/persistence.py)
 
 
@@ -231,19 +219,22 @@ def _local_operations() -> frozenset[str]:
 
 
 def _local(reader: Reader, value: Any) -> LocalConfig:
+    """config's `local` section; the checks LocalSettings makes itself are made here first, to name the field."""
     p = "local"
     d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas",
                                     "data_dir"))
     base = LocalConfig()
+    problems = len(reader.problems)
     timeline = dict(base.timeline)
     tp = join_path(p, "timeline")
     for status, seconds in (reader.mapping(d.get("timeline"), tp) or {}).items():
-        if status not in SECONDARY_STATUSES:
-            reader.fail(join_path(tp, status), f"unknown secondary status; use {', '.join(SECONDARY_STATUSES)}")
+        if status not in LOCAL_PHASES:
+            reader.fail(join_path(tp, status), f"unknown secondary status; use {', '.join(LOCAL_PHASES)}")
         timeline[status] = reader.number({status: seconds}, status, tp, 0.0, minimum=0)
 
-    def failure(item: Any, path: str) -> LocalFailure:
+    def failure(item: Any, path: str) -> FailureRule | None:
         f = _section(reader, item, path, ("name_pattern", "at", "reason"))
+        problems = len(reader.problems)
         pattern = reader.string(f, "name_pattern", path, ".*")
         try:
             import re
@@ -251,10 +242,17 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
             re.compile(pattern)
         except (re.error, OverflowError, RecursionError, ValueError) as error:
             reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
-        at = reader.string(f, "at", path, DEFAULT_FAILURE_AT)
-        if at not in SECONDARY_STATUSES:
-            reader.fail(join_path(path, "at"), f"must be one of {', '.join(SECONDARY_STATUSES)}, not {at!r}")
-        return LocalFailure(pattern, at, reader.string(f, "reason", path, DEFAULT_FAILURE_REASON))
+        at = reader.string(f, "at", path, FailureRule.at)
+        if at not in LOCAL_PHASES:
+            reader.fail(join_path(path, "at"), f"must be one of {', '.join(LOCAL_PHASES)}, not {at!r}")
+        reason = reader.string(f, "reason", path, FailureRule.reason)
+        if len(reader.problems) > problems:
+            return None
+        try:
+            return FailureRule(pattern, at, reason)
+        except ValueError as error:  # a check of the rule's own that the reader does not make (an empty reason)
+            reader.fail(path, str(error))
+            return None
 
     qp = join_path(p, "quotas")
     quotas = _section(reader, d.get("quotas"), qp, ("requests_per_second", "instances"))
@@ -277,13 +275,11 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     execution = reader.string(d, "execution", p, base.execution)
     if execution not in EXECUTIONS:
         reader.fail(join_path(p, "execution"), f"must be one of {', '.join(EXECUTIONS)}, not {execution!r}")
-    return LocalConfig(
-        endpoint_url=reader.string(d, "endpoint_url", p, None),
-        execution=execution,
-        timeline=timeline,
-        time_scale=reader.number(d, "time_scale", p, base.time_scale, minimum=0.001),
-        failures=tuple(reader.each(d.get("failures"), join_path(p, "failures"), failure)),
-        requests_per_second=rps,
-        instances=instances,
-        data_dir=reader.string(d, "data_dir", p, None),
-    )
+    endpoint_url = reader.string(d, "endpoint_url", p, None)
+    time_scale = reader.number(d, "time_scale", p, base.time_scale, minimum=0.001)
+    failures = tuple(rule for rule in reader.each(d.get("failures"), join_path(p, "failures"), failure) if rule)
+    data_dir = reader.string(d, "data_dir", p, None)
+    if len(reader.problems) > problems:
+        return base  # refused all the same (Reader.raise_if_any), with every problem named
+    return LocalConfig(endpoint_url=endpoint_url, execution=execution, timeline=timeline, time_scale=time_scale,
+                       failures=failures, requests_per_second=rps, instances=instances, data_dir=data_dir)

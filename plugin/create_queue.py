@@ -1,7 +1,8 @@
 """Creates queued on quota, and aborts that must reach them: the state machine behind `get` and `delete`.
 
 A create refused for quota (ResourceLimitExceeded) is queued in the job's meta; each `get` that finds no job retries
-it, with backoff, until limits.resource_wait_seconds runs out. A `delete` of a queued job writes an abort mark in S3
+it, with the one retry policy's backoff (handlers/retry.py, slower: quotas clear in minutes), until
+limits.resource_wait_seconds runs out. A `delete` of a queued job writes an abort mark in S3
 (handlers/abort_marks.py) before it looks for the job, and a create from the queue looks for the mark after it
 made the job, so that whichever process runs either half, one of the two sees the other. Stopping tags the job
 first, so that every process reports ABORTED. The memos here are this process's own; the marks and tags are what
@@ -11,7 +12,7 @@ all processes share. Phases and messages come from handlers/status.py.
 from __future__ import annotations
 
 import logging
-import random
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -22,14 +23,15 @@ from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, InvalidRequest, NotFound, ResourceLimit
 from handlers.polling import poll_until
 from handlers.request import STOPPED_BY_TAG
+from handlers.retry import RetrySettings
 from handlers.status import Phase, Status, plugin_status
 from plugin.config import Config
 from plugin.meta import ResourceMeta
 
 log = logging.getLogger(__name__)
 
-QUEUE_BACKOFF_SECONDS = 5.0
-QUEUE_BACKOFF_MAX_SECONDS = 60.0
+#: how a create queued on quota is retried: no limit of attempts; the deadline is limits.resource_wait_seconds
+QUEUE_RETRY = RetrySettings(attempts=sys.maxsize, backoff_seconds=5.0, max_backoff_seconds=60.0)
 NOT_FOUND_RECHECK_SECONDS = 0.25
 
 CreateOrAdopt = Callable[[SageMakerClient, Mapping[str, Any], str], tuple[str, bool]]
@@ -106,7 +108,8 @@ class CreateQueue:
                 return plugin_status("never-created")
             attempts, next_time = self._next_create.get(name, (0, 0.0))
         reason = meta.queued_message
-        if now - meta.created_at > self.config.limits.resource_wait_seconds:
+        policy = replace(QUEUE_RETRY, deadline_seconds=self.config.limits.resource_wait_seconds)
+        if policy.gives_up(attempts, now - meta.created_at):
             return plugin_status("resource-wait-exceeded", waited=now - meta.created_at, reason=reason)
         if now < next_time:
             return plugin_status("waiting-for-resources", reason=reason)
@@ -118,7 +121,7 @@ class CreateQueue:
         try:
             self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
         except ResourceLimit as error:
-            delay = min(QUEUE_BACKOFF_MAX_SECONDS, QUEUE_BACKOFF_SECONDS * 2**attempts) * random.uniform(0.5, 1.0)
+            delay = policy.delay(attempts + 1)
             if self.config.backend == "local":
                 delay /= self.config.local.time_scale  # the local SageMaker's jobs run faster; so do its queues
             with self._lock:

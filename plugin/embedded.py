@@ -13,33 +13,25 @@ import atexit
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handlers.errors import InputError, Problem
+from handlers.local import LocalSettings
 from plugin.config import Config
 
 if TYPE_CHECKING:
-    from local_sagemaker import LocalSageMaker, LocalSettings
+    from local_sagemaker import LocalSageMaker
 
 _lock = threading.Lock()
 _process_server: LocalSageMaker | None = None  # the process's own, once started (one per process, as moto's state is)
 
 
 def local_settings(config: Config) -> LocalSettings:
-    """The local SageMaker's settings from config's `local` section."""
-    from local_sagemaker import FailureRule, LocalSettings
-
-    local = config.local
-    return LocalSettings(
-        timeline=dict(local.timeline),
-        time_scale=local.time_scale,
-        failures=tuple(FailureRule(f.name_pattern, f.at, f.reason) for f in local.failures),
-        requests_per_second=dict(local.requests_per_second),
-        instances=dict(local.instances),
-        execution=local.execution,
-    )
+    """The local SageMaker's settings from config's `local` section (a LocalSettings with where to find it): the
+    settings alone, so that nothing of plugin/ travels into local_sagemaker."""
+    return LocalSettings(**{f.name: getattr(config.local, f.name) for f in fields(LocalSettings)})
 
 
 def data_dir(config: Config) -> Path:

@@ -40,15 +40,6 @@ HYPERPARAMETERS_PATH = _HYPERPARAMETERS = "inputs.static_hyperparameters"
 
 
 @dataclass(frozen=True)
-class Upload:
-    """A local input that the local backend copies to S3 before the create."""
-
-    channel: str
-    local_path: str
-    s3_uri: str
-
-
-@dataclass(frozen=True)
 class Rendered:
     """The request, and what the task says that the request leaves out on purpose (`warnings`: valid, but said)."""
 
@@ -65,6 +56,15 @@ class Rendered:
     def warning_lines(self) -> list[str]:
         """`warning: <path>: <message>`, one per warning, as the command line prints them on stderr."""
         return [f"warning: {warning}" for warning in self.warnings]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local input that the local backend copies to S3 before the create."""
+
+    channel: str
+    local_path: str
+    s3_uri: str
 
 
 def render(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,

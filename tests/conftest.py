@@ -1,18 +1,13 @@
 """The AWS operation recorder, opt-in: `SAGEMAKER_PLUGIN_RECORD_OPS=/tmp/ops.txt pytest`.
 
-While the variable names a file, every AWS operation the plugin performs is appended to it as `service:Operation`, and
+While the variable names a file, every AWS operation the plugin performs is appended to it as `service:Operation`
+(tests/support/record_ops.py, on botocore's `before-call` event, in this process and in its Python subprocesses), and
 at the end of the session each must be allowed by docs/iam-policy.json (tests/security/test_sec_iam_policy.py says
 what each needs); otherwise the session fails and lists what is missing. Without the variable this file does nothing.
-
-An operation the plugin performs is a `SageMakerClient.call` made from the plugin's code (handlers/, plugin/): tests'
-own boto3 clients are never recorded, nor are a test's direct `client.call(...)`s for its own setup. In this process
-a wrapper of `SageMakerClient.call` records them; subprocesses inherit the variable and record through the client's
-own hook (handlers/client.py RECORD_OPS_ENV, read at import), which this process turns off for itself.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 import sys
@@ -38,18 +33,7 @@ if SUPPORT not in sys.path:
     sys.path.insert(0, SUPPORT)
 
 RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
-ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_CODE = tuple(str(ROOT / package) + os.sep for package in ("handlers", "plugin"))
 POLICY_TEST = Path(__file__).parent / "security" / "test_sec_iam_policy.py"
-
-
-def _called_from_plugin_code() -> bool:
-    frame = sys._getframe(2)  # the caller of the wrapper
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(PLUGIN_CODE):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
 
 
 def _private_data_dir() -> None:
@@ -65,23 +49,10 @@ def _private_data_dir() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _private_data_dir()
-    record = os.environ.get(RECORD_ENV)
-    if not record:
-        return
-    import handlers.client
+    import record_ops
 
-    if hasattr(handlers.client, "_RECORD_OPS_FILE"):
-        handlers.client._RECORD_OPS_FILE = None  # in this process the wrapper below records, tests' own calls apart
-    original = handlers.client.SageMakerClient.call
-
-    @functools.wraps(original)
-    def call(self: Any, service: str, operation: str, **params: Any) -> Any:
-        if _called_from_plugin_code():
-            with open(record, "a", encoding="utf-8") as out:
-                out.write(f"{service}:{operation}\n")
-        return original(self, service, operation, **params)
-
-    handlers.client.SageMakerClient.call = call  # type: ignore[method-assign]
+    if record_ops.install_from_environment() is not None:
+        os.environ.update(record_ops.subprocess_env(dict(os.environ)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

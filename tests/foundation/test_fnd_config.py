@@ -12,11 +12,11 @@ import yaml
 
 from handlers.client import RateLimits, RetrySettings
 from handlers.errors import InputError
+from handlers.local import FailureRule
 from plugin.config import (
     Config,
     Defaults,
     LocalConfig,
-    LocalFailure,
     Security,
     load_config,
     parse_config,
@@ -183,7 +183,7 @@ local:
         endpoint_url="http://127.0.0.1:4566",
         timeline={"Starting": 1.0, "Downloading": 1.0, "Training": 4.0, "Uploading": 1.0},
         time_scale=10.0,
-        failures=(LocalFailure("nightly-.*", "Training", "AlgorithmError: loss became NaN"),),
+        failures=(FailureRule("nightly-.*", "Training", "AlgorithmError: loss became NaN"),),
         requests_per_second={"CreateTrainingJob": 1.0, "DescribeTrainingJob": 10.0},
         instances={"ml.p3.2xlarge": 0},
     )
@@ -370,8 +370,8 @@ def test_local_timeline_errors(timeline: Any, path: str, message: str) -> None:
 def test_local_failures_with_defaults() -> None:
     c = parse_config({"local": {"failures": [{"name_pattern": "nightly-.*"}, {"at": "Downloading", "reason": "r"}]}})
     assert c.local.failures == (
-        LocalFailure("nightly-.*", "Training", "AlgorithmError: injected failure"),
-        LocalFailure(".*", "Downloading", "r"),
+        FailureRule("nightly-.*", "Training", "AlgorithmError: injected failure"),
+        FailureRule(".*", "Downloading", "r"),
     )
 
 
@@ -381,6 +381,7 @@ def test_local_failures_with_defaults() -> None:
     ([{}, {"at": 3}], "local.failures[1].at", "must be a string, not an integer"),
     ({"name_pattern": "x"}, "local.failures", "must be a list, not a map"),
     (["x"], "local.failures[0]", "must be a map, not a string"),
+    ([{"reason": ""}], "local.failures[0]", "failure rule '.*': 'reason' must not be empty"),  # the rule's own check
 ])
 def test_local_failures_errors(failures: Any, path: str, start: str) -> None:
     [(got_path, message)] = problems_of({"local": {"failures": failures}})

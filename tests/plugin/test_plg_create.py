@@ -25,7 +25,7 @@ from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
-from plugin.create_queue import QUEUE_BACKOFF_SECONDS
+from plugin.create_queue import QUEUE_RETRY
 from plugin_setup import START, Clock, fresh_task
 
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
@@ -252,8 +252,9 @@ def test_a_create_whose_response_was_lost_is_adopted(plugin: TrainingJobPlugin, 
 # --- quota: queued ----------------------------------------------------------------------------------------------------
 
 
-def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: TrainingJobPlugin, raw: Any,
-                                                                 clock: Clock) -> None:
+def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: TrainingJobPlugin, raw: Any, clock: Clock,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("handlers.retry.random.uniform", lambda low, high: high)  # full jitter, pinned to its top
     quota = Faults(plugin, "CreateTrainingJob", [QUOTA], repeat=True)
     meta = plugin.create(load_task(task()))
 
@@ -278,7 +279,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
     assert quota.calls == 2
     assert jobs_named(raw, meta.job_name) == []
 
-    clock.now = START + QUEUE_BACKOFF_SECONDS + 0.01  # past the first backoff (at most 5 s)
+    clock.now = START + QUEUE_RETRY.backoff_seconds + 0.01  # past the first backoff (5 s)
     created = plugin.get(meta)
     assert created.phase is Phase.QUEUED
     assert quota.calls == 3
@@ -294,7 +295,7 @@ def test_resource_limit_queues_then_creates_once_the_quota_frees(plugin: Trainin
 def test_resource_limit_backoff_grows(plugin: TrainingJobPlugin, clock: Clock,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries of a refused create back off exponentially (5, 10, 20 s... with jitter pinned to its top)."""
-    monkeypatch.setattr("plugin.create_queue.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("handlers.retry.random.uniform", lambda low, high: high)
     quota = Faults(plugin, "CreateTrainingJob", [QUOTA], repeat=True)
     meta = plugin.create(load_task(task()))
     retried_at = []

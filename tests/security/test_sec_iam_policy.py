@@ -8,12 +8,8 @@
 - Dynamic: a workload of every command and plugin method against the local SageMaker, with each operation the plugin
   performs recorded (SageMakerClient.call is the only door to AWS: tests' own boto3 clients are not recorded).
 - Suite-wide (opt-in): with SAGEMAKER_PLUGIN_RECORD_OPS=<file>, tests/conftest.py records every operation the plugin
-  performs during the whole test session and fails the session if one is not allowed here (`uncovered`).
-  Subprocesses record too once handlers/client.py has its hook (test_subprocesses_record_their_operations):
-      RECORD_OPS_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
-      _RECORD_OPS_FILE = os.environ.get(RECORD_OPS_ENV) or None   # read once, at import
-  and, in SageMakerClient.call right after the unknown-operation check, when _RECORD_OPS_FILE is set, append
-  f"{service}:{operation}\n" to it (one short write in append mode: safe across processes).
+  performs during the whole test session, its Python subprocesses included (tests/support/record_ops.py, on
+  botocore's `before-call` event), and fails the session if one is not allowed here (`uncovered`).
 """
 
 from __future__ import annotations
@@ -368,22 +364,14 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
     assert uncovered(recorded) == []
 
 
-# --- suite-wide recording (tests/conftest.py) and its hook in handlers/client.py -------------------------------------
-
-
-def _client_records_itself() -> bool:
-    import handlers.client
-
-    return getattr(handlers.client, "RECORD_OPS_ENV", None) == RECORD_ENV and hasattr(handlers.client,
-                                                                                       "_RECORD_OPS_FILE")
+# --- suite-wide recording (tests/conftest.py, tests/support/record_ops.py) -------------------------------------------
 
 
 def test_the_suite_recorder_is_opt_in() -> None:
-    """Without SAGEMAKER_PLUGIN_RECORD_OPS, SageMakerClient.call is the plugin's own (nothing slows other tests)."""
-    from handlers.client import SageMakerClient
+    """Without SAGEMAKER_PLUGIN_RECORD_OPS, botocore has no recorder (nothing slows other tests)."""
+    import record_ops
 
-    wrapped = getattr(SageMakerClient.call, "__wrapped__", None) is not None
-    assert wrapped == bool(os.environ.get(RECORD_ENV))
+    assert (record_ops.installed() is not None) == bool(os.environ.get(RECORD_ENV))
 
 
 def test_the_suite_recording_so_far_is_allowed() -> None:
@@ -394,16 +382,15 @@ def test_the_suite_recording_so_far_is_allowed() -> None:
     assert uncovered(Path(path).read_text(encoding="utf-8").split()) == []
 
 
-@pytest.mark.skipif(not _client_records_itself(), reason=f"needs the hook in handlers/client.py: RECORD_OPS_ENV = "
-                    f"'{RECORD_ENV}', _RECORD_OPS_FILE read from it at import, and SageMakerClient.call appending "
-                    "'service:Operation' to that file")
 def test_subprocesses_record_their_operations(tmp_path: Path, local_sagemaker: str) -> None:
+    import record_ops
+
     record = tmp_path / "ops.txt"
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"backend": "local", "local": {"endpoint_url": local_sagemaker},
                                   "retry": {"attempts": 1}}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_PLUGIN_")}
-    env[RECORD_ENV] = str(record)
+    env = record_ops.subprocess_env({**env, RECORD_ENV: str(record)})
     from handlers import local_credentials
 
     env.update(local_credentials.for_endpoint(local_sagemaker).env())  # the local SageMaker takes its own pair only

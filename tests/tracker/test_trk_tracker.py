@@ -251,7 +251,7 @@ def test_a_job_not_yet_visible_raises_not_found_and_is_not_tracked(sm: ScriptedS
     tracker = make_tracker()
     with pytest.raises(NotFound):
         tracker.describe("job-1")
-    assert tracker.tracked() == []
+    assert tracker.stats.tracked == 0
     sm.create("job-1")
     assert tracker.describe("job-1")["TrainingJobName"] == "job-1"
 
@@ -469,7 +469,7 @@ def test_a_job_deleted_from_sagemaker_raises_not_found_and_is_dropped(sm: Script
     del sm.jobs["job-1"]  # ...which says it is gone
     with pytest.raises(NotFound):
         tracker.describe("job-1")
-    assert tracker.tracked() == ["job-2"]
+    assert tracker.stats.tracked == 1  # job-2 alone
     with pytest.raises(NotFound):  # and stays gone: asked again, not served from a cache
         tracker.describe("job-1")
     assert sm.describes["job-1"] == 3
@@ -487,7 +487,7 @@ def test_a_job_that_vanished_without_a_trace_is_found_gone_by_the_fallback(
     sm.advance(INTERVAL)
     with pytest.raises(NotFound):
         tracker.describe("job-1")
-    assert tracker.tracked() == []
+    assert tracker.stats.tracked == 0
 
 
 # --- options, failures, sharing -------------------------------------------------------------------------------------
@@ -592,7 +592,7 @@ def test_forget_stops_tracking(sm: ScriptedSageMaker, make_tracker: MakeTracker)
     tracker.describe("job-1")
     tracker.forget("job-1")
     tracker.forget("never-seen")
-    assert tracker.tracked() == []
+    assert tracker.stats.tracked == 0
     sm.advance(INTERVAL)
     tracker.describe("job-1")
     assert sm.describes["job-1"] == 2
