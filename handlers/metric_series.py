@@ -134,14 +134,16 @@ class MetricReader:
 
     def _from_logs(self, job: str, metrics: Sequence[str], hosts: Sequence[str], window: _Window,
                    definitions: Mapping[str, str]) -> tuple[Series, ...]:
-        """Each value at its log line's time, taken with the definitions' regexes as SageMaker takes them."""
+        """Each value at its log line's time, taken with the definitions' regexes as SageMaker takes them. Every
+        value is kept, in the order of its lines: lines often share a timestamp (a log agent stamps what it reads
+        together alike), and a value is never lost for it."""
         patterns = []
         for metric in metrics:
             try:
                 patterns.append((metric, regex.compile(definitions[metric])))
             except (KeyError, regex.error):
                 continue
-        points: dict[tuple[str, str], dict[datetime, float]] = {(m, h): {} for m in metrics for h in hosts}
+        points: dict[tuple[str, str], list[tuple[datetime, float]]] = {(m, h): [] for m in metrics for h in hosts}
         params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": job + "/",
                                   "startTime": int(window.start.timestamp() * 1000),
                                   "endTime": int(window.end.timestamp() * 1000)}
@@ -158,16 +160,17 @@ class MetricReader:
                     if match is None or (metric, host) not in points:
                         continue
                     try:
-                        points[(metric, host)][moment] = float(match.group(1) if pattern.groups else match.group(0))
+                        value = float(match.group(1) if pattern.groups else match.group(0))
                     except (TypeError, ValueError):
                         continue
+                    points[(metric, host)].append((moment, value))
             token = page.get("nextToken")
             if not token or token == params.get("nextToken"):
                 break
             params["nextToken"] = token
         out = []
         for (metric, host), values in points.items():
-            ordered = sorted(values.items())
+            ordered = sorted(values, key=lambda point: point[0])  # stable: lines of the same time keep their order
             out.append(Series(metric, host, tuple(t for t, _ in ordered), tuple(v for _, v in ordered)))
         return tuple(out)
 

@@ -100,7 +100,8 @@ class StatusTracker:
     `describe_changes=True` describes a job again after every change the sweeps see (exact messages, more calls).
     `describe_secondary_changes=True` describes it again when its secondary status changes, so that each new status
     comes with its StatusMessage, as `run` shows it (one more Describe per status a job passes through, made when
-    the job is next asked for; not per poll).
+    the job is next asked for; not per poll). With either, a job first asked for is described, never adopted from a
+    summary (which has no StatusMessage), and there is no census.
     `census=False` skips the cold-start listing of InProgress jobs. `clock` (monotonic) schedules sweeps and ages
     answers; `wall_clock` (epoch seconds) dates the sweeps' windows. Thread-safe.
     """
@@ -206,7 +207,7 @@ class StatusTracker:
                     if adopted is not None:
                         self._counts["hits"] += 1
                         return adopted
-                census = entry is None and self._census_pending and self._sweeps_enabled
+                census = entry is None and self._census_pending and self._sweeps_enabled and not self._wants_messages
                 waiting = entry is not None and not entry.stale and self._sweep_lock.locked()
             if census:
                 self._run_census()
@@ -216,6 +217,11 @@ class StatusTracker:
                     self._sweep_lock.release()
                 now = self._clock()
             return self._describe_now(name, now, fallback=entry is not None and not entry.stale)
+
+    @property
+    def _wants_messages(self) -> bool:
+        """Every status must come with its StatusMessage: what a summary (sighting, census) says is not enough."""
+        return self.describe_changes or self.describe_secondary_changes
 
     def _fresh(self, entry: _Entry | None, now: float) -> dict[str, Any] | None:
         """The entry's answer if it can be served as it is (lock held)."""
@@ -230,6 +236,8 @@ class StatusTracker:
             return None
         if sighting.summary.get("TrainingJobStatus") in DESCRIBE_STATUSES:
             return None  # its outputs or reason are needed: describe it
+        if self._wants_messages:
+            return None  # a summary has no StatusMessage: the words of the status it is in need a Describe
         entry = _Entry(sighting.summary, sighting.at, sighting.wall, described=False)
         self._jobs[name] = entry
         return entry.answer

@@ -8,6 +8,7 @@ and a chart says how to get them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from handlers.errors import InputError
@@ -51,11 +52,39 @@ def terminal_charts(metrics: JobMetrics, width: int = 72, height: int = 12, colo
         lines = metrics.of(name)
         xs = [_seconds(metrics, s) for s in lines]
         ys = [list(s.values) for s in lines]
-        charts.append(plot_to_string(ys, xs=xs, title=name, legend_labels=[s.host for s in lines], lines=True,
-                                     width=width, height=height, color=color, x_unit=" s"))
+        (left, right), (low, high) = _span(v for x in xs for v in x), _span(v for y in ys for v in y)
+        drawn = plot_to_string(ys, xs=xs, title=name, legend_labels=[s.host for s in lines], lines=True,
+                               width=width, height=height, color=color, x_min=left, x_max=right, y_min=low,
+                               y_max=high, x_labels=False, y_labels=False)
+        charts.append(_labelled(drawn, f"{left:.4g} s", f"{right:.4g} s", _number(low), _number(high)))
     if not charts:
         return ""
     return "\n".join(charts) + f"\n{_where(metrics)}"
+
+
+def _span(values: Iterable[float]) -> tuple[float, float]:
+    """The lowest and highest value, apart (a flat line gets room around it)."""
+    listed = list(values)
+    low, high = min(listed), max(listed)
+    if low == high:
+        pad = abs(low) / 10 or 1.0
+        low, high = low - pad, high + pad
+    return low, high
+
+
+def _labelled(chart: str, left: str, right: str, low: str, high: str) -> str:
+    """uniplot's chart with the exact ends of its axes written at its edges, instead of its own tick labels (which
+    can round wrongly: 0.5 and 1.5 shown as 0 and 2)."""
+    lines = chart.splitlines()
+    rows = [index for index, line in enumerate(lines) if line.startswith("│")]
+    bottom = next((index for index, line in enumerate(lines) if line.startswith("└")), None)
+    if not rows or bottom is None:
+        return chart
+    lines[rows[0]] += f" {high}"
+    lines[rows[-1]] += f" {low}"
+    inner = len(lines[bottom]) - 2
+    lines.insert(bottom + 1, " " + left + right.rjust(max(1, inner - len(left))))
+    return "\n".join(lines)
 
 
 def write_picture(metrics: JobMetrics, path: str) -> Path:

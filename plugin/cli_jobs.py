@@ -80,18 +80,30 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
 
 # --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
 
-def model_notes(model_uri: str, config: Config, embedded: bool, wait_seconds: float = 3.0) -> list[str]:
-    """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker."""
+def model_notes(model_uri: str, config: Config, embedded: bool, created: float | None,
+                wait_seconds: float = 3.0) -> list[str]:
+    """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker.
+
+    `created`: when the job was created (epoch seconds; None: unknown). The file is named only if it was written
+    since: a served local SageMaker may keep its data in another folder than this config's, where a file of the same
+    bucket and key is then an earlier job's model, not this one's."""
     from plugin.embedded import data_dir, kept_path
 
     bucket, _, key = model_uri.removeprefix("s3://").partition("/")
     if not model_uri.startswith("s3://") or not key:
         return []
     path = kept_path(config, bucket, key)
+
+    def this_jobs() -> bool:
+        try:  # a second's slack for file systems that keep whole seconds; a job's model is written well after
+            return created is not None and path.is_file() and path.stat().st_mtime >= created - 1.0
+        except OSError:
+            return False
+
     # A local SageMaker served from this data folder keeps the model there within a second or so.
-    poll_until(path.is_file, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
+    poll_until(this_jobs, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
     notes = []
-    if path.is_file():
+    if this_jobs():
         notes.append(f"model file {path}")
     if embedded:
         notes.append("  (kept on disk: every later local SageMaker, e.g. `sagemaker-plugin local serve`, serves it "
@@ -230,7 +242,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
             return EXIT_INTERRUPTED
     model = str(resource.outputs.get("model") or "")
-    notes = model_notes(model, config, embedded) if model and config.backend == "local" else []
+    created = _epoch((description or {}).get("CreationTime")) or None
+    notes = model_notes(model, config, embedded, created) if model and config.backend == "local" else []
     report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note,
            model_notes=notes)
     # the table always; the charts only for a person watching a terminal who asked for the logs

@@ -332,6 +332,33 @@ def test_a_model_from_run_outlives_the_command(tmp_path: Path) -> None:
     assert served == kept.read_bytes()
 
 
+def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tmp_path: Path) -> None:
+    """A served local SageMaker keeps its data in its own folder. The client's config may name another, where a file
+    at the model's bucket and key is an earlier job's: never printed as this job's. In the server's own folder, a file
+    an earlier job left there is replaced by this job's model, and that is printed."""
+    server_data = served.work.parent / ".local-data" / "sagemaker-plugin"  # `local serve` ran with cwd there
+    elsewhere = tmp_path / "client-data"
+    for label, data_dir, named in (("stale", elsewhere, False), ("kept", server_data, True)):
+        identity = E.unique(label)
+        job = E.expected_job(identity)
+        left = data_dir / "s3" / "sagemaker-plugin-local" / "outputs" / job / "output" / "model.tar.gz"
+        left.parent.mkdir(parents=True)
+        left.write_bytes(b"an earlier job's model")
+        config = E.write_config(tmp_path / f"{label}.yaml", local={"endpoint_url": served.url,
+                                                                   "time_scale": E.SERVED_TIME_SCALE,
+                                                                   "data_dir": str(data_dir)})
+        result = E.cli(["run", E.write_task(served.work, identity), "--no-logs", "--config", config], served.work)
+        assert result.returncode == 0, result.stderr
+        printed = re.findall(r"^model file (\S+)$", result.stdout, re.MULTILINE)
+        if not named:
+            assert printed == [], result.stdout
+            assert left.read_bytes() == b"an earlier job's model"  # still there: it was only not named
+            continue
+        assert printed == [str(left)], result.stdout
+        model = served.aws.s3.get_object(Bucket="sagemaker-plugin-local", Key=f"outputs/{job}/output/model.tar.gz")
+        assert left.read_bytes() == model["Body"].read()
+
+
 def test_run_on_a_served_local_sagemaker_says_how_to_fetch_the_model(served: Any) -> None:
     identity = E.unique("fetch")
     task = E.write_task(served.work, identity)

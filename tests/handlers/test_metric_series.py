@@ -6,6 +6,7 @@ at the local SageMaker; they agree with what the job logged; the period follows 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 pytest.importorskip("moto")
 
 from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.logs import LOG_GROUP
 from handlers.metric_series import (
     MAX_QUERIES,
     NAMESPACE,
@@ -84,6 +86,29 @@ def test_cloudwatch_series_are_what_the_job_logged_per_host(client: SageMakerCli
         assert 1 <= len(series.values) <= 8
         assert all(min(logged_values) <= v <= max(logged_values) for v in series.values)
     assert MetricReader(client).read(job, source="auto").source == "logs"  # the richer for a job of seconds
+
+
+def test_values_logged_at_one_moment_are_all_kept_in_their_order(client: SageMakerClient, aws: LocalClients) -> None:
+    """A log agent stamps the lines it reads together with one time (the local runner does too, on a busy machine:
+    a real XGBoost job's rounds 14 to 19 once came with one timestamp): each line's value is still a point."""
+    name = unique_name("onemoment")
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=30)
+    stream = f"{name}/algo-1-{int(start.timestamp())}"
+    with contextlib.suppress(aws.logs.exceptions.ResourceAlreadyExistsException):
+        aws.logs.create_log_group(logGroupName=LOG_GROUP)
+    aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    at = int(start.timestamp() * 1000) + 2000
+    losses = [0.9, 0.7, 0.5, 0.4, 0.3]
+    aws.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
+        *({"timestamp": at, "message": f"loss={loss}"} for loss in losses[:4]),
+        {"timestamp": at + 500, "message": f"loss={losses[4]}"}])
+    description = {"TrainingJobName": name, "TrainingJobStatus": "Completed", "TrainingStartTime": start,
+                   "TrainingEndTime": start + timedelta(seconds=10), "ResourceConfig": {"InstanceCount": 1},
+                   "AlgorithmSpecification": {"MetricDefinitions": [{"Name": "train:loss", "Regex": "loss=([.0-9]+)"}]}}
+    [series] = MetricReader(client).read(description, source="logs").of("train:loss")
+    assert series.values == tuple(losses)
+    moment = datetime.fromtimestamp(at / 1000, timezone.utc)
+    assert series.timestamps == (moment,) * 4 + (moment + timedelta(milliseconds=500),)
 
 
 @pytest.fixture

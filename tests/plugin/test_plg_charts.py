@@ -58,6 +58,23 @@ def test_the_terminal_draws_a_chart_per_metric_with_every_host(metrics: JobMetri
     assert "\x1b[" in terminal_charts(metrics, width=60, height=10, color=True)
 
 
+def test_the_terminal_charts_axes_are_labelled_with_their_exact_ends() -> None:
+    """A real XGBoost job's rmse fell from 1.52667 to 0.11353: uniplot's own labels read 2, 1, 0 (0.5 and 1.5 rounded
+    to no digits), which no value reached. The axes' ends are written instead, as they are."""
+    values = (1.52667, 1.1305, 0.84614, 0.64612, 0.50259, 0.39765, 0.26235, 0.17237, 0.13471, 0.11353)
+    times = tuple(START + timedelta(seconds=4.008 + 0.8 * n) for n in range(len(values)))
+    job = JobMetrics(job_name="real", status="Completed", metrics=("train:rmse",), hosts=("algo-1",),
+                     final={"train:rmse": values[-1]}, series=(Series("train:rmse", "algo-1", times, values),),
+                     start=START, end=times[-1], period=1, source="logs")
+    lines = terminal_charts(job, width=60, height=12).splitlines()
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 12
+    assert rows[0].endswith("│ 1.52667") and rows[-1].endswith("│ 0.11353")
+    assert all(row.endswith("│") for row in rows[1:-1])  # no rounded tick in between
+    below = lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1]
+    assert below.split() == ["4.008", "s", "11.21", "s"]
+
+
 def test_the_png_has_a_panel_per_metric_with_a_line_per_host(metrics: JobMetrics, tmp_path: Path) -> None:
     image_module = pytest.importorskip("PIL.Image")
     path = write_picture(metrics, str(tmp_path / "curves.png"))

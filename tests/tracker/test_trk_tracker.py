@@ -524,6 +524,32 @@ def test_describe_secondary_changes_describes_once_per_new_status_not_per_change
     assert sm.describes["job-1"] == 2
 
 
+@pytest.mark.parametrize("option", ["describe_secondary_changes", "describe_changes"])
+def test_with_messages_a_job_first_seen_by_the_census_or_a_sweep_is_described_for_its_status_message(
+        sm: ScriptedSageMaker, make_tracker: MakeTracker, option: str):
+    """A job already in Training when first asked for (a real local job gets there in a blink): the census's or a
+    sweep's summary has its status but not the words `run` shows; with messages on, the first answer has them."""
+    sm.create("job-1", "Training")
+    tracker = make_tracker(census=True, **{option: True})
+    assert phase_of(tracker.describe("job-1")).message == "Training: Training message"
+    assert sm.calls == Counter({"DescribeTrainingJob": 1})  # no census: it would list summaries only
+    sm.advance(5)
+    sm.create("job-10", "Training")  # listed by the next sweep (NameContains "job-1") before anyone asks
+    sm.advance(INTERVAL)
+    tracker.describe("job-1")
+    assert sm.calls["ListTrainingJobs"] == 1
+    assert phase_of(tracker.describe("job-10")).message == "Training: Training message"
+    assert sm.describes == Counter({"job-1": 1, "job-10": 1})
+
+
+def test_without_messages_a_job_the_census_listed_is_served_from_its_summary(sm: ScriptedSageMaker,
+                                                                            make_tracker: MakeTracker):
+    sm.create("job-1", "Training")
+    tracker = make_tracker(census=True)
+    assert phase_of(tracker.describe("job-1")).message == "Training"  # the bare status, at no Describe
+    assert sm.calls == Counter({"ListTrainingJobs": 1})
+
+
 def test_the_shared_tracker_keeps_messages_on_once_a_user_asks(client: SageMakerClient):
     clear_trackers()
     try:
