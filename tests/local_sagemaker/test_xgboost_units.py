@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -158,6 +161,19 @@ def test_the_reader_lists_a_private_folder_not_the_shared_temporary_one(tmp_path
     assert matrix is not None and matrix.num_row() == 50
     assert len(listed) == 1 and len(listed[0]) == 1, listed
     assert [path.name for path in shared.iterdir()] == ["another-process-file"]  # nothing of its own left behind
+
+
+def test_the_algorithms_process_lets_idle_openmp_threads_sleep() -> None:
+    """Spinning OpenMP threads of parallel trials on shared cores made each round 20 times slower."""
+    code = ("import os, runpy, sys\nsys.argv = ['local_sagemaker.xgboost', '--help']\n"
+            "try:\n    runpy.run_module('local_sagemaker.xgboost', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "PASSIVE"
+    kept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                          env={**env, "OMP_WAIT_POLICY": "ACTIVE"})  # a job's own Environment still wins
+    assert kept.stdout.strip().splitlines()[-1] == "ACTIVE"
 
 
 def test_bad_files_are_client_errors(tmp_path: Path) -> None:
