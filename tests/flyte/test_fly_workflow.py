@@ -85,6 +85,23 @@ def test_example_workflow_metrics_reach_the_downstream_task(example: ModuleType,
         assert len(body.splitlines()) == (160 if channel["ChannelName"] == "train" else 40)
 
 
+def test_example_tuning_workflow_decides_on_the_best_trial(example: ModuleType, aws: LocalClients) -> None:
+    decision = example.tuning_workflow(rows=200, max_rmse=1.0)
+    match = DECISION.match(decision)
+    assert match, decision
+    _, rmse, _, _, model = match.groups()
+    trial = job_of(aws, model)
+    tuning_name = trial["TuningJobArn"].rsplit("/", 1)[1]
+    tuning = aws.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+    assert tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 6
+    best = tuning["BestTrainingJob"]
+    assert best["TrainingJobName"] == trial["TrainingJobName"]
+    assert float(rmse) == pytest.approx(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], abs=1e-4)
+    assert set(best["TunedHyperParameters"]) == {"eta", "max_depth", "num_round"}
+    assert trial["HyperParameters"]["objective"] == "reg:squarederror"
+
+
 custom_training = SageMakerCustomTrainingTask(
     name="tests.fly.workflow.custom",
     training_job={"algorithmSpecification": {"metricDefinitions": [{"name": "loss", "regex": "loss=([0-9.]+)"}]},
