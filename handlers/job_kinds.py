@@ -40,3 +40,5 @@ TRAINING = JobKind("training job", "TrainingJobName", "TrainingJobArn", "Trainin
 TUNING = JobKind("tuning job", "HyperParameterTuningJobName", "HyperParameterTuningJobArn",
                  "HyperParameterTuningJobStatus", "DescribeHyperParameterTuningJob", "StopHyperParameterTuningJob",
                  definition_member="TrainingJobDefinition")
+#: every kind, for what must know them all (the IAM policy's checks)
+KINDS = (TRAINING, TUNING)

@@ -26,7 +26,7 @@ from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error
 from handlers import abort_marks
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, TransientError
-from handlers.job_kinds import TRAINING, TUNING, JobKind
+from handlers.job_kinds import KINDS, TRAINING, TUNING, JobKind
 from handlers.service_model import operation_model
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
@@ -160,7 +160,7 @@ def test_the_mark_sits_in_the_jobs_own_output_folder(output: str, key: str) -> N
     assert mark.uri == f"s3://bucket/{mark.key}"
 
 
-@pytest.mark.parametrize("kind", [TRAINING, TUNING], ids=lambda kind: kind.noun)
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.noun)
 def test_each_job_kind_names_members_and_operations_of_the_service_model(kind: JobKind) -> None:
     describe = operation_model(kind.describe_operation)
     assert list(describe.input_shape.required_members) == [kind.name_member]
