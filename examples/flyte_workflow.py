@@ -1,4 +1,4 @@
-"""A Flyte workflow with a SageMaker training step: make a data set, train built-in XGBoost on it, decide on a metric.
+"""Flyte workflows with SageMaker steps: make a data set, train built-in XGBoost on it (or tune it), decide on a metric.
 
 Run it locally, no AWS account and no Flyte cluster, with one command (from the repository root):
 
@@ -11,6 +11,9 @@ this machine; the connector uploads them to the local S3 before it creates the t
 same way, with nothing to start first:
 
     pyflyte run examples/flyte_workflow.py training_workflow
+
+`tuning_workflow` (`python examples/flyte_workflow.py --tune`) has a tuning step instead: a SageMaker hyperparameter
+tuning job whose trials are the training step's task, and which returns the best trial's model and objective.
 
 On a Flyte cluster the same workflow runs unchanged once the connector is deployed (the README's Flyte section);
 the data then lives in Flyte's S3 bucket and config says `backend: aws`.
@@ -32,7 +35,7 @@ from flytekit.types.file import FlyteFile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing, too
 
 from plugin import load_config
-from plugin.flyte import SageMakerBuiltinAlgorithmTask, configure
+from plugin.flyte import SageMakerBuiltinAlgorithmTask, SageMakerHyperparameterTuningTask, configure
 
 # The TrainingJob as flytekit's old SageMaker tasks wrote it: proto3 JSON (camelCase keys, int64 as strings).
 TRAINING_JOB = {
@@ -78,6 +81,20 @@ def make_data(rows: int = 500, seed: int = 20261126) -> DataSet:
 train_xgboost = SageMakerBuiltinAlgorithmTask(name="flyte_workflow.train_xgboost", training_job=TRAINING_JOB)
 
 
+# The same training job tuned: 6 trials, 2 at a time; its input hyperparameter_tuning_job_config is the
+# HyperparameterTuningJobConfig (here in flytekit's proto3 JSON form; the task file's snake_case form works too).
+tune_xgboost = SageMakerHyperparameterTuningTask(name="flyte_workflow.tune_xgboost", training_task=train_xgboost,
+                                                 max_number_of_training_jobs=6, max_parallel_training_jobs=2)
+TUNING_CONFIG = {
+    "hyperparameterRanges": {"parameterRangeMap": {
+        "eta": {"continuousParameterRange": {"minValue": 0.05, "maxValue": 0.5, "scalingType": "LOGARITHMIC"}},
+        "max_depth": {"integerParameterRange": {"minValue": "1", "maxValue": "6"}},
+        "num_round": {"integerParameterRange": {"minValue": "20", "maxValue": "100"}}}},
+    "tuningStrategy": "BAYESIAN",
+    "tuningObjective": {"objectiveType": "MINIMIZE", "metricName": "validation:rmse"},
+}
+
+
 @task
 def decide(metrics: dict[str, float], model: FlyteFile, max_rmse: float) -> str:
     """Ship the model when its validation RMSE is good enough, else ask for another round."""
@@ -94,17 +111,27 @@ def training_workflow(rows: int = 500, max_rmse: float = 1.0) -> str:
     return decide(metrics=trained.metrics, model=trained.model, max_rmse=max_rmse)
 
 
+@workflow
+def tuning_workflow(rows: int = 500, max_rmse: float = 1.0) -> str:
+    data = make_data(rows=rows)
+    tuned = tune_xgboost(train=data.train, validation=data.validation,
+                         static_hyperparameters={"objective": "reg:squarederror"},
+                         hyperparameter_tuning_job_config=TUNING_CONFIG)
+    return decide(metrics=tuned.objective, model=tuned.model, max_rmse=max_rmse)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--max-rmse", type=float, default=1.0)
+    parser.add_argument("--tune", action="store_true", help="run tuning_workflow (a tuning step) instead")
     parser.add_argument("--time-scale", type=float, default=None,
                         help="local SageMaker speed-up (10: 10x faster; default: config's local.time_scale)")
     args = parser.parse_args(argv)
     if args.time_scale is not None:
         config = load_config()
         configure(replace(config, local=replace(config.local, time_scale=args.time_scale)))
-    decision = training_workflow(rows=args.rows, max_rmse=args.max_rmse)
+    decision = (tuning_workflow if args.tune else training_workflow)(rows=args.rows, max_rmse=args.max_rmse)
     print(decision)
     return 0
 

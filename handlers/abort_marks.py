@@ -2,8 +2,9 @@
 
 A create refused for quota is retried later by whichever process calls get with the meta (another connector
 replica, an engine restarted). Nothing exists in SageMaker yet to carry an abort, so delete leaves this mark next to
-where the job's own output would go, `<S3OutputPath>/<job name>/sagemaker-plugin-aborted-<attempt>.json`, and every
-process looks for it before and after it makes the job. The attempt token ties the mark to one execution attempt
+where the job's own output would go, `<S3OutputPath>/<job name>/sagemaker-plugin-aborted-<attempt>.json` (for a
+tuning job, its trials' S3OutputPath and its own name), and every process looks for it before and after it makes the
+job. The attempt token ties the mark to one execution attempt
 (the fingerprint and the time of the first refused create), so a later run under the same job name is not aborted
 by an earlier one's mark.
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from handlers.client import SageMakerClient
 from handlers.errors import NotFound
+from handlers.job_kinds import TRAINING, JobKind
 from handlers.uploads import ensure_bucket, split_s3_uri
 
 MARK_PREFIX = "sagemaker-plugin-aborted-"
@@ -37,13 +39,15 @@ class AbortMark:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def mark_for(request: Mapping[str, Any], fingerprint: str, created_at: float) -> AbortMark:
-    """Where the abort of this execution attempt of `request` is recorded."""
-    bucket, prefix = split_s3_uri(str(request["OutputDataConfig"]["S3OutputPath"]))
-    name = str(request["TrainingJobName"])
+def mark_for(request: Mapping[str, Any], fingerprint: str, created_at: float, kind: JobKind = TRAINING
+             ) -> AbortMark:
+    """Where the abort of this execution attempt of `request` (a create request of `kind`) is recorded."""
+    output = kind.output_config(request)
+    bucket, prefix = split_s3_uri(str(output["S3OutputPath"]))
+    name = str(request[kind.name_member])
     token = hashlib.sha256(f"{fingerprint}:{created_at!r}".encode()).hexdigest()[:16]
     folder = f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
-    kms_key_id = str(request["OutputDataConfig"].get("KmsKeyId") or "")
+    kms_key_id = str(output.get("KmsKeyId") or "")
     return AbortMark(bucket, f"{folder}/{MARK_PREFIX}{token}.json", kms_key_id)
 
 

@@ -140,13 +140,13 @@ def tuning_message(description: Mapping[str, Any]) -> str:
 
 # The states of a job SageMaker cannot show: the plugin's own, with their phase and message ({details} filled in).
 PLUGIN_STATES: Mapping[str, tuple[Phase, str]] = {
-    "not-yet-visible": (Phase.QUEUED, "created {waited:.0f} s ago; not yet visible to DescribeTrainingJob"),
-    "not-found": (Phase.FAILED, "training job {job_name} not found {waited:.0f} s after it was created (grace "
+    "not-yet-visible": (Phase.QUEUED, "created {waited:.0f} s ago; not yet visible to {describe}"),
+    "not-found": (Phase.FAILED, "{noun} {job_name} not found {waited:.0f} s after it was created (grace "
                                 "{grace:.0f} s): it was deleted, or created in another account or region"),
     "waiting-for-resources": (Phase.WAITING_FOR_RESOURCES, "{reason}"),
     "resource-wait-exceeded": (Phase.FAILED, "waited {waited:.0f} s for resources (limits.resource_wait_seconds): "
                                              "{reason}"),
-    "never-created": (Phase.ABORTED, "deleted while waiting for resources; the job was never created"),
+    "never-created": (Phase.ABORTED, "deleted while waiting for resources; the {noun} was never created"),
     "created-from-queue": (Phase.QUEUED, "created after waiting for resources"),
     "created-from-queue-deleted": (Phase.QUEUED, "created after waiting for resources; deleted meanwhile, to be "
                                                  "stopped once visible"),

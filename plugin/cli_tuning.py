@@ -86,10 +86,11 @@ class TrialTable:
 
 
 def run_tuning(args: argparse.Namespace, config: Config, rendered: Rendered, poll: float) -> int:
-    from plugin.cli_jobs import Interrupted, signals_ignored, signals_interrupt
+    from plugin.cli_jobs import Interrupted, model_notes, signals_ignored, signals_interrupt
 
     out = sys.stderr if args.json else sys.stdout
     view = TrialTable(out, live=out.isatty())
+    embedded = config.backend == "local" and not config.endpoint_url()
     with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TuningJobPlugin(config)
         where = config.endpoint_url() or f"AWS {config.region}"
@@ -115,7 +116,9 @@ def run_tuning(args: argparse.Namespace, config: Config, rendered: Rendered, pol
             return EXIT_INTERRUPTED
         listed = resource.outputs.get("trials") or _trials(plugin, meta)
         view.final(trial_rows(listed, _best(listed, resource)))
-    report(resource, meta, out, args.json)
+    model = str(resource.outputs.get("model") or "")
+    notes = model_notes(model, config, embedded, meta.created_at) if model and config.backend == "local" else []
+    report(resource, meta, out, args.json, notes)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
 
 
@@ -124,13 +127,13 @@ def follow(plugin: TuningJobPlugin, meta: ResourceMeta, view: TrialTable, poll: 
 
     def look() -> Resource:
         resource, description = plugin.get_with_description(meta)
-        if not seen or seen[-1] != resource.phase:
-            seen.append(resource.phase)
-            if not view.live:
-                print(f"phase {resource.phase.name}: {resource.message}", file=view.out, flush=True)
         if description is not None and not (resource.phase.is_terminal and view.live):  # plain: the last changes too
             best = str((description.get("BestTrainingJob") or {}).get("TrainingJobName", ""))
             view.show(trial_rows(_trials(plugin, meta), best), f"{resource.phase.name}: {resource.message}")
+        if not seen or seen[-1] != resource.phase:  # after the trials' changes that led to it
+            seen.append(resource.phase)
+            if not view.live:
+                print(f"phase {resource.phase.name}: {resource.message}", file=view.out, flush=True)
         return resource
 
     return poll_until(look, lambda resource: resource.phase.is_terminal, poll)
@@ -149,7 +152,7 @@ def _best(listed: Sequence[dict[str, Any]], resource: Resource) -> str:
     return str(resource.outputs.get("best_training_job_name") or "")
 
 
-def report(resource: Resource, meta: ResourceMeta, out: TextIO, as_json: bool) -> None:
+def report(resource: Resource, meta: ResourceMeta, out: TextIO, as_json: bool, notes: Sequence[str] = ()) -> None:
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
           file=out)
     outputs = resource.outputs
@@ -161,6 +164,8 @@ def report(resource: Resource, meta: ResourceMeta, out: TextIO, as_json: bool) -
         print("best hyperparameters: " + ", ".join(f"{k}={v}" for k, v in sorted(hyperparameters.items())),
               file=out)
         print(f"model: {outputs.get('model')}", file=out)
+        for note in notes:  # where the local SageMaker keeps it on disk
+            print(note, file=out)
     for link in resource.log_links:
         print(f"{link.name}: {link.uri}", file=out)
     out.flush()

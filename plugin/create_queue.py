@@ -6,7 +6,8 @@ limits.resource_wait_seconds runs out. A `delete` of a queued job writes an abor
 (handlers/abort_marks.py) before it looks for the job, and a create from the queue looks for the mark after it
 made the job, so that whichever process runs either half, one of the two sees the other. Stopping tags the job
 first, so that every process reports ABORTED. The memos here are this process's own; the marks and tags are what
-all processes share. Phases and messages come from handlers/status.py.
+all processes share. Phases and messages come from handlers/status.py. Training and tuning jobs alike: what differs
+is data (handlers/job_kinds.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from handlers import abort_marks, telemetry
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, InvalidRequest, NotFound, ResourceLimit
+from handlers.job_kinds import TRAINING, JobKind
 from handlers.polling import poll_until
 from handlers.request import STOPPED_BY_TAG
 from handlers.retry import RetrySettings
@@ -38,10 +40,12 @@ CreateOrAdopt = Callable[[SageMakerClient, Mapping[str, Any], str], tuple[str, b
 
 
 class CreateQueue:
-    """One per plugin; thread-safe. `create_or_adopt` makes (or adopts) a job from its request."""
+    """One per plugin; thread-safe. `create_or_adopt` makes (or adopts) a job of `kind` from its request."""
 
-    def __init__(self, config: Config, clock: Callable[[], float], create_or_adopt: CreateOrAdopt) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float], create_or_adopt: CreateOrAdopt,
+                 kind: JobKind = TRAINING) -> None:
         self.config = config
+        self.kind = kind
         self._clock = clock
         self._create_or_adopt = create_or_adopt
         self._lock = threading.Lock()
@@ -74,8 +78,8 @@ class CreateQueue:
         if meta.queued:
             self.set_waiting(meta.job_name, False)
         if waited <= grace:
-            return plugin_status("not-yet-visible", waited=waited)
-        return plugin_status("not-found", job_name=meta.job_name, waited=waited, grace=grace)
+            return self._status("not-yet-visible", waited=waited)
+        return self._status("not-found", job_name=meta.job_name, waited=waited, grace=grace)
 
     def found(self, client: SageMakerClient, meta: ResourceMeta, description: dict[str, Any]) -> dict[str, Any]:
         """A job Describe sees: a job made from the queue, perhaps by a process that could not see an abort, is
@@ -83,7 +87,7 @@ class CreateQueue:
         if not meta.queued:
             return description
         self.set_waiting(meta.job_name, False)
-        if description.get("TrainingJobStatus") != "InProgress":
+        if description.get(self.kind.status_member) != "InProgress":
             return description
         with self._lock:
             if meta.job_name in self._mark_checked:
@@ -92,8 +96,11 @@ class CreateQueue:
         with self._lock:
             self._mark_checked.add(meta.job_name)
         if marked and self.stop(client, meta, description):
-            return client.describe_training_job(meta.job_name)
+            return self.kind.describe(client, meta.job_name)
         return description
+
+    def _status(self, state: str, **details: Any) -> Status:
+        return plugin_status(state, noun=self.kind.noun, describe=self.kind.describe_operation, **details)
 
     def stopped_untagged(self, job_name: str) -> bool:
         """Stopped by this process without leave to tag it: ABORTED here all the same."""
@@ -105,19 +112,19 @@ class CreateQueue:
         name = meta.job_name
         with self._lock:
             if name in self._cancelled:
-                return plugin_status("never-created")
+                return self._status("never-created")
             attempts, next_time = self._next_create.get(name, (0, 0.0))
         reason = meta.queued_message
         policy = replace(QUEUE_RETRY, deadline_seconds=self.config.limits.resource_wait_seconds)
         if policy.gives_up(attempts, now - meta.created_at):
-            return plugin_status("resource-wait-exceeded", waited=now - meta.created_at, reason=reason)
+            return self._status("resource-wait-exceeded", waited=now - meta.created_at, reason=reason)
         if now < next_time:
-            return plugin_status("waiting-for-resources", reason=reason)
+            return self._status("waiting-for-resources", reason=reason)
         assert meta.queued_request is not None
         if self._marked(client, meta):  # deleted by another process while queued
             with self._lock:
                 self._cancelled.add(name)
-            return plugin_status("never-created")
+            return self._status("never-created")
         try:
             self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
         except ResourceLimit as error:
@@ -126,7 +133,7 @@ class CreateQueue:
                 delay /= self.config.local.time_scale  # the local SageMaker's jobs run faster; so do its queues
             with self._lock:
                 self._next_create[name] = (attempts + 1, now + delay)
-            return plugin_status("waiting-for-resources", reason=str(error))
+            return self._status("waiting-for-resources", reason=str(error))
         except NotFound:
             pass  # the name is taken but Describe cannot see the job yet: it was just created
         with self._lock:
@@ -137,19 +144,19 @@ class CreateQueue:
         if not self._marked(client, meta):
             with self._lock:
                 self._mark_checked.add(name)
-            return plugin_status("created-from-queue")
+            return self._status("created-from-queue")
         made = replace(meta, queued_request=None, adopted=True, created_at=now)
         description = self.describe_soon(client, made, grace=None)
         if description is None:  # not visible yet: the first get that sees it looks for the mark again
-            return plugin_status("created-from-queue-deleted")
+            return self._status("created-from-queue-deleted")
         with self._lock:
             self._mark_checked.add(name)
         self.stop(client, meta, description)
-        return plugin_status("created-from-queue-stopped")
+        return self._status("created-from-queue-stopped")
 
     def _abort_mark(self, meta: ResourceMeta) -> abort_marks.AbortMark:
         assert meta.queued_request is not None
-        return abort_marks.mark_for(meta.queued_request, meta.fingerprint, meta.created_at)
+        return abort_marks.mark_for(meta.queued_request, meta.fingerprint, meta.created_at, self.kind)
 
     def _marked(self, client: SageMakerClient, meta: ResourceMeta) -> bool:
         mark = self._abort_mark(meta)
@@ -189,18 +196,19 @@ class CreateQueue:
         Without leave to tag, the job is stopped all the same: a job left running costs more than a phase that other
         processes then read as FAILED (stopped by someone else); this one remembers and reports ABORTED.
         """
-        if description.get("TrainingJobStatus") != "InProgress":
+        if description.get(self.kind.status_member) != "InProgress":
             return False
         try:
-            client.add_tags(str(description["TrainingJobArn"]), [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
+            client.add_tags(str(description[self.kind.arn_member]),
+                            [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
         except AccessDenied as error:
-            log.warning("%s: cannot tag the job as stopped by the plugin (%s); stopping it anyway: other processes "
+            log.warning("%s: cannot tag the %s as stopped by the plugin (%s); stopping it anyway: other processes "
                         "will report it FAILED, not ABORTED (grant sagemaker:AddTags, docs/iam-policy.json)",
-                        meta.job_name, error)
+                        meta.job_name, self.kind.noun, error)
             with self._lock:
                 self._stopped_untagged.add(meta.job_name)
         try:
-            client.stop_training_job(meta.job_name)
+            self.kind.stop(client, meta.job_name)
         except (InvalidRequest, NotFound) as error:
             log.info("%s: stop not needed: %s", meta.job_name, error)
         return True
@@ -212,7 +220,7 @@ class CreateQueue:
         grace = self.config.tracking.not_found_grace_seconds if grace is None else grace
         made = (meta.job_arn or meta.adopted) and not meta.queued
         timeout = max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
-        return poll_until(lambda: describe_or_none(client, meta.job_name), lambda found: found is not None,
+        return poll_until(lambda: describe_or_none(client, meta.job_name, self.kind), lambda found: found is not None,
                           NOT_FOUND_RECHECK_SECONDS, timeout)
 
     def set_waiting(self, job_name: str, waiting: bool) -> None:
@@ -225,9 +233,9 @@ class CreateQueue:
         telemetry.waiting_for_quota(int(change))
 
 
-def describe_or_none(client: SageMakerClient, job_name: str) -> dict[str, Any] | None:
+def describe_or_none(client: SageMakerClient, job_name: str, kind: JobKind = TRAINING) -> dict[str, Any] | None:
     try:
-        return client.describe_training_job(job_name)
+        return kind.describe(client, job_name)
     except NotFound:
         return None
 

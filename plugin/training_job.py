@@ -26,6 +26,7 @@ from handlers.errors import (
     Problem,
     ResourceLimit,
 )
+from handlers.job_kinds import TRAINING, JobKind
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
 from handlers.status import Phase, Status, phase_of
 from handlers.tracker import tracker_for
@@ -55,6 +56,7 @@ class TrainingJobPlugin:
 
     task_types: tuple[str, ...] = (BUILTIN_TASK, CUSTOM_TASK)
     metadata_type = ResourceMeta
+    kind: JobKind = TRAINING
 
     def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
                  images: ImageRegistry | None = None, clock: Callable[[], float] = time.time,
@@ -68,7 +70,7 @@ class TrainingJobPlugin:
         self._clients: dict[tuple[str, str | None], SageMakerClient] = {}
         if client is not None:
             self._clients[(client.region, client.endpoint_url)] = client
-        self._queue = CreateQueue(self.config, clock, self._create_or_adopt)
+        self._queue = CreateQueue(self.config, clock, self._create_or_adopt, self.kind)
 
     # --- clients --------------------------------------------------------------------------------------------------
 

@@ -3,24 +3,24 @@
 The training plugin's machinery, pointed at CreateHyperParameterTuningJob: the same clients and rendering, the
 same fingerprint adoption when a create meets its own job under the name (a lost response, a restarted engine),
 the same ResourceMeta, phases from the one table (handlers/status.py, `tuning_phase_of`), the same stopped-by tag
-so that every process reports a deleted job ABORTED. A create refused for quota is kept in the meta and retried by
-`get` (each retry adopts what an earlier one made) until limits.resource_wait_seconds runs out.
+so that every process reports a deleted job ABORTED, and the same create queue (plugin/create_queue.py): a create
+refused for quota is kept in the meta and retried by `get` until limits.resource_wait_seconds runs out, and a delete
+meanwhile leaves an abort mark in S3 that every process honours. What differs is data (handlers/job_kinds.py).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from handlers.client import SageMakerClient
-from handlers.errors import AccessDenied, InputError, InvalidRequest, NameInUse, NotFound, Problem, ResourceLimit
-from handlers.polling import poll_until
+from handlers.errors import InputError, NameInUse, NotFound, Problem
+from handlers.job_kinds import TUNING
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, tags_of
 from handlers.service_model import member_shape
-from handlers.status import Phase, Status, tuning_phase_of
+from handlers.status import Phase, tuning_phase_of
 from plugin.meta import ResourceMeta
 from plugin.resource import _CONSOLE, LogLink, Resource, local_command
 from plugin.task import TUNING_TASK, Task
@@ -29,10 +29,8 @@ from plugin.tuning_render import NAME_MEMBER
 
 log = logging.getLogger(__name__)
 
-DESCRIBE = "DescribeHyperParameterTuningJob"
 LIST_TRIALS = "ListTrainingJobsForHyperParameterTuningJob"
 PAGE_SIZE = int(member_shape(LIST_TRIALS, "MaxResults").metadata["max"])
-RECHECK_SECONDS = 1.0
 
 
 class TuningJobPlugin(TrainingJobPlugin):
@@ -41,12 +39,7 @@ class TuningJobPlugin(TrainingJobPlugin):
 
     task_types = (TUNING_TASK,)
     metadata_type = ResourceMeta
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._stopped_untagged: set[str] = set()
-        self._cancelled: set[str] = set()
-        self._tuning_lock = threading.Lock()
+    kind = TUNING
 
     # --- create ---------------------------------------------------------------------------------------------------
 
@@ -91,41 +84,18 @@ class TuningJobPlugin(TrainingJobPlugin):
         try:
             description = self._describe(client, meta.job_name)
         except NotFound:
-            status = self._not_found(client, meta)
-            return Resource(status.phase, status.message, log_links=links), None
+            status = self._queue.not_found(client, meta)
+            return Resource(status.phase, status.message, log_links=links if not meta.queued else ()), None
+        description = self._queue.found(client, meta, description)
         stopped_by_plugin = False
         if description.get("HyperParameterTuningJobStatus") == "Stopped":
-            with self._tuning_lock:
-                stopped_by_plugin = meta.job_name in self._stopped_untagged
+            stopped_by_plugin = self._queue.stopped_untagged(meta.job_name)
             if not stopped_by_plugin:
                 tags = tags_of({"Tags": client.list_tags(str(description["HyperParameterTuningJobArn"]))})
                 stopped_by_plugin = STOPPED_BY_TAG in tags
         status = tuning_phase_of(description, stopped_by_plugin)
         outputs = self.outputs(client, description) if status.phase == Phase.SUCCEEDED else {}
         return Resource(status.phase, status.message, outputs, links), description
-
-    def _not_found(self, client: SageMakerClient, meta: ResourceMeta) -> Status:
-        now = self._clock()
-        waited = now - meta.created_at
-        with self._tuning_lock:
-            cancelled = meta.job_name in self._cancelled
-        if meta.queued:
-            if cancelled:
-                return Status(Phase.ABORTED, "deleted while waiting for resources; the tuning job was never created")
-            if waited > self.config.limits.resource_wait_seconds:
-                return Status(Phase.FAILED, f"waited {waited:.0f} s for resources (limits.resource_wait_seconds): "
-                                            f"{meta.queued_message}")
-            try:
-                assert meta.queued_request is not None
-                self._create_or_adopt(client, meta.queued_request, meta.fingerprint)
-            except ResourceLimit as error:
-                return Status(Phase.WAITING_FOR_RESOURCES, str(error))
-            return Status(Phase.QUEUED, "created after waiting for resources")
-        grace = self.config.tracking.not_found_grace_seconds
-        if waited <= grace:
-            return Status(Phase.QUEUED, f"created {waited:.0f} s ago; not yet visible to {DESCRIBE}")
-        return Status(Phase.FAILED, f"tuning job {meta.job_name} not found {waited:.0f} s after it was created "
-                                    f"(grace {grace:.0f} s): it was deleted, or created in another account or region")
 
     def outputs(self, client: SageMakerClient, description: Mapping[str, Any]) -> dict[str, Any]:
         """model (the best trial's), best_training_job_name, best_hyperparameters, objective, trials."""
@@ -147,45 +117,10 @@ class TuningJobPlugin(TrainingJobPlugin):
             "trials": trials(client, str(description.get("HyperParameterTuningJobName", ""))),
         }
 
-    # --- delete ---------------------------------------------------------------------------------------------------
-
-    def delete(self, meta: ResourceMeta, grace_seconds: float | None = None) -> None:
-        """Stop the tuning job (SageMaker stops its running trials with it), tagged as stopped by the plugin so
-        that any process reports ABORTED. A finished or missing job is not an error."""
-        client = self._client_for(meta)
-        if meta.queued:
-            with self._tuning_lock:
-                self._cancelled.add(meta.job_name)
-        grace = self.config.tracking.not_found_grace_seconds if grace_seconds is None else grace_seconds
-        made = (meta.job_arn or meta.adopted) and not meta.queued
-        timeout = max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
-        description = poll_until(lambda: self._describe_or_none(client, meta.job_name),
-                                 lambda found: found is not None, RECHECK_SECONDS, timeout)
-        if description is None or description.get("HyperParameterTuningJobStatus") != "InProgress":
-            return
-        try:
-            client.add_tags(str(description["HyperParameterTuningJobArn"]),
-                            [{"Key": STOPPED_BY_TAG, "Value": "sagemaker-plugin"}])
-        except AccessDenied as error:
-            log.warning("%s: cannot tag the tuning job as stopped by the plugin (%s); stopping it anyway",
-                        meta.job_name, error)
-            with self._tuning_lock:
-                self._stopped_untagged.add(meta.job_name)
-        try:
-            client.call("sagemaker", "StopHyperParameterTuningJob", HyperParameterTuningJobName=meta.job_name)
-        except (InvalidRequest, NotFound) as error:
-            log.info("%s: stop not needed: %s", meta.job_name, error)
-
     # --- SageMaker ------------------------------------------------------------------------------------------------
 
     def _describe(self, client: SageMakerClient, name: str) -> dict[str, Any]:
-        return client.call("sagemaker", "DescribeHyperParameterTuningJob", HyperParameterTuningJobName=name)
-
-    def _describe_or_none(self, client: SageMakerClient, name: str) -> dict[str, Any] | None:
-        try:
-            return self._describe(client, name)
-        except NotFound:
-            return None
+        return self.kind.describe(client, name)
 
 
 def trials(client: SageMakerClient, tuning_job_name: str) -> list[dict[str, Any]]:

@@ -192,8 +192,13 @@ def _is_number(text: str) -> bool:
 
 def _read(files: list[Path], kind: str, delimiter: str, csv_weights: int) -> xgb.DMatrix:
     """xgboost's own text reader over a folder of links to the files (as the container does), so names never clash
-    with the reader's URI syntax."""
-    staging = Path(tempfile.mkdtemp(prefix="local-xgboost-input-"))
+    with the reader's URI syntax.
+
+    The folder sits alone in a private parent: the reader lists the parent of the path it is given and stats every
+    entry there, so in a shared /tmp another process's temporary file vanishing between the two failed the load."""
+    private = Path(tempfile.mkdtemp(prefix="local-xgboost-input-"))
+    staging = private / "files"
+    staging.mkdir()
     try:
         for index, path in enumerate(files):
             (staging / f"part-{index:05d}").symlink_to(path.resolve())
@@ -211,4 +216,4 @@ def _read(files: list[Path], kind: str, delimiter: str, csv_weights: int) -> xgb
             name = "csv" if kind == CSV else "libsvm"
             raise ClientError(f"Failed to load {name} data with exception:\n{error}") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)

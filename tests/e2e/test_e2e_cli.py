@@ -813,7 +813,7 @@ def test_ctrl_c_while_waiting_for_resources_records_the_abort_and_the_job_is_nev
     assert (code_a, code_b) == (0, 130), err_a + err_b
     assert_no_traceback(out_b, err_b)
     assert f"SIGINT: stopping training job {job_b} ...\n" in err_b + "\n", err_b
-    assert f"{job_b}: ABORTED (deleted while waiting for resources; the job was never created)" in out_b, out_b
+    assert f"{job_b}: ABORTED (deleted while waiting for resources; the training job was never created)" in out_b, out_b
     assert jobs_named(served, second) == [], "the quota freed when A ended, and B was still not made"
     listed = served.aws.s3.list_objects_v2(Bucket="sagemaker-plugin-local").get("Contents", ())
     assert [o["Key"] for o in listed if job_b in o["Key"] and "sagemaker-plugin-aborted-" in o["Key"]], \

@@ -62,12 +62,16 @@ def job_of(aws: LocalClients, model_uri: str) -> dict[str, Any]:
     return dict(aws.sagemaker.describe_training_job(TrainingJobName=name))
 
 
-def test_example_workflow_metrics_reach_the_downstream_task(example: ModuleType, aws: LocalClients) -> None:
-    decision = example.training_workflow(rows=200, max_rmse=1.0)
+def decided(decision: str, aws: LocalClients) -> tuple[str, str, str, dict[str, Any]]:
+    """The decision's verdict, rmse and model, and the training job that made the model."""
     match = DECISION.match(decision)
     assert match, decision
     verdict, rmse, _, _, model = match.groups()
-    job = job_of(aws, model)
+    return verdict, rmse, model, job_of(aws, model)
+
+
+def test_example_workflow_metrics_reach_the_downstream_task(example: ModuleType, aws: LocalClients) -> None:
+    verdict, rmse, model, job = decided(example.training_workflow(rows=200, max_rmse=1.0), aws)
     assert job["TrainingJobStatus"] == "Completed"
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
     assert float(rmse) == pytest.approx(metrics["validation:rmse"], abs=1e-4)
@@ -83,6 +87,19 @@ def test_example_workflow_metrics_reach_the_downstream_task(example: ModuleType,
         assert [k.rsplit("/", 1)[-1] for k in keys] == [f"{channel['ChannelName']}.csv"]
         body = aws.s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode()
         assert len(body.splitlines()) == (160 if channel["ChannelName"] == "train" else 40)
+
+
+def test_example_tuning_workflow_decides_on_the_best_trial(example: ModuleType, aws: LocalClients) -> None:
+    _, rmse, _, trial = decided(example.tuning_workflow(rows=200, max_rmse=1.0), aws)
+    tuning_name = trial["TuningJobArn"].rsplit("/", 1)[1]
+    tuning = aws.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+    assert tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 6
+    best = tuning["BestTrainingJob"]
+    assert best["TrainingJobName"] == trial["TrainingJobName"]
+    assert float(rmse) == pytest.approx(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], abs=1e-4)
+    assert set(best["TunedHyperParameters"]) == {"eta", "max_depth", "num_round"}
+    assert trial["HyperParameters"]["objective"] == "reg:squarederror"
 
 
 custom_training = SageMakerCustomTrainingTask(

@@ -3,13 +3,16 @@
 - every file the README and docs/ name (a markdown link, or a `code` path under one of the repository's top-level
   folders or files) exists in the repository;
 - no document, no user-facing docstring and no --help text sends a reader to a contract outside the repository;
-- every config key the code accepts is in docs/config.md, every task key and TrainingJob field in docs/task-file.md.
+- every config key the code accepts is in docs/config.md, every task key and TrainingJob field in docs/task-file.md,
+  and every key of a tuning task, field of the two tuning messages and value of their enums in its tuning section.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
+import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ import pytest
 from plugin.config import parse_config
 from plugin.fields import Reader
 from plugin.message import AlgorithmSpecification, TrainingJobResourceConfig
-from plugin.task import _TASK_KEYS, Container, Execution, Spot
+from plugin.task import _TASK_KEYS, _TUNING_KEYS, Container, Execution, Spot
+from plugin.tuning_message import HyperparameterTuningJob, HyperparameterTuningJobConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -140,6 +144,35 @@ def test_every_task_key_and_message_field_is_documented() -> None:
               for f in dataclasses.fields(message)]
     names += [f"`{f.name}`" for cls in (Container, Execution, Spot) for f in dataclasses.fields(cls)]
     assert [name for name in names if name not in page] == []
+
+
+def _schema(message: type, fields: set[str], enums: set[str]) -> None:
+    """The field names of a message and of the messages it holds (the TrainingJob template aside: checked above),
+    and the value names of every enum among them, read from the dataclass annotations."""
+    def walk(kind: Any) -> None:
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            enums.update(member.name for member in kind)
+        elif dataclasses.is_dataclass(kind) and isinstance(kind, type) and kind.__name__ != "TrainingJob":
+            _schema(kind, fields, enums)
+        for inner in typing.get_args(kind):
+            walk(inner)
+
+    for name, kind in typing.get_type_hints(message).items():
+        fields.add(name)
+        walk(kind)
+
+
+def test_every_tuning_key_message_field_and_enum_value_is_documented() -> None:
+    page = (ROOT / "docs" / "task-file.md").read_text(encoding="utf-8")
+    section = re.sub(r"```.*?```", "", page[page.index("## Tuning tasks"):], flags=re.DOTALL)  # the tables, the text
+    words = {word for span in re.findall(r"`([^`]+)`", section) for word in re.split(r"[^\w]+", span) if word}
+    fields: set[str] = set()
+    enums: set[str] = set()
+    for message in (HyperparameterTuningJob, HyperparameterTuningJobConfig):
+        _schema(message, fields, enums)
+    assert {"parameter_range_map", "integer_parameter_range", "metric_name", "values"} <= fields
+    assert {"REVERSELOGARITHMIC", "RANDOM", "MAXIMIZE", "AUTO"} <= enums
+    assert sorted((set(_TUNING_KEYS) | fields | enums) - words) == []
 
 
 def test_every_docs_page_named_anywhere_exists() -> None:

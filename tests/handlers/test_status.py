@@ -43,5 +43,6 @@ def test_unknown_status_is_undefined() -> None:
 
 @pytest.mark.parametrize("state", sorted(PLUGIN_STATES))
 def test_every_plugin_state_formats(state: str) -> None:
-    status = plugin_status(state, waited=3.0, grace=60.0, job_name="j", reason="ResourceLimitExceeded: quota")
+    status = plugin_status(state, waited=3.0, grace=60.0, job_name="j", reason="ResourceLimitExceeded: quota",
+                           noun="training job", describe="DescribeTrainingJob")
     assert status.phase == PLUGIN_STATES[state][0] and "{" not in status.message

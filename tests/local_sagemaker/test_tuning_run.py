@@ -5,7 +5,6 @@ built-in XGBoost tuned on small data, and a quick script whose objective is a kn
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from local_sagemaker import LocalSettings
 from local_sagemaker.testing import XGBOOST_IMAGE, LocalClients, unique_name
-from tuning_jobs import config, definition, describe, trials, wait, write_script
+from tuning_jobs import config, definition, describe, processes_running, trials, wait, write_script
 from xgboost_hosts import REGRESSION
 
 pytestmark = pytest.mark.timeout(240)
@@ -26,22 +25,6 @@ TRIAL_NAME = re.compile(r"^(?P<tuning>[a-z0-9-]+)-(?P<index>\d{3})-[0-9a-f]{8}$"
 @pytest.fixture(scope="module")
 def code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_script(tmp_path_factory.mktemp("tuning-code"))
-
-
-def processes_running(marker: str) -> list[int]:
-    """Processes of this machine whose command line mentions `marker` (read from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in command and int(entry) != os.getpid():
-            found.append(int(entry))
-    return found
 
 
 def test_xgboost_tuning_finds_the_best_trial_within_the_limits(aws: LocalClients) -> None:

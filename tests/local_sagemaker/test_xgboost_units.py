@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +135,45 @@ def test_csv_files_load_with_labels_weights_and_a_sniffed_delimiter(tmp_path: Pa
     assert matrix is not None and matrix.num_row() == 3 and matrix.num_col() == 2
     assert list(matrix.get_label()) == [1, 0, 1] and list(matrix.get_weight()) == [2, 1, 3]
     assert data.load(tmp_path / "absent", config, 0) is None
+
+
+def test_the_reader_lists_a_private_folder_not_the_shared_temporary_one(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """xgboost's reader lists the parent of the folder it reads and stats every entry there: in a shared /tmp, an
+    entry of another process vanishing between the two failed trials under load (the tuning tests saw it). So the
+    parent it lists must hold nothing but the files' own folder."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    (shared / "another-process-file").touch()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    listed: list[list[str]] = []
+    real = data.xgb.DMatrix
+
+    def watched(uri: str, *args: object, **kwargs: object) -> xgb.DMatrix:
+        folder = Path(uri.split("?", 1)[0])
+        listed.append(sorted(path.name for path in folder.parent.iterdir()))
+        return real(uri, *args, **kwargs)
+
+    monkeypatch.setattr(data.xgb, "DMatrix", watched)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "train.csv").write_text("".join(f"{i % 3},{i},{i * 2}\n" for i in range(50)))
+    matrix = data.load(tmp_path / "train", data.DataConfig(kind=data.CSV, pipe=False, has_validation=False), 0)
+    assert matrix is not None and matrix.num_row() == 50
+    assert len(listed) == 1 and len(listed[0]) == 1, listed
+    assert [path.name for path in shared.iterdir()] == ["another-process-file"]  # nothing of its own left behind
+
+
+def test_the_algorithms_process_lets_idle_openmp_threads_sleep() -> None:
+    """Spinning OpenMP threads of parallel trials on shared cores made each round 20 times slower."""
+    code = ("import os, runpy, sys\nsys.argv = ['local_sagemaker.xgboost', '--help']\n"
+            "try:\n    runpy.run_module('local_sagemaker.xgboost', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "PASSIVE"
+    kept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                          env={**env, "OMP_WAIT_POLICY": "ACTIVE"})  # a job's own Environment still wins
+    assert kept.stdout.strip().splitlines()[-1] == "ACTIVE"
 
 
 def test_bad_files_are_client_errors(tmp_path: Path) -> None:

@@ -26,10 +26,14 @@ from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error
 from handlers import abort_marks
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, TransientError
+from handlers.job_kinds import KINDS, TRAINING, TUNING, JobKind
+from handlers.service_model import operation_model
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
 from plugin.config import Config
+from plugin.task import TUNING_TASK
+from plugin.tuning_job import TuningJobPlugin
 from plugin_setup import fresh_task, make_config
 from server_clock import ManualClock
 
@@ -65,9 +69,9 @@ def config(server: LocalSageMaker) -> Config:
 class Process:
     """One engine process: a plugin with its own client and memory; faults by `<service>.<Operation>`."""
 
-    def __init__(self, config: Config, session: boto3.Session) -> None:
+    def __init__(self, config: Config, session: boto3.Session, tuning: bool = False) -> None:
         self.client = SageMakerClient(config.client_settings(), session=session)
-        self.plugin = TrainingJobPlugin(config, client=self.client)
+        self.plugin = (TuningJobPlugin if tuning else TrainingJobPlugin)(config, client=self.client)
         self.faults: dict[str, Fault] = {}
         self.sent: list[str] = []
         for service in ("sagemaker", "s3"):
@@ -94,11 +98,12 @@ class Process:
 
 
 @pytest.fixture
-def process(config: Config, session: boto3.Session) -> Iterator[Callable[[], Process]]:
+def process(config: Config, session: boto3.Session) -> Iterator[Callable[..., Process]]:
+    """A new engine process: `process()` runs training tasks, `process(tuning=True)` tuning tasks."""
     made: list[Process] = []
 
-    def new() -> Process:
-        made.append(Process(config, session))
+    def new(tuning: bool = False) -> Process:
+        made.append(Process(config, session, tuning))
         return made[-1]
 
     yield new
@@ -153,6 +158,27 @@ def test_the_mark_sits_in_the_jobs_own_output_folder(output: str, key: str) -> N
     assert mark.bucket == "bucket"
     assert mark.key.startswith(key + abort_marks.MARK_PREFIX) and mark.key.endswith(".json")
     assert mark.uri == f"s3://bucket/{mark.key}"
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.noun)
+def test_each_job_kind_names_members_and_operations_of_the_service_model(kind: JobKind) -> None:
+    describe = operation_model(kind.describe_operation)
+    assert list(describe.input_shape.required_members) == [kind.name_member]
+    assert {kind.arn_member, kind.status_member} <= set(describe.output_shape.members)
+    assert list(operation_model(kind.stop_operation).input_shape.members) == [kind.name_member]
+    create = operation_model(describe.name.replace("Describe", "Create", 1)).input_shape.members
+    holder = create[kind.definition_member].members if kind.definition_member else create
+    assert kind.name_member in create and "OutputDataConfig" in holder
+
+
+def test_a_tuning_jobs_mark_sits_in_its_trials_output_folder_under_its_own_name() -> None:
+    tuning_request = {"HyperParameterTuningJobName": "tune-1",
+                      "TrainingJobDefinition": {"OutputDataConfig": {"S3OutputPath": "s3://bucket/models/",
+                                                                     "KmsKeyId": "alias/k"}}}
+    mark = abort_marks.mark_for(tuning_request, "f" * 16, 1.5, TUNING)
+    assert (mark.bucket, mark.kms_key_id) == ("bucket", "alias/k")
+    assert mark.key.startswith("models/tune-1/" + abort_marks.MARK_PREFIX)
+    assert mark == abort_marks.mark_for(tuning_request, "f" * 16, 1.5, TUNING)
 
 
 def test_a_mark_is_encrypted_with_the_jobs_output_key_if_it_has_one(process: Callable[[], Process],
@@ -237,20 +263,25 @@ def test_a_delete_racing_the_create_in_another_process_still_stops_the_job(
     assert second.track(meta) is Phase.ABORTED
 
 
+@pytest.mark.parametrize("tuning", [False, True], ids=["training", "tuning"])
 def test_a_job_made_from_the_queue_by_a_process_that_died_is_stopped_by_the_next_one_to_see_it(
-        process: Callable[[], Process], aws: LocalClients, train: str, server_clock: ManualClock) -> None:
-    first, maker, third = process(), process(), process()
+        process: Callable[..., Process], aws: LocalClients, train: str, server_clock: ManualClock,
+        tuning: bool) -> None:
+    kind = TUNING if tuning else TRAINING
+    first, maker, third = process(tuning), process(tuning), process(tuning)
     with server_clock.held():  # the job runs until the third process sees it
-        meta = queued(first, train)
+        meta = (queued_tuning if tuning else queued)(first, train)
         assert maker.plugin.get(meta).phase is Phase.QUEUED  # made; no mark yet; then the maker dies
-        first.faults["sagemaker.DescribeTrainingJob"] = NOT_FOUND
+        first.faults[f"sagemaker.{kind.describe_operation}"] = NOT_FOUND
         first.plugin.delete(meta, grace_seconds=0)  # marks, but misses the job
-        assert first.count("sagemaker.StopTrainingJob") == 0
+        assert first.count(f"sagemaker.{kind.stop_operation}") == 0
         third.plugin.get(meta)
+        assert third.count(f"sagemaker.{kind.stop_operation}") == 1
 
     assert third.track(meta) is Phase.ABORTED
 
-    assert ended_as(aws, meta.job_name) == ("Stopped", True)
+    ended = tuning_ended_as(aws, meta.job_name)[:2] if tuning else ended_as(aws, meta.job_name)
+    assert ended == ("Stopped", True)
     assert third.count("s3.ListObjectsV2") == 1
 
 
@@ -358,3 +389,93 @@ def test_without_leave_to_tag_a_delete_still_stops_the_job(
     assert other.track(meta) is Phase.FAILED  # another reads a job stopped by someone: that is all SageMaker says
     warned = [r.getMessage() for r in caplog.records if "sagemaker:AddTags" in r.getMessage()]
     assert warned and meta.job_name in warned[0]
+
+
+# --- a tuning job queued on quota: the same marks, beside its trials' output ------------------------------------------
+
+
+def tuning_task(train: str) -> dict[str, Any]:
+    """A tuning of the custom task above: two trials, one at a time, each running until the server clock lets it."""
+    trial = task(train)
+    trial["training_job"]["algorithm_specification"]["metric_definitions"] = [{"name": "loss",
+                                                                               "regex": "loss=([0-9.]+)"}]
+    return {
+        "task_type": TUNING_TASK,
+        "hyperparameter_tuning_job": {"training_job": trial.pop("training_job"), "max_number_of_training_jobs": 2,
+                                      "max_parallel_training_jobs": 1},
+        "tuning_config": {"hyperparameter_ranges": {"parameter_range_map": {
+            "lr": {"continuous_parameter_range": {"min_value": 0.1, "max_value": 0.5}}}},
+            "tuning_objective": {"metric_name": "loss"}},
+        **{key: value for key, value in trial.items() if key != "task_type"},
+    }
+
+
+def queued_tuning(first: Process, train: str) -> ResourceMeta:
+    first.faults["sagemaker.CreateHyperParameterTuningJob"] = QUOTA
+    meta = first.plugin.create(tuning_task(train))
+    assert meta.queued and first.plugin.get(meta).phase is Phase.WAITING_FOR_RESOURCES
+    del first.faults["sagemaker.CreateHyperParameterTuningJob"]
+    return meta
+
+
+def tuning_jobs(aws: LocalClients, name: str) -> list[str]:
+    found = aws.sagemaker.list_hyper_parameter_tuning_jobs(NameContains=name)["HyperParameterTuningJobSummaries"]
+    return [s["HyperParameterTuningJobName"] for s in found if s["HyperParameterTuningJobName"] == name]
+
+
+def tuning_ended_as(aws: LocalClients, name: str) -> tuple[str, bool, list[str]]:
+    """(status once ended, whether the plugin's stopped-by tag is on it, its trials' statuses)."""
+    deadline = time.monotonic() + 20
+    while True:
+        job = aws.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if job["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+            break
+        assert time.monotonic() < deadline, job["HyperParameterTuningJobStatus"]
+        time.sleep(0.05)
+    tags = {t["Key"] for t in aws.sagemaker.list_tags(ResourceArn=job["HyperParameterTuningJobArn"])["Tags"]}
+    trials = aws.sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    return (job["HyperParameterTuningJobStatus"], STOPPED_BY_TAG in tags,
+            [t["TrainingJobStatus"] for t in trials["TrainingJobSummaries"]])
+
+
+def test_a_queued_tuning_jobs_abort_is_marked_beside_its_trials_output_and_holds_in_another_process(
+        process: Callable[..., Process], aws: LocalClients, train: str) -> None:
+    first, second = process(tuning=True), process(tuning=True)
+    meta = queued_tuning(first, train)
+
+    first.plugin.delete(meta)
+
+    assert meta.queued_request is not None
+    mark = abort_marks.mark_for(meta.queued_request, meta.fingerprint, meta.created_at, TUNING)
+    assert mark.bucket == "plg-marks-output" and mark.key.startswith(f"models/{meta.job_name}/")
+    assert abort_marks.is_marked(first.client, mark)
+    body = json.loads(aws.s3.get_object(Bucket=mark.bucket, Key=mark.key)["Body"].read())
+    assert body["job_name"] == meta.job_name and body["fingerprint"] == meta.fingerprint
+    resource = second.plugin.get(ResourceMeta.decode(meta.encode()))  # another process, or this one restarted
+    assert resource.phase is Phase.ABORTED and "tuning job was never created" in resource.message
+    assert second.count("sagemaker.CreateHyperParameterTuningJob") == 0
+    assert tuning_jobs(aws, meta.job_name) == []
+    assert first.plugin.get(meta).phase is Phase.ABORTED
+
+
+def test_a_delete_racing_a_queued_tuning_create_in_another_process_stops_the_job_and_its_trials(
+        process: Callable[..., Process], aws: LocalClients, train: str, server_clock: ManualClock) -> None:
+    server_clock.hold()  # the trials run until they are stopped
+    first, second = process(tuning=True), process(tuning=True)
+    meta = queued_tuning(first, train)
+    first.faults["sagemaker.DescribeHyperParameterTuningJob"] = NOT_FOUND  # the new job is not visible to the deleter
+
+    def delete_elsewhere(**_: Any) -> None:
+        first.plugin.delete(meta, grace_seconds=0)
+
+    events: Any = second.client.sagemaker.meta.events
+    events.register("after-call.sagemaker.CreateHyperParameterTuningJob", delete_elsewhere)
+
+    assert second.plugin.get(meta).phase is Phase.QUEUED
+
+    assert first.count("sagemaker.StopHyperParameterTuningJob") == 0
+    assert second.count("sagemaker.StopHyperParameterTuningJob") == 1
+    server_clock.run()
+    status, tagged, trials = tuning_ended_as(aws, meta.job_name)
+    assert (status, tagged) == ("Stopped", True) and set(trials) <= {"Stopped"}
+    assert second.track(meta) is Phase.ABORTED

@@ -84,15 +84,12 @@ def test_a_tuning_job_runs_its_trials_and_reports_the_best(plugin: TuningJobPlug
     final = seen[-1]
     assert final.phase == Phase.SUCCEEDED, final.message
     assert {r.phase for r in seen[:-1]} <= {Phase.QUEUED, Phase.INITIALIZING, Phase.RUNNING}
+    assert final.message.startswith("trials: 3 completed, 0 running, 0 failed, 0 stopped; best "), final.message
     out = final.outputs
     trials = out["trials"]
-    completed = [t for t in trials if t["status"] == "Completed"]
-    # on a loaded machine a trial may fail; the counts say so, and the best is among those that completed
-    assert re.match(rf"trials: {len(completed)} completed, 0 running, {3 - len(completed)} failed, 0 stopped; best ",
-                    final.message), final.message
-    assert len(trials) == 3 and completed
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"Completed"}
     assert all(set(t["hyperparameters"]) == {"eta", "max_depth"} for t in trials)
-    best = min(completed, key=lambda t: t["objective"])
+    best = min(trials, key=lambda t: t["objective"])
     assert out["best_training_job_name"] == best["name"]
     assert out["best_hyperparameters"] == best["hyperparameters"]
     assert out["objective"] == {"metric_name": "validation:rmse", "value": best["objective"]}
@@ -127,7 +124,7 @@ def test_delete_stops_the_job_and_its_trials_and_reports_aborted(plugin: TuningJ
     client = plugin.client(meta.region, meta.endpoint_url)
     listed = client.call("sagemaker", "ListTrainingJobsForHyperParameterTuningJob",
                          HyperParameterTuningJobName=meta.job_name)["TrainingJobSummaries"]
-    assert listed and all(s["TrainingJobStatus"] in ("Stopped", "Completed", "Failed") for s in listed)
+    assert listed and all(s["TrainingJobStatus"] in ("Stopped", "Completed") for s in listed)
     # another plugin (another process's view) also says ABORTED: the tag, not memory
     assert TuningJobPlugin(plugin.config).get(meta).phase == Phase.ABORTED
     plugin.delete(meta)  # a finished job: nothing to do

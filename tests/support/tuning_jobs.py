@@ -3,6 +3,7 @@ hyperparameters (run by the image's training toolkit via sagemaker_program), and
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from collections.abc import Callable, Mapping
@@ -92,3 +93,19 @@ def trials(aws: LocalClients, name: str, **params: Any) -> list[dict[str, Any]]:
         token = page.get("NextToken")
         if not token:
             return out
+
+
+def processes_running(marker: str) -> list[int]:
+    """Processes of this machine whose command line mentions `marker` (read from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in command and int(entry) != os.getpid():
+            found.append(int(entry))
+    return found

@@ -1,9 +1,20 @@
-"""Writes fixtures with protobuf's own json_format (run once, offline, with flyteidl 1.5's training_job_pb2)."""
-import json, sys
-# needs: pip install "protobuf<5" "flyteidl==1.5.0" (1.5 is the last flyteidl with the sagemaker protos)
+"""Writes fixtures with protobuf's own json_format (run once, offline, with flyteidl 1.10.0's training_job_pb2).
+
+flyteidl 1.10.0 still ships flyteidl.plugins.sagemaker (1.10.7, like the installed flyteidl, does not). Made with:
+    pip download --no-deps "flyteidl==1.10.0" -d /tmp/f && unzip /tmp/f/*.whl 'flyteidl/*' -d /tmp/f/ext
+    PYTHONPATH=/tmp/f/ext python tests/data/proto3/generate_fixtures.py tests/data/proto3
+"""
+import sys
+
 from google.protobuf import json_format
 from flyteidl.plugins.sagemaker import training_job_pb2 as pb
+
 out = sys.argv[1]
+try:  # protobuf >= 5 renamed the option
+    json_format.MessageToJson(pb.TrainingJob(), always_print_fields_with_no_presence=True)
+    DEFAULTS = {"always_print_fields_with_no_presence": True}
+except TypeError:
+    DEFAULTS = {"including_default_value_fields": True}
 msgs = {
   "xgboost": pb.TrainingJob(
     algorithm_specification=pb.AlgorithmSpecification(
@@ -18,6 +29,6 @@ msgs = {
 }
 for name, m in msgs.items():
     with open(f"{out}/{name}.omitted.json", "w") as f: f.write(json_format.MessageToJson(m) + "\n")
-    with open(f"{out}/{name}.included.json", "w") as f: f.write(json_format.MessageToJson(m, including_default_value_fields=True) + "\n")
+    with open(f"{out}/{name}.included.json", "w") as f: f.write(json_format.MessageToJson(m, **DEFAULTS) + "\n")
     with open(f"{out}/{name}.snake.json", "w") as f: f.write(json_format.MessageToJson(m, preserving_proto_field_name=True) + "\n")
     with open(f"{out}/{name}.numbers.json", "w") as f: f.write(json_format.MessageToJson(m, use_integers_for_enums=True, preserving_proto_field_name=True) + "\n")

@@ -1,7 +1,7 @@
 """Writes the tuning fixtures with protobuf's own json_format (run once, offline).
 
-flyteidl 1.10 no longer ships flyteidl.plugins.sagemaker; 1.5 does. Made with:
-    pip download --no-deps "flyteidl==1.5.22" -d /tmp/f && unzip /tmp/f/*.whl 'flyteidl/*' -d /tmp/f/ext
+flyteidl 1.10.0 still ships flyteidl.plugins.sagemaker (1.10.7, like the installed flyteidl, does not). Made with:
+    pip download --no-deps "flyteidl==1.10.0" -d /tmp/f && unzip /tmp/f/*.whl 'flyteidl/*' -d /tmp/f/ext
     PYTHONPATH=/tmp/f/ext python tests/data/proto3/generate_tuning_fixtures.py tests/data/proto3
 """
 import sys
