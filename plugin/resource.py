@@ -23,12 +23,16 @@ _CONSOLE = {
 
 @dataclass(frozen=True)
 class LogLink:
+    """A link an engine shows beside the task: a console page, or a command line where there is no console."""
+
     name: str
     uri: str
 
 
 @dataclass(frozen=True)
 class Resource:
+    """`get`'s answer; `outputs` are filled in once the job has SUCCEEDED."""
+
     phase: Phase
     message: str = ""
     outputs: Mapping[str, Any] = field(default_factory=dict)
