@@ -22,14 +22,6 @@ _CONSOLE = {
 
 
 @dataclass(frozen=True)
-class LogLink:
-    """A link an engine shows beside the task: a console page, or a command line where there is no console."""
-
-    name: str
-    uri: str
-
-
-@dataclass(frozen=True)
 class Resource:
     """`get`'s answer; `outputs` are filled in once the job has SUCCEEDED."""
 
@@ -41,6 +33,12 @@ class Resource:
     def as_dict(self) -> dict[str, Any]:
         return {"phase": self.phase.name, "message": self.message, "outputs": dict(self.outputs),
                 "log_links": [{"name": link.name, "uri": link.uri} for link in self.log_links]}
+
+
+@dataclass(frozen=True)
+class LogLink:
+    name: str
+    uri: str
 
 
 def log_links(job_name: str, region: str, partition: str = "aws",
