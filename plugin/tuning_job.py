@@ -164,7 +164,7 @@ class TuningJobPlugin(TrainingJobPlugin):
     # --- SageMaker ------------------------------------------------------------------------------------------------
 
     def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
-        return client.call("sagemaker", DESCRIBE, HyperParameterTuningJobName=name)
+        return client.call("sagemaker", "DescribeHyperParameterTuningJob", HyperParameterTuningJobName=name)
 
     def _describe_or_none(self, client: SageMakerClient, name: str) -> dict[str, Any] | None:
         try:
