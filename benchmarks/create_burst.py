@@ -32,14 +32,16 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"
 
 
 def task(index: int, run: str, data: str) -> dict[str, Any]:
-    """A custom-image task in task-file form (docs/task-file.md), its own execution identity, so its own job name."""
+    """A custom-image task as an engine hands it over (docs/task-file.md; the TrainingJob message in protobuf's JSON,
+    as flytekit writes it), its own execution identity, so its own job name."""
+    from plugin.message import AlgorithmName, AlgorithmSpecification, TrainingJob, TrainingJobResourceConfig
+    from plugin.task import CUSTOM_TASK
+
+    job = TrainingJob(AlgorithmSpecification(algorithm_name=AlgorithmName.CUSTOM),
+                      TrainingJobResourceConfig(instance_count=1, instance_type="ml.m5.xlarge", volume_size_in_gb=10))
     return {
-        "task_type": "sagemaker_custom_training_job_task",
-        "training_job": {
-            "algorithm_specification": {"algorithm_name": "CUSTOM"},
-            "training_job_resource_config": {"instance_count": 1, "instance_type": "ml.m5.xlarge",
-                                             "volume_size_in_gb": 10},
-        },
+        "task_type": CUSTOM_TASK,
+        "training_job": job.to_proto3_json(),
         "inputs": {"train": data},
         "output_prefix": "s3://local-sagemaker-data/burst-output",
         "container": {"image": IMAGE},

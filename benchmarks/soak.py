@@ -62,7 +62,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -312,13 +312,17 @@ class Chaos:
 
 def _answer(request: Any, status: int, body: bytes, content_type: str) -> Any:
     """A response made up on the client's side, as botocore would have read it from the wire."""
+    import io
+
     from botocore.awsrequest import AWSResponse
     from botocore.compat import HTTPHeaders
+    from urllib3.response import HTTPResponse
 
     headers = HTTPHeaders()
     headers["Content-Type"] = content_type
     headers["x-amzn-RequestId"] = headers["x-amz-request-id"] = str(uuid.uuid4())
-    return AWSResponse(request.url, status, headers, _Body(body))
+    raw = HTTPResponse(body=io.BytesIO(body), status=status, preload_content=False)  # what botocore reads from
+    return AWSResponse(request.url, status, headers, raw)
 
 
 def _job_name(request: Any) -> str:
@@ -330,17 +334,6 @@ def _job_name(request: Any) -> str:
         return str(json.loads(body or b"{}").get("TrainingJobName", ""))
     except (ValueError, AttributeError):
         return ""
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
 
 
 class Engine:

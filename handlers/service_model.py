@@ -170,13 +170,18 @@ def _check_list(shape: ListShape, value: Any, path: str) -> Iterator[Problem]:
         return
     yield from _check_count(shape, len(value), path)
     for index, item in enumerate(value):
-        found = list(_check(shape.member, item, join_path(path, index)))
-        if found and _is_scalar(shape.member) and all(p.message in _all_texts(shape.member) for p in found):
-            # AWS reports a bad item of a list of scalars at the list, with every constraint of its items.
-            text = "Member must satisfy constraint: [" + ", ".join(_all_texts(shape.member)) + "]"
-            yield Problem(join_path(path, index), text, aws_path=path)
-        else:
-            yield from found
+        yield from _check_part(shape.member, item, join_path(path, index), path, "Member")
+
+
+def _check_part(shape: Shape, value: Any, path: str, container_path: str, part: str) -> Iterator[Problem]:
+    """A list item, map key or map value. AWS reports a scalar one that breaks its constraints at the list or map,
+    listing every constraint of its shape (`part` must satisfy constraint: [...])."""
+    found = list(_check(shape, value, path))
+    if found and _is_scalar(shape) and all(p.message in _all_texts(shape) for p in found):
+        yield Problem(path, f"{part} must satisfy constraint: [" + ", ".join(_all_texts(shape)) + "]",
+                      aws_path=container_path)
+    else:
+        yield from found
 
 
 def _check_map(shape: MapShape, value: Any, path: str) -> Iterator[Problem]:
@@ -186,14 +191,8 @@ def _check_map(shape: MapShape, value: Any, path: str) -> Iterator[Problem]:
     yield from _check_count(shape, len(value), path)
     for key, item in value.items():
         key_path = join_path(path, str(key))
-        # AWS reports a bad key or value at the map itself, listing every constraint of the key or value shape.
-        for part, part_shape, part_value in (("Map keys", shape.key, key), ("Map value", shape.value, item)):
-            found = list(_check(part_shape, part_value, key_path))
-            if found and _is_scalar(part_shape) and all(p.message in _all_texts(part_shape) for p in found):
-                text = f"{part} must satisfy constraint: [" + ", ".join(_all_texts(part_shape)) + "]"
-                yield Problem(key_path, text, aws_path=path)
-            else:
-                yield from found
+        yield from _check_part(shape.key, key, key_path, path, "Map keys")
+        yield from _check_part(shape.value, item, key_path, path, "Map value")
 
 
 def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
@@ -205,12 +204,7 @@ def _check_string(shape: Shape, value: Any, path: str) -> Iterator[Problem]:
         if value not in enum:
             yield Problem(path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         return
-    length = len(value)
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if high is not None and length > high:
-        yield Problem(path, f"Member must have length less than or equal to {high}")
-    if low is not None and length < low:
-        yield Problem(path, f"Member must have length greater than or equal to {low}")
+    yield from _check_count(shape, len(value), path)
     pattern = shape.metadata.get("pattern")
     if pattern and _compiled(pattern).fullmatch(value) is None:
         yield Problem(path, f"Member must satisfy regular expression pattern: {pattern}")

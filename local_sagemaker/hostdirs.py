@@ -23,65 +23,53 @@ def host_name(index: int) -> str:
     return f"algo-{index}"
 
 
+class _Under:
+    """A place of the layout: its path under the root that stands for /opt/ml."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, layout: OptMl, owner: type | None = None) -> Path:
+        return layout.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
-class HostDirs:
-    """The folders of one host; `root` stands for /opt/ml."""
+class OptMl:
+    """The container's /opt/ml layout under `root`: what SageMaker writes there and where the container writes back
+    (the one statement of it, for the local SageMaker and the XGBoost program it runs on each host)."""
 
     root: Path
-    index: int
 
-    @property
-    def name(self) -> str:
-        return host_name(self.index)
-
-    @property
-    def input_dir(self) -> Path:
-        return self.root / "input"
-
-    @property
-    def config_dir(self) -> Path:
-        return self.root / "input" / "config"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "input" / "data"
+    input_dir = _Under("input")
+    config_dir = _Under("input", "config")
+    data_dir = _Under("input", "data")
+    model_dir = _Under("model")
+    output_dir = _Under("output")
+    output_data_dir = _Under("output", "data")
+    intermediate_dir = _Under("output", "intermediate")
+    failure_file = _Under("output", "failure")
+    checkpoint_dir = _Under("checkpoints")
+    code_dir = _Under("code")
 
     def channel_dir(self, channel: str) -> Path:
         return self.data_dir / channel
-
-    @property
-    def model_dir(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def output_dir(self) -> Path:
-        return self.root / "output"
-
-    @property
-    def output_data_dir(self) -> Path:
-        return self.root / "output" / "data"
-
-    @property
-    def intermediate_dir(self) -> Path:
-        return self.root / "output" / "intermediate"
-
-    @property
-    def failure_file(self) -> Path:
-        return self.root / "output" / "failure"
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def code_dir(self) -> Path:
-        return self.root / "code"
 
     def container_path(self, text: str) -> str:
         """`text` with a leading /opt/ml (a container path in a command or an env value) moved under this root."""
         if text == CONTAINER_ROOT or text.startswith(CONTAINER_ROOT + "/"):
             return str(self.root) + text[len(CONTAINER_ROOT) :]
         return text
+
+
+@dataclass(frozen=True)
+class HostDirs(OptMl):
+    """The folders of one host of a job (`index` from 1, as SageMaker counts hosts)."""
+
+    index: int
+
+    @property
+    def name(self) -> str:
+        return host_name(self.index)
 
 
 def make_hosts(job_dir: Path, count: int) -> list[HostDirs]:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound
 from handlers.job_pages import PAGE_PREFIX, data_url, page_token
 from handlers.log_pages import read_page
@@ -48,14 +47,12 @@ _HEADERS = [
 class JobPages:
     """WSGI middleware: answers /jobs/... itself, hands everything else to `app`."""
 
-    def __init__(self, app: WSGIApp, endpoint: Callable[[], str], secret_access_key: str,
+    def __init__(self, app: WSGIApp, client: Callable[[], SageMakerClient], secret_access_key: str,
                  any_host: bool = False) -> None:
         self.app = app
-        self._endpoint = endpoint
+        self.client = client  # the server's own client of itself
         self.token = page_token(secret_access_key)
         self.any_host = any_host
-        self._client: SageMakerClient | None = None
-        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO") or "")
@@ -101,15 +98,6 @@ class JobPages:
                       live_data_url=data_url(name, self.token), interval_ms=POLL_MS)
         return "200 OK", "text/html; charset=utf-8", page.encode()
 
-    def client(self) -> SageMakerClient:
-        """A client of this very server, signing with its key pair; unpaced, few retries."""
-        with self._lock:
-            if self._client is None:
-                self._client = SageMakerClient(ClientSettings(
-                    endpoint_url=self._endpoint(), local_credentials=True, rate_limits=RateLimits(0, 0),
-                    retry=RetrySettings(attempts=3, backoff_seconds=0.05, deadline_seconds=10)))
-            return self._client
-
     @staticmethod
     def data(client: SageMakerClient, description: dict[str, Any], logs_token: str | None) -> dict[str, Any]:
         """The job, its metrics and (with a token, "" for the start) its next log lines."""
@@ -126,12 +114,6 @@ class JobPages:
         page = read_page(client, name, logs_token, LOG_LINES, hosts=len(host_names(description)))
         lines = [{"t": line.timestamp, "host": line.host, "message": line.message} for line in page.lines]
         return {"job": job, "metrics": metrics, "logs": {"token": page.token, "lines": lines}}
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
 
 
 def _iso(moment: Any) -> str | None:

@@ -3,15 +3,16 @@ defaults.py), then pages with an opaque token.
 
 moto's version ignores SortBy/SortOrder and pages by an offset taken before filtering, so a filtered sweep skips or
 repeats jobs. Here the token is the sort key of the last job returned: the next page starts after it, whatever was
-created or filtered out in between. One request costs a filter and a sort of the account's jobs, no more.
+created or filtered out in between. One request costs a filter and a sort of the account's jobs, no more. The tuning
+listings page and filter by time the same way (`sorted_page`, `matches_times`).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from local_sagemaker import page_tokens
 from local_sagemaker.defaults import list_default
@@ -21,34 +22,57 @@ from local_sagemaker.jobs import LocalTrainingJob
 _TOKEN_PREFIX = "lsm1."
 
 SortKey = tuple[Any, ...]
+Item = TypeVar("Item")
 _SHAPES: dict[str, tuple[type, ...]] = {"Name": (str,), "Status": (str, int, str), "CreationTime": (int, str)}
 
 
 def list_training_jobs(jobs: Iterable[LocalTrainingJob], params: Mapping[str, Any]) -> dict[str, Any]:
     """The ListTrainingJobs answer for `params` (already checked against the service model)."""
     sort_by = params.get("SortBy") or list_default("SortBy")
-    descending = (params.get("SortOrder") or list_default("SortOrder")) == "Descending"
-    max_results = int(params.get("MaxResults") or list_default("MaxResults"))
-    selected = [job for job in jobs if _matches(job, params)]
-    keyed = sorted(((_sort_key(job, sort_by), job) for job in selected), key=lambda pair: pair[0])
-    keys = [key for key, _ in keyed]
+    contains = params.get("NameContains")
+    status = params.get("StatusEquals")
+    selected = [job for job in jobs
+                if (not contains or str(contains).lower() in job.training_job_name.lower())
+                and (not status or job.training_job_status == status)
+                and matches_times(job.creation_ms, job.last_modified_ms, params)]
+    shapes = _SHAPES[sort_by]
 
-    token = params.get("NextToken")
+    def fits(key: SortKey) -> bool:
+        return len(key) == len(shapes) and all(isinstance(part, kind) for part, kind in zip(key, shapes, strict=True))
+
+    page, token = sorted_page(selected, lambda job: _sort_key(job, sort_by), sort_by,
+                              (params.get("SortOrder") or list_default("SortOrder")) == "Descending",
+                              int(params.get("MaxResults") or list_default("MaxResults")), params.get("NextToken"),
+                              _TOKEN_PREFIX, fits)
+    result: dict[str, Any] = {"TrainingJobSummaries": [job.summary() for job in page]}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+def sorted_page(items: Iterable[Item], key: Callable[[Item], Sequence[Any]], sort_by: str, descending: bool,
+                max_results: int, token: Any, prefix: str, fits: Callable[[SortKey], bool] = lambda _: True
+                ) -> tuple[list[Item], str | None]:
+    """One page of `items` in `key` order, and the token of the next (None on the last page).
+
+    The token is `prefix` and the sort key of the page's last item: the next page starts after it. A token of
+    another SortBy, or whose key `fits` refuses, is refused as AWS refuses it.
+    """
+    keyed = sorted(((tuple(key(item)), item) for item in items), key=lambda pair: pair[0])
+    keys = [k for k, _ in keyed]
     if descending:
-        end = bisect.bisect_left(keys, _decode(token, sort_by)) if token else len(keyed)
+        end = bisect.bisect_left(keys, _decode(token, prefix, sort_by, fits)) if token else len(keyed)
         start = max(0, end - max_results)
-        page = [job for _, job in reversed(keyed[start:end])]
+        page = [item for _, item in reversed(keyed[start:end])]
         more = start > 0
     else:
-        start = bisect.bisect_right(keys, _decode(token, sort_by)) if token else 0
+        start = bisect.bisect_right(keys, _decode(token, prefix, sort_by, fits)) if token else 0
         end = min(len(keyed), start + max_results)
-        page = [job for _, job in keyed[start:end]]
+        page = [item for _, item in keyed[start:end]]
         more = end < len(keyed)
-
-    result: dict[str, Any] = {"TrainingJobSummaries": [job.summary() for job in page]}
-    if more and page:
-        result["NextToken"] = _encode(sort_by, _sort_key(page[-1], sort_by))
-    return result
+    if not (more and page):
+        return page, None
+    return page, page_tokens.encode(prefix, [sort_by, *key(page[-1])])
 
 
 def _sort_key(job: LocalTrainingJob, sort_by: str) -> SortKey:
@@ -60,24 +84,17 @@ def _sort_key(job: LocalTrainingJob, sort_by: str) -> SortKey:
     return (job.creation_ms, name)
 
 
-def _matches(job: LocalTrainingJob, params: Mapping[str, Any]) -> bool:
-    contains = params.get("NameContains")
-    if contains and str(contains).lower() not in job.training_job_name.lower():
-        return False
-    status = params.get("StatusEquals")
-    if status and job.training_job_status != status:
-        return False
-    # In microseconds: botocore sends full precision, and rounding the bound could flip a comparison.
-    bounds = (
-        ("CreationTimeAfter", job.creation_ms * 1000, 1),
-        ("CreationTimeBefore", job.creation_ms * 1000, -1),
-        ("LastModifiedTimeAfter", job.last_modified_ms * 1000, 1),
-        ("LastModifiedTimeBefore", job.last_modified_ms * 1000, -1),
-    )
-    for name, value, direction in bounds:
+def matches_times(created_ms: int, modified_ms: int, params: Mapping[str, Any]) -> bool:
+    """The CreationTime/LastModifiedTime bounds, strict as AWS applies them.
+
+    In microseconds: botocore sends full precision, and rounding the bound could flip a comparison.
+    """
+    bounds = (("CreationTimeAfter", created_ms, 1), ("CreationTimeBefore", created_ms, -1),
+              ("LastModifiedTimeAfter", modified_ms, 1), ("LastModifiedTimeBefore", modified_ms, -1))
+    for name, value_ms, direction in bounds:
         if params.get(name) is None:
             continue
-        limit = _time_us(params[name], name)
+        limit, value = _time_us(params[name], name), value_ms * 1000
         if (direction > 0 and not value > limit) or (direction < 0 and not value < limit):
             return False
     return True
@@ -103,15 +120,9 @@ def _time_us(value: Any, name: str) -> int:
     raise ValidationException(f"Value '{value}' at '{name[:1].lower() + name[1:]}' is not a valid timestamp.")
 
 
-def _encode(sort_by: str, key: SortKey) -> str:
-    return page_tokens.encode(_TOKEN_PREFIX, [sort_by, *key])
-
-
-def _decode(token: Any, sort_by: str) -> SortKey:
+def _decode(token: Any, prefix: str, sort_by: str, fits: Callable[[SortKey], bool]) -> SortKey:
     """The sort key a token resumes after; a token of another SortBy (or none of ours) is refused, as AWS does."""
-    value = page_tokens.decode(_TOKEN_PREFIX, token)
-    if value is not None and len(value) == len(_SHAPES[sort_by]) + 1 and value[0] == sort_by:
-        key = tuple(value[1:])
-        if all(isinstance(part, kind) for part, kind in zip(key, _SHAPES[sort_by], strict=True)):
-            return key
+    value = page_tokens.decode(prefix, token)
+    if value is not None and len(value) >= 2 and value[0] == sort_by and fits(tuple(value[1:])):
+        return tuple(value[1:])
     raise ValidationException("Invalid pagination token because it could not be decoded.")

@@ -253,13 +253,15 @@ def _xgboost_lines(shape: JobShape) -> dict[int, list[str]]:
     preamble.append(f"[{{date}}:INFO] Train matrix has {1000 + seed(shape.name) % 9000} rows and 9 columns")
     if shape.has_validation:
         preamble.append(f"[{{date}}:INFO] Validation matrix has {250 + seed(shape.name) % 2000} rows")
-    rows = []
-    for index in range(rounds):
-        text = f"[{index}]#011train-{metric}:{train[index]:.5f}"
-        if shape.has_validation:
-            text += f"#011validation-{metric}:{validation[index]:.5f}"
-        rows.append(text)
+    rows = _progress_lines(shape, rounds, lambda i: f"[{i}]#011train-{metric}:{train[i]:.5f}",
+                           lambda i: f"#011validation-{metric}:{validation[i]:.5f}")
     return {host: [*preamble, *rows] for host in range(1, hosts + 1)}
+
+
+def _progress_lines(shape: JobShape, count: int, line: Callable[[int], str], validation: Callable[[int], str]
+                    ) -> list[str]:
+    """One line per round or epoch, with its validation part when the job has a validation channel."""
+    return [line(index) + (validation(index) if shape.has_validation else "") for index in range(count)]
 
 
 def _custom_epochs(shape: JobShape) -> int:
@@ -292,12 +294,9 @@ def _custom_lines(shape: JobShape) -> dict[int, list[str]]:
         toolkit + "Invoking user script",
         toolkit + f"Hosts: {[f'algo-{n}' for n in range(1, hosts + 1)]}, current host: algo-{{host}}",
     ]
-    epoch_lines = []
-    for index in range(epochs):
-        text = f"epoch {index + 1}/{epochs} loss={loss[index]:.4f} accuracy={accuracy[index]:.4f}"
-        if shape.has_validation:
-            text += f" val_loss={val_loss[index]:.4f}"
-        epoch_lines.append(text)
+    epoch_lines = _progress_lines(shape, epochs,
+                                  lambda i: f"epoch {i + 1}/{epochs} loss={loss[i]:.4f} accuracy={accuracy[i]:.4f}",
+                                  lambda i: f" val_loss={val_loss[i]:.4f}")
     per_host: dict[int, list[str]] = {}
     if shape.mpi:
         per_process = shape.hyperparameters.get("sagemaker_mpi_num_of_processes_per_host", "1").strip() or "1"

@@ -40,10 +40,14 @@ def _find_prctl() -> Any:
 _PRCTL = _find_prctl()
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask the kernel for SIGKILL when the parent goes away (Linux only)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def dies_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
+    """A `preexec_fn`: in the child, before exec, ask the kernel for `signum` when the parent goes away (Linux only)."""
+
+    def ask() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+    return ask
 
 
 @dataclass(frozen=True)
@@ -79,17 +83,9 @@ def start(
     tail_lines: int = 20,
 ) -> Process:
     """Starts `command` in a new session; every line of its stdout and stderr goes to `sink` as it is written."""
-    popen = subprocess.Popen(
-        list(command),
-        env=dict(env),
-        cwd=str(cwd),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-        close_fds=True,
-    )
+    popen = subprocess.Popen(list(command), env=dict(env), cwd=str(cwd), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                             preexec_fn=dies_with_parent())  # and close_fds, Popen's default
     process = Process(host, popen)
     for stream, is_err in ((popen.stdout, False), (popen.stderr, True)):
         assert stream is not None

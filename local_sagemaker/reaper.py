@@ -106,15 +106,10 @@ class Reaper:
     def _send(self, word: str) -> None:
         with self._lock:
             if self._popen is None or self._popen.poll() is not None:
-                self._popen = subprocess.Popen(
-                    [sys.executable, os.path.abspath(__file__)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                # its own session, so that a Ctrl-C aimed at the server's terminal spares it; close_fds by default
+                self._popen = subprocess.Popen([sys.executable, os.path.abspath(__file__)], stdin=subprocess.PIPE,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                               start_new_session=True)
             assert self._popen.stdin is not None
             with contextlib.suppress(OSError):
                 self._popen.stdin.write(word + "\n")

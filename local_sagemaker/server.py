@@ -32,6 +32,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from handlers import local_credentials
+from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
 from handlers.job_pages import page_url
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker import patch
@@ -194,7 +195,8 @@ class LocalSageMaker:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
-        self._pages: JobPages | None = None
+        self._client: SageMakerClient | None = None
+        self._client_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -210,8 +212,7 @@ class LocalSageMaker:
         app = self._app = _App(self.engine, self._counters)
         gate = Gate(app, self.credentials, any_host=self.allow_remote)
         # the pages for people answer first (their own token: a browser cannot sign), everything else meets the gate
-        pages = self._pages = JobPages(gate, lambda: self.url, self.credentials.secret_access_key,
-                                       any_host=self.allow_remote)
+        pages = JobPages(gate, self.client, self.credentials.secret_access_key, any_host=self.allow_remote)
         server = make_server(self.host, self.port, pages, threaded=True, request_handler=_RequestHandler)
         self._server = server
         self._thread = threading.Thread(
@@ -242,6 +243,16 @@ class LocalSageMaker:
             raise RuntimeError("LocalSageMaker is not started")
         self._app.reset()
 
+    def client(self) -> SageMakerClient:
+        """This server's own client of itself (its job pages read through it): its URL and key pair, unpaced, a few
+        quick retries; closed when the server stops."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = SageMakerClient(ClientSettings(
+                    endpoint_url=self.url, local_credentials=True, rate_limits=RateLimits(0, 0),
+                    retry=RetrySettings(attempts=3, backoff_seconds=0.05, deadline_seconds=10)))
+            return self._client
+
     def page_url(self, job_name: str) -> str:
         """The job's page for people (status, logs, metric curves), with its token."""
         return page_url(self.url, job_name, self.credentials.secret_access_key)
@@ -251,8 +262,10 @@ class LocalSageMaker:
         self._server = self._thread = None
         if self._url is not None:
             local_credentials.unregister(self._url, self.credentials)
-        if self._pages is not None:
-            self._pages.close()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -35,19 +35,9 @@ def parse_s3_uri(uri: str) -> tuple[str, str] | None:
 
 def prefix_has_objects(account_id: str, region: str, uri: str) -> bool:
     """Whether the local S3 holds at least one object under the `s3://bucket/prefix` URI, as SageMaker checks."""
-    parsed = parse_s3_uri(uri)
-    if parsed is None:
+    if parse_s3_uri(uri) is None:
         return True  # not something the local S3 can answer for; let the job run
-    bucket_name, prefix = parsed
-    backend = s3_backends[account_id][get_partition(region)]
-    try:
-        bucket = backend.get_bucket(bucket_name)
-    except MissingBucket:
-        return False
-    for key_name in list(bucket.keys):
-        if key_name.startswith(prefix) and isinstance(bucket.keys.get(key_name), FakeKey):
-            return True
-    return False
+    return bool(list_objects(account_id, region, uri))
 
 
 def make_buckets(account_id: str, names: Sequence[str], region: str = "us-east-1") -> None:

@@ -26,7 +26,7 @@ from plugin.config import Config
 from plugin.create_queue import describe_or_none
 from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
 from plugin.meta import ResourceMeta
-from plugin.render import check
+from plugin.render import Rendered, check
 from plugin.resource import Resource, unmatched_metric_definitions
 from plugin.training_job import TrainingJobPlugin
 
@@ -222,20 +222,16 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     links_note = EMBEDDED_LINKS_NOTE if embedded else None
     with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TrainingJobPlugin(config)
-        where = config.endpoint_url() or f"AWS {config.region}"
         meta: ResourceMeta | None = None
         try:
-            meta = plugin.create_rendered(rendered)
-            adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
-            progress.line(f"training job {meta.job_name} on {where}{adopted}")
+            meta, line = create_for_run(plugin, rendered, config, "training job")
+            progress.line(line)
             resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
                                            poll=_poll_seconds(args, config))
             metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
         except Interrupted as interrupt:
             progress.close()
-            if meta is None:  # interrupted during the create: it may have reached SageMaker all the same
-                meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=time.time(),
-                                    endpoint_url=config.endpoint_url())
+            meta = meta_after_interrupt(meta, rendered, config)
             print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
             with signals_ignored():
                 resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
@@ -251,6 +247,23 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     if resource.phase == Phase.SUCCEEDED and description is not None:
         warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
+
+
+def create_for_run(plugin: TrainingJobPlugin, rendered: Rendered, config: Config, kind: str
+                   ) -> tuple[ResourceMeta, str]:
+    """`run`'s create, and the line that says where the job is (and that it was adopted, when it was)."""
+    meta = plugin.create_rendered(rendered)
+    where = config.endpoint_url() or f"AWS {config.region}"
+    adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
+    return meta, f"{kind} {meta.job_name} on {where}{adopted}"
+
+
+def meta_after_interrupt(meta: ResourceMeta | None, rendered: Rendered, config: Config) -> ResourceMeta:
+    """The job to stop on Ctrl-C; interrupted during the create, the one it may have made all the same."""
+    if meta is not None:
+        return meta
+    return ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=time.time(),
+                        endpoint_url=config.endpoint_url())
 
 
 def warn_unmatched_metrics(description: dict[str, Any]) -> None:

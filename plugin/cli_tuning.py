@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -86,24 +85,27 @@ class TrialTable:
 
 
 def run_tuning(args: argparse.Namespace, config: Config, rendered: Rendered, poll: float) -> int:
-    from plugin.cli_jobs import Interrupted, model_notes, signals_ignored, signals_interrupt
+    from plugin.cli_jobs import (
+        Interrupted,
+        create_for_run,
+        meta_after_interrupt,
+        model_notes,
+        signals_ignored,
+        signals_interrupt,
+    )
 
     out = sys.stderr if args.json else sys.stdout
     view = TrialTable(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
     with sagemaker_endpoint(config) as config, signals_interrupt():
         plugin = TuningJobPlugin(config)
-        where = config.endpoint_url() or f"AWS {config.region}"
         meta: ResourceMeta | None = None
         try:
-            meta = plugin.create_rendered(rendered)
-            adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
-            print(f"tuning job {meta.job_name} on {where}{adopted}", file=out, flush=True)
+            meta, line = create_for_run(plugin, rendered, config, "tuning job")
+            print(line, file=out, flush=True)
             resource = follow(plugin, meta, view, poll)
         except Interrupted as interrupt:
-            if meta is None:
-                meta = ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=time.time(),
-                                    endpoint_url=config.endpoint_url())
+            meta = meta_after_interrupt(meta, rendered, config)
             print(f"{interrupt}: stopping tuning job {meta.job_name} and its running trials ...", file=sys.stderr,
                   flush=True)
             with signals_ignored():

@@ -70,51 +70,21 @@ class Reader:
                 self.fail(join_path(path, key), "unknown field" + (f" (did you mean '{hint}'?)" if hint else ""))
 
     def string(self, data: Mapping[str, Any], key: str, path: str, default: Any = _MISSING) -> Any:
-        found, value = self._get(data, key, path, default, "")
-        if not found:
-            return value
-        if not isinstance(value, str):
-            self.fail(join_path(path, key), f"must be a string, not {type_name(value)}")
-            return _fallback(default, "")
-        return value
+        return self._scalar(data, key, path, default, "", _string)
 
     def integer(self, data: Mapping[str, Any], key: str, path: str, default: Any = _MISSING,
                 minimum: int | None = None) -> Any:
         """An integer; also a decimal string (proto3 JSON writes int64 as strings) or an integral float."""
-        found, value = self._get(data, key, path, default, 0)
-        if not found:
-            return value
-        number = as_integer(value)
-        if number is None:
-            self.fail(join_path(path, key), f"must be an integer, not {type_name(value)} {_short(value)}")
-            return _fallback(default, 0)
-        if not -(2**63) <= number < 2**63:
-            self.fail(join_path(path, key), "does not fit in a 64-bit integer")
-            return _fallback(default, 0)
-        if minimum is not None and number < minimum:
-            self.fail(join_path(path, key), f"must be at least {minimum}, not {number}")
-        return number
+        return self._scalar(data, key, path, default, 0, _integer, minimum)
 
     def number(self, data: Mapping[str, Any], key: str, path: str, default: Any = _MISSING,
                minimum: float | None = None) -> Any:
-        found, value = self._get(data, key, path, default, 0.0)
-        if not found:
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-            self.fail(join_path(path, key), f"must be a number, not {type_name(value)} {_short(value)}")
-            return _fallback(default, 0.0)
-        if minimum is not None and value < minimum:
-            self.fail(join_path(path, key), f"must be at least {minimum}, not {value}")
-        return float(value)
+        """A finite number, as a float."""
+        value = self._scalar(data, key, path, default, 0.0, _number, minimum)
+        return float(value) if isinstance(value, int) else value
 
     def boolean(self, data: Mapping[str, Any], key: str, path: str, default: Any = _MISSING) -> Any:
-        found, value = self._get(data, key, path, default, False)
-        if not found:
-            return value
-        if not isinstance(value, bool):
-            self.fail(join_path(path, key), f"must be true or false, not {type_name(value)} {_short(value)}")
-            return _fallback(default, False)
-        return value
+        return self._scalar(data, key, path, default, False, _boolean)
 
     def string_list(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...] | None:
         value = data.get(key)
@@ -134,18 +104,15 @@ class Reader:
 
     def string_map(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
         """A map of strings; numbers and booleans are accepted as their text (YAML users write `LEVEL: 3`)."""
-        value = data.get(key)
-        if value is None:
-            return {}
-        here = join_path(path, key)
-        mapping = self.mapping(value, here)
-        if mapping is None:
-            return {}
+        return self.text_map(data.get(key), join_path(path, key))
+
+    def text_map(self, value: Any, path: str, wanted: str = "a string") -> dict[str, str]:
+        """A map (None: empty) whose values are scalars, as their text; any other value fails as not `wanted`."""
         out: dict[str, str] = {}
-        for name, item in mapping.items():
+        for name, item in (self.mapping(value, path) or {}).items():
             text = scalar_text(item)
             if text is None:
-                self.fail(join_path(here, name), f"must be a string, not {type_name(item)}")
+                self.fail(join_path(path, name), f"must be {wanted}, not {type_name(item)}")
             else:
                 out[name] = text
         return out
@@ -159,14 +126,48 @@ class Reader:
             return []
         return [read(item, join_path(path, index)) for index, item in enumerate(value)]
 
-    def _get(self, data: Mapping[str, Any], key: str, path: str, default: Any, empty: Any) -> tuple[bool, Any]:
-        """(True, value) when the key holds a value; else (False, the default), failing when it was required."""
-        if key in data and data[key] is not None:
-            return True, data[key]
-        if default is _MISSING:
-            self.fail(join_path(path, key), "is required")
-            return False, empty
-        return False, default
+    def _scalar(self, data: Mapping[str, Any], key: str, path: str, default: Any, empty: Any,
+                convert: Callable[[Any], tuple[Any, str | None]], minimum: float | None = None) -> Any:
+        """The value at `key` as `convert` makes it (the value, or what is wrong with it). Missing: the default, or
+        `empty` and a problem when there is none; wrong: a problem, and the default or `empty`."""
+        here = join_path(path, key)
+        if key not in data or data[key] is None:
+            if default is _MISSING:
+                self.fail(here, "is required")
+                return empty
+            return default
+        value, problem = convert(data[key])
+        if problem is not None:
+            self.fail(here, problem)
+            return empty if default is _MISSING else default
+        if minimum is not None and value < minimum:
+            self.fail(here, f"must be at least {minimum}, not {value}")
+        return value
+
+
+def _string(value: Any) -> tuple[Any, str | None]:
+    return (value, None) if isinstance(value, str) else (None, f"must be a string, not {type_name(value)}")
+
+
+def _integer(value: Any) -> tuple[Any, str | None]:
+    number = as_integer(value)
+    if number is None:
+        return None, f"must be an integer, not {type_name(value)} {_short(value)}"
+    if not -(2**63) <= number < 2**63:
+        return None, "does not fit in a 64-bit integer"
+    return number, None
+
+
+def _number(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        return None, f"must be a number, not {type_name(value)} {_short(value)}"
+    return value, None
+
+
+def _boolean(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool):
+        return value, None
+    return None, f"must be true or false, not {type_name(value)} {_short(value)}"
 
 
 def _finite(value: float) -> bool:
@@ -174,10 +175,6 @@ def _finite(value: float) -> bool:
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float
         return False
-
-
-def _fallback(default: Any, empty: Any) -> Any:
-    return empty if default is _MISSING else default
 
 
 def as_integer(value: Any) -> int | None:

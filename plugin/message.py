@@ -14,29 +14,51 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from handlers.errors import Problem, join_path, short_repr
+from handlers.errors import InputError, Problem, join_path, short_repr
 from plugin.fields import Reader, as_integer, type_name
 
+# proto3 enums: their members in the .proto's order, numbered from 0 as there
+InputMode = enum.IntEnum("InputMode", "FILE PIPE", start=0)
+AlgorithmName = enum.IntEnum("AlgorithmName", "CUSTOM XGBOOST", start=0)
+InputContentType = enum.IntEnum("InputContentType", "TEXT_CSV", start=0)
+DistributedProtocol = enum.IntEnum("DistributedProtocol", "UNSPECIFIED MPI", start=0)
 
-class InputMode(enum.IntEnum):
-    FILE = 0
-    PIPE = 1
-
-
-class AlgorithmName(enum.IntEnum):
-    CUSTOM = 0
-    XGBOOST = 1
+M = TypeVar("M", bound="Message")
 
 
-class InputContentType(enum.IntEnum):
-    TEXT_CSV = 0
+class Message:
+    """A message whose dataclass annotations are its schema, read and written by this module's code.
 
+    Subclasses are frozen dataclasses; `default_path` names the field problems are reported under.
+    """
 
-class DistributedProtocol(enum.IntEnum):
-    UNSPECIFIED = 0
-    MPI = 1
+    default_path: ClassVar[str] = ""
+
+    @classmethod
+    def read(cls: type[M], data: Any, path: str | None = None, ignore_unknown: bool = False
+             ) -> tuple[M, list[Problem]]:
+        """The message as far as it parses (a bad field keeps its default) and every problem found."""
+        where = cls.default_path if path is None else path
+        message, problems = read_message(cls, data, where, ignore_unknown)
+        return message, [*problems, *message.rule_problems(where, problems)]
+
+    @classmethod
+    def parse(cls: type[M], data: Any, path: str | None = None, ignore_unknown: bool = False) -> M:
+        """Any accepted encoding -> the message; raises InputError naming every bad field."""
+        message, problems = cls.read(data, path, ignore_unknown)
+        if problems:
+            raise InputError(problems)
+        return message
+
+    def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
+        """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
+        return write_message(self, including_defaults)
+
+    def rule_problems(self, path: str, found: list[Problem]) -> list[Problem]:
+        """The problems a rule the annotations cannot say finds (`found`: those found so far); none by default."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -63,27 +85,11 @@ class TrainingJobResourceConfig:
 
 
 @dataclass(frozen=True)
-class TrainingJob:
+class TrainingJob(Message):
+    default_path: ClassVar[str] = "training_job"
+
     algorithm_specification: AlgorithmSpecification = field(default_factory=AlgorithmSpecification)
     training_job_resource_config: TrainingJobResourceConfig = field(default_factory=TrainingJobResourceConfig)
-
-    @classmethod
-    def read(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False
-             ) -> tuple[TrainingJob, list[Problem]]:
-        """The message as far as it parses (a bad field keeps its default) and every problem found."""
-        return read_message(cls, data, path, ignore_unknown)  # type: ignore[no-any-return]
-
-    @classmethod
-    def parse(cls, data: Any, path: str = "training_job", ignore_unknown: bool = False) -> TrainingJob:
-        """Any accepted encoding -> the message; raises InputError naming every bad field."""
-        reader = Reader()
-        message = _read_message(reader, cls, data, path, ignore_unknown)
-        reader.raise_if_any()
-        return message  # type: ignore[no-any-return]
-
-    def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
-        """The JSON object protobuf's json_format writes (lowerCamelCase, int64 as strings, enums by name)."""
-        return _write_message(self, including_defaults)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

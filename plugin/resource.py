@@ -22,13 +22,9 @@ _CONSOLE = {
 
 
 @dataclass(frozen=True)
-class LogLink:
-    name: str
-    uri: str
-
-
-@dataclass(frozen=True)
 class Resource:
+    """`get`'s answer; `outputs` are filled in once the job has SUCCEEDED."""
+
     phase: Phase
     message: str = ""
     outputs: Mapping[str, Any] = field(default_factory=dict)
@@ -37,6 +33,12 @@ class Resource:
     def as_dict(self) -> dict[str, Any]:
         return {"phase": self.phase.name, "message": self.message, "outputs": dict(self.outputs),
                 "log_links": [{"name": link.name, "uri": link.uri} for link in self.log_links]}
+
+
+@dataclass(frozen=True)
+class LogLink:
+    name: str
+    uri: str
 
 
 def log_links(job_name: str, region: str, partition: str = "aws",

@@ -191,13 +191,7 @@ def _inputs(reader: Reader, value: Any, base_dir: Path) -> tuple[tuple[Channel, 
     for name, source in inputs.items():
         path = join_path("inputs", name)
         if name == HYPERPARAMETERS_INPUT:
-            hp = reader.mapping(source, path) or {}
-            for key, item in hp.items():
-                text = scalar_text(item)
-                if text is None:
-                    reader.fail(join_path(path, key), f"must be a string, number or boolean, not {type_name(item)}")
-                else:
-                    hyperparameters[key] = text
+            hyperparameters.update(reader.text_map(source, path, "a string, number or boolean"))
         elif not isinstance(source, str) or not source.strip():
             reader.fail(path, f"must be an S3 URI or a local path, not {type_name(source)}")
         else:
@@ -232,14 +226,19 @@ def _local_path(reader: Reader, source: str, base_dir: Path, path: str) -> str:
 
 
 
+def _section(reader: Reader, value: Any, path: str, keys: tuple[str, ...], ignore_unknown: bool
+             ) -> Mapping[str, Any] | None:
+    """An optional map of the task (None when absent or not a map), its unknown keys reported."""
+    data = None if value is None else reader.mapping(value, path)
+    if data is not None and not ignore_unknown:
+        reader.known_keys(data, keys, path)
+    return data
+
+
 def _container(reader: Reader, value: Any, ignore_unknown: bool) -> Container | None:
-    if value is None:
-        return None
-    data = reader.mapping(value, "container")
+    data = _section(reader, value, "container", ("image", "command", "args", "env"), ignore_unknown)
     if data is None:
         return None
-    if not ignore_unknown:
-        reader.known_keys(data, ("image", "command", "args", "env"), "container")
     return Container(
         image=reader.string(data, "image", "container"),
         command=reader.string_list(data, "command", "container"),
@@ -249,14 +248,10 @@ def _container(reader: Reader, value: Any, ignore_unknown: bool) -> Container | 
 
 
 def _execution(reader: Reader, value: Any, ignore_unknown: bool) -> Execution | None:
-    if value is None:
-        return None
-    data = reader.mapping(value, "execution")
+    p = "execution"
+    data = _section(reader, value, p, ("project", "domain", "name", "node_id", "retry_attempt"), ignore_unknown)
     if data is None:
         return None
-    p = "execution"
-    if not ignore_unknown:
-        reader.known_keys(data, ("project", "domain", "name", "node_id", "retry_attempt"), p)
 
     def text(key: str, default: Any = None) -> str:
         raw = data.get(key, default)
@@ -277,13 +272,9 @@ def _execution(reader: Reader, value: Any, ignore_unknown: bool) -> Execution | 
 
 
 def _spot(reader: Reader, value: Any, ignore_unknown: bool) -> Spot | None:
-    if value is None:
-        return None
-    data = reader.mapping(value, "spot")
+    data = _section(reader, value, "spot", ("max_wait_seconds", "checkpoint_s3_uri"), ignore_unknown)
     if data is None:
         return None
-    if not ignore_unknown:
-        reader.known_keys(data, ("max_wait_seconds", "checkpoint_s3_uri"), "spot")
     return Spot(
         max_wait_seconds=reader.integer(data, "max_wait_seconds", "spot", minimum=1),
         checkpoint_s3_uri=reader.string(data, "checkpoint_s3_uri", "spot", None),

@@ -56,7 +56,9 @@ class TrainingJobPlugin:
 
     task_types: tuple[str, ...] = (BUILTIN_TASK, CUSTOM_TASK)
     metadata_type = ResourceMeta
+    #: what this plugin creates (its name in messages, its members and operations in SageMaker's answers)
     kind: JobKind = TRAINING
+    wrong_task = "a tuning task goes to the tuning plugin: registry.get(\"sagemaker_hyperparameter_tuning_job_task\")"
 
     def __init__(self, config: Config | None = None, *, client: SageMakerClient | None = None,
                  images: ImageRegistry | None = None, clock: Callable[[], float] = time.time,
@@ -102,11 +104,10 @@ class TrainingJobPlugin:
         return check(task, self.config, registry=self._images, ignore_unknown=ignore_unknown)[1]
 
     def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
-        """Validate, render, upload local inputs (local backend), CreateTrainingJob; adopt our own job if it exists."""
+        """Validate, render, upload local inputs (local backend), create the job; adopt our own job if it exists."""
         rendered = self.render(task, ignore_unknown=ignore_unknown)
-        if rendered.name_key != "TrainingJobName":
-            raise InputError(Problem("task_type", "a tuning task goes to the tuning plugin: "
-                                     "registry.get(\"sagemaker_hyperparameter_tuning_job_task\")"))
+        if rendered.name_key != self.kind.name_member:
+            raise InputError(Problem("task_type", self.wrong_task))
         for warning in rendered.warnings:
             log.warning("%s: %s", rendered.job_name, warning)
         return self.create_rendered(rendered)
@@ -142,16 +143,23 @@ class TrainingJobPlugin:
 
     def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
-        description = client.describe_training_job(name)
-        arn = str(description["TrainingJobArn"])
+        description = self._describe_job(client, name)
+        arn = str(description[self.kind.arn_member])
         theirs = (tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
-                  or described_fingerprint(description, REQUEST_MEMBERS))
+                  or self._described_fingerprint(description))
         if theirs != fingerprint:
-            raise InputError(Problem("job_name", f"a different training job named {name!r} already exists ({arn}); "
+            raise InputError(Problem("job_name", f"a different {self.kind.noun} named {name!r} already exists ({arn}); "
                                      "names are unique per account and region for good: choose another job_name "
                                      "or execution identity"))
-        log.info("%s: adopted the existing job made by this task", name)
+        log.info("%s: adopted the existing %s made by this task", name, self.kind.noun)
         return arn
+
+    def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
+        return client.describe_training_job(name)
+
+    def _described_fingerprint(self, description: Mapping[str, Any]) -> str | None:
+        """The fingerprint of a job whose tags do not carry it (tags cannot be read), from its description."""
+        return described_fingerprint(description, REQUEST_MEMBERS)
 
     # --- get ------------------------------------------------------------------------------------------------------
 

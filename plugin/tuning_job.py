@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers.client import SageMakerClient
-from handlers.errors import InputError, NameInUse, NotFound, Problem
+from handlers.errors import NameInUse, NotFound
 from handlers.job_kinds import TUNING
-from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, tags_of
+from handlers.request import STOPPED_BY_TAG, tags_of
 from handlers.service_model import member_shape
 from handlers.status import Phase, tuning_phase_of
 from plugin.meta import ResourceMeta
 from plugin.resource import _CONSOLE, LogLink, Resource, local_command
-from plugin.task import TUNING_TASK, Task
+from plugin.task import TUNING_TASK
 from plugin.training_job import TrainingJobPlugin
 from plugin.tuning_render import NAME_MEMBER
 
@@ -40,49 +40,31 @@ class TuningJobPlugin(TrainingJobPlugin):
     task_types = (TUNING_TASK,)
     metadata_type = ResourceMeta
     kind = TUNING
+    wrong_task = f"the tuning plugin runs {TUNING_TASK} tasks; a training task goes to registry.get(<its task_type>)"
 
     # --- create ---------------------------------------------------------------------------------------------------
-
-    def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
-        rendered = self.render(task, ignore_unknown=ignore_unknown)
-        if rendered.name_key != NAME_MEMBER:
-            raise InputError(Problem("task_type", f"the tuning plugin runs {TUNING_TASK} tasks; a training task goes "
-                                     "to registry.get(<its task_type>)"))
-        for warning in rendered.warnings:
-            log.warning("%s: %s", rendered.job_name, warning)
-        return self.create_rendered(rendered)
 
     def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
                          ) -> tuple[str, bool]:
         try:
             answer = client.call("sagemaker", "CreateHyperParameterTuningJob", **request)
-            return str(answer["HyperParameterTuningJobArn"]), False
+            return str(answer[self.kind.arn_member]), False
         except NameInUse:
             return self._adopt(client, str(request[NAME_MEMBER]), fingerprint), True
 
-    def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
-        description = self._describe(client, name)
-        arn = str(description["HyperParameterTuningJobArn"])
-        theirs = tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
-        if theirs != fingerprint:
-            raise InputError(Problem("job_name", f"a different tuning job named {name!r} already exists ({arn}); "
-                                     "names are unique per account and region for good: choose another job_name "
-                                     "or execution identity"))
-        log.info("%s: adopted the existing tuning job made by this task", name)
-        return arn
+    def _described_fingerprint(self, description: Mapping[str, Any]) -> str | None:
+        return None  # a tuning job is adopted by its tag only
 
     # --- get ------------------------------------------------------------------------------------------------------
 
-    def get(self, meta: ResourceMeta) -> Resource:
-        """The tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links."""
-        return self.get_with_description(meta)[0]
-
     def get_with_description(self, meta: ResourceMeta, fresh: bool = True
                              ) -> tuple[Resource, dict[str, Any] | None]:
+        """get: the tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links; and
+        the DescribeHyperParameterTuningJob answer (described each time: `fresh` is always so)."""
         client = self._client_for(meta)
         links = tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
         try:
-            description = self._describe(client, meta.job_name)
+            description = self._describe_job(client, meta.job_name)
         except NotFound:
             status = self._queue.not_found(client, meta)
             return Resource(status.phase, status.message, log_links=links if not meta.queued else ()), None
@@ -119,7 +101,7 @@ class TuningJobPlugin(TrainingJobPlugin):
 
     # --- SageMaker ------------------------------------------------------------------------------------------------
 
-    def _describe(self, client: SageMakerClient, name: str) -> dict[str, Any]:
+    def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
         return self.kind.describe(client, name)
 
 

@@ -9,32 +9,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import ClassVar
 
-from handlers.errors import InputError, Problem, join_path
-from plugin.message import TrainingJob, read_message, write_message
+from handlers.errors import Problem, join_path
+from plugin.message import Message, TrainingJob
 
-
-class HyperparameterScalingType(enum.IntEnum):
-    AUTO = 0
-    LINEAR = 1
-    LOGARITHMIC = 2
-    REVERSELOGARITHMIC = 3
-
-
-class HyperparameterTuningStrategy(enum.IntEnum):
-    BAYESIAN = 0
-    RANDOM = 1
-
-
-class HyperparameterTuningObjectiveType(enum.IntEnum):
-    MINIMIZE = 0
-    MAXIMIZE = 1
-
-
-class TrainingJobEarlyStoppingType(enum.IntEnum):
-    OFF = 0
-    AUTO = 1
+# proto3 enums: their members in the .proto's order, numbered from 0 as there
+HyperparameterScalingType = enum.IntEnum("HyperparameterScalingType", "AUTO LINEAR LOGARITHMIC REVERSELOGARITHMIC",
+                                         start=0)
+HyperparameterTuningStrategy = enum.IntEnum("HyperparameterTuningStrategy", "BAYESIAN RANDOM", start=0)
+HyperparameterTuningObjectiveType = enum.IntEnum("HyperparameterTuningObjectiveType", "MINIMIZE MAXIMIZE", start=0)
+TrainingJobEarlyStoppingType = enum.IntEnum("TrainingJobEarlyStoppingType", "OFF AUTO", start=0)
 
 
 @dataclass(frozen=True)
@@ -81,58 +66,34 @@ class HyperparameterTuningObjective:
 
 
 @dataclass(frozen=True)
-class HyperparameterTuningJob:
+class HyperparameterTuningJob(Message):
+    default_path: ClassVar[str] = "hyperparameter_tuning_job"
+
     training_job: TrainingJob = field(default_factory=TrainingJob)
     max_number_of_training_jobs: int = 0
     max_parallel_training_jobs: int = 0
 
-    @classmethod
-    def read(cls, data: Any, path: str = "hyperparameter_tuning_job", ignore_unknown: bool = False
-             ) -> tuple[HyperparameterTuningJob, list[Problem]]:
-        return read_message(cls, data, path, ignore_unknown)  # type: ignore[no-any-return]
-
-    @classmethod
-    def parse(cls, data: Any, path: str = "hyperparameter_tuning_job", ignore_unknown: bool = False
-              ) -> HyperparameterTuningJob:
-        message, problems = cls.read(data, path, ignore_unknown)
-        if problems:
-            raise InputError(problems)
-        return message
-
-    def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
-        return write_message(self, including_defaults)
-
 
 @dataclass(frozen=True)
-class HyperparameterTuningJobConfig:
+class HyperparameterTuningJobConfig(Message):
+    default_path: ClassVar[str] = "tuning_config"
+
     hyperparameter_ranges: ParameterRanges = field(default_factory=ParameterRanges)
     tuning_strategy: HyperparameterTuningStrategy = HyperparameterTuningStrategy.BAYESIAN
     tuning_objective: HyperparameterTuningObjective = field(default_factory=HyperparameterTuningObjective)
     training_job_early_stopping_type: TrainingJobEarlyStoppingType = TrainingJobEarlyStoppingType.OFF
 
-    @classmethod
-    def read(cls, data: Any, path: str = "tuning_config", ignore_unknown: bool = False
-             ) -> tuple[HyperparameterTuningJobConfig, list[Problem]]:
-        message, problems = read_message(cls, data, path, ignore_unknown)
+    def rule_problems(self, path: str, found: list[Problem]) -> list[Problem]:
+        """A range sets exactly one kind (a range that already has a problem is left to it)."""
+        problems = []
         ranges_path = join_path(join_path(path, "hyperparameter_ranges"), "parameter_range_map")
-        for name, one_of in message.hyperparameter_ranges.parameter_range_map.items():
+        for name, one_of in self.hyperparameter_ranges.parameter_range_map.items():
             here = join_path(ranges_path, name)
-            if any(p.path == here or p.path.startswith(here + ".") for p in problems):
+            if any(p.path == here or p.path.startswith(here + ".") for p in found):
                 continue
             kinds = one_of.kinds_set
             if len(kinds) != 1:
                 names = ", ".join(f.name for f in fields(ParameterRangeOneOf))
                 said = f"sets {' and '.join(kinds)}" if kinds else "sets none"
                 problems.append(Problem(here, f"{said}; a range is exactly one of {names}"))
-        return message, problems
-
-    @classmethod
-    def parse(cls, data: Any, path: str = "tuning_config", ignore_unknown: bool = False
-              ) -> HyperparameterTuningJobConfig:
-        message, problems = cls.read(data, path, ignore_unknown)
-        if problems:
-            raise InputError(problems)
-        return message
-
-    def to_proto3_json(self, including_defaults: bool = False) -> dict[str, Any]:
-        return write_message(self, including_defaults)
+        return problems

@@ -1,20 +1,14 @@
 """ListHyperParameterTuningJobs and ListTrainingJobsForHyperParameterTuningJob: filters, sorting (defaults as the
-service model documents them), then pages whose opaque token is the sort key of the last item returned, so a page
-starts after it whatever was created in between.
+service model documents them), then pages as ListTrainingJobs pages (local_sagemaker/listing.py `sorted_page`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from local_sagemaker.defaults import documented_default
-from local_sagemaker.errors import ValidationException
-from local_sagemaker.listing import _time_us
+from local_sagemaker.listing import matches_times, sorted_page
 from local_sagemaker.tuning.job import Trial, TuningJob
 
 _TOKEN_PREFIX = "lsmt1."
@@ -29,7 +23,7 @@ def list_tuning_jobs(jobs: Iterable[TuningJob], params: Mapping[str, Any]) -> di
     status = params.get("StatusEquals")
     selected = [job for job in jobs
                 if contains in job.name.lower() and (not status or job.status == status)
-                and _matches_times(job.creation_ms, job.last_modified_ms or job.creation_ms, params)]
+                and matches_times(job.creation_ms, job.last_modified_ms or job.creation_ms, params)]
 
     def key(job: TuningJob) -> list[Any]:
         if sort_by == "Status":
@@ -69,50 +63,8 @@ def list_trials(job: TuningJob, params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _matches_times(created_ms: int, modified_ms: int, params: Mapping[str, Any]) -> bool:
-    """The CreationTime/LastModifiedTime bounds, strict as AWS applies them (in microseconds, as sent)."""
-    bounds = (("CreationTimeAfter", created_ms, 1), ("CreationTimeBefore", created_ms, -1),
-              ("LastModifiedTimeAfter", modified_ms, 1), ("LastModifiedTimeBefore", modified_ms, -1))
-    for name, value_ms, direction in bounds:
-        if params.get(name) is None:
-            continue
-        limit, value = _time_us(params[name], name), value_ms * 1000
-        if (direction > 0 and not value > limit) or (direction < 0 and not value < limit):
-            return False
-    return True
-
-
 def _page(items: Sequence[Item], key: Callable[[Item], list[Any]], sort_by: str, operation: str,
           params: Mapping[str, Any]) -> tuple[list[Item], str | None]:
     order = str(params.get("SortOrder") or documented_default(operation, "SortOrder") or "Ascending")
-    max_results = int(params.get("MaxResults") or DEFAULT_MAX_RESULTS)
-    keyed = sorted(((key(item), item) for item in items), key=lambda pair: pair[0])
-    keys = [k for k, _ in keyed]
-    token = params.get("NextToken")
-    if order == "Descending":
-        end = bisect.bisect_left(keys, _decode(token, sort_by)) if token else len(keyed)
-        start = max(0, end - max_results)
-        page = [item for _, item in reversed(keyed[start:end])]
-        more = start > 0
-    else:
-        start = bisect.bisect_right(keys, _decode(token, sort_by)) if token else 0
-        end = min(len(keyed), start + max_results)
-        page = [item for _, item in keyed[start:end]]
-        more = end < len(keyed)
-    if not (more and page):
-        return page, None
-    raw = json.dumps([sort_by, *key(page[-1])]).encode()
-    return page, _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(token: Any, sort_by: str) -> list[Any]:
-    text = str(token)
-    if text.startswith(_TOKEN_PREFIX):
-        body = text[len(_TOKEN_PREFIX):]
-        try:
-            value = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (binascii.Error, ValueError):
-            value = None
-        if isinstance(value, list) and len(value) >= 2 and value[0] == sort_by:
-            return value[1:]
-    raise ValidationException("Invalid pagination token because it could not be decoded.")
+    return sorted_page(items, key, sort_by, order == "Descending", int(params.get("MaxResults") or DEFAULT_MAX_RESULTS),
+                       params.get("NextToken"), _TOKEN_PREFIX)

@@ -53,31 +53,23 @@ def latest(folder: Path | None) -> Resume:
     return START
 
 
-class SaveCheckpoints(xgb.callback.TrainingCallback):
-    """Writes each round's model on the master host."""
+def save(folder: Path, model: Any, round_index: int) -> None:
+    """The master's checkpoint of a round; the KEEP latest stay."""
+    write_atomically(folder / f"{NAME}.{round_index}", bytes(model.save_raw("ubj")))
+    _prune(folder, round_index - KEEP)
 
-    def __init__(self, folder: Path, first_round: int) -> None:
-        super().__init__()
-        self.folder = folder
-        self.first_round = first_round
 
-    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        round_index = self.first_round + epoch
-        write_atomically(self.folder / f"{NAME}.{round_index}", bytes(model.save_raw("ubj")))
-        self._prune(round_index - KEEP)
-        return False
-
-    def _prune(self, newest_to_delete: int) -> None:
-        for name in os.listdir(self.folder):
-            match = _PATTERN.match(name)
-            if not match or int(match.group(1)) > newest_to_delete:
-                continue
-            path = self.folder / name
-            uploading = Path(f"{path}.sagemaker-uploading").exists()
-            uploaded = Path(f"{path}.sagemaker-uploaded").exists()
-            if uploading and not uploaded:
-                continue
-            path.unlink(missing_ok=True)
+def _prune(folder: Path, newest_to_delete: int) -> None:
+    for name in os.listdir(folder):
+        match = _PATTERN.match(name)
+        if not match or int(match.group(1)) > newest_to_delete:
+            continue
+        path = folder / name
+        uploading = Path(f"{path}.sagemaker-uploading").exists()
+        uploaded = Path(f"{path}.sagemaker-uploaded").exists()
+        if uploading and not uploaded:
+            continue
+        path.unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -49,7 +49,7 @@ def from_training_exception(error: Exception) -> AlgorithmFailure:
     return AlgorithmError(f"XGB train call failed with exception:\n {text}")
 
 
-def write_failure(output_dir: Path, failure: AlgorithmFailure) -> None:
+def write_failure(failure_file: Path, failure: AlgorithmFailure) -> None:
     """`output/failure`: the local SageMaker makes it the job's FailureReason, as SageMaker does."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "failure").write_text(failure.reason())
+    failure_file.parent.mkdir(parents=True, exist_ok=True)
+    failure_file.write_text(failure.reason())

@@ -1,10 +1,8 @@
 """One host's view of its job: the folder that stands in for /opt/ml, read as the container reads /opt/ml.
 
-<root>/input/config/hyperparameters.json   all values strings
-<root>/input/config/resourceconfig.json    {current_host, hosts, network_interface_name}
-<root>/input/config/inputdataconfig.json   {channel: {ContentType, TrainingInputMode, S3DistributionType, ...}}
-<root>/input/data/<channel>/               the channel's files
-<root>/model/  <root>/output/  <root>/output/data/  <root>/checkpoints/
+The layout is local_sagemaker/hostdirs.py's `OptMl`, which the local SageMaker writes; of input/config/ this reads
+hyperparameters.json (all values strings), resourceconfig.json (current_host, hosts) and inputdataconfig.json
+(per channel: ContentType, TrainingInputMode, S3DistributionType, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local_sagemaker.hostdirs import OptMl
 from local_sagemaker.xgboost.failures import ClientError
 
 DEFAULT_TRACKER_PORT = 9099  # the container's first rabit port when none is given
@@ -23,7 +22,7 @@ DEFAULT_TRACKER_PORT = 9099  # the container's first rabit port when none is giv
 
 @dataclass(frozen=True)
 class Host:
-    root: Path
+    dirs: OptMl
     hyperparameters: Mapping[str, str]
     channels: Mapping[str, Mapping[str, Any]]
     hosts: tuple[str, ...]  # sorted, as the container sorts them: the first is the master
@@ -32,21 +31,13 @@ class Host:
     master_port: int
 
     @property
-    def model_dir(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def output_dir(self) -> Path:
-        return self.root / "output"
-
-    @property
     def checkpoint_dir(self) -> Path | None:
         """Checkpoints are kept when the job has a checkpoint folder (CheckpointConfig on SageMaker)."""
-        folder = self.root / "checkpoints"
+        folder = self.dirs.checkpoint_dir
         return folder if folder.is_dir() else None
 
     def channel_dir(self, name: str) -> Path | None:
-        return self.root / "input" / "data" / name if name in self.channels else None
+        return self.dirs.channel_dir(name) if name in self.channels else None
 
     @property
     def is_master(self) -> bool:
@@ -54,7 +45,8 @@ class Host:
 
 
 def read_host(root: Path, environ: Mapping[str, str] = os.environ) -> Host:
-    config = root / "input" / "config"
+    dirs = OptMl(root)
+    config = dirs.config_dir
     hyperparameters = _read_json(config / "hyperparameters.json", default={})
     channels = _read_json(config / "inputdataconfig.json", default={})
     resources = _read_json(config / "resourceconfig.json", default={"current_host": "algo-1", "hosts": ["algo-1"]})
@@ -69,7 +61,7 @@ def read_host(root: Path, environ: Mapping[str, str] = os.environ) -> Host:
     ordered = tuple(sorted(hosts))
     port = environ.get("MASTER_PORT", "")
     return Host(
-        root=root,
+        dirs=dirs,
         hyperparameters=hyperparameters,
         channels=channels,
         hosts=ordered,

@@ -13,8 +13,6 @@ import logging
 import sys
 from typing import Any
 
-import xgboost as xgb
-
 LOG = logging.getLogger("local_sagemaker.xgboost")
 
 
@@ -37,15 +35,7 @@ def round_line(round_index: int, evals_log: Any) -> str:
     return "\t".join(parts)
 
 
-class RoundPrinter(xgb.callback.TrainingCallback):
-    """Prints each round's evaluation on the master host."""
-
-    def __init__(self, first_round: int, printing: bool) -> None:
-        super().__init__()
-        self.first_round = first_round
-        self.printing = printing
-
-    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        if self.printing and evals_log:
-            print(round_line(self.first_round + epoch, evals_log), flush=True)
-        return False
+def print_round(round_index: int, evals_log: Any) -> None:
+    """The master's line for a round (none without evaluation data)."""
+    if evals_log:
+        print(round_line(round_index, evals_log), flush=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import xgboost as xgb
 
 from handlers import xgboost_algorithm
+from local_sagemaker.hostdirs import OptMl
 from local_sagemaker.xgboost import checkpoints, data, distributed, logs, params, training, versions
 from local_sagemaker.xgboost.failures import AlgorithmError, AlgorithmFailure, ClientError, write_failure
 from local_sagemaker.xgboost.host import Host, read_host
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(root: Path, failure: AlgorithmFailure) -> int:
     LOG.error(failure.reason())
-    write_failure(root / "output", failure)
+    write_failure(OptMl(root).failure_file, failure)
     return FAILED
 
 
@@ -59,7 +60,8 @@ def run(host: Host, version: str) -> None:
 
     def fit(train_data: xgb.DMatrix, resume: checkpoints.Resume, is_master: bool) -> None:
         training.train(
-            settings, behaviour, train_data, validation_data, host.model_dir, host.checkpoint_dir, resume, is_master
+            settings, behaviour, train_data, validation_data, host.dirs.model_dir, host.checkpoint_dir, resume,
+            is_master,
         )
 
     if len(host.hosts) == 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,7 +19,7 @@ import xgboost as xgb
 from local_sagemaker.xgboost import checkpoints
 from local_sagemaker.xgboost.checkpoints import Resume
 from local_sagemaker.xgboost.failures import from_training_exception
-from local_sagemaker.xgboost.logs import LOG, RoundPrinter
+from local_sagemaker.xgboost.logs import LOG, print_round
 from local_sagemaker.xgboost.metrics import MAXIMIZED, custom_metric
 from local_sagemaker.xgboost.params import Settings
 from local_sagemaker.xgboost.versions import Behaviour
@@ -42,12 +43,16 @@ def train(
     evals = [(train_data, "train")]
     if validation_data is not None:
         evals.append((validation_data, "validation"))
-    callbacks: list[xgb.callback.TrainingCallback] = [RoundPrinter(resume.first_round, printing=is_master)]
-    if checkpoint_dir is not None and is_master:
-        callbacks.append(checkpoints.SaveCheckpoints(checkpoint_dir, resume.first_round))
-    if settings.save_model_on_termination and is_master:
-        callbacks.append(SaveEachRound(model_dir, behaviour))
-        _stop_on_sigterm(model_dir)
+    callbacks: list[xgb.callback.TrainingCallback] = []
+    if is_master:
+        callbacks.append(EachRound(lambda _, index, evals_log: print_round(index, evals_log), resume.first_round))
+        if checkpoint_dir is not None:
+            folder = checkpoint_dir
+            callbacks.append(EachRound(lambda model, index, _: checkpoints.save(folder, model, index),
+                                       resume.first_round))
+        if settings.save_model_on_termination:  # the model file is rewritten after every round: a stop leaves one
+            callbacks.append(EachRound(lambda model, _, __: save_model(model, model_dir, behaviour)))
+            _stop_on_sigterm(model_dir)
     stopping = _early_stopping(settings, behaviour, validation_data is not None)
     if stopping is not None:
         callbacks.append(stopping)
@@ -95,16 +100,17 @@ def save_model(booster: xgb.Booster, model_dir: Path, behaviour: Behaviour) -> N
     checkpoints.write_atomically(model_dir / MODEL_NAME, data)
 
 
-class SaveEachRound(xgb.callback.TrainingCallback):
-    """`save_model_on_termination`: the model file is rewritten after every round, so a stopped job leaves one."""
+class EachRound(xgb.callback.TrainingCallback):
+    """Runs `act(model, round, evaluation log)` after each round, rounds numbered from `first_round` (a resumed job
+    counts on from its checkpoint); never stops training."""
 
-    def __init__(self, model_dir: Path, behaviour: Behaviour) -> None:
+    def __init__(self, act: Callable[[Any, int, Any], None], first_round: int = 0) -> None:
         super().__init__()
-        self.model_dir = model_dir
-        self.behaviour = behaviour
+        self.act = act
+        self.first_round = first_round
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        save_model(model, self.model_dir, self.behaviour)
+        self.act(model, self.first_round + epoch, evals_log)
         return False
 
 

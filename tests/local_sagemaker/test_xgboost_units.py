@@ -215,11 +215,10 @@ def _booster(rounds: int) -> xgb.Booster:
 
 
 def test_checkpoints_keep_the_latest_five_and_resume_after_the_newest(tmp_path: Path) -> None:
-    saver = checkpoints.SaveCheckpoints(tmp_path, first_round=3)
     booster = _booster(2)
     (tmp_path / "xgboost-checkpoint.4.sagemaker-uploading").touch()
-    for epoch in range(8):
-        saver.after_iteration(booster, epoch, {})
+    for round_index in range(3, 11):
+        checkpoints.save(tmp_path, booster, round_index)
     names = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith("uploading"))
     assert names == [f"xgboost-checkpoint.{i}" for i in (10, 4, 6, 7, 8, 9)]  # 4 is still being uploaded
     (tmp_path / "xgboost-checkpoint.11").write_bytes(b"not a model")
