@@ -2,7 +2,7 @@
 
 The SDK makes its own boto3 clients for CloudWatch Logs and metrics from the session's boto3 Session, so the
 endpoint comes from `AWS_ENDPOINT_URL` in this process's environment. Its log tailing polls every 10 s and describes
-the job every 30 s; FastClock makes those waits short without changing what the SDK asks or prints.
+the job every 30 s; local_serve.FastClock makes those waits short without changing what the SDK asks or prints.
 The built-in XGBoost Estimator passes no metric_definitions: SageMaker refuses them for built-in algorithms.
 """
 
@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import time as real_time
 from typing import Any
 
 import pytest
 
 from local_sagemaker import LOG_GROUP, PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
-from local_serve import BUCKET, REGION, Served
+from local_serve import BUCKET, REGION, Served, sdk_client_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")  # 2.x on purpose: what most users still run
 sagemaker = pytest.importorskip("sagemaker")  # the `test` extra installs it; skip where it is absent
@@ -28,48 +27,9 @@ from sagemaker.estimator import Estimator  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
 
 
-class FastClock:
-    """Stands in for the `time` module inside sagemaker.session: each sleep takes at most 50 ms of real time but
-    advances the clock the SDK reads by the full amount, so its "every 30 s" checks come round quickly."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        real = min(seconds, 0.05)
-        real_time.sleep(real)
-        self.offset += seconds - real
-
-    def time(self) -> float:
-        return real_time.time() + self.offset
-
-
-def _client_environment(served: Served, patch: pytest.MonkeyPatch) -> None:
-    """This process as a client of the server: its endpoint and credentials, and nothing of the caller's AWS setup."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            patch.delenv(key)
-    for key, value in served.env().items():
-        patch.setenv(key, value)
-    patch.setenv("AWS_CONFIG_FILE", os.devnull)
-    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-
-
 @pytest.fixture
 def sdk_session(served: Served, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import sagemaker.session
-
-    _client_environment(served, monkeypatch)
-    monkeypatch.setattr(sagemaker.session, "time", FastClock())
-    return _session(served)
-
-
-#: The SDK's defaults config with telemetry off: tests talk to 127.0.0.1 only (the SDK would call an AWS S3 URL).
-SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-
-
-def _session(served: Served) -> Any:
-    return sagemaker.Session(boto_session=served.session(), default_bucket=BUCKET, sagemaker_config=SDK_CONFIG)
+    return sdk_client_session(served, monkeypatch)
 
 
 def _estimator(session: Any, **extra: Any) -> Estimator:
@@ -94,14 +54,10 @@ def _messages(served: Served, name: str) -> list[str]:
 @pytest.fixture(scope="module")
 def fitted(served: Served, outside_lookups: list[str]) -> dict[str, Any]:
     """One Estimator.fit(wait=True, logs='All'), its printed output and the job's name (shared: a fit is slow)."""
-    import sagemaker.session
-
     name = unique_name("sdk-fit")
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
-        _client_environment(served, patch)
-        patch.setattr(sagemaker.session, "time", FastClock())
-        estimator = _estimator(_session(served))
+        estimator = _estimator(sdk_client_session(served, patch))
         channels = {channel: TrainingInput(served.put_csv(f"{name}/{channel}"), content_type="text/csv")
                     for channel in ("train", "validation")}
         with contextlib.redirect_stdout(printed):

@@ -4,14 +4,13 @@ training job, attach, and the tuner's analytics (ListTrainingJobsForHyperParamet
 from __future__ import annotations
 
 import os
-import time as real_time
 from typing import Any
 
 import pytest
 
 from local_sagemaker import PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
-from local_serve import BUCKET, REGION, Served
+from local_serve import BUCKET, REGION, Served, sdk_client_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 sagemaker = pytest.importorskip("sagemaker")
@@ -21,40 +20,13 @@ from sagemaker.inputs import TrainingInput  # noqa: E402
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
-SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-
-
-class FastClock:
-    """The `time` of sagemaker.session: the tuner's 5 s polls take 50 ms of real time."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        real = min(seconds, 0.05)
-        real_time.sleep(real)
-        self.offset += seconds - real
-
-    def time(self) -> float:
-        return real_time.time() + self.offset
 
 
 @pytest.fixture(scope="module")
 def tuned(served: Served, outside_lookups: list[str]) -> dict[str, Any]:
-    import sagemaker.session
-
     name = unique_name("sdktune")[:32]
     with pytest.MonkeyPatch.context() as patch:
-        for key in list(os.environ):
-            if key.startswith("AWS_"):
-                patch.delenv(key)
-        for key, value in served.env().items():
-            patch.setenv(key, value)
-        patch.setenv("AWS_CONFIG_FILE", os.devnull)
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        patch.setattr(sagemaker.session, "time", FastClock())
-        session = sagemaker.Session(boto_session=served.session(), default_bucket=BUCKET,
-                                    sagemaker_config=SDK_CONFIG)
+        session = sdk_client_session(served, patch)
         estimator = Estimator(image_uri=image_uris.retrieve("xgboost", REGION, "1.7-1"), role=PLACEHOLDER_ROLE_ARN,
                               instance_count=1, instance_type="ml.m5.large", sagemaker_session=session,
                               output_path=f"s3://{BUCKET}/sdk-tuning",

@@ -6,7 +6,6 @@ The real console script in subprocesses, with the helpers and the no-AWS environ
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import signal
 import socket
@@ -15,24 +14,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from sibling import load
+
 pytestmark = pytest.mark.timeout(180)
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-E = _load(Path(__file__).with_name("test_e2e_cli.py"), "_first_try_e2e_cli")
+E = load(Path(__file__).with_name("test_e2e_cli.py"), "_first_try_e2e_cli")
 EXIT_CODE_LINES = ("0    success", "1    run: the job ended in another phase", "2    invalid input or usage",
                    "3    an AWS or network error", "130  interrupted")
 

@@ -331,44 +331,29 @@ def test_create_faults_that_outlast_the_retries_are_transient_and_make_no_job(en
     assert engine.track(meta)[1].phase is Phase.ABORTED
 
 
+#: For a fault that outlasts the retries on a running job's operation: the plugin's calls that then fail, the first
+#: having retried it. An abort while describe fails cannot even see the job: it says so, it does not pretend.
+FAILING_CALLS = {"DescribeTrainingJob": ("get", "delete"), "StopTrainingJob": ("delete",)}
+
+
+@pytest.mark.parametrize("operation", FAILING_CALLS)
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
-def test_describe_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients,
-                                                                server_clock: ManualClock, train: str,
-                                                                fault: Fault) -> None:
+def test_running_job_faults_that_outlast_the_retries_are_transient_and_the_next_delete_stops(
+        engine: Engine, aws: LocalClients, server_clock: ManualClock, train: str, fault: Fault, operation: str) -> None:
     the_task = task(train)
     with server_clock.held():
         meta = engine.plugin.create(load_task(the_task))
-        engine.faults.set("DescribeTrainingJob", always(fault))
+        engine.faults.set(operation, always(fault))
+        first_call, *then = FAILING_CALLS[operation]
         with pytest.raises(TransientError) as caught:
-            engine.plugin.get(meta)
-        assert_gave_up(caught.value, "DescribeTrainingJob")
-        with pytest.raises(TransientError):  # an abort now cannot even see the job: it says so, it does not pretend
-            engine.plugin.delete(meta)
-        assert truth(aws, meta.job_name)[0] == "InProgress"
-
-        engine.faults.clear()  # the engine asks again, later
-        engine.plugin.delete(meta)
-    assert engine.track(meta)[1].phase is Phase.ABORTED
-    assert truth(aws, meta.job_name) == ("Stopped", "ABORTED")
-    assert jobs_named(aws, identity(the_task)) == [meta.job_name]
-
-
-@pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
-def test_stop_faults_that_outlast_the_retries_are_transient_and_the_next_delete_stops(engine: Engine,
-                                                                                       aws: LocalClients,
-                                                                                       server_clock: ManualClock,
-                                                                                       train: str,
-                                                                                       fault: Fault) -> None:
-    the_task = task(train)
-    with server_clock.held():
-        meta = engine.plugin.create(load_task(the_task))
-        engine.faults.set("StopTrainingJob", always(fault))
-        with pytest.raises(TransientError) as caught:
-            engine.plugin.delete(meta)
-        assert_gave_up(caught.value, "StopTrainingJob")
+            getattr(engine.plugin, first_call)(meta)
+        assert_gave_up(caught.value, operation)
+        for call in then:
+            with pytest.raises(TransientError):
+                getattr(engine.plugin, call)(meta)
         assert truth(aws, meta.job_name)[0] == "InProgress"  # not stopped, and the caller knows it
 
-        engine.faults.clear()  # the engine's abort is retried until it is acknowledged
+        engine.faults.clear()  # the engine asks again, later: its abort is retried until it is acknowledged
         engine.plugin.delete(meta)
     assert engine.track(meta)[1].phase is Phase.ABORTED
     assert truth(aws, meta.job_name) == ("Stopped", "ABORTED")

@@ -497,25 +497,36 @@ def wait_until_running(aws: LocalClients, name: str, process: subprocess.Popen[s
     pytest.fail(f"{name} never reached Training")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, long: Long,
-                                                                    sig: signal.Signals) -> None:
+def interrupted_run(tmp_path: Path, long: Long, sig: signal.Signals = signal.SIGINT, *, before: tuple[Rule, ...] = (),
+                    training: tuple[Rule, ...] = ()) -> tuple[subprocess.Popen[str], str, str, dict[str, Any]]:
+    """`run` of a long job through the proxy, sent `sig` once its job trains; the proxy plays `before` from the start,
+    `training` from just before the signal: (the process, its stdout, its stderr, the task)."""
     proxy, aws, train = long
     the_task = task(train, "wire")
-    name = job_name(the_task)
     config, task_file = write_files(tmp_path, proxy.url, the_task)
+    proxy.set(*before)
     process = start_run(tmp_path, config, task_file)
     try:
-        wait_until_running(aws, name, process)
-        proxy.set(Rule("AddTags", "reset", times=1),
-                  Rule("StopTrainingJob", "status", times=1, status=400, body=aws_body("ThrottlingException",
-                                                                                       "Rate exceeded")),
-                  Rule("StopTrainingJob", "reset-mid", times=1))  # the stop is made, its answer is lost
+        wait_until_running(aws, job_name(the_task), process)
+        if training:
+            proxy.set(*training)
         process.send_signal(sig)
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
         process.wait()
+    return process, out, err, the_task
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Path, long: Long,
+                                                                    sig: signal.Signals) -> None:
+    proxy, aws, _ = long
+    process, out, err, the_task = interrupted_run(tmp_path, long, sig, training=(
+        Rule("AddTags", "reset", times=1),
+        Rule("StopTrainingJob", "status", times=1, status=400, body=aws_body("ThrottlingException", "Rate exceeded")),
+        Rule("StopTrainingJob", "reset-mid", times=1)))  # the stop is made, its answer is lost
+    name = job_name(the_task)
 
     assert process.returncode == 130, err
     assert "Traceback" not in err
@@ -527,19 +538,10 @@ def test_interrupted_run_stops_its_job_through_faults_and_exits_130(tmp_path: Pa
 
 
 def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tmp_path: Path, long: Long) -> None:
-    proxy, aws, train = long
-    the_task = task(train, "wire")
+    aws = long.aws
+    made_answered_late = Rule("CreateTrainingJob", "slow", times=1, delay=10.0)  # made at once, answered 10 s later
+    process, _, err, the_task = interrupted_run(tmp_path, long, before=(made_answered_late,))
     name = job_name(the_task)
-    config, task_file = write_files(tmp_path, proxy.url, the_task)
-    proxy.set(Rule("CreateTrainingJob", "slow", times=1, delay=10.0))  # made at once, answered 10 s later
-    process = start_run(tmp_path, config, task_file)
-    try:
-        wait_until_running(aws, name, process)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
 
     assert process.returncode == 130, err
     assert "Traceback" not in err
@@ -550,20 +552,10 @@ def test_interrupted_run_whose_create_was_made_but_not_answered_stops_the_job(tm
 def test_interrupted_run_whose_stop_fails_past_the_retries_exits_3_naming_the_job(tmp_path: Path, long: Long) -> None:
     """The stop cannot get through: the run does not claim it stopped the job. Exit 3, the job's name and the failed
     StopTrainingJob on stderr, so that a person can stop it (`sagemaker-plugin stop NAME`)."""
-    proxy, aws, train = long
-    the_task = task(train, "wire")
+    aws = long.aws
+    process, out, err, the_task = interrupted_run(tmp_path, long, training=(
+        Rule("StopTrainingJob", "status", status=503, body=aws_body("ServiceUnavailable", "Service Unavailable")),))
     name = job_name(the_task)
-    config, task_file = write_files(tmp_path, proxy.url, the_task)
-    process = start_run(tmp_path, config, task_file)
-    try:
-        wait_until_running(aws, name, process)
-        proxy.set(Rule("StopTrainingJob", "status", status=503, body=aws_body("ServiceUnavailable",
-                                                                              "Service Unavailable")))
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
 
     result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
     assert_exit_3(result, f"StopTrainingJob failed after {CLI_ATTEMPTS} attempts")

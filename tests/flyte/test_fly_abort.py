@@ -7,8 +7,6 @@ until the interrupted run has ended: the job is still training when the stop com
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import pytest
 pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 
+from fly_service import connector_env, local_config
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin
@@ -43,12 +42,8 @@ def wait_for(condition: object, timeout: float, what: str) -> object:
 
 def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker, server_clock: ManualClock,
                                                          tmp_path: Path) -> None:
-    config = {"backend": "local", "local": {"endpoint_url": server.url},
-              "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
-    env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp_path / "config.json")
-    env.update(server.credentials.env())  # the local SageMaker takes requests signed with its own key pair only
+    config = local_config(server.url)
+    env = connector_env(tmp_path, config, server.credentials.env())
     run = subprocess.Popen([sys.executable, str(EXAMPLE), "--rows", "50"], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     aws = LocalClients(server.url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,17 +19,15 @@ pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 
 from flyteidl.core.execution_pb2 import TaskExecution
-from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
 from flytekit.extend.backend.base_connector import ConnectorRegistry
-from flytekit.models import literals
 from flytekit.models.core import identifier
-from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
-from flytekit.tools.translator import get_serializable
+from flytekit.models.task import TaskExecutionMetadata
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 
+from fly_service import literal_map, serialized
 from handlers.status import phase_of
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
@@ -95,16 +92,6 @@ def shared_plugin(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
 def data(aws: LocalClients) -> dict[str, str]:
     rows = b"".join(f"{i % 7}.0,{i}.0,{i * 2}.0\n".encode() for i in range(50))
     return {"train": aws.put_data("fly/train", rows), "validation": aws.put_data("fly/validation", rows)}
-
-
-def serialized(task: Any) -> Any:
-    template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), task).template
-    return TaskTemplate.from_flyte_idl(template.to_flyte_idl())
-
-
-def literal_map(task: Any, values: dict[str, Any]) -> Any:
-    lm = TypeEngine.dict_to_literal_map(FlyteContextManager.current_context(), values, task.get_input_types())
-    return literals.LiteralMap.from_flyte_idl(lm.to_flyte_idl())
 
 
 _counter = iter(range(10**6))

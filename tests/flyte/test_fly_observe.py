@@ -47,11 +47,11 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly.observe.xgboost", training
 @pytest.fixture(scope="module")
 def stub(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with fly_service.connector_service(server.url, tmp_path_factory.mktemp("observe"),
-                                    server.credentials.env()) as (channel, log):
+                                       server.credentials.env()) as connector:
         try:
-            yield agent_pb2_grpc.AsyncAgentServiceStub(channel)
+            yield agent_pb2_grpc.AsyncAgentServiceStub(connector.channel)
         except grpc.RpcError:
-            print(log.read_text()[-3000:])
+            print(connector.log.read_text()[-3000:])
             raise
 
 

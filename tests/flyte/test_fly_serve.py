@@ -9,14 +9,9 @@ until the project is reinstalled with it, the test declares the same entry point
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +28,7 @@ from flyteidl.service import agent_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 import fly_service
-from fly_service import entry_point_path, free_port
+from fly_service import Connector
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.flyte import CONNECTOR_NAME, SageMakerBuiltinAlgorithmTask
@@ -49,48 +44,16 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly.serve.xgboost", training_j
     "trainingJobResourceConfig": {"instanceCount": "1", "instanceType": "ml.m5.xlarge"}})
 
 
-@dataclass
-class Served:
-    channel: grpc.Channel
-    metrics_url: str  # the service's Prometheus endpoint (--prometheus_port)
-    log: Path  # its stdout and stderr
-
-
 @pytest.fixture(scope="module")
-def service(served: Served) -> grpc.Channel:
+def service(served: Connector) -> grpc.Channel:
     return served.channel
 
 
 @pytest.fixture(scope="module")
-def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("serve")
-    config = {"backend": "local", "local": {"endpoint_url": server.url},
-              "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
-    (tmp / "config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
-    env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
-    env.update(server.credentials.env())  # the local SageMaker takes requests signed with its own key pair only
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
-    port, metrics_port = free_port(), free_port()
-    pyflyte = Path(sys.executable).with_name("pyflyte")
-    command = [str(pyflyte), "serve", "connector", "--port", str(port), "--prometheus_port", str(metrics_port)]
-    log = (tmp / "connector.log").open("w")
-    process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        grpc.channel_ready_future(channel).result(timeout=60)
-        yield Served(channel, f"http://127.0.0.1:{metrics_port}/metrics", tmp / "connector.log")
-    except grpc.FutureTimeoutError:
-        pytest.fail(f"pyflyte serve connector did not start:\n{(tmp / 'connector.log').read_text()[-3000:]}")
-    finally:
-        channel.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connector]:
+    with fly_service.connector_service(server.url, tmp_path_factory.mktemp("serve"),
+                                       server.credentials.env()) as connector:
+        yield connector
 
 
 def create_request(data: dict[str, str], execution: str) -> Any:
@@ -155,7 +118,7 @@ def test_delete_over_grpc_aborts_the_job(service: grpc.Channel, server: LocalSag
     assert described["TrainingJobStatus"] == "Stopped"
 
 
-def test_the_service_says_at_start_which_backend_region_and_endpoint_it_serves(served: Served,
+def test_the_service_says_at_start_which_backend_region_and_endpoint_it_serves(served: Connector,
                                                                                server: LocalSageMaker) -> None:
     assert f"backend local, region us-east-1, SageMaker endpoint {server.url}, config " in served.log.read_text()
 
@@ -190,7 +153,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-def test_the_metrics_port_counts_sagemaker_calls_by_operation_and_outcome(served: Served,
+def test_the_metrics_port_counts_sagemaker_calls_by_operation_and_outcome(served: Connector,
                                                                           data: dict[str, str]) -> None:
     stub = agent_pb2_grpc.AsyncAgentServiceStub(served.channel)
     created = stub.CreateTask(create_request(data, "servem1"))

@@ -27,7 +27,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
 
-from fly_service import create_request, entry_point_path, free_port
+from fly_service import connector_service, create_request, entry_point_path, free_port
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.config import CONFIG_ENV, ENDPOINT_ENV, Config, parse_config
@@ -154,27 +154,9 @@ def test_a_create_from_propeller_in_an_unrecognised_service_refuses_the_implicit
 @pytest.fixture(scope="module")
 def service(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
     """A service that tracks jobs with sweeps (every 0.3 s), as in a cluster: statuses come from ListTrainingJobs."""
-    tmp = tmp_path_factory.mktemp("messages")
-    config = {"backend": "local", "local": {"endpoint_url": server.url},
-              "rate_limits": {"create_per_second": 0, "read_per_second": 0},
-              "tracking": {"sweep_interval_seconds": 0.3}}
-    port = free_port()
-    log = (tmp / "connector.log").open("w")
-    env = {**service_env(tmp, config), **server.credentials.env()}  # the local SageMaker takes only its own key pair
-    process = subprocess.Popen(serve_command(port), cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        grpc.channel_ready_future(channel).result(timeout=60)
-        yield channel
-    finally:
-        channel.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with connector_service(server.url, tmp_path_factory.mktemp("messages"), server.credentials.env(),
+                           tracking={"sweep_interval_seconds": 0.3}) as connector:
+        yield connector.channel
 
 
 @pytest.mark.xfail(reason="since the second wave's branches were merged, the served connector's sweeps report the bare "

@@ -11,17 +11,11 @@ import pytest
 
 pytest.importorskip("flytekit")
 
-from collections import OrderedDict
-
-from flytekit.configuration import ImageConfig, SerializationSettings
-from flytekit.core.context_manager import FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
 from flytekit.extend.backend.base_connector import ConnectorRegistry
-from flytekit.models import literals
 from flytekit.models.core import identifier
-from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
-from flytekit.tools.translator import get_serializable
+from flytekit.models.task import TaskExecutionMetadata
 
+from fly_service import literal_map, serialized
 from handlers.errors import InputError
 from local_sagemaker import LocalSageMaker, LocalSettings
 from plugin.config import parse_config
@@ -49,17 +43,6 @@ TUNING_CONFIG = {"hyperparameterRanges": {"parameterRangeMap": {
 trainer = SageMakerBuiltinAlgorithmTask(name="tests.fly.tuning.trainer", training_job=XGBOOST_JOB)
 tuner = SageMakerHyperparameterTuningTask(name="tests.fly.tuning", training_task=trainer,
                                           max_number_of_training_jobs=2, max_parallel_training_jobs=2)
-
-
-def serialized(task: Any) -> Any:
-    """The TaskTemplate as flytekit registers it, through its protobuf (what propeller sends the connector)."""
-    template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), task).template
-    return TaskTemplate.from_flyte_idl(template.to_flyte_idl())
-
-
-def literal_map(task: Any, values: dict[str, Any]) -> Any:
-    lm = TypeEngine.dict_to_literal_map(FlyteContextManager.current_context(), values, task.get_input_types())
-    return literals.LiteralMap.from_flyte_idl(lm.to_flyte_idl())
 
 
 def execution_metadata(name: str = "f3a9c2e1b0") -> Any:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import moto_patch
+from children import reaped
 from handlers.local_credentials import LocalCredentials
 from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings, patch
 from local_sagemaker.testing import LocalClients, unique_name
@@ -135,7 +136,7 @@ def test_serve_runs_until_sigterm_and_prints_the_url_once_ready() -> None:
         env=env,
         cwd=ROOT,
     )
-    try:
+    with reaped(process):
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
@@ -149,10 +150,6 @@ def test_serve_runs_until_sigterm_and_prints_the_url_once_ready() -> None:
         assert aws.wait(name, timeout=60)["TrainingJobStatus"] == "Completed"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_serve_in_process_calls_ready_and_stops_on_sigint() -> None:

@@ -6,24 +6,14 @@ of the ideal) are checked by running it in full.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmark_run import run_benchmark
 
 
 @pytest.mark.timeout(240)
 def test_tuning_benchmark_quick() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tuning.py"), "--quick"],
-                          capture_output=True, text=True, timeout=220, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout
-    result = json.loads(lines[0])
+    result = run_benchmark("tuning.py", "--quick", timeout=220)
     assert {"trials", "parallel", "strategy", "best", "median_random_best", "wall_seconds", "ideal_seconds"} <= \
         set(result)
     assert result["trials"] == 8 and result["parallel"] == 2 and result["strategy"] == "Bayesian"

@@ -5,24 +5,14 @@ Only its shape and sanity are checked here; its target (ratio <= 1.3) is checked
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmark_run import run_benchmark
 
 
 @pytest.mark.timeout(240)
 def test_local_xgboost_benchmark_quick() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "local_xgboost.py"), "--quick"],
-                          capture_output=True, text=True, timeout=200, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout
-    result = json.loads(lines[0])
+    result = run_benchmark("local_xgboost.py", "--quick", timeout=200)
     assert {"rows", "rounds", "bare_seconds", "local_job_seconds", "ratio"} <= set(result)
     assert (result["rows"], result["rounds"]) == (20_000, 10)
     assert result["bare_seconds"] > 0 and result["local_job_seconds"] > 0

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from children import reaped
 from xgboost_hosts import CLASSIFICATION, Channel, csv_channels, files_of, make_root, rounds, run
 
 pytestmark = pytest.mark.timeout(300)
@@ -172,17 +173,13 @@ def test_save_model_on_termination_leaves_the_latest_model_when_stopped(tmp_path
     hps = {**REGRESSION_HPS, "num_round": "100000", "save_model_on_termination": "true"}
     root = make_root(tmp_path, hps, csv_channels())
     process = start(root, "1.7-1", port=0)
-    try:
+    with reaped(process):
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("[30]\t"):
                 break
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert load_model(root).num_boosted_rounds() >= 30  # round 30 was printed; its model may not be saved yet
     assert [path.name for path in (root / "model").iterdir()] == ["xgboost-model"]  # no half-written file
     assert not (root / "output" / "failure").exists()

@@ -16,7 +16,6 @@ through would end in exit 3, not 2.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import random
@@ -27,7 +26,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -38,6 +36,7 @@ from botocore.config import Config
 from handlers import uploads
 from handlers.errors import printable
 from plugin.cli import main
+from sibling import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad"
@@ -45,17 +44,8 @@ CONFIGS = BAD / "configs"
 LOCAL_CONFIG = CONFIGS / "local.yaml"
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 # The corpus conventions (`# expect:` lines, TABLE for files that cannot carry comments) live in one place.
-FND = _load(ROOT / "tests" / "foundation" / "test_fnd_bad_tasks.py", "_sec_fnd_bad_tasks")
+FND = load(ROOT / "tests" / "foundation" / "test_fnd_bad_tasks.py", "_sec_fnd_bad_tasks")
 CORPUS = sorted(p for p in BAD.iterdir() if p.is_file())
 CASES = [FND.read_case(p) for p in CORPUS]
 
@@ -436,29 +426,12 @@ def test_an_integer_beyond_int32_is_refused(tmp_path: Path, offline: list[str],
     assert_refused(code, out, err, ["max_runtime_seconds"])
 
 
-def test_a_local_input_under_an_unknown_home_is_refused(tmp_path: Path, offline: list[str],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "home.yaml"
-    path.write_text(_with(VALID_XGBOOST, **{"train: s3://bucket/data/train/": "train: ~no-such-user-6/data"}),
-                    encoding="utf-8")
-    code, out, err = _validate(path, capsys)
-    assert_refused(code, out, err, ["inputs.train"])
-
-
-def test_a_local_input_path_too_long_is_refused(tmp_path: Path, offline: list[str],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "long.yaml"
-    path.write_text(_with(VALID_XGBOOST, **{"train: s3://bucket/data/train/": "train: " + "a" * 300}),
-                    encoding="utf-8")
-    code, out, err = _validate(path, capsys)
-    assert_refused(code, out, err, ["inputs.train"])
-
-
-def test_a_local_input_path_with_a_lone_surrogate_is_refused(tmp_path: Path, offline: list[str],
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "surrogate.yaml"
-    path.write_text(_with(VALID_XGBOOST, **{"train: s3://bucket/data/train/": 'train: "data/\\ud800"'}),
-                    encoding="utf-8")
+@pytest.mark.parametrize("train", ["~no-such-user-6/data", "a" * 300, '"data/\\ud800"'],
+                         ids=["under-an-unknown-home", "too-long", "with-a-lone-surrogate"])
+def test_a_bad_local_input_path_is_refused(train: str, tmp_path: Path, offline: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "input.yaml"
+    path.write_text(_with(VALID_XGBOOST, **{"train: s3://bucket/data/train/": "train: " + train}), encoding="utf-8")
     code, out, err = _validate(path, capsys)
     assert_refused(code, out, err, ["inputs.train"])
 

@@ -21,7 +21,7 @@ import copy
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.validate
@@ -276,14 +276,26 @@ def assert_input_error(error: InputError) -> None:
     str(error)  # the message can be built (and printed)
 
 
-def assert_renders_or_refuses(task: Any, config: Config) -> None:
+T = TypeVar("T")
+
+
+def made_or_refused(make: Callable[[], T], made: str) -> T | None:
+    """What `make` returns, or None once its InputError has passed assert_input_error; each outcome is an event."""
     try:
-        _, rendered = check(task, config)
+        value = make()
     except InputError as error:
         event("refused")
         assert_input_error(error)
+        return None
+    event(made)
+    return value
+
+
+def assert_renders_or_refuses(task: Any, config: Config) -> None:
+    checked = made_or_refused(lambda: check(task, config), "rendered")
+    if checked is None:
         return
-    event("rendered")
+    rendered = checked[1]
     assert isinstance(rendered, Rendered)
     request = rendered.request
     assert validate_request("CreateTrainingJob", request) == []
@@ -317,13 +329,9 @@ def test_the_valid_bases_render() -> None:
 @SETTINGS
 @given(message=st.one_of(RANDOM_MESSAGE, changed_task().map(lambda t: t.get("training_job")), ANY))
 def test_training_job_parse_gives_a_message_or_input_error(message: Any) -> None:
-    try:
-        parsed = TrainingJob.parse(message)
-    except InputError as error:
-        event("refused")
-        assert_input_error(error)
+    parsed = made_or_refused(lambda: TrainingJob.parse(message), "parsed")
+    if parsed is None:
         return
-    event("parsed")
     assert isinstance(parsed, TrainingJob)
     for including_defaults in (False, True):
         encoded = parsed.to_proto3_json(including_defaults=including_defaults)
@@ -379,14 +387,8 @@ CONFIGS = st.one_of(st.fixed_dictionaries({}, optional=CONFIG_FIELDS),
 @SETTINGS
 @given(data=CONFIGS)
 def test_parse_config_gives_a_config_or_input_error(data: Any) -> None:
-    try:
-        config = parse_config(data)
-    except InputError as error:
-        event("refused")
-        assert_input_error(error)
-        return
-    event("parsed")
-    assert isinstance(config, Config)
+    config = made_or_refused(lambda: parse_config(data), "parsed")
+    assert config is None or isinstance(config, Config)
 
 
 @SETTINGS

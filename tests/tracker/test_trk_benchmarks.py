@@ -5,26 +5,11 @@ Only their shape and sanity are checked here; their targets are checked by runni
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmark_run import run_benchmark
+
 LOOP_KEYS = {"api_calls", "calls_per_job_minute", "staleness_p50", "staleness_p99"}
-
-
-def run_benchmark(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout  # one JSON line, nothing else on stdout
-    result: dict[str, Any] = json.loads(lines[0])
-    return result
 
 
 @pytest.mark.timeout(180)

@@ -21,7 +21,8 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from aws_faults import response
-from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from client_setup import quick_client
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import NotFound
 from handlers.status import Phase, phase_of
 from handlers.tracker import StatusTracker, clear_trackers, common_prefix, tracker_for
@@ -159,9 +160,7 @@ class ScriptedSageMaker:
 
 @pytest.fixture
 def client(endpoint: str, session: boto3.Session) -> Iterator[SageMakerClient]:
-    settings = ClientSettings(endpoint_url=endpoint, local_credentials=True, rate_limits=RateLimits(0, 0),
-                              retry=RetrySettings(attempts=2, backoff_seconds=0.001, max_backoff_seconds=0.001))
-    with SageMakerClient(settings, session=session, sleep=lambda _: None) as made:
+    with quick_client(endpoint, session, attempts=2) as made:
         yield made
 
 
@@ -194,6 +193,18 @@ def window_of(request: dict[str, Any]) -> float:
 
 def poll_all(tracker: StatusTracker, names: list[str]) -> dict[str, dict[str, Any]]:
     return {name: tracker.describe(name) for name in names}
+
+
+def two_jobs_gone_training(sm: ScriptedSageMaker, make_tracker: MakeTracker) -> StatusTracker:
+    """A tracker that has seen job-1 and job-2 Downloading; 5 s later both moved on to Training, unseen yet."""
+    sm.create("job-1", "Downloading")
+    sm.create("job-2", "Downloading")
+    tracker = make_tracker()
+    poll_all(tracker, ["job-1", "job-2"])
+    sm.advance(5)
+    sm.change("job-1", "Training")
+    sm.change("job-2", "Training")
+    return tracker
 
 
 # --- cold start -----------------------------------------------------------------------------------------------------
@@ -299,13 +310,7 @@ def test_a_sweep_updates_changed_jobs_from_summaries_and_describes_only_terminal
 
 
 def test_a_job_changing_twice_between_sweeps(sm: ScriptedSageMaker, make_tracker: MakeTracker):
-    sm.create("job-1", "Downloading")
-    sm.create("job-2", "Downloading")
-    tracker = make_tracker()
-    poll_all(tracker, ["job-1", "job-2"])
-    sm.advance(5)
-    sm.change("job-1", "Training")
-    sm.change("job-2", "Training")
+    tracker = two_jobs_gone_training(sm, make_tracker)
     sm.advance(5)
     sm.change("job-1", "Uploading")
     sm.change("job-2", "Uploading")
@@ -619,13 +624,7 @@ def test_sweeps_start_a_little_early_so_a_poll_every_interval_sees_a_fresh_sweep
 def test_a_caller_arriving_during_a_sweep_waits_for_it_rather_than_serve_what_it_corrects(
     sm: ScriptedSageMaker, make_tracker: MakeTracker
 ):
-    sm.create("job-1", "Downloading")
-    sm.create("job-2", "Downloading")
-    tracker = make_tracker()
-    poll_all(tracker, ["job-1", "job-2"])
-    sm.advance(5)
-    sm.change("job-1", "Training")
-    sm.change("job-2", "Training")
+    tracker = two_jobs_gone_training(sm, make_tracker)
     sm.advance(INTERVAL)
     in_list, release = threading.Event(), threading.Event()
 
