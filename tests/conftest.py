@@ -1,7 +1,7 @@
 """The AWS operation recorder, opt-in: `SAGEMAKER_PLUGIN_RECORD_OPS=/tmp/ops.txt pytest`.
 
 While the variable names a file, every AWS operation the plugin performs is appended to it as `service:Operation`, and
-at the end of the session each must be allowed by docs/iam-policy.json (tests/security/test_sec_iam_policy.py says
+at the end of the session each must be allowed by docs/iam-policy.json (tests/security/test_iam_policy.py says
 what each needs); otherwise the session fails and lists what is missing. Without the variable this file does nothing.
 
 An operation the plugin performs is a `SageMakerClient.call` made from the plugin's code (handlers/, plugin/): tests'
@@ -40,7 +40,7 @@ if SUPPORT not in sys.path:
 RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_CODE = tuple(str(ROOT / package) + os.sep for package in ("handlers", "plugin"))
-POLICY_TEST = Path(__file__).parent / "security" / "test_sec_iam_policy.py"
+POLICY_TEST = Path(__file__).parent / "security" / "test_iam_policy.py"
 
 
 def _called_from_plugin_code() -> bool:
@@ -196,3 +196,11 @@ def clock() -> Clock:
     from plugin_setup import Clock
 
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never depend on the environment they run in: no $SAGEMAKER_PLUGIN_CONFIG or $SAGEMAKER_PLUGIN_ENDPOINT_URL
+    of the caller's (a test that wants one sets it); every CLI run gets an explicit --config or a clean folder."""
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_CONFIG", raising=False)
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_ENDPOINT_URL", raising=False)

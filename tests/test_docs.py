@@ -21,7 +21,7 @@ from plugin.fields import Reader
 from plugin.message import AlgorithmSpecification, TrainingJobResourceConfig
 from plugin.task import _TASK_KEYS, Container, Execution, Spot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [ROOT / "README.md", *DOCS]
 #: the repository's top-level names, including those other changes ship (a path under them must exist)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-import fnd_support as F
+import sample_tasks as F
 from handlers import xgboost_algorithm
 from image_registry import ImageRegistry
 from local_sagemaker import LocalSageMaker
@@ -57,7 +57,7 @@ def _flyte_example_task() -> dict[str, Any]:
 
 
 EXAMPLE_TASKS = [*(pytest.param(str(p), id=p.name) for p in sorted(EXAMPLES.glob("*.yaml"))
-                   if p.name != "tuning.yaml"),  # a tuning task: tests/plugin/test_tuning_render.py, test_e2e_tuning.py
+                   if p.name != "tuning.yaml"),  # a tuning task: test_tuning_render.py, test_tuning.py
                  pytest.param("flyte_workflow.py", id="flyte_workflow.py")]
 
 

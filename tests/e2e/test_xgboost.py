@@ -40,7 +40,7 @@ ROUND = re.compile(r"^\[(\d+)\]#011train-rmse:([0-9.]+)#011validation-rmse:([0-9
 
 
 def env(cwd: Path, keys: LocalCredentials | None = None) -> dict[str, str]:
-    """No AWS settings of this machine, and no way to AWS (as tests/e2e/test_e2e_cli.py's subprocesses); the local S3
+    """No AWS settings of this machine, and no way to AWS (as tests/e2e/test_cli.py's subprocesses); the local S3
     kept in the test's folder; the key pair of the local SageMaker if given."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_PLUGIN_", "BOTO_"))}
     clean.update(

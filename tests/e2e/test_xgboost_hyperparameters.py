@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-import fnd_support as F
+import sample_tasks as F
 from plugin.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

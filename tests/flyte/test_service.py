@@ -2,7 +2,7 @@
 it never falls back to a local SageMaker by default, and GetTask's messages carry SageMaker's own words.
 
 Each service is a real `pyflyte serve connector` process; flytekit finds the connector through the
-`flytekit.plugins` entry point (tests/flyte/test_fly_serve.py declares it for an install that predates it).
+`flytekit.plugins` entry point (tests/flyte/test_serve.py declares it for an install that predates it).
 """
 
 from __future__ import annotations

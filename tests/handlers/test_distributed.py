@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-import fnd_support as F
+import sample_tasks as F
 from handlers import distributed
 from plugin.cli import main
 from plugin.config import Config

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import fnd_support as S
+import sample_tasks as S
 from plugin.cli import main
 
 EXAMPLES = S.EXAMPLES

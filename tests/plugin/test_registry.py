@@ -135,7 +135,7 @@ def test_without_a_config_the_default_search_is_used(tmp_path: Path, monkeypatch
 
 
 def test_the_local_backend_without_an_endpoint_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unless it may start a local SageMaker itself (tests/security/test_sec_local_access.py shows that it does)."""
+    """Unless it may start a local SageMaker itself (tests/security/test_local_access.py shows that it does)."""
     monkeypatch.delenv(ENDPOINT_ENV, raising=False)
     p = registry.get(CUSTOM, config=parse_config({"backend": "local"}), embedded=False)
     with pytest.raises(InputError) as caught:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import fnd_support as F
+import sample_tasks as F
 from handlers import request as request_module
 from handlers.errors import InputError
 from handlers.local import PLACEHOLDER_ROLE_ARN

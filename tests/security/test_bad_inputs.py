@@ -2,7 +2,7 @@
 field (or the file), no traceback, in bounded time and memory.
 
 Three sources of bad input:
-- the corpus in tests/data/bad (its conventions: tests/foundation/test_fnd_bad_tasks.py, whose `read_case` and TABLE
+- the corpus in tests/data/bad (its conventions: tests/plugin/test_bad_tasks.py, whose `read_case` and TABLE
   are reused here), run through `render` and through `run`, the command that would call AWS;
 - byte-level inputs that cannot live in that corpus (its reader wants UTF-8 comment lines) or would weigh megabytes:
   other encodings, binary files, truncations, very large and very deep files, generated here;
@@ -45,7 +45,7 @@ LOCAL_CONFIG = CONFIGS / "local.yaml"
 
 
 # The corpus conventions (`# expect:` lines, TABLE for files that cannot carry comments) live in one place.
-FND = load(ROOT / "tests" / "foundation" / "test_fnd_bad_tasks.py", "_sec_fnd_bad_tasks")
+FND = load(ROOT / "tests" / "plugin" / "test_bad_tasks.py", "_sec_bad_tasks")
 CORPUS = sorted(p for p in BAD.iterdir() if p.is_file())
 CASES = [FND.read_case(p) for p in CORPUS]
 

@@ -10,7 +10,7 @@ tasks with a few fields replaced, renamed (snake_case <-> camelCase, typos), dup
 JSON-like documents (plus the scalars YAML's safe loader makes: dates, bytes). Enums come by name, number, string
 number or garbage; int64 as numbers, strings or garbage; hyperparameters of every type.
 
-Known crashes are kept out of the generated inputs and pinned by xfail tests instead (in test_sec_bad_inputs.py
+Known crashes are kept out of the generated inputs and pinned by xfail tests instead (in test_bad_inputs.py
 and at the end of this file), so that this test stays a gate: `~user` paths, integers too large for a float or a
 string, and regular expressions nested deeper than the recursion limit.
 """

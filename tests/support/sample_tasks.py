@@ -1,6 +1,6 @@
-"""Helpers of the foundation tests: the repository's paths, botocore's own request validation, task builders.
+"""Sample tasks for the tests: the repository's paths, botocore's own request validation, task builders.
 
-Importable by name (`import fnd_support`): tests/conftest.py puts tests/support on sys.path.
+Importable by name (`import sample_tasks`): tests/conftest.py puts tests/support on sys.path.
 """
 
 from __future__ import annotations
