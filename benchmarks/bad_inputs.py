@@ -6,7 +6,7 @@
 
 Each file goes through `sagemaker-plugin validate` in this process (the network is refused: validation makes no
 call), and the CPU time of each refusal is measured. The test suite only checks that every refusal stays under a
-generous bound (tests/security/test_sec_bad_inputs.py); the figures are here.
+generous bound (tests/security/test_bad_inputs.py); the figures are here.
 
 Prints one JSON line: {"files", "refused", "not_refused" (names: valid under the benchmark's config, which the corpus
 pairs with another config), "libyaml", "max_values", "max_cpu_seconds", "median_cpu_seconds",

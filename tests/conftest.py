@@ -2,7 +2,7 @@
 
 While the variable names a file, every AWS operation the plugin performs is appended to it as `service:Operation`
 (tests/support/record_ops.py, on botocore's `before-call` event, in this process and in its Python subprocesses), and
-at the end of the session each must be allowed by docs/iam-policy.json (tests/security/test_sec_iam_policy.py says
+at the end of the session each must be allowed by docs/iam-policy.json (tests/security/test_iam_policy.py says
 what each needs); otherwise the session fails and lists what is missing. Without the variable this file does nothing.
 """
 
@@ -33,7 +33,7 @@ if SUPPORT not in sys.path:
     sys.path.insert(0, SUPPORT)
 
 RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
-POLICY_TEST = Path(__file__).parent / "security" / "test_sec_iam_policy.py"
+POLICY_TEST = Path(__file__).parent / "security" / "test_iam_policy.py"
 
 
 def _private_data_dir() -> None:
@@ -167,3 +167,11 @@ def clock() -> Clock:
     from plugin_setup import Clock
 
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never depend on the environment they run in: no $SAGEMAKER_PLUGIN_CONFIG or $SAGEMAKER_PLUGIN_ENDPOINT_URL
+    of the caller's (a test that wants one sets it); every CLI run gets an explicit --config or a clean folder."""
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_CONFIG", raising=False)
+    monkeypatch.delenv("SAGEMAKER_PLUGIN_ENDPOINT_URL", raising=False)

@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.httpsession import URLLib3Session
 
 from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, answer, aws_error, raising
+from client_setup import UNLIMITED, FakeClock
 from handlers.client import (
     ClientSettings,
     RateLimits,
@@ -32,38 +33,14 @@ from handlers.client import (
     is_retryable,
     redact,
 )
-from handlers.errors import (
-    AccessDenied,
-    AwsError,
-    InvalidRequest,
-    NameInUse,
-    NotFound,
-    ResourceLimit,
-    TransientError,
-)
+from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
 from handlers.ratelimit import TokenBucket
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-UNLIMITED = RateLimits(create_per_second=0, read_per_second=0)
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopped."
 
 
 # --- fixtures and fakes (session and raw: tests/conftest.py) --------------------------------------------------------
-
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps on it (or a test moves it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
@@ -72,6 +49,15 @@ def clock() -> FakeClock:
 
 
 MakeClient = Callable[..., SageMakerClient]
+
+
+def in_threads(work: Callable[[], object], count: int) -> None:
+    """Runs `work` in `count` threads at once and waits for them all."""
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture
@@ -782,11 +768,7 @@ def test_bucket_is_thread_safe() -> None:
             with lock:
                 results.append(waited)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(worker, 8)
 
     assert bucket.acquired == 200
     assert sorted(results) == pytest.approx([0.0] * 5 + [k / 10 for k in range(1, 196)])
@@ -795,11 +777,7 @@ def test_bucket_is_thread_safe() -> None:
 def test_bucket_paces_real_threads() -> None:
     bucket = TokenBucket(100.0, burst=1)
     start = time.monotonic()
-    threads = [threading.Thread(target=lambda: [bucket.acquire() for _ in range(5)]) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(lambda: [bucket.acquire() for _ in range(5)], 4)
     assert time.monotonic() - start >= 19 / 100 - 0.01
     assert bucket.acquired == 20
 
@@ -856,11 +834,7 @@ def test_concurrent_calls_count_every_attempt(make_client: MakeClient, raw: Any)
         for _ in range(5):
             client.describe_training_job(name)
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, 6)
     assert client.attempts["DescribeTrainingJob"] == 30
 
 

@@ -14,30 +14,15 @@ import boto3
 import botocore.exceptions as bce
 import pytest
 
+from client_setup import UNLIMITED, FakeClock
 from handlers.client import (
     LOOPBACK_REFUSED_ATTEMPTS,
     ClientSettings,
-    RateLimits,
     RetrySettings,
     SageMakerClient,
     is_loopback,
 )
 from handlers.errors import TransientError
-
-UNLIMITED = RateLimits(create_per_second=0, read_per_second=0)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

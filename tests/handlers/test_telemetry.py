@@ -19,8 +19,9 @@ pytest.importorskip("prometheus_client")
 import prometheus_client
 
 from aws_faults import AWS_QUOTA, CUSTOM, Fault, answer, aws_error
+from client_setup import quick_client
 from handlers import telemetry
-from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.client import SageMakerClient
 from handlers.errors import NotFound, TransientError
 from handlers.tracker import StatusTracker
 from plugin import Phase, TrainingJobPlugin, load_task, registry
@@ -50,9 +51,7 @@ class Script:
 
 @pytest.fixture
 def client(endpoint: str, session: boto3.Session) -> Iterator[SageMakerClient]:
-    settings = ClientSettings(endpoint_url=endpoint, local_credentials=True, rate_limits=RateLimits(0, 0),
-                              retry=RetrySettings(attempts=3, backoff_seconds=0.001, max_backoff_seconds=0.001))
-    with SageMakerClient(settings, session=session, sleep=lambda _: None) as made:
+    with quick_client(endpoint, session, attempts=3) as made:
         yield made
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.model import StructureShape
 
-import fnd_support as F
+import sample_tasks as F
 from handlers.request import described_fingerprint, fingerprint
 from handlers.service_model import service_model, validate_request
 from plugin import mapping

@@ -1,4 +1,5 @@
-"""Helpers of the tests that run flytekit's connector service (`pyflyte serve connector`) in a process of its own.
+"""Helpers of the tests that drive the Flyte connector: tasks as propeller sends them, and flytekit's connector service
+(`pyflyte serve connector`) in a process of its own.
 
 Importable by name (`from fly_service import ...`): tests/conftest.py puts tests/support on sys.path. Only modules that
 skip without flytekit import it.
@@ -14,16 +15,19 @@ import subprocess
 import sys
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flyteidl.admin import agent_pb2
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.core.context_manager import FlyteContextManager
 from flytekit.core.type_engine import TypeEngine
+from flytekit.models import literals
 from flytekit.models.core import identifier
-from flytekit.models.task import TaskExecutionMetadata
+from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 from flytekit.tools.translator import get_serializable
 from flytekit.types.directory import FlyteDirectory
 
@@ -49,6 +53,18 @@ def entry_point_path(tmp: Path) -> str:
     return str(dist.parent)
 
 
+def serialized(task: Any) -> Any:
+    """The TaskTemplate as flytekit registers it, through its protobuf (what propeller sends the connector)."""
+    template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), task).template
+    return TaskTemplate.from_flyte_idl(template.to_flyte_idl())
+
+
+def literal_map(task: Any, values: dict[str, Any]) -> Any:
+    """`values` as the LiteralMap of `task`'s inputs, through its protobuf."""
+    lm = TypeEngine.dict_to_literal_map(FlyteContextManager.current_context(), values, task.get_input_types())
+    return literals.LiteralMap.from_flyte_idl(lm.to_flyte_idl())
+
+
 def create_request(task: Any, data: dict[str, str], execution: str) -> Any:
     """propeller's CreateTaskRequest for `task` (a built-in XGBoost task) on `data`'s train and validation URIs."""
     ctx = FlyteContextManager.current_context()
@@ -66,30 +82,54 @@ def create_request(task: Any, data: dict[str, str], execution: str) -> Any:
                                        task_execution_metadata=metadata.to_flyte_idl())
 
 
-@contextlib.contextmanager
-def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str]) -> Iterator[tuple[Any, Path]]:
-    """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`, signing with `keys`
-    (the server's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): (channel, log)."""
-    import grpc
+def local_config(endpoint_url: str, **sections: Any) -> dict[str, Any]:
+    """The connector's config for a local SageMaker at `endpoint_url`, with no client-side rate limits; `sections` add
+    or replace top-level keys."""
+    return {"backend": "local", "local": {"endpoint_url": endpoint_url},
+            "rate_limits": {"create_per_second": 0, "read_per_second": 0}, **sections}
 
-    config = {"backend": "local", "local": {"endpoint_url": endpoint_url},
-              "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
+
+def connector_env(tmp: Path, config: dict[str, Any], keys: dict[str, str]) -> dict[str, str]:
+    """The environment of a process that runs the connector: `config` (written to tmp/config.json), the local
+    SageMaker's key pair `keys`, nothing of the caller's own config or endpoint, and the connector's entry point."""
     (tmp / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if k not in ("SAGEMAKER_PLUGIN_CONFIG", "SAGEMAKER_PLUGIN_ENDPOINT_URL")}
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
     env.update(keys)  # the local SageMaker takes requests signed with its own key pair only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A running connector service: its gRPC channel, its log (stdout and stderr) and its Prometheus endpoint."""
+
+    channel: Any
+    log: Path
+    metrics_url: str
+
+
+@contextlib.contextmanager
+def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str], **sections: Any) -> Iterator[Connector]:
+    """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`, signing with `keys`
+    (the server's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); `sections` add to its config (`local_config`)."""
+    import grpc
+
+    env = connector_env(tmp, local_config(endpoint_url, **sections), keys)
     pyflyte = Path(sys.executable).with_name("pyflyte")
-    command = [str(pyflyte), "serve", "connector", "--port", str(port := free_port()),
-               "--prometheus_port", str(free_port())]
+    port, metrics_port = free_port(), free_port()
+    command = [str(pyflyte), "serve", "connector", "--port", str(port), "--prometheus_port", str(metrics_port)]
     log_path = tmp / "connector.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=dies_with_test)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
-            grpc.channel_ready_future(channel).result(timeout=60)
-            yield channel, log_path
+            try:
+                grpc.channel_ready_future(channel).result(timeout=60)
+            except grpc.FutureTimeoutError:
+                pytest.fail(f"pyflyte serve connector did not start:\n{log_path.read_text()[-3000:]}")
+            yield Connector(channel, log_path, f"http://127.0.0.1:{metrics_port}/metrics")
         finally:
             channel.close()
             process.terminate()

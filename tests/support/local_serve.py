@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from children import dies_with_test
 
@@ -105,6 +106,44 @@ class Served:
     def env(self) -> dict[str, str]:
         """The environment a client process would have: the endpoint and the server's credentials."""
         return {"AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": REGION, **self.credentials}
+
+
+class FastClock:
+    """Stands in for the `time` module inside sagemaker.session: each sleep takes at most 50 ms of real time but
+    advances the clock the SDK reads by the full amount, so its "every 30 s" checks (and a tuner's 5 s polls) come
+    round quickly without changing what the SDK asks or prints."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        real = min(seconds, 0.05)
+        time.sleep(real)
+        self.offset += seconds - real
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+#: The SDK's defaults config with telemetry off: tests talk to 127.0.0.1 only (the SDK would call an AWS S3 URL).
+SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+
+
+def sdk_client_session(served: Served, patch: pytest.MonkeyPatch) -> Any:
+    """A SageMaker Python SDK session for the server, with this process as its client for as long as `patch` lasts:
+    the server's endpoint and credentials and nothing of the caller's AWS setup, and FastClock as the SDK's time."""
+    import sagemaker
+    import sagemaker.session
+
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            patch.delenv(key)
+    for key, value in served.env().items():
+        patch.setenv(key, value)
+    patch.setenv("AWS_CONFIG_FILE", os.devnull)
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    patch.setattr(sagemaker.session, "time", FastClock())
+    return sagemaker.Session(boto_session=served.session(), default_bucket=BUCKET, sagemaker_config=SDK_CONFIG)
 
 
 def _reader(stream: Any, lines: queue.Queue[str | None]) -> None:

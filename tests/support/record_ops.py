@@ -1,5 +1,5 @@
 """The AWS operation recorder, opt-in: while $SAGEMAKER_PLUGIN_RECORD_OPS names a file, every AWS operation the
-plugin performs is appended to it as `service:Operation` (tests/security/test_sec_iam_policy.py checks them against
+plugin performs is appended to it as `service:Operation` (tests/security/test_iam_policy.py checks them against
 docs/iam-policy.json).
 
 It listens on botocore's `before-call` event, added to botocore's built-in handlers so that every session made
