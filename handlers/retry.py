@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from botocore.retries import quota, standard
 
+#: the installed botocore's standard-mode costs; its private names differ between releases, so each is read with the
+#: value botocore has long used as the fallback (the README's install does not pin botocore)
+_CHECKER = vars(standard.RetryQuotaChecker)
+
 #: 2**64 times any base is past every cap: a longer exponent would only overflow
 _MAX_EXPONENT = 64
 
@@ -41,12 +45,13 @@ class RetryBudget:
     more), a call that succeeds at once earns one back and one that succeeds after retries returns what its last retry
     cost. When the budget cannot pay for a retry the failure is raised at once, so that an outage is not multiplied
     by every call's retries. Thread-safe (botocore's RetryQuota is). The sizes are botocore's own, read from its
-    checker (the classic costs: 5 a retry, 10 after a timeout, of 500)."""
+    checker (before botocore 1.44: 5 a retry, 10 after a timeout, of 500; from 1.44: 14 a retry)."""
 
     CAPACITY: int = quota.RetryQuota.INITIAL_CAPACITY
-    RETRY_COST: int = int(vars(standard.RetryQuotaChecker)["_RETRY_COST"])
-    TIMEOUT_RETRY_COST: int = int(vars(standard.RetryQuotaChecker)["_TIMEOUT_RETRY_REQUEST"])
-    SUCCESS_REFILL: int = int(vars(standard.RetryQuotaChecker)["_NO_RETRY_INCREMENT"])
+    RETRY_COST: int = int(_CHECKER.get("_RETRY_COST", 5))
+    #: botocore before 1.44 charges a retry after a timeout more; later releases do not (and charge every retry 14)
+    TIMEOUT_RETRY_COST: int = int(_CHECKER.get("_TIMEOUT_RETRY_REQUEST", RETRY_COST))
+    SUCCESS_REFILL: int = int(_CHECKER.get("_NO_RETRY_INCREMENT", 1))
 
     def __init__(self, capacity: int | None = None) -> None:
         self.capacity = self.CAPACITY if capacity is None else capacity

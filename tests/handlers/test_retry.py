@@ -7,7 +7,10 @@ sleeps and clocks are fakes.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import boto3
 import botocore.exceptions as bce
@@ -83,6 +86,21 @@ def test_the_create_queue_uses_the_same_policy_slower(monkeypatch: pytest.Monkey
 
 
 # --- the budget -----------------------------------------------------------------------------------------------------
+
+
+def test_the_budget_reads_the_costs_of_a_botocore_that_names_them_otherwise() -> None:
+    """botocore 1.44 dropped the timeout cost and charges every retry 14: the README's install takes whatever botocore
+    is newest, so the budget must load with either (run in a fresh interpreter, as the module reads them once)."""
+    probe = ("from botocore.retries import standard\n"
+             "del standard.RetryQuotaChecker._TIMEOUT_RETRY_REQUEST\n"
+             "standard.RetryQuotaChecker._RETRY_COST = 14\n"
+             "from handlers.retry import RetryBudget\n"
+             "budget = RetryBudget()\n"
+             "print(budget.RETRY_COST, budget.TIMEOUT_RETRY_COST, budget.spend(timeout=True), budget.available)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["14", "14", "14", "486"]
 
 
 def test_retries_spend_the_budget_and_an_empty_one_pays_for_none() -> None:
