@@ -157,9 +157,10 @@ def _schema(message: type, fields: set[str], enums: set[str]) -> None:
         for inner in typing.get_args(kind):
             walk(inner)
 
-    for name, kind in typing.get_type_hints(message).items():
-        fields.add(name)
-        walk(kind)
+    hints = typing.get_type_hints(message)
+    for field in dataclasses.fields(message):  # the fields, not class variables such as default_path
+        fields.add(field.name)
+        walk(hints[field.name])
 
 
 def test_every_tuning_key_message_field_and_enum_value_is_documented() -> None:

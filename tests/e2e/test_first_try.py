@@ -6,6 +6,7 @@ The real console script in subprocesses, with the helpers and the no-AWS environ
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -335,6 +336,8 @@ def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tm
         left = data_dir / "s3" / "sagemaker-plugin-local" / "outputs" / job / "output" / "model.tar.gz"
         left.parent.mkdir(parents=True)
         left.write_bytes(b"an earlier job's model")
+        an_hour_ago = time.time() - 3600  # an earlier job's: written before this one was created
+        os.utime(left, (an_hour_ago, an_hour_ago))
         config = E.write_config(tmp_path / f"{label}.yaml", local={"endpoint_url": served.url,
                                                                    "time_scale": E.SERVED_TIME_SCALE,
                                                                    "data_dir": str(data_dir)})
