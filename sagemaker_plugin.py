@@ -4,7 +4,8 @@ Ctrl-C must end the command quietly (exit 130, no traceback) from its first mome
 KeyboardInterrupt wherever the interpreter is, and on a busy machine loading the plugin's modules (and the standard
 library beneath them) takes long enough to be interrupted. So this module, which imports nothing that is not already
 loaded when Python starts, answers SIGINT itself while `plugin.cli` loads, then hands SIGINT back to Python: from then
-on `plugin.cli.main` catches KeyboardInterrupt and stops what it started.
+on `plugin.cli.main` catches KeyboardInterrupt and stops what it started. Once it has returned, SIGINT is ignored:
+the exit code is the command's answer.
 """
 
 from __future__ import annotations
@@ -28,4 +29,6 @@ def main() -> int:
     from plugin.cli import main as cli_main
 
     signal.signal(signal.SIGINT, python_handler)
-    return cli_main()
+    code = cli_main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command has its answer: an interrupt while exiting changes none
+    return code

@@ -216,7 +216,11 @@ def test_two_hosts_train_one_model(served: Served) -> None:
 def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served, tmp_path: Path) -> None:
     data = served.work / f"big-{uuid.uuid4().hex[:6]}"
     rng = np.random.default_rng(7)
-    for name, rows in (("train", 20000), ("validation", 2000)):
+    # big enough that the rounds after the 20th outlast `run`'s log polling and the `stop` command's start-up several
+    # times over (the local XGBoost's rounds are quick: 20,000 rows, 400 rounds at depth 6 ended before the stop on a
+    # busy machine; 300,000 rows stopped at round 140 of 400)
+    rounds_in_all = 600
+    for name, rows in (("train", 300000), ("validation", 5000)):
         features = rng.standard_normal((rows, 10))
         labels = features @ np.arange(1, 11) / 10 + rng.standard_normal(rows)
         (data / name).mkdir(parents=True)
@@ -225,7 +229,7 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
 
     def spot(task: dict[str, Any]) -> None:
         task["inputs"].update(train=f"{data.name}/train/", validation=f"{data.name}/validation/")
-        task["inputs"]["static_hyperparameters"].update(num_round=400, max_depth=6, eta=0.05)
+        task["inputs"]["static_hyperparameters"].update(num_round=rounds_in_all, max_depth=8, eta=0.05)
         task["spot"] = {"max_wait_seconds": 7200, "checkpoint_s3_uri": checkpoints}
 
     first = Proc(["run", served.task(spot), "--config", served.config], served.work, served.keys)
@@ -242,7 +246,7 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
     described = served.aws.sagemaker.describe_training_job(TrainingJobName=job.group(1))
     assert described["TrainingJobStatus"] == "Stopped"
     stopped_at = max(index for index, _ in rounds(served.messages(job.group(1), 1)))
-    assert stopped_at < 399
+    assert stopped_at < rounds_in_all - 1
 
     body = served.run(served.task(spot))
     assert body["phase"] == "SUCCEEDED", body
@@ -250,8 +254,8 @@ def test_a_stopped_spot_job_run_again_resumes_from_its_last_round(served: Served
     resumed = next(m for m in again if "Resuming from iteration" in m)
     start = int(resumed.rsplit(" ", 1)[1])
     assert stopped_at - 5 <= start <= stopped_at + 1  # the last checkpoint uploaded when the job stopped
-    assert [index for index, _ in rounds(again)] == list(range(start, 400))
-    assert served.model(body["outputs"]["model"]).num_boosted_rounds() == 400
+    assert [index for index, _ in rounds(again)] == list(range(start, rounds_in_all))
+    assert served.model(body["outputs"]["model"]).num_boosted_rounds() == rounds_in_all
 
 
 def test_a_bad_hyperparameter_sent_past_the_plugin_fails_the_job_with_a_client_error(served: Served) -> None:
