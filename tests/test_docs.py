@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import textwrap
 import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -424,7 +425,7 @@ def test_the_readme_says_what_each_example_runs(tmp_path: Path) -> None:
 
 def _model_snippet() -> str:
     """The one Python snippet of the pages that loads an XGBoost model."""
-    blocks = [block for page in PAGES
+    blocks = [textwrap.dedent(block) for page in PAGES
               for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
               if "load_model" in block]
     assert len(blocks) == 1, blocks
