@@ -15,7 +15,7 @@ same way, with nothing to start first:
 `tuning_workflow` (`python examples/flyte_workflow.py --tune`) has a tuning step instead: a SageMaker hyperparameter
 tuning job whose trials are the training step's task, and which returns the best trial's model and objective.
 
-On a Flyte cluster the same workflow runs unchanged once the connector is deployed (the README's Flyte section);
+On a Flyte cluster the same workflow runs unchanged once the connector is deployed (docs/deployment.md);
 the data then lives in Flyte's S3 bucket and config says `backend: aws`.
 """
 
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rmse", type=float, default=1.0)
     parser.add_argument("--tune", action="store_true", help="run tuning_workflow (a tuning step) instead")
     parser.add_argument("--time-scale", type=float, default=None,
-                        help="local SageMaker speed-up (10: 10x faster; default: config's local.time_scale)")
+                        help="config's local.time_scale: simulated jobs (local.execution: simulate) run N times "
+                             "faster; a job that really trains, as by default, takes its real time")
     args = parser.parse_args(argv)
     if args.time_scale is not None:
         config = load_config()
