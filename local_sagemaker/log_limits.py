@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import regex
 
@@ -51,15 +51,17 @@ class EventLimits:
 def parse(documentation: str) -> EventLimits:
     """The limits PutLogEvents' documentation (HTML, as in botocore's model) states."""
     text = " ".join(html.unescape(regex.sub(r"<[^>]+>", " ", documentation)).split())
-    limits = EventLimits(_FALLBACK_EVENT_BYTES, _FALLBACK_BATCH_BYTES, _FALLBACK_OVERHEAD_BYTES)
-    found = 0
-    for name, pattern in (("event_bytes", _EVENT), ("batch_bytes", _BATCH), ("overhead_bytes", _OVERHEAD)):
-        match = pattern.search(text)
-        size = _size(match.group(1), match.group(2) if pattern.groups > 1 else "bytes") if match else None
-        if size is not None:
-            limits = replace(limits, **{name: size})
-            found += 1
-    return replace(limits, documented=found == 3)
+    event, batch, overhead = (_find(pattern, text) for pattern in (_EVENT, _BATCH, _OVERHEAD))
+    return EventLimits(event or _FALLBACK_EVENT_BYTES, batch or _FALLBACK_BATCH_BYTES,
+                       overhead or _FALLBACK_OVERHEAD_BYTES, documented=None not in (event, batch, overhead))
+
+
+def _find(pattern: regex.Pattern[str], text: str) -> int | None:
+    """The size in bytes `pattern` finds in `text` (its number, and its unit when it captures one)."""
+    match = pattern.search(text)
+    if match is None:
+        return None
+    return _size(match.group(1), match.group(2) if pattern.groups > 1 else "bytes")
 
 
 def _size(number: str, unit: str) -> int | None:

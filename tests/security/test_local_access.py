@@ -283,7 +283,8 @@ def test_motos_admin_api_is_closed_to_everyone(server: LocalSageMaker, aws: Loca
         SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
         answers[path] = send(server.url, method, path, {**host, **dict(request.headers.items())})
     assert answers["/moto-api/reset"][0] != 200
-    assert answers["/moto-api/data.json"][0] == 404 and b"<Code>NoSuchBucket</Code>" in answers["/moto-api/data.json"][2]
+    status, _, body = answers["/moto-api/data.json"]
+    assert status == 404 and b"<Code>NoSuchBucket</Code>" in body
     assert aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobName"] == name
 
 
