@@ -17,7 +17,6 @@ a key) always goes to S3.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound
 from handlers.job_pages import PAGE_PREFIX, data_url, page_token
 from handlers.log_pages import read_page
-from handlers.metric_html import render
+from handlers.metric_html import json_for_script, render
 from handlers.metric_series import MetricReader, host_names
 from local_sagemaker.access import loopback_host
 
@@ -98,7 +97,7 @@ class JobPages:
         except AwsError as error:
             return _text("503 Service Unavailable", f"The job cannot be read now: {error}")
         if wants_data:
-            return "200 OK", "application/json", json.dumps(state, default=str).encode()
+            return "200 OK", "application/json", json_for_script(state).encode()  # safe even if sniffed as HTML
         page = render(state, f"{name} — {description.get('TrainingJobStatus', '')}",
                       live_data_url=data_url(name, self.token), interval_ms=POLL_MS)
         return "200 OK", "text/html; charset=utf-8", page.encode()

@@ -246,3 +246,22 @@ def test_a_malformed_log_token_is_a_bad_request_without_a_server_error(server: L
     assert statuses == dict.fromkeys(bad, 400)
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [] and "Traceback" not in capfd.readouterr().err
+
+
+def test_a_virtual_hosted_key_under_the_pages_path_is_the_buckets(server: LocalSageMaker, aws: LocalClients) -> None:
+    """moto reads a Host that is not a loopback address or `localhost` as `<bucket>.<host>` (a server reached by name
+    with --allow-remote): the whole path is then a key, and a key beginning `~jobs/` is the bucket's, not a page."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    aws.s3.create_bucket(Bucket="pages")
+    aws.s3.put_object(Bucket="pages", Key=f"{PAGE_PREFIX[1:]}some-job", Body=b"the bucket's own")
+    with LocalSageMaker(LOCAL_SETTINGS, reset=False, allow_remote=True, credentials=server.credentials) as remote:
+        host = f"pages.machine.example:{urlsplit(remote.url).port}"
+        signed = AWSRequest(method="GET", url=f"http://{host}{PAGE_PREFIX}some-job",
+                            headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        keys = server.credentials
+        S3SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(signed)
+        status, _, body = request(f"{remote.url}{PAGE_PREFIX}some-job", headers={"Host": host, **signed.headers})
+    assert (status, body) == (200, b"the bucket's own")
