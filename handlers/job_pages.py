@@ -1,4 +1,4 @@
-"""Where a person watches a local training job: the local SageMaker's page `/jobs/<name>?token=...`.
+"""Where a person watches a local training job: the local SageMaker's page `/~jobs/<name>?token=...`.
 
 A browser cannot sign requests, so the pages have their own key: a token derived from the local SageMaker's secret
 key (HMAC-SHA256), which the server and every client holding its key pair compute alike; no other channel carries
@@ -11,7 +11,10 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
-PAGE_PREFIX = "/jobs/"
+#: The pages share their endpoint with the local S3, where a path-style `/<first segment>/...` names a bucket: `~` is
+#: in no bucket name S3 ever allowed (today's rules, nor the legacy ones that also took capitals and `_`), so no
+#: bucket's objects are ever shadowed by a page.
+PAGE_PREFIX = "/~jobs/"
 _PURPOSE = b"sagemaker-plugin local job pages v1"
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.client import SageMakerClient
-from handlers.errors import InputError, NotFound
-from handlers.logs import LOG_GROUP, LogLine, host_of, streams_page_limit
+from handlers.errors import AwsError, InputError, NotFound
+from handlers.logs import LOG_GROUP, LogLine, by_time_and_host, host_of, streams_page_limit
 
 DEFAULT_LINES = 1000
 MAX_LINES = 10_000  # GetLogEvents' own limit per call
@@ -33,6 +33,8 @@ def read_page(client: SageMakerClient, job_name: str, token: str = "", lines: in
     """Up to `lines` new lines of every host after `token` ("" = from the start), oldest first."""
     limit = max(1, min(MAX_LINES, int(lines or DEFAULT_LINES)))
     positions = decode_token(token)
+    if any(not name.startswith(job_name + "/") for name in positions):
+        raise InputError(f"not a log page token of training job {job_name!r}", "token")
     calls: dict[str, int] = {}
     if len(positions) < hosts:
         for name in _streams(client, job_name, calls):
@@ -50,11 +52,15 @@ def read_page(client: SageMakerClient, job_name: str, token: str = "", lines: in
             page = client.call("logs", "GetLogEvents", **params)
         except NotFound:
             continue
+        except AwsError as error:
+            if error.code == "InvalidParameterException":  # a position CloudWatch never gave
+                raise InputError("not a log page token given by a previous page", "token") from None
+            raise
         host = host_of(name, job_name)
         out.extend(LogLine(int(e.get("timestamp", 0)), host, str(e.get("message", "")).rstrip("\n"))
                    for e in page.get("events") or [])
         positions[name] = str(page.get("nextForwardToken") or positions[name])
-    out.sort()
+    out.sort(key=by_time_and_host)  # stable: lines written in one millisecond keep the order they were written in
     return LogPage(tuple(out), encode_token(positions), len(positions), calls)
 
 
@@ -89,7 +95,7 @@ def decode_token(token: str) -> dict[str, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         raise InputError("not a log page token given by a previous page", "token") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise InputError("not a log page token given by a previous page", "token")

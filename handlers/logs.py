@@ -25,14 +25,17 @@ def streams_page_limit() -> int:
     return int(member_shape("DescribeLogStreams", "limit", "logs").metadata["max"])
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class LogLine:
+    """Not orderable: sorted whole, lines of one millisecond would be ordered by their text (by_time_and_host)."""
+
     timestamp: int  # epoch milliseconds
     host: str
     message: str
 
 
-def _time_and_host(line: LogLine) -> tuple[int, str]:
+def by_time_and_host(line: LogLine) -> tuple[int, str]:
+    """The merge order of several hosts' lines: with a stable sort, lines of one host keep their written order."""
     return line.timestamp, line.host
 
 
@@ -58,7 +61,7 @@ class LogTailer:
         lines: list[LogLine] = []
         for stream in self._streams.values():
             lines.extend(self._read(stream))
-        lines.sort(key=_time_and_host)  # stable: lines of one host in the same millisecond keep their order
+        lines.sort(key=by_time_and_host)  # stable: lines of one host in the same millisecond keep their order
         return lines
 
     def drain(self) -> list[LogLine]:
@@ -70,7 +73,7 @@ class LogTailer:
             if not batch:
                 break
             lines.extend(batch)
-        lines.sort(key=_time_and_host)
+        lines.sort(key=by_time_and_host)
         return lines
 
     def _list_streams(self) -> None:

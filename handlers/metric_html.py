@@ -26,11 +26,19 @@ def render(data: Mapping[str, Any], title: str, live_data_url: str | None = None
     state = dict(data)
     if live_data_url is not None:
         state["live"] = {"data": live_data_url, "interval_ms": interval_ms}
-    payload = json.dumps(state, default=str, separators=(",", ":"))
-    # inside <script>, "</" would end the element early; "<\/" is the same string to JSON
-    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
     return (template().replace("__CONNECT__", "'self'" if live_data_url else "'none'")
-            .replace("__TITLE__", html.escape(title)).replace("__DATA__", payload))
+            .replace("__TITLE__", html.escape(title)).replace("__DATA__", json_for_script(state)))
+
+
+#: What a <script> element's text must not contain, as JSON writes the same characters: `<` (no `</script>`, `<!--`
+#: or `<script` can end the element early or open an HTML comment), `>` and `&` as is customary, and the two line
+#: separators older JavaScript took for line ends (already escaped by json's default ensure_ascii: kept for safety).
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_for_script(value: Any) -> str:
+    """`value` as JSON that can sit inside a <script> element of an HTML page and still parse back to `value`."""
+    return json.dumps(value, default=str, separators=(",", ":")).translate(_SCRIPT_SAFE)
 
 
 def metrics_page(metrics: JobMetrics) -> str:

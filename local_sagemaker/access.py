@@ -5,7 +5,8 @@
   name an attacker re-points at 127.0.0.1 would otherwise be talking to us as a "same-origin" server);
 - refuses cross-origin preflights and any request a web page sends (it carries `Origin`; boto3 never does), and
   drops the CORS headers moto adds to every answer, so no browser ever lets a page read an answer;
-- closes moto's `/moto-api/` (reset, state dump, dashboard) and every other unsigned path;
+- closes every unsigned path (moto's own `/moto-api/`, its reset, state dump and dashboard, is not even routed to:
+  server.py's dispatcher sends those paths to S3, where they name a bucket);
 - verifies the AWS Signature Version 4 of every request, in the Authorization header or a presigned URL's query,
   against this server's own key pair: botocore's signer recomputes it from the request as received. S3 also takes
   Signature Version 2, as AWS's S3 still does, because boto3 presigns S3 URLs with it by default.
@@ -512,8 +513,6 @@ class Gate:
             return None  # answered without a body by __call__
         if environ.get("HTTP_ORIGIN"):
             return denied("This local SageMaker does not answer requests made by web pages (cross-origin).")
-        if environ.get("PATH_INFO", "").startswith("/moto-api"):
-            return denied("moto's administration API is not served by the local SageMaker.")
         return verify(environ, self.credentials, self._clock())
 
 

@@ -1,4 +1,4 @@
-"""The local SageMaker's page per job: `GET /jobs/<name>?token=T` (HTML) and `GET /jobs/<name>/data?token=T` (JSON).
+"""The local SageMaker's page per job: `GET /~jobs/<name>?token=T` (HTML) and `GET /~jobs/<name>/data?token=T` (JSON).
 
 The page shows the job's status and secondary status transitions, its hosts' log lines as they come and one chart
 per metric, a line per host; it polls its JSON every second until the job has ended. It is self-contained
@@ -8,14 +8,18 @@ Who gets in: a page request must name a loopback Host (DNS rebinding), come from
 token of handlers/job_pages.py (derived from the server's secret key); anything else gets 403 and nothing about the
 job. No CORS headers are ever sent, so no other site's script can read an answer. The data is read through the
 server's own API with its own key pair, by the same code the command line uses (metric_series, log_pages).
+
+The pages share the endpoint with the local S3: their path (handlers/job_pages.py's PAGE_PREFIX) begins with a
+segment no bucket name can be, and a request whose Host names a bucket (virtual-hosted style, where the whole path is
+a key) always goes to S3.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -24,14 +28,14 @@ from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound
 from handlers.job_pages import PAGE_PREFIX, data_url, page_token
 from handlers.log_pages import read_page
-from handlers.metric_html import render
+from handlers.metric_html import json_for_script, render
 from handlers.metric_series import MetricReader, host_names
 from local_sagemaker.access import loopback_host
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_PATH = re.compile(r"^/jobs/(?P<name>[^/]+?)(?P<data>/data)?/?$")
+_PATH = re.compile("^" + re.escape(PAGE_PREFIX) + r"(?P<name>[^/]+?)(?P<data>/data)?/?$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 POLL_MS = 1000
 LOG_LINES = 2000
@@ -45,7 +49,7 @@ _HEADERS = [
 
 
 class JobPages:
-    """WSGI middleware: answers /jobs/... itself, hands everything else to `app`."""
+    """WSGI middleware: answers the pages' paths itself, hands everything else to `app`."""
 
     def __init__(self, app: WSGIApp, client: Callable[[], SageMakerClient], secret_access_key: str,
                  any_host: bool = False) -> None:
@@ -56,7 +60,7 @@ class JobPages:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO") or "")
-        if not path.startswith(PAGE_PREFIX):
+        if not path.startswith(PAGE_PREFIX) or _virtual_hosted(environ):
             return self.app(environ, start_response)
         status, content_type, body = self._answer(environ, path)
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *_HEADERS]
@@ -72,28 +76,28 @@ class JobPages:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _text("405 Method Not Allowed", "Only GET.")
         query = parse_qs(str(environ.get("QUERY_STRING") or ""))
-        if not hmac.compare_digest((query.get("token") or [""])[0], self.token):
+        # bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, once an HTTP 500)
+        given = (query.get("token") or [""])[0].encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(given, self.token.encode()):
             return _text("403 Forbidden", "This page needs the token of its link: `sagemaker-plugin status JOB_NAME` "
                          "prints the link.")
         match = _PATH.match(path)
         name = unquote(match.group("name")) if match else ""
         if not _NAME.match(name):
-            return _text("404 Not Found", "No such page: /jobs/<training job name>.")
+            return _text("404 Not Found", f"No such page: {PAGE_PREFIX}<training job name>.")
         client = self.client()
+        wants_data = match is not None and bool(match.group("data"))
         try:
             description = client.describe_training_job(name)
+            state = self.data(client, description, (query.get("logs") or [""])[0] if wants_data else None)
         except NotFound:
             return _text("404 Not Found", f"No training job named {name!r} on this local SageMaker.")
+        except InputError as error:
+            return _text("400 Bad Request", str(error))
         except AwsError as error:
             return _text("503 Service Unavailable", f"The job cannot be read now: {error}")
-        if match is not None and match.group("data"):
-            logs_token = (query.get("logs") or [""])[0]
-            try:
-                data = self.data(client, description, logs_token)
-            except InputError as error:
-                return _text("400 Bad Request", str(error))
-            return "200 OK", "application/json", json.dumps(data, default=str).encode()
-        state = self.data(client, description, logs_token=None)
+        if wants_data:
+            return "200 OK", "application/json", json_for_script(state).encode()  # safe even if sniffed as HTML
         page = render(state, f"{name} — {description.get('TrainingJobStatus', '')}",
                       live_data_url=data_url(name, self.token), interval_ms=POLL_MS)
         return "200 OK", "text/html; charset=utf-8", page.encode()
@@ -114,6 +118,25 @@ class JobPages:
         page = read_page(client, name, logs_token, LOG_LINES, hosts=len(host_names(description)))
         lines = [{"t": line.timestamp, "host": line.host, "message": line.message} for line in page.lines]
         return {"job": job, "metrics": metrics, "logs": {"token": page.token, "lines": lines}}
+
+
+@dataclass(frozen=True)
+class _HostOnly:
+    """What moto's S3 reads of a request to tell path-style from virtual-hosted style: its Host header."""
+
+    headers: dict[str, str]
+    url: str
+
+
+def _virtual_hosted(environ: dict[str, Any]) -> bool:
+    """Whether moto's S3 takes the Host for a bucket's name (`bucket.host:port`): the path is then that bucket's key.
+    Never for a loopback address or `localhost`; possible for a name the server is reached by with --allow-remote."""
+    host = str(environ.get("HTTP_HOST") or "")
+    if loopback_host(host):
+        return False
+    from moto.s3.responses import S3Response
+
+    return bool(S3Response.subdomain_based_buckets(_HostOnly({"host": host}, f"http://{host}/")))
 
 
 def _iso(moment: Any) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 from moto.sagemaker.models import FakeTrainingJob
 
 from handlers.service_model import operation_model
-from local_sagemaker import storage
+from local_sagemaker import log_limits, storage
 from local_sagemaker.defaults import with_unset
 from local_sagemaker.logs import (
     JobShape,
@@ -239,7 +239,7 @@ class LocalTrainingJob(FakeTrainingJob):
             self._metrics.feed(line)
         for host, lines in by_host.items():
             stream = self.streams.get(host) or self._stream(host)
-            storage.put_lines(self.account_id, self.region_name, stream, lines)
+            storage.put_lines(self.account_id, self.region_name, stream, log_limits.split_lines(lines))
 
     def _stream(self, host: int) -> str:
         epoch = self._phase_ms["Training"][0] // 1000

@@ -20,6 +20,6 @@ def decode(prefix: str, token: Any) -> list[Any] | None:
     body = text[len(prefix):]
     try:
         value = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
     return value if isinstance(value, list) else None

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from local_sagemaker import storage
+from local_sagemaker import log_limits, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine, stream_name, to_datetime
 from local_sagemaker.settings import LocalSettings
@@ -73,7 +73,8 @@ class RunTrainingJob(LocalTrainingJob):
         storage.create_streams(self.account_id, self.region_name, list(self.streams.values()))
 
     def write_lines(self, lines: Sequence[LogLine]) -> None:
-        """Appends lines (each host's in time order) to the hosts' streams, and reads metrics from them."""
+        """Appends lines (each host's in time order) to the hosts' streams, and reads metrics from them; a line longer
+        than a CloudWatch event may be is written as several events (log_limits)."""
         by_host: dict[int, list[LogLine]] = {}
         for line in lines:
             by_host.setdefault(line.host, []).append(line)
@@ -81,7 +82,7 @@ class RunTrainingJob(LocalTrainingJob):
         for host, batch in by_host.items():
             stream = self.streams.get(host)
             if stream is not None:
-                storage.put_lines(self.account_id, self.region_name, stream, batch)
+                storage.put_lines(self.account_id, self.region_name, stream, log_limits.split_lines(batch))
 
     def model_written(self, uri: str) -> None:
         self.model_uri = uri

@@ -12,7 +12,9 @@ resets moto's state by default (`reset=False` keeps it); run one at a time, as t
 Only its own clients get in (access.py): loopback Host headers, no web pages, and every request signed with the key
 pair it makes when it starts (`credentials`), which it registers for this process's clients
 (handlers/local_credentials.py) and hands to the jobs (`Engine.client_env`).
-Each job has a page for people, `/jobs/<name>?token=...` (job_page.py), answered before anything reaches moto.
+Each job has a page for people, `/~jobs/<name>?token=...` (job_page.py), answered before anything reaches moto.
+moto's own paths (`/moto-api...`, `/favicon.ico`, `/latest/meta-data/`) are never routed to: on this endpoint they are
+S3's paths of buckets named so (moto-api, favicon.ico, latest), which must hold objects like any other bucket.
 """
 
 from __future__ import annotations
@@ -111,13 +113,27 @@ class _RequestHandler(MotoRequestHandler):
         pass
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's app without its path-chosen backends (its administration API, instance metadata): every request goes
+    to the service its signature names, so a bucket called `moto-api` or `latest` is S3's like any other. The server
+    resets moto in-process (`_App.reset`), never over HTTP."""
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host in _PATH_CHOSEN:
+            return None  # moto then infers the service from the request, as for any other path
+        return super().get_backend_for_host(host)
+
+
+_PATH_CHOSEN = ("moto_api", "instance_metadata")
+
+
 class _App:
     """The WSGI app served: counting, throttling and the jobs' clock around moto's own app."""
 
     def __init__(self, engine: Engine, counters: _Counters) -> None:
         self.engine = engine
         self.counters = counters
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.moto = _Dispatcher(create_backend_app)
         self.lock = engine.lock  # the jobs' runners take it too
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

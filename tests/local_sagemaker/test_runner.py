@@ -623,3 +623,57 @@ def test_xgboost_without_the_local_algorithm_is_simulated_and_says_so(aws: Local
     assert job["TrainingJobStatus"] == "Completed"
     first = logs(aws, name)["algo-1"][0]
     assert "local_sagemaker.xgboost is not installed" in first
+
+
+# --- CloudWatch Logs' limits -----------------------------------------------------------------------------------------
+
+
+def test_a_20_mib_line_is_split_into_ordered_events_that_give_it_back(aws: LocalClients, tmp_path: Path,
+                                                                      server: LocalSageMaker) -> None:
+    unit = "abcdefghi€𝄞"  # 1-, 3- and 4-byte characters: a cut at any byte count may fall inside one
+    count = (20 * 1024 * 1024) // len(unit.encode()) + 1
+    path = script(tmp_path, f"""
+        import sys
+        print("before", flush=True)
+        sys.stdout.write({unit!r} * {count} + "\\n")
+        print("after", flush=True)
+    """)
+    name = unique_name("runbig")
+    create(aws, name, ["python", str(path)])
+    assert wait(aws, name, timeout=120)["TrainingJobStatus"] == "Completed"
+    messages = logs(aws, name)["algo-1"]
+    assert messages[1] == "before" and messages[-1] == "after"
+    pieces = messages[2:-1]
+    line = unit * count
+    assert len(line.encode()) > 20 * 1024 * 1024
+    assert "".join(pieces) == line  # nothing lost, nothing repeated, in order
+    assert len(pieces) > 20
+    from local_sagemaker.log_limits import limits
+
+    cap = limits().message_bytes
+    assert all(0 < len(piece.encode()) <= cap for piece in pieces)
+    assert len(pieces) == -(-len(line.encode()) // cap)  # as few events as fit (a cut only moves back within a char)
+
+
+def test_a_burst_of_lines_keeps_its_order_in_every_reader(aws: LocalClients, tmp_path: Path,
+                                                          server: LocalSageMaker) -> None:
+    from handlers.log_pages import read_page
+
+    path = script(tmp_path, """
+        import sys
+        sys.stdout.write("".join(f"{999 - i:04d} burst\\n" for i in range(1000)))
+    """)
+    name = unique_name("runburst")
+    create(aws, name, ["python", str(path)])
+    assert wait(aws, name)["TrainingJobStatus"] == "Completed"
+    expected = [f"{999 - i:04d} burst" for i in range(1000)]
+    assert logs(aws, name)["algo-1"][1:] == expected
+    lines: list[str] = []
+    token = ""
+    while True:
+        page = read_page(server.client(), name, token, 64)
+        if not page.lines:
+            break
+        lines += [line.message for line in page.lines]
+        token = page.token
+    assert lines[1:] == expected

@@ -416,7 +416,7 @@ def test_log_links_per_partition(endpoint: str, clock: Clock, session: boto3.Ses
     assert resource.phase is Phase.SUCCEEDED
     # On a local SageMaker the links are its job page and command lines (no console exists); on AWS, the console's.
     page, *commands = resource.log_links
-    assert page.uri.startswith(f"{meta.endpoint_url}/jobs/{meta.job_name}?token=")
+    assert page.uri.startswith(f"{meta.endpoint_url}/~jobs/{meta.job_name}?token=")
     assert [link.uri.split(" sagemaker-plugin ")[1] for link in commands] == [
         f"logs {meta.job_name} --follow --region {region}", f"status {meta.job_name} --region {region}"]
     links = {link.name: link.uri for link in log_links(meta.job_name, meta.region, p.client(region).partition)}

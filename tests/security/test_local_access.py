@@ -274,11 +274,17 @@ def test_motos_admin_api_is_closed_to_everyone(server: LocalSageMaker, aws: Loca
     for method, path in (("POST", "/moto-api/reset"), ("GET", "/moto-api/data.json"), ("GET", "/moto-api/"),
                          ("GET", "/latest/meta-data/iam/security-credentials/")):
         assert send(server.url, method, path, host)[0] == 403, path
-    # with the server's own key pair too: only the server resets itself (LocalSageMaker.reset_state)
-    request = AWSRequest(method="POST", url=server.url + "/moto-api/reset", data=b"")
+    # with the server's own key pair too: only the server resets itself (LocalSageMaker.reset_state); signed, these
+    # paths are S3's, of a bucket named moto-api (none here), never moto's administration API
     keys = server.credentials
-    SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
-    assert send(server.url, "POST", "/moto-api/reset", {**host, **dict(request.headers.items())})[0] == 403
+    answers = {}
+    for method, path in (("POST", "/moto-api/reset"), ("GET", "/moto-api/data.json")):
+        request = AWSRequest(method=method, url=server.url + path, data=b"")
+        SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
+        answers[path] = send(server.url, method, path, {**host, **dict(request.headers.items())})
+    assert answers["/moto-api/reset"][0] != 200
+    status, _, body = answers["/moto-api/data.json"]
+    assert status == 404 and b"<Code>NoSuchBucket</Code>" in body
     assert aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobName"] == name
 
 
