@@ -177,11 +177,12 @@ def test_an_embedded_run_prints_no_link_to_its_gone_local_sagemaker(tmp_path: Pa
 def test_status_logs_and_metrics_without_an_endpoint_look_in_the_data_folder(tmp_path: Path) -> None:
     """No endpoint named: the command's own local SageMaker answers from the data folder (a missing job: exit 2)."""
     config = E.write_config(tmp_path / "config.yaml")
+    job = "some-job-named-longer-than-a-tuning-job-may-be"  # status asks for a tuning job only if the name fits one
     for command in ("status", "stop", "logs", "metrics"):
-        result = E.cli([command, "some-job", "--config", config], tmp_path)
+        result = E.cli([command, job, "--config", config], tmp_path)
         assert (result.returncode, result.stdout) == (2, ""), (command, result.stderr)
         E.assert_no_traceback(result.stderr)
-        assert "JOB_NAME: no training job named 'some-job' in us-east-1 (the data folder " \
+        assert f"JOB_NAME: no training job named '{job}' in us-east-1 (the data folder " \
                f"{tmp_path / '.local-data' / 'sagemaker-plugin'} of a local SageMaker of this command's own" \
                in result.stderr, (command, result.stderr)
 
