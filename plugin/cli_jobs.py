@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -16,18 +17,22 @@ from types import FrameType
 from typing import Any, TextIO
 
 from handlers.errors import InputError, Problem, short_repr
+from handlers.job_kinds import TRAINING
 from handlers.logs import LogTailer
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
+from plugin.attempts import FLAG as ATTEMPT_FLAG
+from plugin.attempts import NameTaken, next_attempt
 from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.cli_metrics import metrics_after_run, show_after_run
 from plugin.config import Config
 from plugin.create_queue import describe_or_none
-from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
+from plugin.embedded import sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered, check
-from plugin.resource import Resource, unmatched_metric_definitions
+from plugin.resource import PAGE_WHILE_RUNNING, Resource, page_link, unmatched_metric_definitions
+from plugin.task import Task
 from plugin.training_job import TrainingJobPlugin
 
 STOP_WAIT_SECONDS = 300.0
@@ -48,6 +53,10 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p.add_argument("--no-logs", action="store_true", help="do not show the hosts' CloudWatch logs")
     p.add_argument("--json", action="store_true", help="progress on stderr; stdout's last line is one JSON object")
     p.add_argument("--poll", type=float, default=None, metavar="SECONDS", help="seconds between status polls")
+    p.add_argument(ATTEMPT_FLAG, action="store_true",
+                   help="run an edited task again: when its job name (derived from `execution`) is taken by another "
+                   "version of the task, take the next free execution.retry_attempt (this task's own job is "
+                   "adopted as always); a name given by job_name is changed by hand")
     p.set_defaults(handler=cmd_run)
 
     p = command_parser(commands, "status", "show a training job's phase, status history and outputs")
@@ -112,11 +121,6 @@ def model_notes(model_uri: str, config: Config, embedded: bool, created: float |
         notes.append(f"  fetch it: boto3.client(\"s3\", endpoint_url=\"{config.endpoint_url()}\")"
                      f".download_file(\"{bucket}\", \"{key}\", \"model.tar.gz\")")
     return notes
-
-
-def _require_endpoint(config: Config) -> None:
-    if config.backend == "local" and not config.endpoint_url():
-        raise no_local_sagemaker()
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:
@@ -209,39 +213,40 @@ class Progress:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     config = _with_region(config, args)
-    _, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
+    task, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     for line in rendered.warning_lines():
         print(line, file=sys.stderr)
     if rendered.name_key != "TrainingJobName":  # a tuning job: its own table of trials
         from plugin.cli_tuning import run_tuning
 
-        return run_tuning(args, config, rendered, _poll_seconds(args, config))
+        return run_tuning(args, config, task, rendered, _poll_seconds(args, config))
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
-    links_note = EMBEDDED_LINKS_NOTE if embedded else None
-    with sagemaker_endpoint(config) as config, signals_interrupt():
+    with sagemaker_endpoint(config) as config:
         plugin = TrainingJobPlugin(config)
-        meta: ResourceMeta | None = None
-        try:
-            meta, line = create_for_run(plugin, rendered, config, "training job")
-            progress.line(line)
-            resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
-                                           poll=_poll_seconds(args, config))
-            metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
-        except Interrupted as interrupt:
-            progress.close()
-            meta = meta_after_interrupt(meta, rendered, config)
-            print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
-            with signals_ignored():
-                resource = stop_and_wait(plugin, meta, grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
-            report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note)
-            return EXIT_INTERRUPTED
+        rendered = attempt_for_run(plugin, task, rendered, args, progress.line)  # before the signals: nothing made
+        with signals_interrupt():
+            meta: ResourceMeta | None = None
+            try:
+                meta, line = create_for_run(plugin, task, rendered, config, args)
+                progress.line(line)
+                resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
+                                               poll=_poll_seconds(args, config))
+                metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
+            except Interrupted as interrupt:
+                progress.close()
+                meta = meta_after_interrupt(meta, rendered, config)
+                print(f"{interrupt}: stopping training job {meta.job_name} ...", file=sys.stderr, flush=True)
+                with signals_ignored():
+                    resource = stop_and_wait(plugin, meta,
+                                             grace_seconds=None if meta.job_arn else CREATE_GRACE_SECONDS)
+                report(resource, meta, progress, as_json=args.json, clock=_clock_note(config))
+                return EXIT_INTERRUPTED
     model = str(resource.outputs.get("model") or "")
     created = _epoch((description or {}).get("CreationTime")) or None
     notes = model_notes(model, config, embedded, created) if model and config.backend == "local" else []
-    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), links_note=links_note,
-           model_notes=notes)
+    report(resource, meta, progress, as_json=args.json, clock=_clock_note(config), model_notes=notes)
     # the table always; the charts only for a person watching a terminal who asked for the logs
     show_after_run(metrics, progress.out, charts=not args.no_logs and progress.out.isatty())
     if resource.phase == Phase.SUCCEEDED and description is not None:
@@ -249,13 +254,43 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
 
 
-def create_for_run(plugin: TrainingJobPlugin, rendered: Rendered, config: Config, kind: str
-                   ) -> tuple[ResourceMeta, str]:
-    """`run`'s create, and the line that says where the job is (and that it was adopted, when it was)."""
-    meta = plugin.create_rendered(rendered)
+def attempt_for_run(plugin: TrainingJobPlugin, task: Task, rendered: Rendered, args: argparse.Namespace,
+                    say: Callable[[str], None]) -> Rendered:
+    """The request `run` creates: with --new-attempt, that of the next attempt whose job name is free (or this
+    task's own job), said when it is not the task's own attempt."""
+    if not args.new_attempt:
+        return rendered
+    attempt, found = next_attempt(plugin, task, rendered)
+    first = task.execution.retry_attempt if task.execution is not None else attempt
+    if attempt != first:
+        taken = f"attempt {first} holds" if attempt == first + 1 else f"attempts {first} to {attempt - 1} hold"
+        say(f"{ATTEMPT_FLAG}: running as execution.retry_attempt {attempt} ({taken} other versions of this task)")
+    return found
+
+
+def run_command_line(args: argparse.Namespace) -> str:
+    """`run`'s command line as given, but for the flags that change only what it shows."""
+    words = ["sagemaker-plugin", "run", args.task_file]
+    for flag, value in (("--config", args.config), ("--region", args.region), ("--backend", args.backend)):
+        if value:
+            words += [flag, value]
+    return shlex.join(words)
+
+
+def create_for_run(plugin: TrainingJobPlugin, task: Task, rendered: Rendered, config: Config,
+                   args: argparse.Namespace) -> tuple[ResourceMeta, str]:
+    """`run`'s create, and the lines that say where the job is (and that it was adopted, when it was; on a local
+    SageMaker of the command's own, where its page is while the command runs)."""
+    try:
+        meta = plugin.create_rendered(rendered)
+    except NameTaken as taken:
+        raise taken.for_run(task, run_command_line(args)) from None
     where = config.endpoint_url() or f"AWS {config.region}"
     adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
-    return meta, f"{kind} {meta.job_name} on {where}{adopted}"
+    lines = [f"{plugin.kind.noun} {meta.job_name} on {where}{adopted}"]
+    if meta.endpoint_url and plugin.kind == TRAINING and config.local.embedded:
+        lines.append(f"{PAGE_WHILE_RUNNING}: {page_link(meta.job_name, meta.endpoint_url).uri}")
+    return meta, "\n".join(lines)
 
 
 def meta_after_interrupt(meta: ResourceMeta | None, rendered: Rendered, config: Config) -> ResourceMeta:
@@ -346,14 +381,9 @@ def _clock_note(config: Config) -> str:
     return f" (local SageMaker time, {scale:g}x the wall clock)" if config.backend == "local" and scale != 1 else ""
 
 
-EMBEDDED_LINKS_NOTE = ("logs: shown above; this command's local SageMaker stops when it exits (to look at jobs after "
-                       "`run`, keep one running: `sagemaker-plugin local serve`, then set "
-                       "$SAGEMAKER_PLUGIN_ENDPOINT_URL)")
-
-
 def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: bool, clock: str = "",
-           links_note: str | None = None, model_notes: Sequence[str] = ()) -> None:
-    """The end of `run`; `links_note` replaces the log links when they lead nowhere once the command exits."""
+           model_notes: Sequence[str] = ()) -> None:
+    """The end of `run`: the outcome, and links that still lead somewhere once the command has exited."""
     out = progress.out
     print(f"{meta.job_name}: {resource.phase.name}" + (f" ({resource.message})" if resource.message else ""),
           file=out)
@@ -372,11 +402,8 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
             print(f"model {outputs['model']}", file=out)
             for note in model_notes:
                 print(note, file=out)
-    if links_note is not None:
-        print(links_note, file=out)
-    else:
-        for link in resource.log_links:
-            print(f"{link.name}: {link.uri}", file=out)
+    for link in resource.log_links:
+        print(f"{link.name}: {link.uri}", file=out)
     out.flush()
     if as_json:
         print(json.dumps({"phase": resource.phase.name, "message": resource.message, "job_name": meta.job_name,
@@ -399,9 +426,19 @@ def _meta_for(config: Config, job_name: str) -> ResourceMeta:
     return ResourceMeta(job_name=job_name, region=config.region, created_at=0.0, endpoint_url=config.endpoint_url())
 
 
+def where_jobs_are(config: Config) -> str:
+    """Where a command looked for a job, as a person can look again."""
+    if config.backend == "local" and config.local.embedded:
+        from plugin.embedded import data_dir
+
+        return (f"the data folder {data_dir(config)} of a local SageMaker of this command's own; a job of a running "
+                "`sagemaker-plugin local serve` is reached with the `export ...` lines it printed")
+    return config.endpoint_url() or f"AWS {config.region}"
+
+
 def _no_such_job(job_name: str, config: Config) -> InputError:
-    where = config.endpoint_url() or f"AWS {config.region}"
-    return InputError(Problem("JOB_NAME", f"no training job named {job_name!r} in {config.region} ({where})"))
+    return InputError(Problem("JOB_NAME", f"no training job named {job_name!r} in {config.region} "
+                              f"({where_jobs_are(config)})"))
 
 
 def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bool = False) -> dict[str, Any]:
@@ -414,16 +451,23 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
     return description
 
 
-def _job_command(args: argparse.Namespace, config: Config) -> tuple[Config, TrainingJobPlugin, ResourceMeta]:
-    """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask."""
+@contextlib.contextmanager
+def job_command(args: argparse.Namespace, config: Config) -> Iterator[tuple[Config, TrainingJobPlugin, ResourceMeta]]:
+    """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask.
+
+    With the local backend and none named, a local SageMaker of the command's own, on the data folder that keeps the
+    jobs of every earlier one (those of an ended `run` among them)."""
     check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
-    return config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
+    with sagemaker_endpoint(_with_region(config, args)) as config:
+        yield config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    config, plugin, meta = _job_command(args, config)
+    with job_command(args, config) as (config, plugin, meta):
+        return _status(args, config, plugin, meta)
+
+
+def _status(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin, meta: ResourceMeta) -> int:
     resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
         from plugin.cli_tuning import tuning_status
@@ -452,7 +496,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, config: Config) -> int:
-    config, plugin, meta = _job_command(args, config)
+    with job_command(args, config) as (config, plugin, meta):
+        return _stop(args, config, plugin, meta)
+
+
+def _stop(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin, meta: ResourceMeta) -> int:
     before = _describe(plugin, args.job_name, config)
     plugin.delete(meta)
     status = phase_of(before).phase
@@ -464,7 +512,11 @@ def cmd_stop(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
-    config, plugin, _ = _job_command(args, config)
+    with job_command(args, config) as (config, plugin, _):
+        return _logs(args, config, plugin)
+
+
+def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -> int:
     client = plugin.client()
     description = _describe(plugin, args.job_name, config, wait=args.follow)
     hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)

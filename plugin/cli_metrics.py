@@ -34,15 +34,12 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
 
 
 def cmd_metrics(args: argparse.Namespace, config: Config) -> int:
-    from plugin.cli_jobs import _require_endpoint, _with_region
-    from plugin.training_job import TrainingJobPlugin
+    from plugin.cli_jobs import job_command
 
-    config = _with_region(config, args)
-    _require_endpoint(config)
     if args.plot:
         write_picture_check(args.plot)
-    client = TrainingJobPlugin(config).client()
-    metrics = read_metrics(client, args.job_name, config, source=args.source)
+    with job_command(args, config) as (config, plugin, _):
+        metrics = read_metrics(plugin.client(), args.job_name, config, source=args.source)
     if args.json:
         print(json.dumps(metrics.as_dict()))
     else:
@@ -58,7 +55,9 @@ def read_metrics(client: SageMakerClient, job_name: str, config: Config | None =
     try:
         description = client.describe_training_job(job_name)
     except NotFound:
-        where = f" in {config.region} ({config.endpoint_url() or 'AWS'})" if config is not None else ""
+        from plugin.cli_jobs import where_jobs_are
+
+        where = f" in {config.region} ({where_jobs_are(config)})" if config is not None else ""
         raise InputError(Problem("JOB_NAME", f"no training job named {job_name!r}{where}")) from None
     return MetricReader(client).read(description, source=source)
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from handlers.polling import poll_until
+from handlers.service_model import validate_request
 from handlers.status import Phase
 from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.config import Config
@@ -16,6 +17,7 @@ from plugin.embedded import sagemaker_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered
 from plugin.resource import Resource
+from plugin.task import Task
 from plugin.tuning_job import TuningJobPlugin, trials
 
 STOP_WAIT_SECONDS = 300.0
@@ -84,9 +86,10 @@ class TrialTable:
         self.out.flush()
 
 
-def run_tuning(args: argparse.Namespace, config: Config, rendered: Rendered, poll: float) -> int:
+def run_tuning(args: argparse.Namespace, config: Config, task: Task, rendered: Rendered, poll: float) -> int:
     from plugin.cli_jobs import (
         Interrupted,
+        attempt_for_run,
         create_for_run,
         meta_after_interrupt,
         model_notes,
@@ -97,25 +100,31 @@ def run_tuning(args: argparse.Namespace, config: Config, rendered: Rendered, pol
     out = sys.stderr if args.json else sys.stdout
     view = TrialTable(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
-    with sagemaker_endpoint(config) as config, signals_interrupt():
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    with sagemaker_endpoint(config) as config:
         plugin = TuningJobPlugin(config)
-        meta: ResourceMeta | None = None
-        try:
-            meta, line = create_for_run(plugin, rendered, config, "tuning job")
-            print(line, file=out, flush=True)
-            resource = follow(plugin, meta, view, poll)
-        except Interrupted as interrupt:
-            meta = meta_after_interrupt(meta, rendered, config)
-            print(f"{interrupt}: stopping tuning job {meta.job_name} and its running trials ...", file=sys.stderr,
-                  flush=True)
-            with signals_ignored():
-                plugin.delete(meta, grace_seconds=None if meta.job_arn else 5.0)
-                resource = poll_until(lambda: plugin.get(meta), lambda r: r.phase.is_terminal, 0.5,
-                                      STOP_WAIT_SECONDS)
-                listed = _trials(plugin, meta)
-            view.final(trial_rows(listed, _best(listed, resource)))
-            report(resource, meta, out, args.json)
-            return EXIT_INTERRUPTED
+        rendered = attempt_for_run(plugin, task, rendered, args, say)  # before the signals: nothing made yet
+        with signals_interrupt():
+            meta: ResourceMeta | None = None
+            try:
+                meta, line = create_for_run(plugin, task, rendered, config, args)
+                say(line)
+                resource = follow(plugin, meta, view, poll)
+            except Interrupted as interrupt:
+                meta = meta_after_interrupt(meta, rendered, config)
+                print(f"{interrupt}: stopping tuning job {meta.job_name} and its running trials ...",
+                      file=sys.stderr, flush=True)
+                with signals_ignored():
+                    plugin.delete(meta, grace_seconds=None if meta.job_arn else 5.0)
+                    resource = poll_until(lambda: plugin.get(meta), lambda r: r.phase.is_terminal, 0.5,
+                                          STOP_WAIT_SECONDS)
+                    listed = _trials(plugin, meta)
+                view.final(trial_rows(listed, _best(listed, resource)))
+                report(resource, meta, out, args.json)
+                return EXIT_INTERRUPTED
         listed = resource.outputs.get("trials") or _trials(plugin, meta)
         view.final(trial_rows(listed, _best(listed, resource)))
     model = str(resource.outputs.get("model") or "")
@@ -177,6 +186,8 @@ def report(resource: Resource, meta: ResourceMeta, out: TextIO, as_json: bool, n
 
 def tuning_status(args: argparse.Namespace, config: Config, meta: ResourceMeta) -> int | None:
     """`status` of a tuning job: its phase, its trials and, once it succeeded, the best; None if there is none."""
+    if validate_request("DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": meta.job_name}):
+        return None  # a training job's name too long (or otherwise unfit) for a tuning job: SageMaker would refuse it
     plugin = TuningJobPlugin(config)
     resource, description = plugin.get_with_description(meta)
     if description is None:

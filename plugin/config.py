@@ -62,6 +62,8 @@ class LocalConfig(LocalSettings):
 
     endpoint_url: str | None = None
     data_dir: str | None = None  # where the local S3 is kept; None: the default (local_sagemaker/persistence.py)
+    #: not a key: endpoint_url is a local SageMaker this process started for itself (`run`'s), gone when it ends
+    embedded: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.errors import InputError, Problem
 from handlers.local import LocalSettings
 from plugin.config import Config
+from plugin.resource import Embedded
 
 if TYPE_CHECKING:
     from local_sagemaker import LocalSageMaker
@@ -48,8 +49,18 @@ def kept_path(config: Config, bucket: str, key: str) -> Path:
     return S3Mirror(data_dir(config)).path_of(bucket, key)
 
 
-def with_endpoint(config: Config, url: str) -> Config:
-    return replace(config, local=replace(config.local, endpoint_url=url))
+def with_endpoint(config: Config, url: str, embedded: bool = False) -> Config:
+    """`config` reaching the local SageMaker at `url` (`embedded`: one this process started for itself)."""
+    return replace(config, local=replace(config.local, endpoint_url=url, embedded=embedded))
+
+
+def own_server(config: Config) -> Embedded | None:
+    """How later commands find the jobs of the local SageMaker `config` reaches, when it lives in this process
+    (`run`'s, or the process's own when no endpoint is named) and so dies with it; None when it is served (or AWS)."""
+    if config.backend != "local" or (config.endpoint_url() and not config.local.embedded):
+        return None
+    source = Path(config.source)
+    return Embedded(str(source.resolve()) if source.is_file() else None)
 
 
 @contextlib.contextmanager
@@ -62,7 +73,7 @@ def sagemaker_endpoint(config: Config) -> Iterator[Config]:
     from local_sagemaker.persistence import mirrored
 
     with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
-        yield with_endpoint(config, server.url)
+        yield with_endpoint(config, server.url, embedded=True)
 
 
 def process_endpoint(config: Config, *, start: bool = True) -> str | None:

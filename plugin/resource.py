@@ -41,14 +41,29 @@ class LogLink:
     uri: str
 
 
-def log_links(job_name: str, region: str, partition: str = "aws",
-              endpoint_url: str | None = None) -> tuple[LogLink, ...]:
+@dataclass(frozen=True)
+class Embedded:
+    """A local SageMaker that a process started for itself (`run`'s, a local Flyte run's): gone when that process
+    ends. Its jobs stay in its data folder, where a later command's own local SageMaker finds them, given the same
+    config (`config_file`, an absolute path; None: no file, the built-in defaults)."""
+
+    config_file: str | None = None
+
+    def args(self) -> tuple[str, ...]:
+        return ("--config", self.config_file) if self.config_file else ()
+
+
+def log_links(job_name: str, region: str, partition: str = "aws", endpoint_url: str | None = None,
+              embedded: Embedded | None = None, running: bool = False) -> tuple[LogLink, ...]:
     """The CloudWatch streams of the job's hosts (prefix `<job>/`) and the job's SageMaker console page.
 
     A job on a local SageMaker (`endpoint_url`) has no console: its links are its page on that local SageMaker (status,
     logs as they grow, metric curves) and the command lines that show its logs and its status, for as long as that
-    local SageMaker runs.
+    local SageMaker runs. On an `embedded` one, which is gone when its process ends, the links are command lines that
+    need no endpoint (they outlast it), and the page only while the job is `running`.
     """
+    if endpoint_url and embedded is not None:
+        return embedded_log_links(job_name, region, endpoint_url, embedded, running)
     if endpoint_url:
         return local_log_links(job_name, region, endpoint_url)
     console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
@@ -63,21 +78,38 @@ def log_links(job_name: str, region: str, partition: str = "aws",
 LOCAL_PAGE = "Job page (local SageMaker)"
 LOCAL_LOGS = "Logs (local SageMaker)"
 LOCAL_STATUS = "Status (local SageMaker)"
+LOCAL_METRICS = "Metrics (local SageMaker)"
+PAGE_WHILE_RUNNING = "Job page (while this run lasts)"
 
 
-def local_command(endpoint_url: str, *args: str) -> str:
-    """A `sagemaker-plugin` command line that reaches the local SageMaker at `endpoint_url`."""
-    return " ".join([f"SAGEMAKER_PLUGIN_ENDPOINT_URL={shlex.quote(endpoint_url)}", "sagemaker-plugin",
-                     *map(shlex.quote, args)])
+def local_command(endpoint_url: str | None, *args: str) -> str:
+    """A `sagemaker-plugin` command line that reaches the local SageMaker at `endpoint_url`; None: the one the
+    command starts for itself (on the data folder of the config that `args` name)."""
+    where = [f"SAGEMAKER_PLUGIN_ENDPOINT_URL={shlex.quote(endpoint_url)}"] if endpoint_url else []
+    return " ".join([*where, "sagemaker-plugin", *map(shlex.quote, args)])
+
+
+def page_link(job_name: str, endpoint_url: str, name: str = LOCAL_PAGE) -> LogLink:
+    secret = local_credentials.for_endpoint(endpoint_url).secret_access_key
+    return LogLink(name, page_url(endpoint_url, job_name, secret))
 
 
 def local_log_links(job_name: str, region: str, endpoint_url: str) -> tuple[LogLink, ...]:
-    secret = local_credentials.for_endpoint(endpoint_url).secret_access_key
     return (
-        LogLink(LOCAL_PAGE, page_url(endpoint_url, job_name, secret)),
+        page_link(job_name, endpoint_url),
         LogLink(LOCAL_LOGS, local_command(endpoint_url, "logs", job_name, "--follow", "--region", region)),
         LogLink(LOCAL_STATUS, local_command(endpoint_url, "status", job_name, "--region", region)),
     )
+
+
+def embedded_log_links(job_name: str, region: str, endpoint_url: str, embedded: Embedded, running: bool
+                       ) -> tuple[LogLink, ...]:
+    """The commands that show the job from its data folder once its local SageMaker is gone; while it runs, its
+    page too (its address dies with the process)."""
+    where = ("--region", region, *embedded.args())
+    lasting = tuple(LogLink(name, local_command(None, command, job_name, *where))
+                    for name, command in ((LOCAL_LOGS, "logs"), (LOCAL_STATUS, "status"), (LOCAL_METRICS, "metrics")))
+    return (page_link(job_name, endpoint_url, PAGE_WHILE_RUNNING), *lasting) if running else lasting
 
 
 def outputs_of(description: Mapping[str, Any]) -> dict[str, Any]:

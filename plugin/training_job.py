@@ -32,12 +32,14 @@ from handlers.status import Phase, Status, phase_of
 from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
 from plugin import embedded
+from plugin.attempts import Holder, NameTaken
 from plugin.config import Config, load_config
 from plugin.create_queue import CreateQueue
+from plugin.embedded import own_server
 from plugin.mapping import REQUEST_MEMBERS
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered, check, render
-from plugin.resource import Resource, log_links, outputs_of
+from plugin.resource import LogLink, Resource, log_links, outputs_of
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class TrainingJobPlugin:
         if client is not None:
             self._clients[(client.region, client.endpoint_url)] = client
         self._queue = CreateQueue(self.config, clock, self._create_or_adopt, self.kind)
+        #: how later commands find this plugin's jobs when its local SageMaker lives (and dies) in this process
+        self._own_server = own_server(self.config)
 
     # --- clients --------------------------------------------------------------------------------------------------
 
@@ -143,16 +147,25 @@ class TrainingJobPlugin:
 
     def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
-        description = self._describe_job(client, name)
-        arn = str(description[self.kind.arn_member])
-        theirs = (tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
-                  or self._described_fingerprint(description))
+        arn, theirs = self._fingerprint_of(client, self._describe_job(client, name))
         if theirs != fingerprint:
-            raise InputError(Problem("job_name", f"a different {self.kind.noun} named {name!r} already exists ({arn}); "
-                                     "names are unique per account and region for good: choose another job_name "
-                                     "or execution identity"))
+            raise NameTaken(self.kind.noun, name, arn)
         log.info("%s: adopted the existing %s made by this task", name, self.kind.noun)
         return arn
+
+    def name_holder(self, client: SageMakerClient, name: str, fingerprint: str) -> Holder:
+        """Who holds `name`: nobody, the job of the request with `fingerprint`, or another job."""
+        try:
+            description = self._describe_job(client, name)
+        except NotFound:
+            return Holder.FREE
+        return Holder.OURS if self._fingerprint_of(client, description)[1] == fingerprint else Holder.THEIRS
+
+    def _fingerprint_of(self, client: SageMakerClient, description: Mapping[str, Any]) -> tuple[str, str | None]:
+        """(ARN, fingerprint) of a described job: its tag, else (a job whose tags lack it) from its description."""
+        arn = str(description[self.kind.arn_member])
+        return arn, (tags_of({"Tags": client.list_tags(arn)}).get(FINGERPRINT_TAG)
+                     or self._described_fingerprint(description))
 
     def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
         return client.describe_training_job(name)
@@ -175,19 +188,24 @@ class TrainingJobPlugin:
         only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
         """
         client = self._client_for(meta)
-        links = log_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
         tracker = tracker_for(client, self._sweep_interval(), messages=self.status_messages)
         try:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)
         except NotFound:
             status = self._queue.not_found(client, meta)
-            return Resource(status.phase, status.message, log_links=links if not meta.queued else ()), None
+            links = self.links(meta, client, status.phase) if not meta.queued else ()
+            return Resource(status.phase, status.message, log_links=links), None
         description = self._queue.found(client, meta, description)
         status = self._status(client, description)
         outputs = outputs_of(description) if status.phase == Phase.SUCCEEDED else {}
         if status.phase.is_terminal:
             tracker.forget(meta.job_name)  # reported: a later get describes it afresh
-        return Resource(status.phase, status.message, outputs, links), description
+        return Resource(status.phase, status.message, outputs, self.links(meta, client, status.phase)), description
+
+    def links(self, meta: ResourceMeta, client: SageMakerClient, phase: Phase) -> tuple[LogLink, ...]:
+        """The job's log links; on a local SageMaker of this process's own, those that outlast it."""
+        return log_links(meta.job_name, meta.region, client.partition, client.endpoint_url, self._own_server,
+                         running=not phase.is_terminal)
 
     def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
         stopped_by_plugin = False

@@ -22,7 +22,7 @@ from handlers.request import STOPPED_BY_TAG, tags_of
 from handlers.service_model import member_shape
 from handlers.status import Phase, tuning_phase_of
 from plugin.meta import ResourceMeta
-from plugin.resource import _CONSOLE, LogLink, Resource, local_command
+from plugin.resource import _CONSOLE, LOCAL_STATUS, Embedded, LogLink, Resource, local_command
 from plugin.task import TUNING_TASK
 from plugin.training_job import TrainingJobPlugin
 from plugin.tuning_render import NAME_MEMBER
@@ -62,12 +62,12 @@ class TuningJobPlugin(TrainingJobPlugin):
         """get: the tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links; and
         the DescribeHyperParameterTuningJob answer (described each time: `fresh` is always so)."""
         client = self._client_for(meta)
-        links = tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url)
         try:
             description = self._describe_job(client, meta.job_name)
         except NotFound:
             status = self._queue.not_found(client, meta)
-            return Resource(status.phase, status.message, log_links=links if not meta.queued else ()), None
+            links = self.links(meta, client, status.phase) if not meta.queued else ()
+            return Resource(status.phase, status.message, log_links=links), None
         description = self._queue.found(client, meta, description)
         stopped_by_plugin = False
         if description.get("HyperParameterTuningJobStatus") == "Stopped":
@@ -77,7 +77,10 @@ class TuningJobPlugin(TrainingJobPlugin):
                 stopped_by_plugin = STOPPED_BY_TAG in tags
         status = tuning_phase_of(description, stopped_by_plugin)
         outputs = self.outputs(client, description) if status.phase == Phase.SUCCEEDED else {}
-        return Resource(status.phase, status.message, outputs, links), description
+        return Resource(status.phase, status.message, outputs, self.links(meta, client, status.phase)), description
+
+    def links(self, meta: ResourceMeta, client: SageMakerClient, phase: Phase) -> tuple[LogLink, ...]:
+        return tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url, self._own_server)
 
     def outputs(self, client: SageMakerClient, description: Mapping[str, Any]) -> dict[str, Any]:
         """model (the best trial's), best_training_job_name, best_hyperparameters, objective, trials."""
@@ -123,12 +126,14 @@ def trials(client: SageMakerClient, tuning_job_name: str) -> list[dict[str, Any]
         params["NextToken"] = token
 
 
-def tuning_links(job_name: str, region: str, partition: str = "aws", endpoint_url: str | None = None
-                 ) -> tuple[LogLink, ...]:
-    """The tuning job's SageMaker console page; on a local SageMaker, the command that shows its status."""
+def tuning_links(job_name: str, region: str, partition: str = "aws", endpoint_url: str | None = None,
+                 embedded: Embedded | None = None) -> tuple[LogLink, ...]:
+    """The tuning job's SageMaker console page; on a local SageMaker, the command that shows its status (one that
+    needs no endpoint when that local SageMaker is `embedded` in a process, gone when it ends)."""
+    if endpoint_url and embedded is not None:
+        return (LogLink(LOCAL_STATUS, local_command(None, "status", job_name, "--region", region, *embedded.args())),)
     if endpoint_url:
-        return (LogLink("Status (local SageMaker)", local_command(endpoint_url, "status", job_name, "--region",
-                                                                  region)),)
+        return (LogLink(LOCAL_STATUS, local_command(endpoint_url, "status", job_name, "--region", region)),)
     console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
     return (LogLink("SageMaker Tuning Job",
                     f"{console}/sagemaker/home?region={region}#/hyper-tuning-jobs/{quote(job_name, safe='')}"),)

@@ -563,7 +563,8 @@ def test_second_run_of_a_finished_task_adopts_its_job(served: Served) -> None:
     refused = cli(["run", other, "--config", served.config], served.work)
     assert refused.returncode == 2, refused.stderr
     assert_no_traceback(refused.stderr)
-    assert f"job_name: a different training job named '{job}' already exists" in refused.stderr
+    assert f"execution: a different training job named '{job}' already exists" in refused.stderr
+    assert f"`sagemaker-plugin run {other} --config {served.config} --new-attempt`" in refused.stderr
     assert len(jobs_named(served, identity)) == 1
 
 
@@ -680,15 +681,6 @@ def test_logs_of_a_two_host_job_are_merged_in_time_order(served: Served) -> None
     assert (logs.returncode, logs.stderr) == (0, "")
     assert logs.stdout.splitlines() == log_lines(logs.stdout), "nothing but log lines"
     assert_same_logs(logs.stdout.splitlines(), events, hosts=2)
-
-
-def test_status_stop_and_logs_need_a_running_local_sagemaker(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "config.yaml")
-    for command in ("status", "stop", "logs"):
-        result = cli([command, "some-job", "--config", config], tmp_path)
-        assert result.returncode == 2, (command, result.stderr)
-        assert_no_traceback(result.stderr)
-        assert "local.endpoint_url: the local backend needs a running local SageMaker" in result.stderr
 
 
 # --- 7. requests_per_second quotas ----------------------------------------------------------------------------------

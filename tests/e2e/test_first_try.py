@@ -238,15 +238,6 @@ def test_local_jobs_link_to_the_commands_that_show_them_not_to_aws(served: Any) 
     assert shown.stdout.splitlines() == E.log_lines(result.stdout) != []
 
 
-def test_run_with_its_own_local_sagemaker_prints_no_links_that_die_with_it(tmp_path: Path) -> None:
-    work = E.copy_examples(tmp_path / "examples")
-    config = E.write_config(tmp_path / "config.yaml", local={"time_scale": 10})
-    result = E.cli(["run", work / "xgboost.yaml", "--config", config], work, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "console.aws" not in result.stdout and "SAGEMAKER_PLUGIN_ENDPOINT_URL=" not in result.stdout
-    assert "logs: shown above; this command's local SageMaker stops when it exits" in result.stdout
-
-
 # --- what would pass locally and fail on AWS ------------------------------------------------------------------------
 
 

@@ -24,8 +24,10 @@ from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, CUSTOM, IMAGE,
 from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
+from plugin.attempts import Holder, NameTaken, next_attempt
 from plugin.config import Config
 from plugin.create_queue import QUEUE_RETRY
+from plugin.task import Task
 from plugin_setup import START, Clock, fresh_task
 
 FINGERPRINT_TAG = "sagemaker-plugin:fingerprint"
@@ -214,6 +216,58 @@ def test_a_different_task_under_a_taken_name_is_an_input_error(plugin: TrainingJ
     assert after["AlgorithmSpecification"]["TrainingImage"] == IMAGE  # untouched
     assert after["CreationTime"] == before["CreationTime"]
     assert jobs_named(raw, name) == [name]
+
+
+def test_name_holder_tells_a_free_name_this_tasks_job_and_another_tasks(plugin: TrainingJobPlugin) -> None:
+    mine = plugin.create(load_task(task()))
+    assert plugin.name_holder(plugin.client(), mine.job_name, mine.fingerprint) is Holder.OURS
+    assert plugin.name_holder(plugin.client(), mine.job_name, "f" * 32) is Holder.THEIRS
+    assert plugin.name_holder(plugin.client(), f"plg-free-{uuid.uuid4().hex[:8]}", mine.fingerprint) is Holder.FREE
+
+
+def test_new_attempt_takes_the_next_free_attempt_and_then_keeps_to_its_own(plugin: TrainingJobPlugin,
+                                                                          raw: Any) -> None:
+    """Three versions of one task under one identity: the third, refused at attempt 0, runs as attempt 2, and run
+    again finds its own job there (adopted), while the second version still finds its attempt 1."""
+    identity = f"edit{uuid.uuid4().hex[:8]}"
+
+    def version(image_tag: str) -> Task:
+        return load_task(task(name=identity, container={"image": IMAGE.replace("1.0", image_tag)}))
+
+    first = plugin.create(version("1.0"))
+    with pytest.raises(NameTaken):
+        plugin.create(version("2.0"))
+    second_attempt, second = next_attempt(plugin, version("2.0"), plugin.render(version("2.0")))
+    assert (second_attempt, second.job_name) == (1, first.job_name.removesuffix("-0") + "-1")
+    plugin.create_rendered(second)
+
+    third = version("3.0")
+    looks = plugin.client().attempts["DescribeTrainingJob"]
+    attempt, rendered = next_attempt(plugin, third, plugin.render(third))
+    assert attempt == 2 and rendered.job_name == first.job_name.removesuffix("-0") + "-2"
+    assert plugin.client().attempts["DescribeTrainingJob"] - looks == 3  # 0 and 1 taken, 2 free
+    tags = {t["Key"]: t["Value"] for t in rendered.request["Tags"]}
+    assert tags["sagemaker-plugin:retry-attempt"] == "2", "the request of attempt 2, its identity tags too"
+    made = plugin.create_rendered(rendered)
+    assert not made.adopted
+
+    assert next_attempt(plugin, third, plugin.render(third))[0] == 2
+    assert plugin.create_rendered(next_attempt(plugin, third, plugin.render(third))[1]).adopted
+    assert next_attempt(plugin, version("2.0"), plugin.render(version("2.0")))[0] == 1
+    assert len(jobs_named_like(raw, identity)) == 3
+
+
+def test_new_attempt_with_a_given_job_name_says_to_change_the_name(plugin: TrainingJobPlugin) -> None:
+    named = load_task(task(job_name=f"plg-named-{uuid.uuid4().hex[:8]}"))
+    with pytest.raises(InputError) as caught:
+        next_attempt(plugin, named, plugin.render(named))
+    assert [p.path for p in caught.value.problems] == ["job_name"]
+    assert "change job_name" in str(caught.value)
+
+
+def jobs_named_like(raw: Any, part: str) -> list[str]:
+    pages = raw.get_paginator("list_training_jobs").paginate(NameContains=part)
+    return [s["TrainingJobName"] for page in pages for s in page["TrainingJobSummaries"]]
 
 
 LOST = {
