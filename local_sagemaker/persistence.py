@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -53,6 +54,7 @@ TEMPORARY_DIR = ".tmp"
 ORPHAN_SECONDS = 3600.0  # a private file no row names is swept once this old (younger: another sync's, uncommitted)
 BATCH_OBJECTS = 1000  # a sync commits every so many objects or bytes: a crash in a long first sync loses little
 BATCH_BYTES = 256 << 20
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def default_data_dir() -> Path:
@@ -63,6 +65,12 @@ def default_data_dir() -> Path:
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _md5_of(data: bytes, etag: str) -> str:
+    """moto's ETag of a single-part object is its md5 (hashed once already); a multipart one's (`...-3`) is not."""
+    plain = etag.strip('"')
+    return plain if _MD5.fullmatch(plain) else _md5(data)
 
 
 def _legacy_segment(name: str) -> str:
@@ -84,7 +92,6 @@ class S3Mirror:
         self._regions: dict[str, str] = {}  # the buckets the index has, as this mirror last saw them
         self._root = str(self.root)
         self._folders: set[str] = set()  # folders made since the last removal: a sync of many objects makes each once
-        self._scratch: str | None = None  # this mirror's temporary file, in the root's file system
 
     def path_of(self, bucket: str, key: str) -> Path:
         """The file that holds `s3://bucket/key`; for a key not kept yet, the file it would get now."""
@@ -213,8 +220,9 @@ class S3Mirror:
         temporary: str | None = None
         try:
             data = key.value
-            kept = Kept(bucket, name, index.path_of(bucket, name) or index.choose(bucket, name), _md5(data),
-                        key.etag, dict(key.metadata), key.last_modified.isoformat())
+            etag = key.etag
+            kept = Kept(bucket, name, index.path_of(bucket, name) or index.choose(bucket, name),
+                        _md5_of(data, etag), etag, dict(key.metadata), key.last_modified.isoformat())
             temporary = self._temporary(data)
             try:
                 self._place(temporary, kept.path)
@@ -236,18 +244,20 @@ class S3Mirror:
 
     def _temporary(self, data: bytes) -> str:
         """`data` in this mirror's temporary file (one at a time: the lock is held), written whole."""
-        if self._scratch is None:
-            folder = self.root / TEMPORARY_DIR
+        folder = self.root / TEMPORARY_DIR
+        scratch = str(folder / f"{os.getpid()}-{id(self):x}")
+        try:
+            handle = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:  # the first write, or the folder was swept as empty
             folder.mkdir(parents=True, exist_ok=True)
-            self._scratch = str(folder / f"{os.getpid()}-{id(self):x}")
-        handle = os.open(self._scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            handle = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(handle, view):]
         finally:
             os.close(handle)
-        return self._scratch
+        return scratch
 
     def _place(self, temporary: str, path: str) -> None:
         target = os.path.join(self._root, path)
@@ -275,7 +285,7 @@ class S3Mirror:
         known = index.paths()
         cutoff = time.time() - ORPHAN_SECONDS
         for private in (OBJECTS_DIR, TEMPORARY_DIR):
-            for file in (self.root / private).rglob("*"):
+            for file in list((self.root / private).rglob("*")):
                 with contextlib.suppress(OSError):
                     if (file.relative_to(self.root).as_posix() not in known and not file.is_dir()
                             and file.lstat().st_mtime < cutoff):
@@ -406,5 +416,7 @@ def mirrored(data_dir: Path, interval: float = 1.0) -> Iterator[S3Mirror]:
         thread.join(timeout=10)
         try:
             mirror.sync()
+        except (OSError, sqlite3.Error) as error:  # said, not raised: the command's own answer matters more
+            log.warning("local S3: cannot sync to %s: %s", data_dir, error)
         finally:
             mirror.close()
