@@ -14,7 +14,7 @@ from benchmark_run import run_benchmark
 def test_s3_mirror_benchmark_quick() -> None:
     result = run_benchmark("s3_mirror.py", "--quick", timeout=150)
     assert result["objects"] == result["loaded"] == 500
-    assert 0 < result["first_sync_cpu_seconds"] and 0 < result["first_sync_seconds"]
+    assert result["first_sync_cpu_seconds"] > 0 and result["first_sync_seconds"] > 0
     # nothing changed: nothing written, so far cheaper than writing them all
     assert result["unchanged_sync_seconds"] < result["first_sync_seconds"]
     assert result["disk_bytes"] >= 500 * 100

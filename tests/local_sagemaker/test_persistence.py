@@ -194,7 +194,7 @@ def test_a_multipart_objects_etag_is_the_same_after_a_restart(tmp_path: Path) ->
                                 Body=bytes([n]) * (part if n == 1 else 10))["ETag"] for n in (1, 2)]
         done = s3.complete_multipart_upload(
             Bucket="parts", Key="big/model.tar.gz", UploadId=upload["UploadId"],
-            MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": n} for n, etag in zip((1, 2), etags)]})
+            MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, 1)]})
         assert done["ETag"].endswith('-2"')
     with LocalSageMaker() as server, mirrored(tmp_path, interval=60):
         head = LocalClients(server.url).s3.head_object(Bucket="parts", Key="big/model.tar.gz")
