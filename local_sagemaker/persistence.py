@@ -97,17 +97,16 @@ class S3Mirror:
         """The file that holds `s3://bucket/key`; for a key not kept yet, the file it would get now."""
         with self._lock:
             if self._index is not None:
-                return self.root / (self._index.path_of(bucket, key) or self._index.choose(bucket, key))
-        try:
+                return self.root / self._index.file_of(bucket, key)
+        index = None
+        try:  # another process may be keeping this folder: its index, read only
             index = Index(self.root / INDEX_FILE, read_only=True)
+            return self.root / index.file_of(bucket, key)
         except sqlite3.Error:  # no index yet (nothing kept, or the earlier layout): where a first write would go
             return self.root / (readable_path(bucket, key) or opaque_path(bucket, key))
-        try:
-            return self.root / (index.path_of(bucket, key) or index.choose(bucket, key))
-        except sqlite3.Error:
-            return self.root / (readable_path(bucket, key) or opaque_path(bucket, key))
         finally:
-            index.close()
+            if index is not None:
+                index.close()
 
     def close(self) -> None:
         """Closes the index (a later load or sync opens it again)."""
@@ -221,8 +220,8 @@ class S3Mirror:
         try:
             data = key.value
             etag = key.etag
-            kept = Kept(bucket, name, index.path_of(bucket, name) or index.choose(bucket, name),
-                        _md5_of(data, etag), etag, dict(key.metadata), key.last_modified.isoformat())
+            kept = Kept(bucket, name, index.file_of(bucket, name), _md5_of(data, etag), etag, dict(key.metadata),
+                        key.last_modified.isoformat())
             temporary = self._temporary(data)
             try:
                 self._place(temporary, kept.path)

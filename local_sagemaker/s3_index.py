@@ -140,6 +140,10 @@ class Index:
                                (_raw(bucket), _raw(key))).fetchone()
         return str(row[0]) if row else None
 
+    def file_of(self, bucket: str, key: str) -> str:
+        """The file that holds this key, else the one it would get now."""
+        return self.path_of(bucket, key) or self.choose(bucket, key)
+
     def free(self, path: str) -> bool:
         """No file at `path` (whatever the case), none where `path` needs a folder, none inside `path`."""
         folded = path.lower()
