@@ -418,11 +418,13 @@ def test_a_sigkill_mid_sync_leaves_every_row_with_its_own_file_and_bytes(tmp_pat
     for attempt, delay in enumerate((0.0, 0.003, 0.011, 0.029, 0.047)):
         with subprocess.Popen([sys.executable, "-c", WRITER, ACCOUNT, str(tmp_path)], stdout=subprocess.PIPE,
                               env=env, text=True) as writer:
-            assert writer.stdout is not None
-            for _ in range(2 + attempt):  # a few whole syncs, then one cut short
-                assert writer.stdout.readline(), "the writer died"
-            time.sleep(delay)
-            writer.send_signal(signal.SIGKILL)
+            try:
+                assert writer.stdout is not None
+                for _ in range(2 + attempt):  # a few whole syncs, then one cut short
+                    assert writer.stdout.readline(), "the writer died"
+                time.sleep(delay)
+            finally:
+                writer.send_signal(signal.SIGKILL)
         kept = rows(tmp_path)
         assert len({path for _, _, path in kept}) == len(kept)  # never two keys at one file
         for _, key, path in kept:
