@@ -73,6 +73,12 @@ def _md5_of(data: bytes, etag: str) -> str:
     return plain if _MD5.fullmatch(plain) else _md5(data)
 
 
+def _uri(bucket: str, key: str) -> str:
+    """An object's URI for a message: control characters shown escaped, a long key cut short."""
+    text = repr(f"s3://{bucket}/{key}")[1:-1]
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _legacy_segment(name: str) -> str:
     """A bucket or key part as the earlier layout named it on disk (`%00`: an empty part)."""
     return "" if name == "%00" else unquote(name)
@@ -130,7 +136,7 @@ class S3Mirror:
                 try:
                     data = (self.root / kept.path).read_bytes()
                 except OSError as error:
-                    log.warning("local S3: s3://%s/%s is lost: %s", kept.bucket, kept.key, error)
+                    log.warning("local S3: %s is lost: %s", _uri(kept.bucket, kept.key), error)
                     missing.append((kept.bucket, kept.key))
                     continue
                 self._put(self._bucket(kept.bucket, regions.get(kept.bucket, "us-east-1")), kept, data)
@@ -150,8 +156,8 @@ class S3Mirror:
         if intact:
             self._written[(kept.bucket, kept.key)] = key
         else:  # replaced on disk, its row not yet (a crash in between): the next sync writes the row again
-            log.warning("local S3: s3://%s/%s was changed on disk without its index entry; loaded as it is",
-                        kept.bucket, kept.key)
+            log.warning("local S3: %s was changed on disk without its index entry; loaded as it is",
+                        _uri(kept.bucket, kept.key))
 
     def _bucket(self, bucket: str, region: str) -> Any:
         """moto's S3 backend that holds `bucket`, created in `region` unless it exists."""
@@ -232,7 +238,7 @@ class S3Mirror:
                             kept.metadata, kept.modified)
                 self._place(temporary, kept.path)
         except (OSError, ValueError) as error:  # a full disk, a closed object
-            log.warning("local S3: cannot keep s3://%s/%s on disk: %s", bucket, name[:200], error)
+            log.warning("local S3: cannot keep %s on disk: %s", _uri(bucket, name), error)
             self._failed[where] = key
             if temporary is not None:
                 with contextlib.suppress(OSError):
@@ -333,7 +339,7 @@ class S3Mirror:
             key = "/".join(_legacy_segment(part) for part in file.relative_to(folder).parts)
             path = file.relative_to(self.root).as_posix()
             if index.path_of(bucket, key) is not None:
-                log.warning("local S3: %s is not taken over: s3://%s/%s has a file already", file, bucket, key)
+                log.warning("local S3: %s is not taken over: %s has a file already", file, _uri(bucket, key))
                 continue
             try:
                 md5 = _file_md5(file)
