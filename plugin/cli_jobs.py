@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -101,18 +102,19 @@ def model_notes(model_uri: str, config: Config, embedded: bool, created: float |
     bucket, _, key = model_uri.removeprefix("s3://").partition("/")
     if not model_uri.startswith("s3://") or not key:
         return []
-    path = kept_path(config, bucket, key)
 
-    def this_jobs() -> bool:
+    def this_jobs() -> Path | None:
+        path = kept_path(config, bucket, key)  # asked each time: the local S3's index names the file once it is kept
         try:  # a second's slack for file systems that keep whole seconds; a job's model is written well after
-            return created is not None and path.is_file() and path.stat().st_mtime >= created - 1.0
+            fresh = created is not None and path.is_file() and path.stat().st_mtime >= created - 1.0
         except OSError:
-            return False
+            return None
+        return path if fresh else None
 
     # A local SageMaker served from this data folder keeps the model there within a second or so.
-    poll_until(this_jobs, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
+    path = poll_until(this_jobs, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
     notes = []
-    if this_jobs():
+    if path:
         notes.append(f"model file {path}")
     if embedded:
         notes.append("  (kept on disk: every later local SageMaker, e.g. `sagemaker-plugin local serve`, serves it "
