@@ -15,7 +15,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from handlers.errors import InputError, Problem, short_repr
+from handlers.errors import InputError, Problem
 from handlers.logs import LogTailer
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
@@ -388,11 +388,9 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
 
 def check_job_name(job_name: str) -> None:
     """A name SageMaker would refuse is bad input (exit 2), checked against the service model before any call."""
-    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name})
-    if problems:
-        # AWS's constraint text with the value at fault in front, as `render` reports a task's job_name.
-        raise InputError([Problem("JOB_NAME", f"{short_repr(job_name)} failed to satisfy constraint: {problem.message}")
-                          for problem in problems])
+    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name}, explain=True)
+    if problems:  # as `render` reports a task's job_name
+        raise InputError([Problem("JOB_NAME", problem.message) for problem in problems])
 
 
 def _meta_for(config: Config, job_name: str) -> ResourceMeta:
