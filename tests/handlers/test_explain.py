@@ -80,7 +80,8 @@ def test_a_long_enum_without_families_shows_its_first_dozen() -> None:
     ("-job_x", "contains '_' and starts with '-'"),
 ])
 def test_why_a_job_name_breaks_its_pattern(text: str, reason: str) -> None:
-    assert pattern_reason(text, NAME, "TrainingJobName") == f"{reason}, which SageMaker's TrainingJobName does not allow"
+    said = pattern_reason(text, NAME, "TrainingJobName")
+    assert said == f"{reason}, which SageMaker's TrainingJobName does not allow"
 
 
 def test_why_other_patterns_refuse_a_text() -> None:

@@ -63,7 +63,8 @@ def test_every_enum_of_the_service_model_gets_a_suggestion() -> None:
     request["AlgorithmSpecification"]["TrainingInputMode"] = "Fille"
     processing = enum_values("CreateTrainingJob", "DebugRuleConfigurations.InstanceType")
     assert [(p.path, p.message) for p in validate_request("CreateTrainingJob", request, explain=True)] == [
-        ("AlgorithmSpecification.TrainingInputMode", "'Fille' is not one of Pipe, File, FastFile; did you mean 'File'?"),
+        ("AlgorithmSpecification.TrainingInputMode",
+         "'Fille' is not one of Pipe, File, FastFile; did you mean 'File'?"),
         ("DebugRuleConfigurations[0].InstanceType",
          f"'ml.t3.medum' is not one of the {len(processing)} values of ProcessingInstanceType; did you mean "
          "'ml.t3.medium'?")]
@@ -111,7 +112,8 @@ def test_a_quota_for_a_mistyped_instance_type_gets_a_suggestion() -> None:
     with pytest.raises(InputError) as info:
         parse_config({"local": {"quotas": {"instances": {"ml.m5.larg": 1}}}})
     assert [(p.path, p.message) for p in info.value.problems] == [
-        ("local.quotas.instances.ml.m5.larg", "is not a SageMaker training instance type (did you mean 'ml.m5.large'?)")]
+        ("local.quotas.instances.ml.m5.larg",
+         "is not a SageMaker training instance type (did you mean 'ml.m5.large'?)")]
 
 
 def test_the_sample_of_the_task_file_page_is_what_validate_prints(tmp_path: Path,
