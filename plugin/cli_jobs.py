@@ -1,4 +1,4 @@
-"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve."""
+"""Command-line commands that talk to SageMaker: run, status, stop, logs, list, local serve."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, TextIO
 
@@ -20,6 +20,7 @@ from handlers.logs import LogTailer
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
+from plugin import job_list
 from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.cli_metrics import metrics_after_run, show_after_run
 from plugin.config import Config
@@ -513,4 +514,61 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     except OSError as error:
         raise InputError(Problem("--port", f"cannot serve on {args.host}:{args.port}: {error.strerror or error}")) \
             from None
+    return EXIT_OK
+
+
+# --- list -----------------------------------------------------------------------------------------------------------
+
+class _ModelHelp(argparse.RawDescriptionHelpFormatter):
+    """Help whose `{statuses}` are read from botocore's model only when help is shown (loading it costs ~0.2 s)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or "{statuses}" not in text:
+            return text
+        return text.replace("{statuses}", f"{', '.join(job_list.TRAINING_JOBS.statuses())}; with --tuning "
+                                          f"{', '.join(job_list.TUNING_JOBS.statuses())}")
+
+
+def add_list_command(commands: Any, common: Callable[[argparse.ArgumentParser], None],
+                     command_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command_parser(commands, "list", "list the recent jobs of the backend, newest first",
+                       "List the recent training jobs (or tuning jobs) of the backend, newest first: name, status, "
+                       "created, duration.")
+    p.formatter_class = _ModelHelp
+    common(p)
+    p.add_argument("--backend", choices=("local", "aws"), help="whose jobs (default: from config)")
+    p.add_argument("--status", metavar="S", help="only jobs in this status (ListTrainingJobs' StatusEquals: "
+                   "{statuses})")
+    p.add_argument("--name-contains", metavar="T", help="only jobs whose name contains T")
+    p.add_argument("--since", metavar="WHEN", help="only jobs created after WHEN: a duration back from now "
+                   "(30m, 2h, 7d, 1w) or a date or time (2024-05-01, 2024-05-01T12:00Z)")
+    p.add_argument("--max", type=int, default=job_list.DEFAULT_MAX, metavar="N", help=f"at most N jobs (default: "
+                   f"{job_list.DEFAULT_MAX})")
+    p.add_argument("--tuning", action="store_true", help="hyperparameter tuning jobs instead of training jobs")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: name, kind, status, created, "
+                   "ended, duration_seconds, arn")
+    p.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    query = job_list.Query(tuning=args.tuning, status=args.status, name_contains=args.name_contains,
+                           since=args.since, max_items=args.max)
+    now = datetime.now(timezone.utc)
+    job_list.request(query, now)  # bad flags first: exit 2 even with no SageMaker to ask
+    config = _with_region(config, args)
+    _require_endpoint(config)
+    rows, more = job_list.jobs(TrainingJobPlugin(config).client(), query, now)
+    noun = query.listing.kind.noun
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.as_dict(noun, now)))
+        return EXIT_OK
+    if not rows:
+        print(f"no {noun}s" + (" match" if args.status or args.name_contains or args.since else ""))
+        return EXIT_OK
+    for line in job_list.table(rows, now):
+        print(line)
+    if more:
+        print(f"(the newest {len(rows)}; --max N shows more)")
     return EXIT_OK
