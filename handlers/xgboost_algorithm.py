@@ -10,7 +10,6 @@ stops at the first. The facts (names, types, ranges, categories, dependencies, m
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import json
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.errors import Problem, merge_by_path, short_repr
+from handlers.explain import did_you_mean
 
 DATA_DIR = Path(__file__).parent / "data" / "xgboost"
 INDEX = DATA_DIR / "versions.json"
@@ -309,9 +309,7 @@ def _list_item_ok(hp: Hyperparameter, item: str) -> bool:
 
 def _unknown(name: str, defs: AlgorithmDefinitions, label: str) -> str:
     known = [*defs.hyperparameters, *defs.aliases]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or \
-        difflib.get_close_matches(name.lower().replace("-", "_"), known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, known, cutoff=0.6) or did_you_mean(name.replace("-", "_"), known, cutoff=0.6)
     return f"is not a hyperparameter of {label}{hint}; its container refuses unknown names"
 
 

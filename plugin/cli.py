@@ -95,6 +95,7 @@ def _add_job_commands(commands: Any) -> None:
     from plugin import cli_jobs, cli_metrics
 
     cli_jobs.add_commands(commands, _common, command_parser)
+    cli_jobs.add_list_command(commands, _common, command_parser)
     cli_metrics.add_commands(commands, _common, command_parser)
 
 

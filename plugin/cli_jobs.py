@@ -1,4 +1,4 @@
-"""Command-line commands that talk to SageMaker: run, status, stop, logs, local serve."""
+"""Command-line commands that talk to SageMaker: run, status, stop, logs, list, local serve."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from handlers.errors import InputError, Problem, short_repr
+from handlers.errors import InputError, Problem
 from handlers.job_kinds import TRAINING
 from handlers.logs import LogTailer
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
+from plugin import job_list
 from plugin.attempts import FLAG as ATTEMPT_FLAG
 from plugin.attempts import NameTaken, next_attempt
 from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
@@ -417,11 +418,9 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
 
 def check_job_name(job_name: str) -> None:
     """A name SageMaker would refuse is bad input (exit 2), checked against the service model before any call."""
-    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name})
-    if problems:
-        # AWS's constraint text with the value at fault in front, as `render` reports a task's job_name.
-        raise InputError([Problem("JOB_NAME", f"{short_repr(job_name)} failed to satisfy constraint: {problem.message}")
-                          for problem in problems])
+    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name}, explain=True)
+    if problems:  # as `render` reports a task's job_name
+        raise InputError([Problem("JOB_NAME", problem.message) for problem in problems])
 
 
 def _meta_for(config: Config, job_name: str) -> ResourceMeta:
@@ -569,4 +568,60 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     except OSError as error:
         raise InputError(Problem("--port", f"cannot serve on {args.host}:{args.port}: {error.strerror or error}")) \
             from None
+    return EXIT_OK
+
+
+# --- list -----------------------------------------------------------------------------------------------------------
+
+class _ModelHelp(argparse.RawDescriptionHelpFormatter):
+    """Help whose `{statuses}` are read from botocore's model only when help is shown (loading it costs ~0.2 s)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or "{statuses}" not in text:
+            return text
+        return text.replace("{statuses}", f"{', '.join(job_list.TRAINING_JOBS.statuses())}; with --tuning "
+                                          f"{', '.join(job_list.TUNING_JOBS.statuses())}")
+
+
+def add_list_command(commands: Any, common: Callable[[argparse.ArgumentParser], None],
+                     command_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command_parser(commands, "list", "list the recent jobs of the backend, newest first",
+                       "List the recent training jobs (or tuning jobs) of the backend, newest first: name, status, "
+                       "created, duration.")
+    p.formatter_class = _ModelHelp
+    common(p)
+    p.add_argument("--backend", choices=("local", "aws"), help="whose jobs (default: from config)")
+    p.add_argument("--status", metavar="S", help="only jobs in this status (ListTrainingJobs' StatusEquals: "
+                   "{statuses})")
+    p.add_argument("--name-contains", metavar="T", help="only jobs whose name contains T")
+    p.add_argument("--since", metavar="WHEN", help="only jobs created after WHEN: a duration back from now "
+                   "(30m, 2h, 7d, 1w) or a date or time (2024-05-01, 2024-05-01T12:00Z)")
+    p.add_argument("--max", type=int, default=job_list.DEFAULT_MAX, metavar="N", help=f"at most N jobs (default: "
+                   f"{job_list.DEFAULT_MAX})")
+    p.add_argument("--tuning", action="store_true", help="hyperparameter tuning jobs instead of training jobs")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: name, kind, status, created, "
+                   "ended, duration_seconds, arn")
+    p.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    query = job_list.Query(tuning=args.tuning, status=args.status, name_contains=args.name_contains,
+                           since=args.since, max_items=args.max)
+    now = datetime.now(timezone.utc)
+    job_list.request(query, now)  # bad flags first: exit 2 even with no SageMaker to ask
+    with sagemaker_endpoint(_with_region(config, args)) as config:
+        rows, more = job_list.jobs(TrainingJobPlugin(config).client(), query, now)
+    noun = query.listing.kind.noun
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.as_dict(noun, now)))
+        return EXIT_OK
+    if not rows:
+        print(f"no {noun}s" + (" match" if args.status or args.name_contains or args.since else ""))
+        return EXIT_OK
+    for line in job_list.table(rows, now):
+        print(line)
+    if more:
+        print(f"(the newest {len(rows)}; --max N shows more)")
     return EXIT_OK

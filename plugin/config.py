@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from handlers.client import ClientSettings, RateLimits, RetrySettings
 from handlers.errors import InputError, join_path
+from handlers.explain import did_you_mean
 from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
 from handlers.service_model import enum_values, service_model
 from plugin.fields import Reader
@@ -271,8 +272,9 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     ip = join_path(qp, "instances")
     instances: dict[str, int] = {}
     for kind, count in (reader.mapping(quotas.get("instances"), ip) or {}).items():
-        if kind not in enum_values("CreateTrainingJob", "ResourceConfig.InstanceType"):
-            reader.fail(join_path(ip, kind), "is not a SageMaker training instance type")
+        types = enum_values("CreateTrainingJob", "ResourceConfig.InstanceType")
+        if kind not in types:
+            reader.fail(join_path(ip, kind), "is not a SageMaker training instance type" + did_you_mean(kind, types, 3))
         instances[kind] = reader.integer({kind: count}, kind, ip, 0, minimum=0)
     execution = reader.string(d, "execution", p, base.execution)
     if execution not in EXECUTIONS:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.explain import did_you_mean
 
 T = TypeVar("T")
 
@@ -66,8 +67,7 @@ class Reader:
         allowed = set(known)
         for key in data:
             if key not in allowed:
-                hint = _closest(key, allowed)
-                self.fail(join_path(path, key), "unknown field" + (f" (did you mean '{hint}'?)" if hint else ""))
+                self.fail(join_path(path, key), "unknown field" + did_you_mean(key, allowed))
 
     def string(self, data: Mapping[str, Any], key: str, path: str, default: Any = _MISSING) -> Any:
         return self._scalar(data, key, path, default, "", _string)
@@ -206,10 +206,3 @@ def scalar_text(value: Any) -> str | None:
 
 def _short(value: Any) -> str:
     return short_repr(value, 40)
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
-    return found[0] if found else None

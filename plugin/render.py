@@ -9,7 +9,6 @@ enforces).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +17,11 @@ from typing import Any
 import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
-from handlers.errors import InputError, Problem, join_path, merge_by_path, short_repr
+from handlers.errors import InputError, Problem, join_path, merge_by_path
 from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
 from handlers.regions import is_region_name
 from handlers.request import TAG_PREFIX
-from handlers.service_model import validate_request, value_at
+from handlers.service_model import validate_request
 from image_registry import ImageLookupError, ImageRegistry
 from plugin import mapping
 from plugin.config import Config
@@ -113,7 +112,7 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
         problems.append(Problem("spot.max_wait_seconds", f"{spot_wait} is below the max runtime "
                                 f"({max_runtime} s); SageMaker needs max wait >= max runtime"))
     flagged = {p.path for p in problems}
-    for problem in validate_request("CreateTrainingJob", request):
+    for problem in validate_request("CreateTrainingJob", request, explain=True):
         moved = _task_problem(problem, request, builtin)
         if moved.path not in flagged:  # one explanation per field: ours, when we have one
             problems.append(moved)
@@ -257,36 +256,13 @@ def _job_name(task: Task, image: str, now: datetime | None) -> str:
 
 def _task_problem(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Problem:
     """A service-model problem, moved to the task field at fault; the request field stays in the message."""
-    return task_problem(problem, request, mapping.task_path(problem.path, request, builtin) or problem.path)
+    return task_problem(problem, mapping.task_path(problem.path, request, builtin) or problem.path)
 
 
-def task_problem(problem: Problem, request: Mapping[str, Any], target: str) -> Problem:
-    """A service-model problem at task path `target`, AWS's text with the value, and the request path."""
+def task_problem(problem: Problem, target: str) -> Problem:
+    """A service-model problem (explained: validate_request's `explain`) at task path `target`, the request path in
+    the message."""
     path = problem.path
-    message = _with_value(problem, request)
-    if target == path:
-        return Problem(path, message)
-    return Problem(target, f"{message} (request field {path})")
-
-
-_ENUM_SET = re.compile(r"(Member must satisfy enum value set: \[)(.*)\]")
-
-
-def _shortened(text: str) -> str:
-    """AWS's enum set, cut to its first dozen values for a person (instance types number in the hundreds)."""
-    found = _ENUM_SET.fullmatch(text)
-    values = found.group(2).split(", ") if found else []
-    if len(values) <= 12 or found is None:
-        return text
-    return f"{found.group(1)}{', '.join(values[:12])}, ... ({len(values)} in all)]"
-
-
-def _with_value(problem: Problem, request: Mapping[str, Any]) -> str:
-    """AWS's constraint text with the value at fault in front, as AWS's own message has it; never a too-long value
-    (it may be a secret, and its length is the problem) nor one reported at its map or list."""
-    text = _shortened(problem.message)
-    if problem.aws_path is not None or not text.startswith("Member must") or "length less than" in text:
-        return text
-    found, value = value_at(request, problem.path)
-    return f"{short_repr(value)} failed to satisfy constraint: {text}" if found else text
+    return Problem(path, problem.message) if target == path else \
+        Problem(target, f"{problem.message} (request field {path})")
 

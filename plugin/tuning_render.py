@@ -97,7 +97,7 @@ def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = N
     request["Tags"] = mapping.tags(source, request)
 
     flagged = {p.path for p in problems}
-    for problem in validate_request(OPERATION, request):
+    for problem in validate_request(OPERATION, request, explain=True):
         moved = _moved(problem, request, builtin)
         if not any(moved.path == seen or moved.path.startswith(seen + ".") or seen.startswith(moved.path + ".")
                    for seen in flagged):
@@ -300,6 +300,4 @@ def _moved(problem: Problem, request: Mapping[str, Any], builtin: bool) -> Probl
     else:
         target = next((task for req, task in _CONFIG_PATHS.items()
                        if path == req or path.startswith(req + ".")), None)
-    if target is None or target == path:
-        return task_problem(problem, request, target or path)
-    return task_problem(problem, request, target)
+    return task_problem(problem, target or path)

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -683,6 +684,103 @@ def test_logs_of_a_two_host_job_are_merged_in_time_order(served: Served) -> None
     assert_same_logs(logs.stdout.splitlines(), events, hosts=2)
 
 
+# --- list -----------------------------------------------------------------------------------------------------------
+
+def _listed(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs(served: Served) -> None:
+    tag = uuid.uuid4().hex[:10]
+    names = [f"lst-{tag}-ok", f"lst-{tag}-stopped", f"x-e2e-srvfail-{tag}-failed"]  # created in this order
+    for name in names:
+        served.aws.sagemaker.create_training_job(**served.aws.training_request(name))
+    served.aws.sagemaker.stop_training_job(TrainingJobName=names[1])
+    for name in names:
+        served.aws.wait(name, timeout=60)
+    config = ["--config", served.config]
+    newest_first = [names[2], names[1], names[0]]
+
+    table = cli(["list", "--name-contains", tag, *config], served.work)
+    assert (table.returncode, table.stderr) == (0, ""), table.stderr
+    lines = table.stdout.splitlines()
+    assert re.fullmatch(r"NAME +STATUS +CREATED +DURATION", lines[0])
+    row = re.compile(r"(\S+) +(\S+) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +(\d+\.\ds|\d+m\d\ds)")
+    rows = [row.fullmatch(line) for line in lines[1:]]
+    assert all(rows), lines
+    assert [(found.group(1), found.group(2)) for found in rows if found] == [
+        (names[2], "Failed"), (names[1], "Stopped"), (names[0], "Completed")]
+
+    every = _listed(cli(["list", "--name-contains", tag, "--json", *config], served.work))
+    assert [job["name"] for job in every] == newest_first
+    for job in every:
+        described = describe(served, job["name"])
+        assert job["kind"] == "training job"
+        assert (job["status"], job["arn"]) == (described["TrainingJobStatus"], described["TrainingJobArn"])
+        created, ended = datetime.fromisoformat(job["created"]), datetime.fromisoformat(job["ended"])
+        assert created == described["CreationTime"] and ended == described["TrainingEndTime"]
+        assert job["duration_seconds"] == pytest.approx((ended - created).total_seconds())
+    assert [job["created"] for job in every] == sorted((job["created"] for job in every), reverse=True)
+
+    for status, expected in (("Completed", [names[0]]), ("stopped", [names[1]]), ("FAILED", [names[2]]),
+                             ("InProgress", [])):
+        shown = _listed(cli(["list", "--name-contains", tag, "--status", status, "--json", *config], served.work))
+        assert [job["name"] for job in shown] == expected, status
+
+    two = cli(["list", "--name-contains", tag, "--max", "2", *config], served.work)
+    assert [line.split()[0] for line in two.stdout.splitlines()[1:3]] == newest_first[:2]
+    assert two.stdout.splitlines()[3:] == ["(the newest 2; --max N shows more)"]
+    assert [job["name"] for job in _listed(cli(["list", "--name-contains", tag, "--max", "2", "--json", *config],
+                                                served.work))] == newest_first[:2]
+    page = (REPO / "docs" / "metrics-and-logs.md").read_text(encoding="utf-8")  # its sample has this run's form
+    sample = re.search(r"^\$ sagemaker-plugin list --max 3\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
+    assert sample is not None
+    shown = sample.group(1).splitlines()
+    assert [len(shown), shown[0].split(), shown[-1]] == [5, ["NAME", "STATUS", "CREATED", "DURATION"],
+                                                         "(the newest 3; --max N shows more)"]
+    assert all(row.fullmatch(line) for line in shown[1:-1])
+    assert [shown[0].index(word) for word in ("STATUS", "CREATED")] == [len(shown[1].split()[0]) + 2,
+                                                                        shown[1].index(shown[1].split()[2])]
+
+    assert [job["name"] for job in _listed(cli(["list", "--name-contains", tag, "--since", "1h", "--json",
+                                                *config], served.work))] == newest_first
+    after_all = every[0]["created"]
+    assert _listed(cli(["list", "--name-contains", tag, "--since", after_all, "--json", *config], served.work)) == []
+    none = cli(["list", "--name-contains", tag, "--since", after_all, *config], served.work)
+    assert (none.returncode, none.stdout) == (0, "no training jobs match\n")
+
+    tuning = cli(["list", "--tuning", "--name-contains", tag, "--status", "DeleteFailed", *config], served.work)
+    assert (tuning.returncode, tuning.stdout, tuning.stderr) == (0, "no tuning jobs match\n", "")
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--status", "Complete"], "  --status: 'Complete' is not one of InProgress, Completed, Failed, Stopping, "
+     "Stopped, Deleting; did you mean 'Completed'?"),
+    (["--status", "DeleteFailed"], "  --status: 'DeleteFailed' is not one of InProgress, Completed, Failed, Stopping, "
+     "Stopped, Deleting"),  # a tuning job's status only
+    (["--name-contains", "my_job"], "  --name-contains: 'my_job' contains '_', which SageMaker's NameContains does not "
+     "allow (Member must satisfy regular expression pattern: [a-zA-Z0-9\\-]+)"),
+    (["--since", "yesterday"], "  --since: must be a duration back from now (30m, 2h, 7d, 1w) or a date or time "
+     "(2024-05-01, 2024-05-01T12:00, 2024-05-01T12:00Z), not 'yesterday'"),
+    (["--max", "0"], "  --max: must be 1 or more, not 0"),
+])
+def test_list_with_a_bad_flag_exits_2_naming_it(flags: list[str], said: str, tmp_path: Path) -> None:
+    """Checked before any call: no local SageMaker is needed to be told."""
+    result = cli(["list", *flags, "--config", write_config(tmp_path / "config.yaml")], tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"error: 1 problem found:\n{said}\n"
+
+
+def test_list_with_a_flag_it_cannot_read_exits_2_naming_it(tmp_path: Path) -> None:
+    for flags, said in ((["--max", "many"], "argument --max: invalid int value: 'many'"),
+                        (["--backend", "cloud"], "argument --backend: invalid choice: 'cloud'")):
+        result = cli(["list", *flags, "--config", write_config(tmp_path / "config.yaml")], tmp_path)
+        assert result.returncode == 2
+        assert_no_traceback(result.stderr)
+        assert said in result.stderr
+
+
 # --- 7. requests_per_second quotas ----------------------------------------------------------------------------------
 
 def test_run_under_request_rate_quotas_is_throttled_but_succeeds(tmp_path: Path) -> None:
@@ -818,8 +916,9 @@ def test_run_with_an_invalid_task_exits_2_with_the_field_path(served: Served) ->
     assert_no_traceback(result.stderr)
     assert result.stdout == ""
     assert result.stderr.startswith("error: 2 problems found:\n")
-    assert "  training_job.training_job_resource_config.instance_type: 'ml.bogus.xlarge' failed to satisfy " \
-        "constraint: Member must satisfy enum value set: [ml." in result.stderr
+    assert "  training_job.training_job_resource_config.instance_type: 'ml.bogus.xlarge' is not one of the " \
+        in result.stderr
+    assert " values of TrainingInstanceType; each ml.FAMILY.SIZE, FAMILY one of c4, c5, " in result.stderr
     assert "  training_job.training_job_resource_config.volume_size_in_gb: must be 0 (meaning the default) or more, " \
         "not -5" in result.stderr
     assert jobs_named(served, identity) == []

@@ -125,8 +125,9 @@ def test_a_job_name_sagemaker_would_refuse_is_bad_input(command: str, tmp_path: 
     result = E.cli([command, "bad name!!", "--config", config], tmp_path)
     assert result.returncode == 2, result.stderr
     E.assert_no_traceback(result.stderr)
-    assert result.stderr.startswith("error: 1 problem found:\n  JOB_NAME: 'bad name!!' failed to satisfy constraint: "
-                                    "Member must satisfy regular expression pattern: "), result.stderr
+    assert result.stderr.startswith("error: 1 problem found:\n  JOB_NAME: 'bad name!!' contains a space and '!', "
+                                    "which SageMaker's TrainingJobName does not allow (Member must satisfy regular "
+                                    "expression pattern: "), result.stderr
     assert "retrying" not in result.stderr
 
 

@@ -116,8 +116,9 @@ def test_render_of_a_bad_task_prints_nothing_on_stdout(tmp_path: Path, config_fi
     code, out, err = run(["render", str(path), "--config", str(config_file)], capsys)
     assert (code, out) == (2, "")
     assert err.splitlines()[0] == "error: 1 problem found:"
-    assert err.splitlines()[1].startswith(
-        "  job_name: 'bad_name!' failed to satisfy constraint: Member must satisfy regular expression pattern: ")
+    assert err.splitlines()[1] == (
+        "  job_name: 'bad_name!' contains '_' and '!', which SageMaker's TrainingJobName does not allow (Member must "
+        "satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}) (request field TrainingJobName)")
 
 
 # --- validate --------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """docs/iam-policy.json is the least-privilege policy the plugin needs, and covers every AWS operation it performs.
 
 - The policy itself: well formed, no wildcard actions, `Resource: "*"` only where AWS has no resource
-  (ListTrainingJobs), iam:PassRole limited to SageMaker, S3 only for the local backend's upload bucket and for the
-  abort marks of queued jobs (handlers/abort_marks.py: written, and listed by their exact key, nothing else).
+  (ListTrainingJobs, ListHyperParameterTuningJobs), iam:PassRole limited to SageMaker, S3 only for the local
+  backend's upload bucket and for the abort marks of queued jobs (handlers/abort_marks.py: written, and listed by
+  their exact key, nothing else).
 - Static: every `SageMakerClient.call(service, operation)` in the plugin's source is allowed by the policy, and every
   action of the policy is needed by one of them.
 - Dynamic: a workload of every command and plugin method against the local SageMaker, with each operation the plugin
@@ -39,6 +40,7 @@ JOB_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/project-domain-nam
 TUNING_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/project-domain-name-n0-0"
 TUNING_OPERATIONS = ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob",
                      "StopHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob")
+NO_RESOURCE = ("ListTrainingJobs", "ListHyperParameterTuningJobs")  # list operations: AWS has no resource for them
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SageMakerTrainingRole"
 GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs"
 STREAM_ARN = f"{GROUP_ARN}:log-stream:project-domain-name-n0-0/algo-1-1700000000"
@@ -68,8 +70,8 @@ class Need:
 def needs(service: str, operation: str) -> list[Need]:
     """What `service:operation`, as the plugin calls it, needs from IAM."""
     if service == "sagemaker":
-        if operation == "ListTrainingJobs":
-            return [Need("sagemaker:ListTrainingJobs", "*")]
+        if operation in NO_RESOURCE:
+            return [Need(f"sagemaker:{operation}", "*")]
         arn = TUNING_ARN if operation in TUNING_OPERATIONS else JOB_ARN
         found = [Need(f"sagemaker:{operation}", arn)]
         if operation in ("CreateTrainingJob", "CreateHyperParameterTuningJob"):  # passes the role, tags the job
@@ -144,8 +146,8 @@ EXPECTED_ACTIONS = {
     "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags", "iam:PassRole",
     "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob",
     "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
-    "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents", "s3:PutObject", "s3:ListBucket",
-    "s3:CreateBucket", "cloudwatch:GetMetricData",
+    "sagemaker:ListHyperParameterTuningJobs", "logs:DescribeLogStreams", "logs:GetLogEvents",
+    "logs:FilterLogEvents", "s3:PutObject", "s3:ListBucket", "s3:CreateBucket", "cloudwatch:GetMetricData",
 }
 IAM_ONLY_ACTIONS = {"iam:PassRole", "s3:ListBucket"}  # IAM actions that are not API operations
 
@@ -194,7 +196,7 @@ def test_resources_are_as_narrow_as_aws_allows() -> None:
         resources = _listed(statement["Resource"])
         actions = set(_listed(statement["Action"]))
         if "*" in resources:  # the only ones without a resource type
-            assert actions in ({"sagemaker:ListTrainingJobs"}, {"cloudwatch:GetMetricData"}), statement
+            assert actions in ({f"sagemaker:{o}" for o in NO_RESOURCE}, {"cloudwatch:GetMetricData"}), statement
         for action in actions:
             if action.startswith("s3:") and not all(r.startswith("arn:aws:s3:::sagemaker-plugin-local")
                                                     for r in resources):
@@ -359,12 +361,15 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
         ran = f"iam-development-ran-{stamp}-n0-0"
         assert main(["metrics", "--config", str(config_file), "--source", source, ran]) == 0
     plugin.client().list_training_jobs(MaxResults=10, NameContains=stamp)
+    # the listings of `list`
+    for flags in ([], ["--tuning"]):
+        assert main(["list", "--config", str(config_file), "--name-contains", stamp, *flags]) == 0
     capsys.readouterr()
 
     expected = {"s3:HeadBucket", "s3:CreateBucket", "s3:PutObject", "s3:ListObjectsV2", "sagemaker:CreateTrainingJob",
                 "sagemaker:DescribeTrainingJob", "sagemaker:AddTags", "sagemaker:StopTrainingJob",
                 "sagemaker:ListTags", "sagemaker:ListTrainingJobs", "logs:DescribeLogStreams", "logs:GetLogEvents",
-                "cloudwatch:GetMetricData", "logs:FilterLogEvents"}
+                "cloudwatch:GetMetricData", "logs:FilterLogEvents", "sagemaker:ListHyperParameterTuningJobs"}
     assert set(recorded) == expected
     assert uncovered(recorded) == []
 
