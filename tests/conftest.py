@@ -49,6 +49,9 @@ def _private_data_dir() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _private_data_dir()
+    # Tests reach loopback only: botocore's credential chain must not look for an instance role at 169.254.169.254
+    # (the SageMaker SDK builds a session when it is imported, before a test hands it credentials).
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     import record_ops
 
     if record_ops.install_from_environment() is not None:
