@@ -13,6 +13,7 @@ never to the meta's spelling of it.
 from __future__ import annotations
 
 import math
+import time
 import urllib.parse
 from dataclasses import replace
 
@@ -27,6 +28,8 @@ from plugin.meta import ResourceMeta
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: service-model problems of a queued request shown at most (a hostile one may have thousands)
 MAX_SHOWN = 5
+#: how far in the future a meta's creation may lie (another replica's clock)
+MAX_CLOCK_SKEW_SECONDS = 300.0
 
 
 def endpoint_key(url: str | None) -> tuple[str, str, int | None] | None:
@@ -49,11 +52,14 @@ def same_endpoint(first: str | None, second: str | None) -> bool:
         return False
 
 
-def trusted_meta(meta: ResourceMeta, config: Config, endpoint_url: str | None, kind: JobKind) -> ResourceMeta:
+def trusted_meta(meta: ResourceMeta, config: Config, endpoint_url: str | None, kind: JobKind,
+                 now: float | None = None) -> ResourceMeta:
     """`meta` with the config's endpoint, when nothing in it chooses where requests go; else InputError saying what.
 
-    `endpoint_url` is where the connector's own config sends requests (None: AWS's own endpoint of config.region).
+    `endpoint_url` is where the connector's own config sends requests (None: AWS's own endpoint of config.region);
+    `now` the time (epoch seconds) that the meta's creation must not be later than, give or take clock skew.
     """
+    now = time.time() if now is None else now
     problems: list[Problem] = []
     if not same_endpoint(meta.endpoint_url, endpoint_url):
         named = f"endpoint {short_repr(meta.endpoint_url)}" if meta.endpoint_url else "AWS's own endpoint"
@@ -67,6 +73,8 @@ def trusted_meta(meta: ResourceMeta, config: Config, endpoint_url: str | None, k
                                                                           {kind.name_member: meta.job_name})]
     if not math.isfinite(meta.created_at):
         problems.append(Problem("created_at", f"must be a finite number of seconds, not {meta.created_at!r}"))
+    elif meta.created_at > now + MAX_CLOCK_SKEW_SECONDS:
+        problems.append(Problem("created_at", f"{meta.created_at!r} is {meta.created_at - now:.0f} s in the future"))
     if meta.queued_request is not None:
         problems += [Problem(join_path("queued_request", p.path), p.message)
                      for p in queued_request_problems(meta, config, kind)]
