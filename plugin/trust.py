@@ -1,6 +1,6 @@
 """What a connector believes of a resource meta it is handed back: nothing that chooses where its requests go.
 
-A served connector (SPEC "Serving safely") gets its metas from whoever calls it. A meta carries the job's region and
+A served connector gets its metas from whoever calls it. A meta carries the job's region and
 endpoint and, while the create waits for quota, the whole CreateTrainingJob request; taken as they come, they would
 choose the host that receives the pod's signed requests, the S3 object an abort writes, the role and the security
 settings of the job a later GetTask creates. So a meta is followed only when its endpoint (as a URL: scheme, host,
