@@ -514,6 +514,10 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         if task_execution_metadata is not None and self._plugin is None and not _shared_configured:
             # propeller's CreateTask in a service `serving()` did not recognise: the same rules as at its start
             problems = service_problems(plugin.config)
+            if not problems and plugin.config.backend == "local" and not self.served:
+                problems = [Problem("backend", "local runs the command of every task on this machine, so a connector "
+                                    "service serves it on loopback only, which it can do when started as `pyflyte "
+                                    "serve connector`: start it so, or use backend: aws")]
             if problems:
                 log.error("the connector service's config cannot serve tasks: %s", InputError(problems))
                 return SageMakerJobMeta(error=f"the SageMaker connector service is not configured:\n"
