@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 
 from handlers.errors import InputError
-from handlers.job_kinds import TRAINING, TUNING
+from handlers.job_kinds import TRAINING
+from handlers.job_kinds import TUNING as TUNING_KIND
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from plugin.config import Config, parse_config
 from plugin.flyte_serve import loopback_address
 from plugin.meta import ResourceMeta
 from plugin.training_job import TrainingJobPlugin
 from plugin.trust import same_endpoint, trusted_meta
+from plugin.tuning_job import TuningJobPlugin
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerTrainingRole"
 LOCAL = "http://127.0.0.1:4566"
@@ -126,10 +128,30 @@ def test_a_queued_request_without_the_configs_tags_or_with_another_fingerprint_i
     assert "the sagemaker-plugin:fingerprint tag" in refusal(config, replace(genuine, fingerprint="0" * 32))
 
 
+TUNING = {"task_type": "sagemaker_hyperparameter_tuning_job_task",
+          "hyperparameter_tuning_job": {"training_job": TASK["training_job"], "max_number_of_training_jobs": 2,
+                                        "max_parallel_training_jobs": 1},
+          "tuning_config": {"hyperparameter_ranges": {"parameter_range_map": {
+              "eta": {"continuous_parameter_range": {"min_value": 0.1, "max_value": 0.5}}}},
+              "tuning_objective": {"objective_type": "MINIMIZE", "metric_name": "validation:rmse"}},
+          "inputs": {**TASK["inputs"], "validation": "s3://b/validation/"}, "execution": TASK["execution"]}
+
+
 def test_a_queued_tuning_request_is_checked_in_its_training_job_definition() -> None:
-    config = aws_config()
+    config = aws_config(security={"enable_network_isolation": True})
+    rendered = TuningJobPlugin(config, embedded=False).render(TUNING)
+    request = rendered.request
+    genuine = meta(job_name=rendered.job_name, fingerprint=fingerprint(request), queued_request=request)
+    assert trusted_meta(genuine, config, None, TUNING_KIND).queued
+    definition = {**request["TrainingJobDefinition"], "RoleArn": "arn:aws:iam::123456789012:role/Admin"}
+    forged = {**request, "TrainingJobDefinition": definition}
+    forged["Tags"] = [*[t for t in request["Tags"] if t["Key"] != FINGERPRINT_TAG],
+                      {"Key": FINGERPRINT_TAG, "Value": fingerprint(forged)}]
+    with pytest.raises(InputError, match=r"queued_request\.TrainingJobDefinition\.RoleArn: is 'arn:aws:iam::"):
+        trusted_meta(replace(genuine, fingerprint=fingerprint(forged), queued_request=forged), config, None,
+                     TUNING_KIND)
     with pytest.raises(InputError, match=r"queued_request\.HyperParameterTuningJobConfig: Member must not be null"):
-        trusted_meta(meta(queued_request={"HyperParameterTuningJobName": "p-d-e1-n0-0"}), config, None, TUNING)
+        trusted_meta(meta(queued_request={"HyperParameterTuningJobName": "p-d-e1-n0-0"}), config, None, TUNING_KIND)
 
 
 @pytest.mark.parametrize(("address", "bound"), [
