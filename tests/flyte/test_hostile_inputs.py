@@ -7,6 +7,7 @@ Bounded and derandomized (a fixed seed, no example database), so that CI runs th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -18,14 +19,12 @@ pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 pytest.importorskip("grpc_health")
 
-import contextlib
 
 import grpc
 from flyteidl.admin import agent_pb2
 from flyteidl.core import literals_pb2
-from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fly_service
@@ -87,16 +86,11 @@ def answered(call: Any) -> Any:
     """The call's answer (a stream read to its end), or None for a gRPC error that is not INTERNAL/UNKNOWN."""
     try:
         answer = call()
-        answer = list(answer) if hasattr(answer, "__next__") else answer
+        return list(answer) if hasattr(answer, "__next__") else answer
     except grpc.RpcError as error:
         assert error.code() not in BAD_CODES, f"{error.code()}: {(error.details() or '')[:3000]}"
         assert "Traceback" not in (error.details() or "")
-        event(f"{error.code().name}: {(error.details() or '').partition(':')[0][:40]}")
         return None
-    resource = getattr(answer, "resource", None)
-    event(f"answered {TaskExecution.Phase.Name(resource.phase)}: {resource.message[:40]}" if resource is not None
-          else f"answered {type(answer).__name__}")
-    return answer
 
 
 # --- strategies -----------------------------------------------------------------------------------------------------
@@ -328,8 +322,23 @@ def test_logs_and_metrics_answer_every_meta_and_request(stub: Any, server: Local
     check()
 
 
+def with_literal(name: str, literal: Any) -> Any:
+    request = agent_pb2.CreateTaskRequest()
+    request.CopyFrom(BASE)
+    request.task_execution_metadata.task_execution_id.node_execution_id.execution_id.name = "explicit"
+    request.inputs.literals[name].CopyFrom(literal)
+    return request
+
+
 def test_create_answers_every_template_and_literal(stub: Any) -> None:
+    undecodable = literals_pb2.Literal(scalar=literals_pb2.Scalar(binary=literals_pb2.Binary(value=b"\xc1",
+                                                                                             tag="msgpack")))
+    out_of_range = literals_pb2.Literal()
+    out_of_range.scalar.primitive.datetime.seconds = 10**15
+
     @EXAMPLES
+    @example(request=with_literal("static_hyperparameters", undecodable))
+    @example(request=with_literal("train", out_of_range))
     @given(request=create_requests())
     def check(request: Any) -> None:
         created = answered(lambda: stub.CreateTask(request, timeout=DEADLINE))

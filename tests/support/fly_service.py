@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -98,6 +99,8 @@ def connector_env(tmp: Path, config: dict[str, Any], keys: dict[str, str]) -> di
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
     env.update(keys)  # the local SageMaker takes requests signed with its own key pair only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"  # the log holds all the service wrote, also when it is stopped
+    env["FLYTE_SDK_LOGGING_LEVEL"] = str(logging.ERROR)  # flytekit's own errors (and their tracebacks) in the log
     return env
 
 
