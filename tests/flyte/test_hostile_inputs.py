@@ -19,7 +19,6 @@ pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 pytest.importorskip("grpc_health")
 
-
 import grpc
 from flyteidl.admin import agent_pb2
 from flyteidl.core import literals_pb2
