@@ -219,7 +219,7 @@ class CreateQueue:
         tracking.not_found_grace_seconds) rather than let an abort miss a job that is about to run."""
         grace = self.config.tracking.not_found_grace_seconds if grace is None else grace
         made = (meta.job_arn or meta.adopted) and not meta.queued
-        timeout = max(0.0, grace - (self._clock() - meta.created_at)) if made else 0.0
+        timeout = min(grace, max(0.0, grace - (self._clock() - meta.created_at))) if made else 0.0  # never longer
         return poll_until(lambda: describe_or_none(client, meta.job_name, self.kind), lambda found: found is not None,
                           NOT_FOUND_RECHECK_SECONDS, timeout)
 

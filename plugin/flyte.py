@@ -13,7 +13,10 @@ local SageMaker (plugin/embedded.py); the served connector never starts one by i
 
 When the process is flytekit's connector service (`serving()`), the config is checked as soon as flytekit imports this
 module, before the service listens: a missing, broken or incomplete config stops it with exit code 2, and a config
-that does not say `backend: local` never runs jobs on a local SageMaker inside the service's pod.
+that does not say `backend: local` never runs jobs on a local SageMaker inside the service's pod. One that does runs
+every task's command on its machine: the service then listens on loopback only (plugin/flyte_serve.py). Whatever the
+backend, a resource meta is followed only at the config's own endpoint and region (plugin/trust.py), the service
+reads no file of its machine for an input, and malformed input gets FAILED or INVALID_ARGUMENT naming the field.
 
 Only this module imports flytekit: the core install never needs it (the `flyte` extra brings it).
 """
@@ -58,16 +61,16 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
     raise ImportError(f"plugin.flyte needs flytekit >= 1.16 (its connector API): pip install "
                       f"'sagemaker-plugin[flyte]' ({_error})") from _error
 
-from handlers.errors import AwsError, InputError, Problem, join_path
+from handlers.errors import AwsError, InputError, Problem, join_path, short_repr
 from handlers.status import Phase
-from plugin import embedded, flyte_observe
+from plugin import embedded, flyte_observe, flyte_serve, trust
 from plugin.config import CONFIG_ENV, Config, load_config
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.meta import ResourceMeta
 from plugin.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.resource import LogLink
 from plugin.resource import Resource as PluginResource
-from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, TUNING_TASK
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TASK_TYPES, TUNING_TASK, is_uri
 from plugin.training_job import TrainingJobPlugin
 from plugin.tuning_job import TuningJobPlugin
 from plugin.tuning_message import HyperparameterTuningJob
@@ -76,6 +79,9 @@ log = logging.getLogger(__name__)
 
 CONNECTOR_NAME = "SageMaker Training Job Connector"
 UNREADABLE_META = "the SageMaker connector cannot read this task's resource meta"
+UNTRUSTED_META = "the SageMaker connector will not follow this task's resource meta"
+#: the largest meta read: propeller keeps it in the task's custom resource, which etcd caps at 1.5 MiB
+MAX_META_BYTES = 1024 * 1024
 MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
 OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
@@ -189,13 +195,20 @@ def _start_service() -> None:
         endpoint = config.endpoint_url() or "none set (local.endpoint_url)"
         if config.backend == "aws":
             endpoint = str(plugin.client().sagemaker.meta.endpoint_url)
+        if config.backend == "local":  # it runs any command a CreateTask names: only this machine may call it
+            flyte_serve.listen_on_loopback()
     except (InputError, AwsError) as error:
         print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     configure(plugin=plugin)
     flyte_observe.serve_requests()
+    flyte_serve.guard_creates(SERVED_TASK_TYPES)
     print(f"sagemaker-plugin connector: backend {config.backend}, region {config.region}, SageMaker endpoint "
           f"{endpoint}, config {config.source}", file=sys.stderr, flush=True)
+    if config.backend == "local":
+        print(f"sagemaker-plugin connector: listening on {flyte_serve.LOOPBACK} only (its gRPC and metrics ports): "
+              "with the local backend it runs the training command of every task it is given on this machine",
+              file=sys.stderr, flush=True)
 
 
 # --- resource meta ----------------------------------------------------------------------------------------------------
@@ -233,10 +246,15 @@ class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
         """decode, strictly: InputError saying what is wrong when the meta cannot be read."""
         if not data:
             raise InputError("it is empty")
+        if len(data) > MAX_META_BYTES:
+            raise InputError(f"it is {len(data)} bytes long, more than the {MAX_META_BYTES} a meta of this connector "
+                             "ever takes")
         try:
             value = json.loads(data)
         except (ValueError, UnicodeDecodeError) as error:
             raise InputError(f"it is not JSON ({error})") from None
+        except RecursionError:
+            raise InputError("it is nested too deeply to be a meta of this connector") from None
         if not isinstance(value, dict) or set(value) != {"job", "error"}:
             raise InputError("it is not a JSON object with keys job and error (written by another connector?)")
         job, failure = value["job"], value["error"]
@@ -332,6 +350,15 @@ def inputs_from_literals(inputs: Any) -> dict[str, Any]:
     return out
 
 
+def _refuse_local_paths(inputs: Mapping[str, Any]) -> None:
+    """InputError for each channel that names a path of this machine: a served connector uploads none of its files."""
+    problems = [Problem(join_path("inputs", name), f"{short_repr(value)} is a path on the connector's machine: "
+                        "the connector service reads no local file; give an S3 URI")
+                for name, value in inputs.items() if isinstance(value, str) and not is_uri(value)]
+    if problems:
+        raise InputError(problems)
+
+
 def _unwrap(literal: Any) -> Any:
     """The literal itself, the value of a union (Optional[...]) literal, or None for a none literal."""
     while literal is not None and literal.scalar is not None and literal.scalar.union is not None:
@@ -361,7 +388,11 @@ def _hyperparameters(literal: Any, path: str) -> dict[str, Any]:
     if scalar is not None and scalar.binary is not None and scalar.binary.tag == "msgpack":
         import msgpack  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-        value = msgpack.unpackb(scalar.binary.value, strict_map_key=False)
+        try:
+            value = msgpack.unpackb(scalar.binary.value, strict_map_key=False)
+        except (ValueError, TypeError, msgpack.UnpackException) as error:  # malformed, truncated, too deep, extra data
+            why = f"{type(error).__name__}: {short_repr(str(error))}" if str(error) else type(error).__name__
+            raise InputError(Problem(path, f"is a msgpack binary that does not decode ({why})")) from None
         if isinstance(value, dict):
             return {str(k): v for k, v in value.items()}
         raise InputError(Problem(path, f"must be a map of hyperparameters, not {type(value).__name__}"))
@@ -454,11 +485,15 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
 
     name = CONNECTOR_NAME
 
-    def __init__(self, task_type: str = BUILTIN_TASK, plugin: TrainingJobPlugin | None = None) -> None:
+    def __init__(self, task_type: str = BUILTIN_TASK, plugin: TrainingJobPlugin | None = None, *,
+                 served: bool | None = None) -> None:
+        """`served`: whether the connector answers the connector service's requests (default: `serving()`); it then
+        takes data from URIs only, never a file of its own machine."""
         if task_type not in SERVED_TASK_TYPES:
             raise ValueError(f"task type must be one of {', '.join(SERVED_TASK_TYPES)}, not {task_type!r}")
         super().__init__(task_type_name=task_type, metadata_type=SageMakerJobMeta)
         self._plugin = plugin
+        self.served = serving() if served is None else served
         self._tuning: TuningJobPlugin | None = None
 
     @property
@@ -479,6 +514,10 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         if task_execution_metadata is not None and self._plugin is None and not _shared_configured:
             # propeller's CreateTask in a service `serving()` did not recognise: the same rules as at its start
             problems = service_problems(plugin.config)
+            if not problems and plugin.config.backend == "local" and not self.served:
+                problems = [Problem("backend", "local runs the command of every task on this machine, so a connector "
+                                    "service serves it on loopback only, which it can do when started as `pyflyte "
+                                    "serve connector`: start it so, or use backend: aws")]
             if problems:
                 log.error("the connector service's config cannot serve tasks: %s", InputError(problems))
                 return SageMakerJobMeta(error=f"the SageMaker connector service is not configured:\n"
@@ -486,6 +525,8 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         try:
             task = task_from_template(task_template, inputs, output_prefix, task_execution_metadata,
                                       config=plugin.config)
+            if self.served:
+                _refuse_local_paths(task["inputs"])
             # Rendered once, by the plugin (its image registry): task templates may come from newer producers, so
             # TrainingJob fields unknown here are ignored (the task types of this module parse strictly).
             meta = plugin.create(task, ignore_unknown=True)
@@ -498,7 +539,10 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
     def get(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> Any:
         if resource_meta.job is None:
             return Resource(phase=TaskExecution.FAILED, message=resource_meta.error)
-        job = resource_meta.job
+        try:
+            job = self._job_of(resource_meta)
+        except InputError as error:
+            return Resource(phase=TaskExecution.FAILED, message=str(error))
         return to_flyte_resource(self.plugin.get(job), job.job_name, job.region)
 
     def get_logs(self, resource_meta: SageMakerJobMeta, token: str = "", lines: int = 0, **kwargs: Any) -> Any:
@@ -520,17 +564,29 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         return flyte_observe.metrics_response(self.plugin.client(job.region, job.endpoint_url), job.job_name,
                                               queries, start_time, end_time, step)
 
-    @staticmethod
-    def _job_of(resource_meta: SageMakerJobMeta) -> ResourceMeta:
+    def _job_of(self, resource_meta: SageMakerJobMeta) -> ResourceMeta:
+        """The meta's job, to be followed at this connector's own endpoint and region; InputError (the field named)
+        when the meta has no job, or names another endpoint or region, or a request this config would not make."""
         if resource_meta.job is None:
             raise InputError(f"this task has no training job: {resource_meta.error}", "resource_meta")
-        return resource_meta.job
+        plugin = self.plugin
+        endpoint_url = plugin.client().endpoint_url  # the config's (a local run's: its own local SageMaker's)
+        try:
+            return trust.trusted_meta(resource_meta.job, plugin.config, endpoint_url, plugin.kind)
+        except InputError as error:
+            raise InputError([Problem("", f"{UNTRUSTED_META}:"), *error.prefixed("resource_meta").problems]) from None
 
     def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
-        if resource_meta.job is not None:
-            self.plugin.delete(resource_meta.job)
-        elif resource_meta.error.startswith(UNREADABLE_META):
-            log.warning("DeleteTask: nothing can be stopped: %s", resource_meta.error)
+        if resource_meta.job is None:
+            if resource_meta.error.startswith(UNREADABLE_META):
+                log.warning("DeleteTask: nothing can be stopped: %s", resource_meta.error)
+            return
+        try:
+            job = self._job_of(resource_meta)
+        except InputError as error:
+            log.warning("DeleteTask: nothing is stopped: %s", error)
+            return
+        self.plugin.delete(job)
 
 
 def register() -> None:

@@ -23,16 +23,20 @@ from flyteidl.core import metrics_pb2  # type: ignore[import-untyped, import-not
 from google.protobuf import struct_pb2, timestamp_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from handlers.client import SageMakerClient
-from handlers.log_pages import read_page
+from handlers.errors import AccessDenied, AwsError, InputError, InvalidRequest, NotFound, ResourceLimit
+from handlers.log_pages import decode_token, read_page
 from handlers.metric_series import JobMetrics, MetricReader, host_names
 
 log = logging.getLogger(__name__)
 
 ALLOWED_PERIODS = (1, 5, 10, 20, 30)
+MAX_STEP_SECONDS = 86400  # a day: a longer step leaves no curve of a training job to draw
+MAX_DETAILS = 2000  # characters of an error's details (a header: clients cap them at 8 KiB)
 
 
 def log_responses(client: SageMakerClient, job_name: str, token: str = "", lines: int = 0) -> list[Any]:
     """[header (next token), body (lines)]: one page of every host's lines after `token`."""
+    check_token(token, job_name)
     description = client.describe_training_job(job_name)
     page = read_page(client, job_name, token, lines or 0, hosts=len(host_names(description)))
     structured = []
@@ -45,6 +49,17 @@ def log_responses(client: SageMakerClient, job_name: str, token: str = "", lines
     body = agent_pb2.GetTaskLogsResponse(body=agent_pb2.GetTaskLogsResponseBody(
         results=[f"[{line.host}] {line.message}" for line in page.lines], structured_lines=structured))
     return [header, body]
+
+
+def check_token(token: str, job_name: str) -> None:
+    """InputError naming the token unless it is a page token of this job's own streams (a token names the streams
+    it reads: a made-up one must not read another job's lines)."""
+    try:
+        positions = decode_token(token)
+    except RecursionError:
+        raise InputError("not a log page token given by a previous page", "token") from None
+    if any(not name.startswith(f"{job_name}/") for name in positions):
+        raise InputError(f"names log streams that are not training job {job_name}'s", "token")
 
 
 def metrics_response(client: SageMakerClient, job_name: str, queries: Sequence[str] = (),
@@ -72,20 +87,50 @@ def _period(step_seconds: float) -> int:
     return next((p for p in ALLOWED_PERIODS if p >= step), 60 * -(-step // 60))
 
 
-def to_datetime(value: Any) -> datetime | None:
-    """A protobuf Timestamp as an aware datetime; None when unset."""
+def to_datetime(value: Any, field: str = "time") -> datetime | None:
+    """A protobuf Timestamp as an aware datetime; None when unset; InputError naming `field` out of range."""
     if value is None or (getattr(value, "seconds", 0) == 0 and getattr(value, "nanos", 0) == 0):
         return None
-    return datetime.fromtimestamp(value.seconds + value.nanos / 1e9, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(value.seconds + value.nanos / 1e9, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InputError(f"{value.seconds} s after 1970 is not a time this connector can read", field) from None
 
 
 def step_seconds(value: Any) -> float:
-    return float(getattr(value, "seconds", 0)) + float(getattr(value, "nanos", 0)) / 1e9 if value else 0.0
+    """A protobuf Duration in seconds; InputError naming the step when negative or longer than a metric period."""
+    step = float(getattr(value, "seconds", 0)) + float(getattr(value, "nanos", 0)) / 1e9 if value else 0.0
+    if not 0 <= step <= MAX_STEP_SECONDS:
+        raise InputError(f"must be between 0 and {MAX_STEP_SECONDS} s, not {step:g} s", "step")
+    return step
+
+
+def grpc_code(error: Exception) -> Any:
+    """The gRPC status for an error of a GetTaskLogs/GetTaskMetrics request: the caller's fault, or SageMaker's."""
+    import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    codes = grpc.StatusCode
+    for kind, code in ((InputError, codes.INVALID_ARGUMENT), (InvalidRequest, codes.INVALID_ARGUMENT),
+                       (NotFound, codes.NOT_FOUND), (AccessDenied, codes.PERMISSION_DENIED),
+                       (ResourceLimit, codes.RESOURCE_EXHAUSTED)):
+        if isinstance(error, kind):
+            return code
+    return codes.UNAVAILABLE
+
+
+def details(error: Exception) -> str:
+    """An error's message as gRPC details: bounded (they travel in a header, which clients cap at 8 KiB)."""
+    text = str(error)
+    return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 3] + "..."
 
 
 def serve_requests() -> None:
     """Make flytekit's connector service hand GetTaskLogs/GetTaskMetrics requests' fields to our connectors and
     stream the log pages they answer. Idempotent."""
+    import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from flytekit.exceptions.system import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        FlyteConnectorNotFound,
+    )
     from flytekit.extend.backend import connector_service  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
         ConnectorRegistry,
@@ -102,27 +147,39 @@ def serve_requests() -> None:
             return ConnectorRegistry.get_connector(request.task_category.name, request.task_category.version)
         return ConnectorRegistry.get_connector(request.task_type)
 
+    async def connector_or_abort(request: Any, context: Any) -> Any:
+        try:
+            return connector_for(request)
+        except FlyteConnectorNotFound as error:
+            await context.abort(grpc.StatusCode.NOT_FOUND, details(error))
+
     async def get_task_logs(self: Any, request: Any, context: Any) -> None:
-        connector = connector_for(request)
+        connector = await connector_or_abort(request, context)
         if not hasattr(connector, "log_stream"):
             await original_logs(self, request, context)
             return
-        meta = connector.metadata_type.decode(request.resource_meta)
-        responses: Iterable[Any] = await mirror_async_methods(
-            connector.log_stream, resource_meta=meta, token=request.token, lines=int(request.lines))
+        try:
+            meta = connector.metadata_type.decode(request.resource_meta)
+            responses: Iterable[Any] = await mirror_async_methods(
+                connector.log_stream, resource_meta=meta, token=request.token, lines=int(request.lines))
+        except (InputError, AwsError) as error:
+            await context.abort(grpc_code(error), details(error))
         for response in responses:
             await context.write(response)
 
     async def get_task_metrics(self: Any, request: Any, context: Any) -> Any:
-        connector = connector_for(request)
+        connector = await connector_or_abort(request, context)
         if not hasattr(connector, "log_stream"):
             return await original_metrics(self, request, context)
-        meta = connector.metadata_type.decode(request.resource_meta)
-        return await mirror_async_methods(
-            connector.get_metrics, resource_meta=meta, queries=list(request.queries),
-            start_time=to_datetime(request.start_time) if request.HasField("start_time") else None,
-            end_time=to_datetime(request.end_time) if request.HasField("end_time") else None,
-            step=step_seconds(request.step) if request.HasField("step") else 0.0)
+        try:
+            meta = connector.metadata_type.decode(request.resource_meta)
+            return await mirror_async_methods(
+                connector.get_metrics, resource_meta=meta, queries=list(request.queries),
+                start_time=to_datetime(request.start_time, "start_time") if request.HasField("start_time") else None,
+                end_time=to_datetime(request.end_time, "end_time") if request.HasField("end_time") else None,
+                step=step_seconds(request.step) if request.HasField("step") else 0.0)
+        except (InputError, AwsError) as error:
+            await context.abort(grpc_code(error), details(error))
 
     service.GetTaskLogs = get_task_logs
     service.GetTaskMetrics = get_task_metrics

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handlers.errors import join_path
+from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
 from handlers.request import EXECUTION_TAGS, FINGERPRINT_TAG, TAG_PREFIX, fingerprint
 from plugin.config import Config
-from plugin.message import InputMode
-from plugin.task import Task
+from plugin.message import InputMode, TrainingJob
+from plugin.task import BUILTIN_TASK, Task
 
 CONTENT_TYPE = "text/csv"
 _ALGO = "training_job.algorithm_specification"
@@ -150,6 +151,29 @@ TAGS = Field("tags", "Tags", None, keyed_by="Key")  # written by training_job_re
 FIELDS: tuple[Field, ...] = (NAME, *BODY, TAGS)
 # The request members a job's fingerprint covers (all but the tags, which carry it).
 REQUEST_MEMBERS: tuple[str, ...] = tuple(dict.fromkeys(f.request.split(".")[0] for f in FIELDS if f is not TAGS))
+
+#: the rows whose value config alone decides (its security settings)
+CONFIG_ROWS: tuple[Field, ...] = tuple(row for row in BODY if row.task.startswith("security."))
+
+
+def default_role(config: Config) -> str:
+    """The role of a job whose task names none ("" when the aws backend's config names none either)."""
+    return config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
+
+
+def default_output_prefix(config: Config) -> str:
+    """The output prefix of a job whose task names none ("" when the aws backend's config names none either)."""
+    return config.output_prefix or (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")
+
+
+def config_members(config: Config) -> dict[str, Any]:
+    """{request path: value (None: left out)} of what config alone decides for a task that names no role: the role
+    and the security settings. A Flyte task template never chooses them, so a served connector tells by them whether
+    a request is one its config renders (plugin/trust.py)."""
+    source = Source(task=Task(BUILTIN_TASK, TrainingJob()), config=config, builtin=True, name="", image="",
+                    role_arn=default_role(config), output_prefix="")
+    members = {row.request: row.value(source) for row in CONFIG_ROWS if row.value is not None}
+    return {"RoleArn": source.role_arn or None, **members}
 
 
 def body(source: Source, fields: tuple[Field, ...] = BODY) -> dict[str, Any]:

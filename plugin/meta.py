@@ -45,6 +45,8 @@ class ResourceMeta:
             data = json.loads(blob)
         except (ValueError, UnicodeDecodeError) as error:
             raise InputError(f"resource meta is not JSON: {error}") from None
+        except RecursionError:
+            raise InputError("resource meta is nested too deeply") from None
         if not isinstance(data, dict):
             raise InputError("resource meta must be a JSON object")
         version = data.get("version")

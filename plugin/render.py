@@ -18,7 +18,6 @@ import regex
 
 from handlers import distributed, ecr, naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path, merge_by_path
-from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
 from handlers.regions import is_region_name
 from handlers.request import TAG_PREFIX
 from handlers.service_model import validate_request
@@ -88,11 +87,10 @@ def render(task: Task, config: Config, registry: ImageRegistry | None = None, re
     if builtin and image:
         problems += _hyperparameter_problems(task, registry, region)
     name = _job_name(task, image, now)
-    output_prefix = (task.output_prefix or config.output_prefix or
-                     (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
+    output_prefix = (task.output_prefix or mapping.default_output_prefix(config)).rstrip("/")
     if not output_prefix:
         problems.append(Problem("output_prefix", "is required with the aws backend (in the task or in config)"))
-    role = task.role_arn or config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
+    role = task.role_arn or mapping.default_role(config)
     if not role:
         problems.append(Problem("role_arn", "is required with the aws backend (in the task or in config)"))
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from handlers import naming, xgboost_algorithm
 from handlers.errors import InputError, Problem, join_path, merge_by_path
-from handlers.local import LOCAL_OUTPUT_PREFIX, PLACEHOLDER_ROLE_ARN
 from handlers.service_model import enum_values, validate_request
 from image_registry import ImageRegistry
 from plugin import mapping
@@ -83,9 +82,8 @@ def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = N
     problems_image: list[Problem] = []
     image = image_of(trial, registry, region, builtin, problems_image)
     name = _name(task, image, now)
-    output_prefix = (task.output_prefix or config.output_prefix or
-                     (LOCAL_OUTPUT_PREFIX if config.backend == "local" else "")).rstrip("/")
-    role = task.role_arn or config.role_arn or (PLACEHOLDER_ROLE_ARN if config.backend == "local" else "")
+    output_prefix = (task.output_prefix or mapping.default_output_prefix(config)).rstrip("/")
+    role = task.role_arn or mapping.default_role(config)
     uploads = tuple(Upload(c.name, c.source, f"{output_prefix}/{name}/input/{c.name}/")
                     for c in task.local_channels)
     uploaded = {u.channel: u.s3_uri for u in uploads}

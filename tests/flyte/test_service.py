@@ -149,6 +149,30 @@ def test_a_create_from_propeller_in_an_unrecognised_service_refuses_the_implicit
         configure()
 
 
+def test_a_create_from_propeller_in_an_unrecognised_service_refuses_the_local_backend_it_cannot_keep_to_loopback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalSageMaker) -> None:
+    """Only `pyflyte serve connector` is kept to loopback: a service started otherwise runs no local job."""
+    from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
+
+    (tmp_path / "config.yaml").write_text(json.dumps({"backend": "local", "local": {"endpoint_url": server.url}}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+    configure()
+    try:
+        request = create_request(train, {"train": "s3://b/train/", "validation": "s3://b/validation/"}, "unkept1")
+        meta = SageMakerTrainingConnector(BUILTIN).create(
+            task_template=TaskTemplate.from_flyte_idl(request.template), output_prefix="s3://b/x",
+            task_execution_metadata=TaskExecutionMetadata.from_flyte_idl(request.task_execution_metadata))
+        assert meta.job is None
+        assert "backend: local runs the command of every task on this machine" in meta.error
+        names = [j["TrainingJobName"] for j in LocalClients(server.url).sagemaker.list_training_jobs()[
+            "TrainingJobSummaries"]]
+        assert "flytesnacks-development-unkept1-n0-0" not in names
+    finally:
+        configure()
+
+
 # --- messages -------------------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -65,13 +66,14 @@ def literal_map(task: Any, values: dict[str, Any]) -> Any:
     return literals.LiteralMap.from_flyte_idl(lm.to_flyte_idl())
 
 
-def create_request(task: Any, data: dict[str, str], execution: str) -> Any:
-    """propeller's CreateTaskRequest for `task` (a built-in XGBoost task) on `data`'s train and validation URIs."""
+def create_request(task: Any, data: dict[str, str], execution: str, **values: Any) -> Any:
+    """propeller's CreateTaskRequest for `task` (a built-in XGBoost task) on `data`'s train and validation URIs;
+    `values` add inputs (a tuning task's config) or replace them."""
     ctx = FlyteContextManager.current_context()
     template = get_serializable(OrderedDict(), SerializationSettings(ImageConfig.auto_default_image()), task).template
     inputs = TypeEngine.dict_to_literal_map(ctx, {"train": FlyteDirectory(data["train"]),
                                                   "validation": FlyteDirectory(data["validation"]),
-                                                  "static_hyperparameters": {"num_round": 5}},
+                                                  "static_hyperparameters": {"num_round": 5}, **values},
                                             task.get_input_types())
     task_id = identifier.Identifier(identifier.ResourceType.TASK, "flytesnacks", "development", task.name, "v1")
     ids = identifier.TaskExecutionIdentifier(task_id, identifier.NodeExecutionIdentifier(
@@ -97,16 +99,22 @@ def connector_env(tmp: Path, config: dict[str, Any], keys: dict[str, str]) -> di
     env["SAGEMAKER_PLUGIN_CONFIG"] = str(tmp / "config.json")
     env.update(keys)  # the local SageMaker takes requests signed with its own key pair only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (entry_point_path(tmp), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"  # the log holds all the service wrote, also when it is stopped
+    env["FLYTE_SDK_LOGGING_LEVEL"] = str(logging.ERROR)  # flytekit's own errors (and their tracebacks) in the log
     return env
 
 
 @dataclass(frozen=True)
 class Connector:
-    """A running connector service: its gRPC channel, its log (stdout and stderr) and its Prometheus endpoint."""
+    """A running connector service: its gRPC channel, its log (stdout and stderr), its Prometheus endpoint, and the
+    process's id and ports."""
 
     channel: Any
     log: Path
     metrics_url: str
+    pid: int = 0
+    port: int = 0
+    metrics_port: int = 0
 
 
 @contextlib.contextmanager
@@ -129,7 +137,8 @@ def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str], **sect
                 grpc.channel_ready_future(channel).result(timeout=60)
             except grpc.FutureTimeoutError:
                 pytest.fail(f"pyflyte serve connector did not start:\n{log_path.read_text()[-3000:]}")
-            yield Connector(channel, log_path, f"http://127.0.0.1:{metrics_port}/metrics")
+            yield Connector(channel, log_path, f"http://127.0.0.1:{metrics_port}/metrics", process.pid, port,
+                            metrics_port)
         finally:
             channel.close()
             process.terminate()
