@@ -438,9 +438,9 @@ class SageMakerClient:
 
     def following(self) -> SageMakerClient:
         """This client for following a job known to exist (a status tracker, `run` watching its job, an engine's
-        `get`): its reads keep retrying until `retry.deadline_seconds` instead of stopping at `retry.attempts`, as a
-        storm of throttles must not end the watch of a healthy job; its writes keep the attempt cap. A view: the
-        connections, rate limits, retry budget and counters are this client's, so followers share one budget."""
+        `get`): its reads of the job keep retrying until `retry.deadline_seconds` instead of stopping at
+        `retry.attempts`, as a storm of throttles must not end the watch of a healthy job (`patience_of`). A view:
+        the connections, rate limits, retry budget and counters are this client's, so followers share one budget."""
         if self.patience is Patience.DEADLINE:
             return self
         view = copy.copy(self)
@@ -496,6 +496,11 @@ class SageMakerClient:
             return None
         return self.read_bucket if is_read(operation) else self.write_bucket
 
+    def patience_of(self, service: str, operation: str) -> Patience:
+        """How long a failing call retries: a read of the job (its status, logs, metrics) through `following()` until
+        the deadline; a write, or S3 (local inputs, abort marks: a later `get` looks again), to the attempt cap."""
+        return self.patience if is_read(operation) and service != "s3" else Patience.ATTEMPTS
+
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (e.g. "DescribeTrainingJob") of `service`: rate-limited, retried, errors classified.
 
@@ -510,7 +515,7 @@ class SageMakerClient:
             raise ValueError(f"{service} has no operation {operation!r}")
         method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
         bucket = self.bucket_for(service, operation)
-        patience = self.patience if is_read(operation) else Patience.ATTEMPTS
+        patience = self.patience_of(service, operation)
         start = self._clock()
         tries = throttled = retry_cost = 0
         while True:
