@@ -2,9 +2,10 @@
 
 botocore's own retries are switched off (one attempt per botocore call) so that the one policy (handlers/retry.py:
 backoff, giving up, the retry budget) is the only one: stacking botocore's 3 attempts under our 8 would make 24
-requests and hide the real attempt count. What is retried is read from botocore's retry data. Every attempt,
-retries included, first takes a token from a rate limiter (writes and reads apart), so a burst of tasks queues on our
-side instead of being throttled by SageMaker.
+requests and hide the real attempt count. What is retried is read from botocore's retry data. A call gives up after
+`retry.attempts`, except a read made through `following()` (a job known to exist is being followed), which keeps
+trying until `retry.deadline_seconds`. Every attempt, retries included, first takes a token from a rate limiter
+(writes and reads apart), so a burst of tasks queues on our side instead of being throttled by SageMaker.
 
 Errors leave as `handlers.errors` classes (`classify`), with the operation and AWS's own message, never credentials.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import copy
 import ipaddress
 import logging
 import re
@@ -34,7 +36,7 @@ from handlers import local_credentials, telemetry
 from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
 from handlers.ratelimit import RateLimits as RateLimits  # where callers have always found it
 from handlers.ratelimit import TokenBucket
-from handlers.retry import RetryBudget
+from handlers.retry import Patience, RetryBudget
 from handlers.retry import RetrySettings as RetrySettings  # where callers have always found it
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,11 @@ log = logging.getLogger(__name__)
 SERVICES = ("sagemaker", "logs", "s3", "cloudwatch")
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
+
+
+def is_read(operation: str) -> bool:
+    """The operation only reads: paced by the read bucket, and patient when it follows a job."""
+    return operation.startswith(READ_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -420,12 +427,25 @@ class SageMakerClient:
         #: attempts made per operation, retries included (one per HTTP request sent, or tried to send)
         self.attempts: collections.Counter[str] = collections.Counter()
         self.budget = RetryBudget()
+        #: how long its reads retry: ATTEMPTS, or DEADLINE on the view `following()` returns (writes: ATTEMPTS always)
+        self.patience = Patience.ATTEMPTS
         self._clients: dict[str, BaseClient] = {}
         #: the local SageMaker's key pair these clients sign with (None: boto3's chain, for AWS)
         self.local_keys = (
             local_credentials.for_endpoint(settings.endpoint_url) if settings.local_credentials else None
         )
         self._client("sagemaker")
+
+    def following(self) -> SageMakerClient:
+        """This client for following a job known to exist (a status tracker, `run` watching its job, an engine's
+        `get`): its reads of the job keep retrying until `retry.deadline_seconds` instead of stopping at
+        `retry.attempts`, as a storm of throttles must not end the watch of a healthy job (`patience_of`). A view:
+        the connections, rate limits, retry budget and counters are this client's, so followers share one budget."""
+        if self.patience is Patience.DEADLINE:
+            return self
+        view = copy.copy(self)
+        view.patience = Patience.DEADLINE
+        return view
 
     @property
     def sagemaker(self) -> BaseClient:
@@ -474,21 +494,28 @@ class SageMakerClient:
         """Reads and writes are paced apart; S3 (uploads of local inputs) is not SageMaker's control plane."""
         if service == "s3":
             return None
-        return self.read_bucket if operation.startswith(READ_PREFIXES) else self.write_bucket
+        return self.read_bucket if is_read(operation) else self.write_bucket
+
+    def patience_of(self, service: str, operation: str) -> Patience:
+        """How long a failing call retries: a read of the job (its status, logs, metrics) through `following()` until
+        the deadline; a write, or S3 (local inputs, abort marks: a later `get` looks again), to the attempt cap."""
+        return self.patience if is_read(operation) and service != "s3" else Patience.ATTEMPTS
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (e.g. "DescribeTrainingJob") of `service`: rate-limited, retried, errors classified.
 
         Each attempt takes a token from the write or read bucket, then sends one request; `attempts[operation]`
         counts them. Retryable failures (`is_retryable`) are retried as `settings.retry` says (handlers/retry.py),
-        while the client's retry budget can pay for it; then, or for any other failure, the error is raised as
-        classified by `classify`.
+        until the attempt cap (a read of `following()`: until the deadline) and while the client's retry budget can
+        pay for it (a read of `following()` then waits longer instead); then, or for any other failure, the error is
+        raised as classified by `classify`.
         """
         client = self._client(service)
         if operation not in client.meta.service_model.operation_names:
             raise ValueError(f"{service} has no operation {operation!r}")
         method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
         bucket = self.bucket_for(service, operation)
+        patience = self.patience_of(service, operation)
         start = self._clock()
         tries = throttled = retry_cost = 0
         while True:
@@ -501,7 +528,7 @@ class SageMakerClient:
                 result = method(**params)
             except _AWS_FAILURES as error:
                 throttled += isinstance(error, bce.ClientError) and _error_fields(error)[0] in THROTTLING_CODES
-                sleep, retry_cost = self._retry_after(error, operation, tries, start)
+                sleep, retry_cost = self._retry_after(error, operation, tries, start, patience)
                 if sleep is None:
                     raise self._failure(error, service, operation, tries, start, throttled, retry_cost) from error
                 self._sleep(sleep)
@@ -510,22 +537,33 @@ class SageMakerClient:
             telemetry.call_finished(service, operation, "ok", tries, throttled)
             return result
 
-    def _retry_after(self, error: BaseException, operation: str, tries: int, start: float) -> tuple[float | None, int]:
+    def _retry_after(self, error: BaseException, operation: str, tries: int, start: float, patience: Patience
+                     ) -> tuple[float | None, int]:
         """The seconds to sleep before the next attempt (None: give up) and what the budget was paid for it (-1: it
-        could not pay). A refused loopback connection has no server behind it: one quick retry, then give up."""
+        could not pay; 0: a patient read retried unpaid, after a longer wait). A refused loopback connection has no
+        server behind it: one quick retry, then give up, however patient the call."""
         if not is_retryable(error):
             return None, 0
         policy = self.settings.retry
-        refused = _refused(error) and is_loopback(self.endpoint_url)
-        attempts = min(policy.attempts, LOOPBACK_REFUSED_ATTEMPTS) if refused else max(1, policy.attempts)
-        sleep = LOOPBACK_REFUSED_SLEEP_SECONDS if refused else policy.delay(tries)
-        if tries >= attempts or policy.gives_up(tries, self._clock() - start + sleep):
+        attempts, sleep = policy.attempts, policy.delay(tries)
+        if _refused(error) and is_loopback(self.endpoint_url):  # nothing listens there
+            attempts = min(attempts, LOOPBACK_REFUSED_ATTEMPTS)
+            if tries >= attempts:
+                return None, 0
+            patience, sleep = Patience.ATTEMPTS, LOOPBACK_REFUSED_SLEEP_SECONDS
+        elapsed = self._clock() - start
+        if policy.gives_up(tries, elapsed + sleep, patience):
             return None, 0
         cost = self.budget.spend(timeout=isinstance(error, (bce.ReadTimeoutError, bce.ConnectTimeoutError)))
-        if not cost:
+        if not cost and patience is Patience.ATTEMPTS:
             return None, -1
-        log.info("retrying %s in %.1f s: %s (attempt %d of %d)", operation, sleep, _why(error, self.endpoint_url),
-                 tries + 1, attempts)
+        if not cost:
+            sleep = max(sleep, policy.unpaid_delay())
+            if policy.gives_up(tries, elapsed + sleep, patience):
+                return None, 0
+        until = f"of {attempts}" if patience is Patience.ATTEMPTS else f"until {policy.deadline_seconds:g} s"
+        log.info("retrying %s in %.1f s: %s (attempt %d %s)", operation, sleep, _why(error, self.endpoint_url),
+                 tries + 1, until)
         return sleep, cost
 
     def _failure(self, error: BaseException, service: str, operation: str, tries: int, start: float, throttled: int,
@@ -595,7 +633,8 @@ class SageMakerClient:
 
     def __repr__(self) -> str:
         where = self.settings.endpoint_url or f"AWS {self.partition}"
-        return f"SageMakerClient({self.region}, {where})"
+        following = ", following" if self.patience is Patience.DEADLINE else ""
+        return f"SageMakerClient({self.region}, {where}{following})"
 
 
 def _partition(session: boto3.Session, region: str) -> str:

@@ -1,11 +1,14 @@
-"""The one retry policy: how long to wait after the n-th failure in a row and when to give up (every SageMaker call,
-handlers/client.py, and a create queued on quota, plugin/create_queue.py), and the retry budget that stops retrying
-when most calls fail, as botocore's standard retry mode does. Which errors are worth a retry is not decided here:
-handlers/client.py reads that from botocore's data.
+"""The one retry policy, in small pieces as botocore's standard retry mode has them: how long to wait after the n-th
+failure in a row (`RetrySettings.delay`), when to give up (`RetrySettings.gives_up`, by the call's `Patience`), and
+whether a retry can be afforded (`RetryBudget`, shared by every call of a client, so that an outage is not multiplied
+by every call's retries). Used by every SageMaker call (handlers/client.py) and by a create queued on quota
+(plugin/create_queue.py). Which errors are worth a retry is not decided here: handlers/client.py reads that from
+botocore's data, and it also says which calls are patient.
 """
 
 from __future__ import annotations
 
+import enum
 import random
 from dataclasses import dataclass
 
@@ -19,10 +22,19 @@ _CHECKER = vars(standard.RetryQuotaChecker)
 _MAX_EXPONENT = 64
 
 
+class Patience(enum.Enum):
+    """How long a failing call keeps retrying: botocore stops at an attempt cap, which suits a write and an answer a
+    person waits for, but not a read that follows a job known to exist: a storm of throttles outlasts any cap now and
+    then, and giving up there ends the watch of a healthy job."""
+
+    ATTEMPTS = "attempts"  # until `RetrySettings.attempts` (or the deadline, if sooner): writes, what a person waits on
+    DEADLINE = "deadline"  # until `RetrySettings.deadline_seconds`: reads that follow a job known to exist
+
+
 @dataclass(frozen=True)
 class RetrySettings:
     """Exponential backoff with full jitter (AWS's advice: callers that failed together do not retry together),
-    bounded by attempts and by a deadline that counts the sleeps."""
+    bounded by attempts (a `Patience.ATTEMPTS` call) and by a deadline that counts the sleeps (every call)."""
 
     attempts: int = 8  # total attempts, the first included
     backoff_seconds: float = 0.5  # the backoff's base: the first wait is at most this
@@ -34,10 +46,16 @@ class RetrySettings:
         exponent = min(max(0, failures - 1), _MAX_EXPONENT)
         return random.uniform(0.0, min(self.max_backoff_seconds, self.backoff_seconds * 2**exponent))
 
-    def gives_up(self, attempts: int, next_start: float) -> bool:
-        """No next attempt once `attempts` were made, or if it would start (`next_start` seconds after the first) at
-        or past the deadline."""
-        return attempts >= self.attempts or next_start >= self.deadline_seconds
+    def unpaid_delay(self) -> float:
+        """Seconds to wait before a patient retry the budget could not pay for: in the cap's upper half, so that in
+        an outage each follower asks at most once per half cap, however many there are and however long it lasts."""
+        return random.uniform(self.max_backoff_seconds / 2, self.max_backoff_seconds)
+
+    def gives_up(self, attempts: int, next_start: float, patience: Patience = Patience.ATTEMPTS) -> bool:
+        """No next attempt once `attempts` were made (unless patient till the deadline), or if it would start
+        (`next_start` seconds after the first) at or past the deadline."""
+        capped = patience is Patience.ATTEMPTS and attempts >= self.attempts
+        return capped or next_start >= self.deadline_seconds
 
 
 class RetryBudget:
@@ -62,7 +80,8 @@ class RetryBudget:
         return int(self._quota.available_capacity)
 
     def spend(self, timeout: bool) -> int:
-        """Pay for one retry: its cost, or 0 when the budget cannot pay (then do not retry)."""
+        """Pay for one retry: its cost, or 0 when the budget cannot pay (then do not retry, or, for a patient read,
+        wait `RetrySettings.unpaid_delay`)."""
         cost = self.TIMEOUT_RETRY_COST if timeout else self.RETRY_COST
         return cost if self._quota.acquire(cost) else 0
 

@@ -16,6 +16,8 @@ How an answer is kept right:
 - A job the sweep cannot vouch for (its last change is inside the window yet List does not show it, or it fell outside
   the coverage) falls back to a Describe at most once per `max_age`, i.e. about once per interval.
 - A job gone from SageMaker (Describe answers NotFound) is dropped and NotFound raised.
+- A Describe follows a job known to exist (`SageMakerClient.following()`): a storm of throttles is retried until the
+  retry deadline, not given up at the attempt cap. A sweep keeps the cap: the describes stand in when it fails.
 
 Sweeps run inline, in whichever caller finds one due, under a lock so only one runs; callers that find it running wait
 for it (half an interval at most) rather than serve what it is about to correct. Sweeps start early by about their
@@ -125,6 +127,9 @@ class StatusTracker:
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{PAGE_SIZE}, not {page_size}")
         self.client = client
+        #: describes follow jobs known to exist: they retry until the deadline. Sweeps keep the attempt cap: one that
+        #: fails is replaced by describes, and a patient one would hold every caller behind the sweep lock.
+        self._describer = client.following()
         self.overlap_seconds = float(overlap_seconds)
         self.describe_changes = describe_changes
         self.describe_secondary_changes = describe_secondary_changes
@@ -247,7 +252,7 @@ class StatusTracker:
         if self.sweep_interval_seconds <= 0:
             with self._lock:
                 self._counts["describes"] += 1
-            return self.client.describe_training_job(name)
+            return self._describer.describe_training_job(name)
         with self._lock:
             fresh = self._fresh(self._jobs.get(name), now)
             if fresh is not None:  # another caller's Describe has just landed
@@ -266,7 +271,7 @@ class StatusTracker:
         try:
             start, start_local = self._clock(), self._wall()
             try:
-                answer = self.client.describe_training_job(name)
+                answer = self._describer.describe_training_job(name)
             except NotFound:
                 with self._lock:  # gone from SageMaker (or not there yet): nothing to track
                     self._jobs.pop(name, None)

@@ -236,7 +236,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
                 progress.line(line)
                 resource, description = follow(plugin, meta, progress, logs=not args.no_logs,
                                                poll=_poll_seconds(args, config))
-                metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
+                metrics = metrics_after_run(plugin.client(meta.region, meta.endpoint_url).following(),
+                                            meta.job_name)
             except Interrupted as interrupt:
                 progress.close()
                 meta = meta_after_interrupt(meta, rendered, config)
@@ -324,15 +325,16 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
            ) -> tuple[Resource, dict[str, Any] | None]:
     """Poll until the job ends: phase changes, secondary status transitions with their times, and the logs.
 
-    Returns the final resource and the description it came from."""
-    client = plugin.client(meta.region, meta.endpoint_url)
+    Returns the final resource and the description it came from. Its reads ride out a storm until the retry deadline
+    (the job exists: only the watching could fail)."""
+    client = plugin.client(meta.region, meta.endpoint_url).following()
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
     seen_transitions = 0
 
     def look() -> tuple[Resource, dict[str, Any] | None]:
         nonlocal seen_phase, seen_transitions
-        resource, description = plugin.get_with_description(meta, fresh=True)
+        resource, description = plugin.get_with_description(meta, fresh=True, following=True)
         # Status transitions and log lines, merged in time order so the story reads as it happened.
         events: list[tuple[float, str]] = []
         if description is not None:
@@ -374,7 +376,7 @@ def stop_and_wait(plugin: TrainingJobPlugin, meta: ResourceMeta, timeout: float 
                   grace_seconds: float | None = None) -> Resource:
     """Stop the job and wait (bounded) until SageMaker says it stopped: nothing is left running or billing."""
     plugin.delete(meta, grace_seconds=grace_seconds)
-    return poll_until(lambda: plugin.get_with_description(meta, fresh=True)[0],
+    return poll_until(lambda: plugin.get_with_description(meta, fresh=True, following=True)[0],
                       lambda resource: resource.phase.is_terminal, 0.5, timeout)
 
 
@@ -518,7 +520,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
 
 
 def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -> int:
-    client = plugin.client()
+    client = plugin.client().following() if args.follow else plugin.client()  # no --follow: a person waits
     description = _describe(plugin, args.job_name, config, wait=args.follow)
     hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
     tailer = LogTailer(client, args.job_name, hosts=hosts)

@@ -137,7 +137,7 @@ def follow(plugin: TuningJobPlugin, meta: ResourceMeta, view: TrialTable, poll: 
     seen: list[Phase] = []
 
     def look() -> Resource:
-        resource, description = plugin.get_with_description(meta)
+        resource, description = plugin.get_with_description(meta, following=True)
         if description is not None and not (resource.phase.is_terminal and view.live):  # plain: the last changes too
             best = str((description.get("BestTrainingJob") or {}).get("TrainingJobName", ""))
             view.show(trial_rows(_trials(plugin, meta), best), f"{resource.phase.name}: {resource.message}")

@@ -95,8 +95,10 @@ class TrainingJobPlugin:
                 self._clients[key] = client
             return client
 
-    def _client_for(self, meta: ResourceMeta) -> SageMakerClient:
-        return self.client(meta.region, meta.endpoint_url)
+    def _client_for(self, meta: ResourceMeta, following: bool = False) -> SageMakerClient:
+        """The job's client; `following` the job to its end, its reads retry until the deadline."""
+        client = self.client(meta.region, meta.endpoint_url)
+        return client.following() if following else client
 
     # --- create ---------------------------------------------------------------------------------------------------
 
@@ -177,17 +179,20 @@ class TrainingJobPlugin:
     # --- get ------------------------------------------------------------------------------------------------------
 
     def get(self, meta: ResourceMeta) -> Resource:
-        """The job's phase, message, outputs (on SUCCEEDED) and log links."""
-        return self.get_with_description(meta)[0]
+        """The job's phase, message, outputs (on SUCCEEDED) and log links. An engine's get follows the job `create`
+        made: its reads ride out throttling and 5xx until `retry.deadline_seconds` (`following`)."""
+        return self.get_with_description(meta, following=True)[0]
 
-    def get_with_description(self, meta: ResourceMeta, fresh: bool = False
+    def get_with_description(self, meta: ResourceMeta, fresh: bool = False, following: bool = False
                              ) -> tuple[Resource, dict[str, Any] | None]:
         """get, plus the DescribeTrainingJob answer it came from (None while the job does not exist).
 
         Answers come from the process's shared status tracker (one ListTrainingJobs sweep for all jobs, a Describe
         only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
+        `following`: the caller follows the job to its end (its reads retry until the deadline, see
+        `SageMakerClient.following`); else a person waits for this one answer, and a read stops at the attempt cap.
         """
-        client = self._client_for(meta)
+        client = self._client_for(meta, following)
         tracker = tracker_for(client, self._sweep_interval(), messages=self.status_messages)
         try:
             description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)

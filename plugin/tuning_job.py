@@ -57,11 +57,12 @@ class TuningJobPlugin(TrainingJobPlugin):
 
     # --- get ------------------------------------------------------------------------------------------------------
 
-    def get_with_description(self, meta: ResourceMeta, fresh: bool = True
+    def get_with_description(self, meta: ResourceMeta, fresh: bool = True, following: bool = False
                              ) -> tuple[Resource, dict[str, Any] | None]:
         """get: the tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links; and
-        the DescribeHyperParameterTuningJob answer (described each time: `fresh` is always so)."""
-        client = self._client_for(meta)
+        the DescribeHyperParameterTuningJob answer (described each time: `fresh` is always so). `following` as for
+        a training job."""
+        client = self._client_for(meta, following)
         try:
             description = self._describe_job(client, meta.job_name)
         except NotFound:

@@ -21,6 +21,7 @@ process's shared trackers are cleared around each test so that the faulted clien
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import random
 import threading
@@ -35,7 +36,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.httpsession import URLLib3Session
 
-from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error, raising
+from aws_faults import AWS_NOT_FOUND, STOPPED_BY_TAG, Fault, answer, aws_error, raising, seconds_retried
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, TransientError
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
@@ -50,6 +51,8 @@ pytestmark = pytest.mark.timeout(60)
 INSTANCE_TYPE = "ml.m5.xlarge"
 QUOTA_TYPE = "ml.m4.xlarge"  # the server lets jobs hold one instance of it at once; only the quota tests use it
 ATTEMPTS = 8  # the retry policy's attempts per call (config default)
+#: `short_deadline`'s retry deadline: a `get` follows its job, so its reads give up only there, not after ATTEMPTS
+FOLLOW_DEADLINE = 1.0
 # tests/conftest.py runs this module's local SageMaker (`server`, and `aws` on it) with LOCAL_SETTINGS.
 LOCAL_SETTINGS = LocalSettings(
     execution="simulate",
@@ -132,6 +135,15 @@ class Engine:
 @pytest.fixture
 def engine(config: Config, session: boto3.Session) -> Iterator[Engine]:
     made = Engine(config, session)
+    yield made
+    made.client.close()
+
+
+@pytest.fixture
+def short_deadline(config: Config, session: boto3.Session) -> Iterator[Engine]:
+    """An engine whose calls give up after FOLLOW_DEADLINE seconds: where a fault never ends, `get` retries so long."""
+    retry = dataclasses.replace(config.retry, deadline_seconds=FOLLOW_DEADLINE)
+    made = Engine(dataclasses.replace(config, retry=retry), session)
     yield made
     made.client.close()
 
@@ -314,6 +326,14 @@ def assert_gave_up(error: TransientError, operation: str) -> None:
     assert str(error).startswith(f"{operation} failed after {ATTEMPTS} attempts"), str(error)
 
 
+def assert_followed_until_the_deadline(engine: Engine, error: TransientError, operation: str) -> None:
+    """`get` follows a job that exists: it gave up at the deadline, well past the attempt cap."""
+    assert error.operation == operation
+    assert str(error).startswith(f"{operation} failed after "), str(error)
+    assert engine.faults.attempts[operation] > ATTEMPTS, engine.faults.attempts
+    assert seconds_retried(str(error)) >= FOLLOW_DEADLINE - 0.05
+
+
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_create_faults_that_outlast_the_retries_are_transient_and_make_no_job(engine: Engine, aws: LocalClients,
                                                                               server_clock: ManualClock, train: str,
@@ -342,7 +362,9 @@ FAILING_CALLS = {"DescribeTrainingJob": ("get", "delete"), "StopTrainingJob": ("
 @pytest.mark.parametrize("operation", FAILING_CALLS)
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_running_job_faults_that_outlast_the_retries_are_transient_and_the_next_delete_stops(
-        engine: Engine, aws: LocalClients, server_clock: ManualClock, train: str, fault: Fault, operation: str) -> None:
+        short_deadline: Engine, aws: LocalClients, server_clock: ManualClock, train: str, fault: Fault,
+        operation: str) -> None:
+    engine = short_deadline
     the_task = task(train)
     with server_clock.held():
         meta = engine.plugin.create(load_task(the_task))
@@ -350,7 +372,10 @@ def test_running_job_faults_that_outlast_the_retries_are_transient_and_the_next_
         first_call, *then = FAILING_CALLS[operation]
         with pytest.raises(TransientError) as caught:
             getattr(engine.plugin, first_call)(meta)
-        assert_gave_up(caught.value, operation)
+        if first_call == "get":
+            assert_followed_until_the_deadline(engine, caught.value, operation)
+        else:
+            assert_gave_up(caught.value, operation)
         for call in then:
             with pytest.raises(TransientError):
                 getattr(engine.plugin, call)(meta)
@@ -364,10 +389,11 @@ def test_running_job_faults_that_outlast_the_retries_are_transient_and_the_next_
 
 
 @pytest.mark.parametrize("fault", TRANSIENT.values(), ids=TRANSIENT.keys())
-def test_list_tags_faults_that_outlast_the_retries_are_transient(engine: Engine, aws: LocalClients,
+def test_list_tags_faults_that_outlast_the_retries_are_transient(short_deadline: Engine, aws: LocalClients,
                                                                  server_clock: ManualClock, train: str,
                                                                  fault: Fault) -> None:
     """A stopped job's phase needs its tags (ABORTED or stopped by someone else): no guess when they cannot be read."""
+    engine = short_deadline
     the_task = task(train)
     with server_clock.held():
         meta = engine.plugin.create(load_task(the_task))
@@ -376,7 +402,7 @@ def test_list_tags_faults_that_outlast_the_retries_are_transient(engine: Engine,
     engine.faults.set("ListTags", always(fault))
     with pytest.raises(TransientError) as caught:
         engine.plugin.get(meta)
-    assert_gave_up(caught.value, "ListTags")
+    assert_followed_until_the_deadline(engine, caught.value, "ListTags")
 
     engine.faults.clear()
     assert engine.plugin.get(meta).phase is Phase.ABORTED

@@ -42,10 +42,13 @@ def retry_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "handlers.client" and r.levelno >= logging.INFO]
 
 
-def test_a_refused_loopback_connection_is_retried_once_then_given_up(closed_url: str,
+@pytest.mark.parametrize("following", [False, True], ids=["plain", "following"])
+def test_a_refused_loopback_connection_is_retried_once_then_given_up(closed_url: str, following: bool,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """However patient the call (a read that follows a job retries until the deadline): nothing listens there."""
     clock = FakeClock()
     client = client_for(closed_url, clock)
+    client = client.following() if following else client
     with caplog.at_level(logging.INFO, logger="handlers.client"), pytest.raises(TransientError) as caught:
         client.describe_training_job("some-job")
     assert client.attempts["DescribeTrainingJob"] == LOOPBACK_REFUSED_ATTEMPTS == 2

@@ -12,6 +12,7 @@ Importable by name (`from aws_faults import answer`): tests/conftest.py puts tes
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -85,3 +86,10 @@ def raising(make: Callable[[str], BaseException]) -> Fault:
         raise make(request.url)
 
     return fault
+
+
+def seconds_retried(message: str) -> float:
+    """How long a call that gave up says it kept trying ("... failed after 9 attempts over 2.0 s ...")."""
+    over = re.search(r" failed after \d+ attempts? over ([0-9.]+) s", message)
+    assert over is not None, message
+    return float(over.group(1))
