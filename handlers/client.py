@@ -15,13 +15,14 @@ from __future__ import annotations
 import builtins
 import collections
 import copy
+import functools
 import ipaddress
 import logging
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from handlers import local_credentials, telemetry
+from handlers import local_credentials, paging, telemetry
 from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
 from handlers.ratelimit import RateLimits as RateLimits  # where callers have always found it
 from handlers.ratelimit import TokenBucket
@@ -596,7 +597,7 @@ class SageMakerClient:
         return self.call("sagemaker", "DescribeTrainingJob", TrainingJobName=name)
 
     def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
-        """One page of ListTrainingJobs; page on NextToken until it is gone (a page may be short or empty)."""
+        """One page of ListTrainingJobs (`pages` walks them all)."""
         return self.call("sagemaker", "ListTrainingJobs", **kwargs)
 
     def stop_training_job(self, name: str) -> None:
@@ -608,15 +609,14 @@ class SageMakerClient:
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         """Every tag of a resource, all pages."""
-        tags: list[dict[str, str]] = []
-        params: dict[str, Any] = {"ResourceArn": arn}
-        while True:
-            page = self.call("sagemaker", "ListTags", **params)
-            tags.extend(page.get("Tags", []))
-            token = page.get("NextToken")
-            if not token:
-                return tags
-            params["NextToken"] = token
+        pages = self.pages("sagemaker", "ListTags", {"ResourceArn": arn})
+        return [tag for page in pages for tag in page.get("Tags", [])]
+
+    def pages(self, service: str, operation: str, params: Mapping[str, Any], max_pages: int | None = None
+              ) -> Iterator[dict[str, Any]]:
+        """Each page of the list `operation` answers for `params` (handlers/paging.py), each page one `call`."""
+        return paging.pages(functools.partial(self.call, service, operation), operation, params, service=service,
+                            max_pages=max_pages)
 
     def close(self) -> None:
         """Close the HTTP connection pools of the clients built so far (a later call opens new ones)."""
