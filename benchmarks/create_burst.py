@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from handlers.client import RateLimits
+    from handlers.ratelimit import RateLimits
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.testing import LocalClients
     from plugin.config import Config, LocalConfig

@@ -43,8 +43,10 @@ import yaml
 
 from aws_faults import seconds_retried
 from handlers import local_credentials
-from handlers.client import READ_PREFIXES, ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.client import READ_PREFIXES, ClientSettings, SageMakerClient
 from handlers.errors import TransientError
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, TrainingJobPlugin, load_task

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("moto")
 
-from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.logs import LOG_GROUP
 from handlers.metric_series import (
     MAX_QUERIES,
@@ -26,6 +26,7 @@ from handlers.metric_series import (
     host_names,
     metric_names,
 )
+from handlers.ratelimit import RateLimits
 from local_sagemaker import LocalSageMaker, LocalSettings, metric_data
 from local_sagemaker import patch as patch_module
 from local_sagemaker.testing import LocalClients, unique_name

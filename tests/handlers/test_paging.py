@@ -57,7 +57,7 @@ def test_max_pages_stops_the_walk() -> None:
 
 @pytest.mark.parametrize("tokens", [["a", "a"], ["a", "b", "a"]], ids=["twice in a row", "in a circle"])
 def test_a_token_handed_out_again_is_a_clean_error(tokens: list[str | None]) -> None:
-    with pytest.raises(AwsError, match="ListTags: .*twice") as raised:
+    with pytest.raises(AwsError, match=r"ListTags: .*twice") as raised:
         list(paging.pages(Pages(tokens), "ListTags", {"ResourceArn": ARN}))
     assert raised.value.operation == "ListTags"
 
