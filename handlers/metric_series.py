@@ -248,11 +248,6 @@ def choose_period(age: timedelta, span: timedelta) -> int:
     return math.ceil(wanted / multiple) * multiple
 
 
-def calls_needed(metrics: int, hosts: int) -> int:
-    """GetMetricData calls per page of answers for `metrics` × `hosts` series."""
-    return math.ceil(metrics * hosts / MAX_QUERIES)
-
-
 def _query(index: int, metric: str, host: str, period: int) -> dict[str, Any]:
     return {"Id": f"q{index}", "Label": f"{metric} {host}", "ReturnData": True,
             "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric,

@@ -501,12 +501,6 @@ def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messa
         return tracker
 
 
-def clear_trackers() -> None:
-    """Forget every shared tracker (tests; a local SageMaker restarted on the same endpoint)."""
-    with _TRACKERS_LOCK:
-        _TRACKERS.clear()
-
-
 # --- summaries --------------------------------------------------------------------------------------------------------
 
 

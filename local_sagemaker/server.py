@@ -35,8 +35,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from handlers import local_credentials
 from handlers.client import ClientSettings, SageMakerClient
-from handlers.job_pages import page_url
 from handlers.local_credentials import LocalCredentials
+from handlers.local_job_links import page_url
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from local_sagemaker import patch

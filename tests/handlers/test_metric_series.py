@@ -21,7 +21,6 @@ from handlers.metric_series import (
     MAX_QUERIES,
     NAMESPACE,
     MetricReader,
-    calls_needed,
     choose_period,
     host_names,
     metric_names,
@@ -30,6 +29,7 @@ from handlers.ratelimit import RateLimits
 from local_sagemaker import LocalSageMaker, LocalSettings, metric_data
 from local_sagemaker import patch as patch_module
 from local_sagemaker.testing import LocalClients, unique_name
+from metric_checks import calls_needed
 
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=10)
 
