@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from handlers.client import RateLimits
+    from handlers.ratelimit import RateLimits
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.testing import LocalClients
     from plugin.config import Config, LocalConfig
@@ -115,13 +115,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _count_jobs(client: Any) -> int:
     """Jobs the local SageMaker holds, all pages."""
-    total, params = 0, {"MaxResults": 100}
-    while True:
-        page = client.list_training_jobs(**params)
-        total += len(page.get("TrainingJobSummaries", []))
-        if not page.get("NextToken"):
-            return total
-        params["NextToken"] = page["NextToken"]
+    pages = client.pages("sagemaker", "ListTrainingJobs", {"MaxResults": 100})
+    return sum(len(page.get("TrainingJobSummaries", [])) for page in pages)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

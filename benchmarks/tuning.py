@@ -91,16 +91,10 @@ def run_job(aws: Any, request: dict[str, Any], poll: float = 0.05) -> tuple[dict
 
 
 def trial_seconds(aws: Any, name: str) -> list[float]:
-    seconds = []
-    token = None
-    while True:
-        page = aws.sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=name, MaxResults=100, **({"NextToken": token} if token else {}))
-        for trial in page["TrainingJobSummaries"]:
-            seconds.append((trial["TrainingEndTime"] - trial["CreationTime"]).total_seconds())
-        token = page.get("NextToken")
-        if not token:
-            return seconds
+    pages = aws.sagemaker.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name, PaginationConfig={"PageSize": 100})
+    return [(trial["TrainingEndTime"] - trial["CreationTime"]).total_seconds()
+            for page in pages for trial in page["TrainingJobSummaries"]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,43 +1,41 @@
-"""The boto3 client the plugin talks to SageMaker through: one retry policy, client-side rate limits, classified errors.
+"""The boto3 client the plugin talks to SageMaker through: each call is acquire -> send -> decide.
 
-botocore's own retries are switched off (one attempt per botocore call) so that the one policy (handlers/retry.py:
-backoff, giving up, the retry budget) is the only one: stacking botocore's 3 attempts under our 8 would make 24
-requests and hide the real attempt count. What is retried is read from botocore's retry data. A call gives up after
-`retry.attempts`, except a read made through `following()` (a job known to exist is being followed), which keeps
-trying until `retry.deadline_seconds`. Every attempt, retries included, first takes a token from a rate limiter
-(writes and reads apart), so a burst of tasks queues on our side instead of being throttled by SageMaker.
+Acquire: every attempt, retries included, first takes a token from a rate limiter (writes and reads apart,
+handlers/ratelimit.py), so a burst of tasks queues on our side instead of being throttled by SageMaker. Send: one
+request; botocore's own retries are switched off so that ours are the only ones (stacking botocore's 3 attempts under
+our 8 would make 24 requests and hide the real attempt count). Decide: handlers/retry.py says what is retried, how
+long to wait and whether the retry budget pays; a call gives up after `retry.attempts`, except a read made through
+`following()` (a job known to exist is being followed), which keeps trying until `retry.deadline_seconds`; a local
+SageMaker that refuses the connection gets one quick retry (handlers/loopback.py).
 
-Errors leave as `handlers.errors` classes (`classify`), with the operation and AWS's own message, never credentials.
+Errors leave as `handlers.errors` classes (handlers/classify.py), with the operation and AWS's own message, never
+credentials.
 """
 
 from __future__ import annotations
 
-import builtins
 import collections
 import copy
-import ipaddress
+import dataclasses
+import functools
 import logging
-import re
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import botocore.exceptions as bce
-import urllib3.exceptions
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from handlers import local_credentials, telemetry
-from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
-from handlers.ratelimit import RateLimits as RateLimits  # where callers have always found it
-from handlers.ratelimit import TokenBucket
-from handlers.retry import Patience, RetryBudget
-from handlers.retry import RetrySettings as RetrySettings  # where callers have always found it
+from handlers import local_credentials, loopback, paging, retry, telemetry
+from handlers.classify import attempt_failure, classify, local_refusal
+from handlers.errors import AwsError
+from handlers.ratelimit import RateLimits, TokenBucket
+from handlers.retry import Decision, Patience, RetryBudget, RetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -65,314 +63,8 @@ class ClientSettings:
     read_timeout: float = 60
 
 
-# --- what is retried ------------------------------------------------------------------------------------------------
-
-
-def _botocore_retry_tables() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
-    """Throttling codes, transient codes and transient HTTP statuses as botocore's standard retry mode knows them.
-
-    They are private attributes of botocore.retries.standard; should a release rename them, botocore's legacy retry
-    data (botocore/data/_retry.json, the error codes and statuses its policies retry) stands in: never a hand copy.
-    """
-    from botocore.retries import standard
-
-    throttled = getattr(standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", None)
-    transient = getattr(standard.TransientRetryableChecker, "_TRANSIENT_ERROR_CODES", None)
-    statuses = getattr(standard.TransientRetryableChecker, "_TRANSIENT_STATUS_CODES", None)
-    if throttled and transient and statuses:
-        return frozenset(throttled), frozenset(transient), frozenset(statuses)
-    return _legacy_retry_data()  # pragma: no cover - depends on botocore internals
-
-
-def _legacy_retry_data() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
-    import botocore.loaders
-
-    definitions = botocore.loaders.create_loader().load_data("_retry")["definitions"].values()
-    responses = [d["applies_when"]["response"] for d in definitions if "response" in d.get("applies_when", {})]
-    codes = frozenset(str(r["service_error_code"]) for r in responses if "service_error_code" in r)
-    statuses = frozenset(int(r["http_status_code"]) for r in responses
-                         if "service_error_code" not in r and int(r["http_status_code"]) >= 500)
-    return codes, frozenset(), statuses
-
-
-THROTTLING_CODES, TRANSIENT_CODES, TRANSIENT_STATUSES = _botocore_retry_tables()
-THROTTLING_STATUS = 429
-#: network faults: botocore's connection and HTTP client errors (connect/read timeouts, closed connections, endpoint
-#: unreachable), and the urllib3/socket errors that can escape botocore while a response body is read
-NETWORK_ERRORS: tuple[type[Exception], ...] = (
-    bce.ConnectionError,
-    bce.HTTPClientError,
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.ReadTimeoutError,
-    builtins.ConnectionError,
-)
 #: what `call` turns into `handlers.errors` classes; anything else (a bug) propagates as it is
-_AWS_FAILURES: tuple[type[Exception], ...] = (bce.BotoCoreError, bce.ClientError, *NETWORK_ERRORS)
-
-
-def _error_fields(error: bce.ClientError) -> tuple[str, str, int | None]:
-    response: Mapping[str, Any] = error.response or {}
-    err = response.get("Error") or {}
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    return str(err.get("Code") or ""), str(err.get("Message") or ""), status if isinstance(status, int) else None
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Throttling, transient codes, HTTP 429/500/502/503/504 and network faults; never a request SageMaker refused."""
-    if isinstance(error, bce.ClientError):
-        code, _, status = _error_fields(error)
-        return (
-            code in THROTTLING_CODES
-            or code in TRANSIENT_CODES
-            or status == THROTTLING_STATUS
-            or status in TRANSIENT_STATUSES
-        )
-    return isinstance(error, NETWORK_ERRORS)
-
-
-def _refused(error: BaseException) -> bool:
-    """A connection refused (nothing listens there), as opposed to a timeout or a reset."""
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ConnectionRefusedError):
-            return True
-        seen.add(id(cause))
-        inner = cause.kwargs.get("error") if isinstance(cause, bce.BotoCoreError) else None
-        cause = inner if isinstance(inner, BaseException) else (cause.__cause__ or cause.__context__)
-    return False
-
-
-def is_loopback(url: str | None) -> bool:
-    """The endpoint is on this machine (127.0.0.0/8, ::1, localhost)."""
-    return is_loopback_host(urllib.parse.urlsplit(url or "").hostname or "")
-
-
-def is_loopback_host(name: str) -> bool:
-    """A host name or address of this machine: localhost, 127.0.0.0/8, ::1."""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-#: a refused connection to a loopback endpoint means nothing listens there: one quick retry (a server that is just
-#: starting), then give up, rather than back off for half a minute
-LOOPBACK_REFUSED_ATTEMPTS = 2
-LOOPBACK_REFUSED_SLEEP_SECONDS = 0.25
-
-
-def _why(error: BaseException | None, endpoint_url: str | None) -> str:
-    """What went wrong with an attempt, in a few words, for the line that says it is retried."""
-    if isinstance(error, bce.ClientError):
-        code, message, status = _error_fields(error)
-        return redact(_tidy(f"{code or status}: {message}" if message else str(code or status)))
-    if error is not None and _refused(error):
-        return f"connection refused by {endpoint_url or 'the endpoint'}"
-    if isinstance(error, bce.EndpointConnectionError):
-        return f"could not connect to {error.kwargs.get('endpoint_url') or endpoint_url or 'the endpoint'}"
-    if isinstance(error, (bce.ReadTimeoutError, urllib3.exceptions.ReadTimeoutError)):
-        return "no answer in time (read timeout)"
-    return redact(_tidy(f"{type(error).__name__}: {error}"))
-
-
-# --- classification -------------------------------------------------------------------------------------------------
-
-_NOT_FOUND = re.compile(r"not found|does not exist|could not find|cannot find", re.IGNORECASE)
-_NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket"})
-_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
-_REJECTED_CREDENTIAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "InvalidSignatureException",
-        "IncompleteSignature",
-        "IncompleteSignatureException",
-        "MissingAuthenticationToken",
-        "MissingAuthenticationTokenException",
-        "AuthFailure",
-        "RequestExpired",
-        "RequestTimeTooSkewed",
-    }
-)
-_CREDENTIAL_ERROR_NAMES = (
-    "NoCredentialsError",
-    "PartialCredentialsError",
-    "CredentialRetrievalError",
-    "UnknownCredentialError",
-    "ProfileNotFound",
-    "ConfigNotFound",
-    "ConfigParseError",
-    "InfiniteLoopConfigError",
-    "MetadataRetrievalError",
-    "NoAuthTokenError",
-    "RefreshWithMFAUnsupportedError",
-    "SSOError",
-    "SSOTokenLoadError",
-    "TokenRetrievalError",
-    "UnauthorizedSSOTokenError",
-    "PendingAuthorizationExpiredError",
-    "LoginAuthorizationCodeError",
-    "LoginTokenLoadError",
-)
-#: botocore's errors about loading credentials (those this botocore has)
-_CREDENTIAL_ERRORS: tuple[type[Exception], ...] = tuple(
-    cls for cls in (getattr(bce, name, None) for name in _CREDENTIAL_ERROR_NAMES) if isinstance(cls, type)
-)
-_CONFIGURE = (
-    "configure them with `aws configure`, environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) "
-    "or a profile (AWS_PROFILE)"
-)
-_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
-_SECRET_VALUE = re.compile(
-    r"(?i)(aws_secret_access_key|secret_?access_?key|aws_session_token|session_?token|security_?token"
-    r"|x-amz-security-token|signature|credential)"
-    r"(\"?\s*[=:]\s*\"?)([^\s,;&\"'}]+)"
-)
-_MESSAGE_LIMIT = 1000
-
-
-# AWS's validation messages quote the offending value: for the container environment, that may be a secret.
-_ENVIRONMENT_VALUE = re.compile(r"Value '.*?' at 'environment", re.DOTALL)
-
-
-def redact(text: str) -> str:
-    """Mask anything that looks like an access key id or a secret/token value, whatever produced the text."""
-    text = _ACCESS_KEY_ID.sub(lambda m: m.group(1) + "*" * 16, text)
-    text = _ENVIRONMENT_VALUE.sub("Value '****' at 'environment", text)
-    return _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "****", text)
-
-
-def _tidy(text: str) -> str:
-    """One line, bounded: a 5xx can bring a whole HTML page as its message."""
-    text = " ".join(text.split())
-    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
-
-
-def classify(
-    error: BaseException,
-    operation: str,
-    *,
-    service: str = "sagemaker",
-    attempts: int = 1,
-    elapsed: float | None = None,
-) -> AwsError:
-    """The `handlers.errors` class for an error boto3 raised during `operation`, with a message a person can act on.
-
-    `attempts` and `elapsed` (seconds, sleeps included) say how long the retry policy tried before giving up; they
-    appear in a TransientError's message. A ValidationException means "not found" only for an operation on an
-    existing resource (Describe, Stop, AddTags...): AWS answers a missing training job with ValidationException
-    "Requested resource not found." and moto with "Could not find training job '...'"; for a Create it is always
-    InvalidRequest. The message never carries credentials (`redact`).
-    """
-    if isinstance(error, AwsError):
-        return error
-    code = type(error).__name__
-    make: type[AwsError]
-    if isinstance(error, bce.ClientError):
-        code, message, status = _error_fields(error)
-        make, text = _classify_answer(error, code, _tidy(message), status, operation, service)
-        if make is TransientError:
-            text = f"{operation} {_gave_up(attempts, elapsed)} ({text})"
-        else:
-            text = f"{operation}: {text}"
-    elif isinstance(error, _CREDENTIAL_ERRORS):
-        make = AccessDenied
-        if isinstance(error, bce.NoCredentialsError):
-            text = f"{operation}: AWS credentials were not found: {_CONFIGURE} ({error})"
-        elif isinstance(error, bce.ProfileNotFound):
-            text = f"{operation}: {error}: create it with `aws configure --profile NAME`, or choose another profile"
-        else:
-            text = f"{operation}: AWS credentials could not be loaded ({error}): {_CONFIGURE}"
-    elif isinstance(error, bce.EndpointConnectionError):
-        make = TransientError
-        url = str(error.kwargs.get("endpoint_url", ""))
-        if _refused(error) and is_loopback(url):
-            advice = ("check that the local SageMaker is running: nothing listens on that port (start one with "
-                      "`sagemaker-plugin local serve`, or leave local.endpoint_url and $SAGEMAKER_PLUGIN_ENDPOINT_URL "
-                      "unset and `run` starts its own)")
-        else:
-            advice = "check the network and the region, or that the local SageMaker is running"
-        text = f"{operation} {_gave_up(attempts, elapsed)}: could not connect to the endpoint {url}: {advice} ({error})"
-    elif isinstance(error, NETWORK_ERRORS):
-        make = TransientError
-        text = f"{operation} {_gave_up(attempts, elapsed)}: network error ({code}: {error})"
-    elif isinstance(error, bce.ParamValidationError):
-        make = InvalidRequest
-        text = f"{operation}: the request does not fit the API ({error})"
-    else:
-        make = AwsError
-        text = f"{operation} failed ({code}: {error})"
-    return make(redact(_tidy(text)), code=code, operation=operation)
-
-
-def _classify_answer(
-    error: bce.ClientError, code: str, message: str, status: int | None, operation: str, service: str
-) -> tuple[type[AwsError], str]:
-    """The class for an error AWS answered, and what to tell a person, AWS's own words last."""
-    said = f"AWS said {code}: {message}" if code and message else f"AWS said {code or message}"
-    if code == "ValidationException":
-        if _NOT_FOUND.search(message) and not operation.startswith("Create"):
-            return NotFound, f"{_what(operation)} does not exist ({said})"
-        return InvalidRequest, f"the request was rejected as invalid ({said})"
-    if code in _NOT_FOUND_CODES:
-        return NotFound, f"{_what(operation)} does not exist ({said})"
-    if code in ("ResourceInUse", "ResourceInUseException"):
-        return NameInUse, (
-            f"the name is already taken, possibly by an earlier attempt of this same call whose response was lost "
-            f"({said})"
-        )
-    if code == "ResourceLimitExceeded":
-        return ResourceLimit, (
-            f"an account quota is full; it clears when other jobs end, or ask AWS for a quota increase ({said})"
-        )
-    if code.startswith("AccessDenied"):
-        also = " and iam:PassRole on the job's role" if operation == "CreateTrainingJob" else ""
-        return AccessDenied, (
-            f"the AWS identity in use is not allowed to do this: grant it {service}:{operation}{also}, "
-            f"or use another profile ({said})"
-        )
-    if code in _EXPIRED_CODES or code.startswith("ExpiredToken"):
-        return AccessDenied, (
-            f"the AWS credentials have expired: refresh them (e.g. `aws sso login`, or new temporary credentials) "
-            f"({said})"
-        )
-    if code in _REJECTED_CREDENTIAL_CODES:
-        return AccessDenied, (
-            f"AWS did not accept the credentials in use (unknown access key, wrong secret, or a wrong system clock): "
-            f"check them with `aws sts get-caller-identity`, or {_CONFIGURE} ({said})"
-        )
-    if code in ("403", "Forbidden"):  # S3 answers HEAD requests with a bare status
-        return AccessDenied, f"the AWS identity in use is not allowed to do this, or the resource is another's ({said})"
-    if code in ("404", "NotFound") or status == 404:
-        return NotFound, f"{_what(operation)} does not exist ({said})"
-    if is_retryable(error):
-        return TransientError, said
-    if status is not None and 400 <= status < 500:
-        return InvalidRequest, f"the request was refused ({said})"
-    return AwsError, f"failed ({said})"
-
-
-def _local_refusal(operation: str, endpoint_url: str | None, said: str) -> str:
-    """A local SageMaker refused the key pair: it takes only its own, made when it started."""
-    return (f"{operation}: the local SageMaker at {endpoint_url} did not accept the credentials in use: it accepts "
-            f"only the key pair it made when it started. In this shell, run the `export AWS_ACCESS_KEY_ID=...` and "
-            f"`export AWS_SECRET_ACCESS_KEY=...` lines `sagemaker-plugin local serve` printed (or leave "
-            f"local.endpoint_url and $SAGEMAKER_PLUGIN_ENDPOINT_URL unset to use a local SageMaker started for you) "
-            f"[{said}]")
-
-
-def _what(operation: str) -> str:
-    return "the training job" if operation.endswith("TrainingJob") else "the resource"
-
-
-def _gave_up(attempts: int, elapsed: float | None) -> str:
-    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
-    return f"failed after {tries}" + ("" if elapsed is None else f" over {elapsed:.1f} s")
+_AWS_FAILURES: tuple[type[Exception], ...] = (bce.BotoCoreError, bce.ClientError, *retry.NETWORK_ERRORS)
 
 
 # --- the client -----------------------------------------------------------------------------------------------------
@@ -502,20 +194,16 @@ class SageMakerClient:
         return self.patience if is_read(operation) and service != "s3" else Patience.ATTEMPTS
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
-        """Call `operation` (e.g. "DescribeTrainingJob") of `service`: rate-limited, retried, errors classified.
-
-        Each attempt takes a token from the write or read bucket, then sends one request; `attempts[operation]`
-        counts them. Retryable failures (`is_retryable`) are retried as `settings.retry` says (handlers/retry.py),
-        until the attempt cap (a read of `following()`: until the deadline) and while the client's retry budget can
-        pay for it (a read of `following()` then waits longer instead); then, or for any other failure, the error is
-        raised as classified by `classify`.
-        """
+        """Call `operation` (e.g. "DescribeTrainingJob") of `service`: acquire a token of the write or read bucket,
+        send one request (`attempts[operation]` counts them), decide on a failure (`decide`): sleep and go again, or
+        raise the error classified (handlers/classify.py)."""
         client = self._client(service)
         if operation not in client.meta.service_model.operation_names:
             raise ValueError(f"{service} has no operation {operation!r}")
         method: Callable[..., dict[str, Any]] = getattr(client, xform_name(operation))
         bucket = self.bucket_for(service, operation)
         patience = self.patience_of(service, operation)
+        checker = retry.standard_checker()
         start = self._clock()
         tries = throttled = retry_cost = 0
         while True:
@@ -527,52 +215,42 @@ class SageMakerClient:
             try:
                 result = method(**params)
             except _AWS_FAILURES as error:
-                throttled += isinstance(error, bce.ClientError) and _error_fields(error)[0] in THROTTLING_CODES
-                sleep, retry_cost = self._retry_after(error, operation, tries, start, patience)
-                if sleep is None:
+                throttled += checker.is_throttle(error)
+                decision = self.decide(error, operation, tries, self._clock() - start, patience)
+                retry_cost = decision.cost
+                if decision.sleep is None:
                     raise self._failure(error, service, operation, tries, start, throttled, retry_cost) from error
-                self._sleep(sleep)
+                self._sleep(decision.sleep)
                 continue
             self.budget.succeeded(retry_cost)
             telemetry.call_finished(service, operation, "ok", tries, throttled)
             return result
 
-    def _retry_after(self, error: BaseException, operation: str, tries: int, start: float, patience: Patience
-                     ) -> tuple[float | None, int]:
-        """The seconds to sleep before the next attempt (None: give up) and what the budget was paid for it (-1: it
-        could not pay; 0: a patient read retried unpaid, after a longer wait). A refused loopback connection has no
-        server behind it: one quick retry, then give up, however patient the call."""
-        if not is_retryable(error):
-            return None, 0
-        policy = self.settings.retry
-        attempts, sleep = policy.attempts, policy.delay(tries)
-        if _refused(error) and is_loopback(self.endpoint_url):  # nothing listens there
-            attempts = min(attempts, LOOPBACK_REFUSED_ATTEMPTS)
-            if tries >= attempts:
-                return None, 0
-            patience, sleep = Patience.ATTEMPTS, LOOPBACK_REFUSED_SLEEP_SECONDS
-        elapsed = self._clock() - start
-        if policy.gives_up(tries, elapsed + sleep, patience):
-            return None, 0
-        cost = self.budget.spend(timeout=isinstance(error, (bce.ReadTimeoutError, bce.ConnectTimeoutError)))
-        if not cost and patience is Patience.ATTEMPTS:
-            return None, -1
-        if not cost:
-            sleep = max(sleep, policy.unpaid_delay())
-            if policy.gives_up(tries, elapsed + sleep, patience):
-                return None, 0
-        until = f"of {attempts}" if patience is Patience.ATTEMPTS else f"until {policy.deadline_seconds:g} s"
-        log.info("retrying %s in %.1f s: %s (attempt %d %s)", operation, sleep, _why(error, self.endpoint_url),
-                 tries + 1, until)
-        return sleep, cost
+    def decide(self, error: BaseException, operation: str, tries: int, elapsed: float, patience: Patience
+               ) -> Decision:
+        """After a failed attempt: retry (after `Decision.sleep`) or give up, as handlers/retry.py's checker, backoff
+        and budget say. A refused loopback connection has no server behind it: one quick retry, then give up,
+        however patient the call (handlers/loopback.py)."""
+        if not retry.standard_checker().is_retryable(error):
+            return retry.GIVE_UP
+        policy, sleep = self.settings.retry, None
+        if loopback.nothing_listens(error, self.endpoint_url):
+            policy = dataclasses.replace(policy, attempts=min(policy.attempts, loopback.REFUSED_ATTEMPTS))
+            patience, sleep = Patience.ATTEMPTS, loopback.REFUSED_SLEEP_SECONDS
+        decision = retry.decide(policy, self.budget, tries, elapsed, patience,
+                                timeout=isinstance(error, retry.TIMEOUT_ERRORS), sleep=sleep)
+        if decision.sleep is not None:
+            until = f"of {policy.attempts}" if patience is Patience.ATTEMPTS else f"until {policy.deadline_seconds:g} s"
+            log.info("retrying %s in %.1f s: %s (attempt %d %s)", operation, decision.sleep,
+                     attempt_failure(error, self.endpoint_url), tries + 1, until)
+        return decision
 
     def _failure(self, error: BaseException, service: str, operation: str, tries: int, start: float, throttled: int,
                  retry_cost: int) -> AwsError:
         """The classified error a call raises once it gives up (and its telemetry)."""
         failure = classify(error, operation, service=service, attempts=tries, elapsed=self._clock() - start)
-        if self.settings.local_credentials and failure.code in _REJECTED_CREDENTIAL_CODES:
-            failure = AccessDenied(_local_refusal(operation, self.settings.endpoint_url, str(failure)),
-                                   code=failure.code, operation=operation)
+        if self.settings.local_credentials:
+            failure = local_refusal(failure, operation, self.settings.endpoint_url)
         if retry_cost < 0:
             failure = type(failure)(f"{failure}; not retried: so many calls of this client failed lately that its "
                                     f"retry budget is spent (it refills as calls succeed)",
@@ -596,7 +274,7 @@ class SageMakerClient:
         return self.call("sagemaker", "DescribeTrainingJob", TrainingJobName=name)
 
     def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
-        """One page of ListTrainingJobs; page on NextToken until it is gone (a page may be short or empty)."""
+        """One page of ListTrainingJobs (`pages` walks them all)."""
         return self.call("sagemaker", "ListTrainingJobs", **kwargs)
 
     def stop_training_job(self, name: str) -> None:
@@ -608,15 +286,14 @@ class SageMakerClient:
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         """Every tag of a resource, all pages."""
-        tags: list[dict[str, str]] = []
-        params: dict[str, Any] = {"ResourceArn": arn}
-        while True:
-            page = self.call("sagemaker", "ListTags", **params)
-            tags.extend(page.get("Tags", []))
-            token = page.get("NextToken")
-            if not token:
-                return tags
-            params["NextToken"] = token
+        pages = self.pages("sagemaker", "ListTags", {"ResourceArn": arn})
+        return [tag for page in pages for tag in page.get("Tags", [])]
+
+    def pages(self, service: str, operation: str, params: Mapping[str, Any], max_pages: int | None = None
+              ) -> Iterator[dict[str, Any]]:
+        """Each page of the list `operation` answers for `params` (handlers/paging.py), each page one `call`."""
+        return paging.pages(functools.partial(self.call, service, operation), operation, params, service=service,
+                            max_pages=max_pages)
 
     def close(self) -> None:
         """Close the HTTP connection pools of the clients built so far (a later call opens new ones)."""

@@ -8,9 +8,11 @@ read forward with its own token, so no line is read twice or lost, including the
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers import paging
 from handlers.client import SageMakerClient
 from handlers.errors import NotFound
 from handlers.service_model import member_shape
@@ -77,22 +79,13 @@ class LogTailer:
         return lines
 
     def _list_streams(self) -> None:
-        params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.job_name + "/",
-                                  "limit": streams_page_limit()}
-        while True:
+        def describe(**params: Any) -> dict[str, Any]:
             self.list_calls += 1
-            try:
-                page = self.client.call("logs", "DescribeLogStreams", **params)
-            except NotFound:
-                return  # the group does not exist until the first job in the account logs something
-            for item in page.get("logStreams", []):
-                name = item["logStreamName"]
-                if name not in self._streams:
-                    self._streams[name] = _Stream(name, host_of(name, self.job_name))
-            token = page.get("nextToken")
-            if not token or token == params.get("nextToken"):
-                return
-            params["nextToken"] = token
+            return self.client.call("logs", "DescribeLogStreams", **params)
+
+        for name in stream_names(describe, self.job_name):
+            if name not in self._streams:
+                self._streams[name] = _Stream(name, host_of(name, self.job_name))
 
     def _read(self, stream: _Stream) -> list[LogLine]:
         lines: list[LogLine] = []
@@ -110,6 +103,18 @@ class LogTailer:
             if unchanged or not events:
                 break
         return lines
+
+
+def stream_names(describe: Callable[..., dict[str, Any]], job_name: str) -> list[str]:
+    """The job's log streams, all pages, each one `describe(**params)` of DescribeLogStreams; none while the log group
+    does not exist (until the first job in the account logs something)."""
+    params = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": job_name + "/", "limit": streams_page_limit()}
+    try:
+        return [str(item["logStreamName"]) for page in paging.pages(describe, "DescribeLogStreams", params,
+                                                                   service="logs")
+                for item in page.get("logStreams") or []]
+    except NotFound:
+        return []
 
 
 def host_of(stream_name: str, job_name: str) -> str:

@@ -25,6 +25,7 @@ import regex
 
 from handlers.client import SageMakerClient
 from handlers.errors import NotFound
+from handlers.hosts import host_count
 from handlers.logs import LOG_GROUP, host_of
 
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
@@ -147,12 +148,9 @@ class MetricReader:
         params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": job + "/",
                                   "startTime": int(window.start.timestamp() * 1000),
                                   "endTime": int(window.end.timestamp() * 1000)}
-        for _ in range(LOG_PAGES):
-            try:
-                page = self.client.call("logs", "FilterLogEvents", **params)
-            except NotFound:
-                break
-            for event in page.get("events") or []:
+        try:
+            for event in (event for page in self.client.pages("logs", "FilterLogEvents", params, LOG_PAGES)
+                          for event in page.get("events") or []):
                 host = host_of(str(event.get("logStreamName", "")), job)
                 moment = datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, tz=timezone.utc)
                 for metric, pattern in patterns:
@@ -164,10 +162,8 @@ class MetricReader:
                     except (TypeError, ValueError):
                         continue
                     points[(metric, host)].append((moment, value))
-            token = page.get("nextToken")
-            if not token or token == params.get("nextToken"):
-                break
-            params["nextToken"] = token
+        except NotFound:  # no job in the account has logged anything yet
+            pass
         out = []
         for (metric, host), values in points.items():
             ordered = sorted(values, key=lambda point: point[0])  # stable: lines of the same time keep their order
@@ -197,18 +193,13 @@ class MetricReader:
             queries = [_query(index, keys[index][0], f"{job}/{keys[index][1]}", window.period) for index in chunk]
             params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": window.start,
                                       "EndTime": window.end, "ScanBy": "TimestampAscending"}
-            while True:
+            for page in self.client.pages("cloudwatch", "GetMetricData", params):
                 self.calls += 1
-                page = self.client.call("cloudwatch", "GetMetricData", **params)
                 for result in page.get("MetricDataResults") or []:
                     index = _index_of(str(result.get("Id", "")))
                     if index in points:
                         pairs = zip(result.get("Timestamps") or [], result.get("Values") or [], strict=False)
                         points[index].extend(pairs)
-                token = page.get("NextToken")
-                if not token or token == params.get("NextToken"):
-                    break
-                params["NextToken"] = token
         out = []
         for index, (metric, host) in enumerate(keys):
             merged = sorted({_utc(t): float(v) for t, v in points[index]}.items())
@@ -244,11 +235,7 @@ def _points(series: Sequence[Series]) -> int:
 
 def host_names(description: Mapping[str, Any]) -> tuple[str, ...]:
     """algo-1 ... algo-<n>, n from ResourceConfig (InstanceCount, or the instance groups' counts)."""
-    resources = description.get("ResourceConfig") or {}
-    count = resources.get("InstanceCount")
-    if not count:
-        count = sum(int(group.get("InstanceCount", 0)) for group in resources.get("InstanceGroups") or [])
-    return tuple(f"algo-{n}" for n in range(1, max(1, int(count or 1)) + 1))
+    return tuple(f"algo-{n}" for n in range(1, host_count(description) + 1))
 
 
 def choose_period(age: timedelta, span: timedelta) -> int:
@@ -259,11 +246,6 @@ def choose_period(age: timedelta, span: timedelta) -> int:
         return next(p for p in _PERIODS if p >= wanted)
     multiple = max(shortest, 60)
     return math.ceil(wanted / multiple) * multiple
-
-
-def calls_needed(metrics: int, hosts: int) -> int:
-    """GetMetricData calls per page of answers for `metrics` × `hosts` series."""
-    return math.ceil(metrics * hosts / MAX_QUERIES)
 
 
 def _query(index: int, metric: str, host: str, period: int) -> dict[str, Any]:

@@ -1,25 +1,116 @@
-"""The one retry policy, in small pieces as botocore's standard retry mode has them: how long to wait after the n-th
-failure in a row (`RetrySettings.delay`), when to give up (`RetrySettings.gives_up`, by the call's `Patience`), and
-whether a retry can be afforded (`RetryBudget`, shared by every call of a client, so that an outage is not multiplied
-by every call's retries). Used by every SageMaker call (handlers/client.py) and by a create queued on quota
-(plugin/create_queue.py). Which errors are worth a retry is not decided here: handlers/client.py reads that from
-botocore's data, and it also says which calls are patient.
+"""The one retry policy, stated as ours, in the small pieces botocore's standard retry mode has: what is worth a retry
+(`RetryChecker`), how long to wait after the n-th failure in a row (`RetrySettings.delay`, the backoff), when to give
+up (`RetrySettings.gives_up`, by the call's `Patience`), and whether a retry can be afforded (`RetryBudget`, the
+quota shared by every call of a client, so that an outage is not multiplied by every call's retries); `decide` puts
+them together for one failed attempt. Used by every SageMaker call (handlers/client.py) and by a create queued on
+quota (plugin/create_queue.py).
+
+What is retried comes from botocore's public retry data (botocore/data/_retry.json, read through its loader) joined
+with our own table below, and the budget's costs are our own table: botocore keeps its standard mode's lists and
+costs in private names that a release renamed once, so nothing here reads them and no botocore release can change
+what we retry or what a retry costs.
 """
 
 from __future__ import annotations
 
+import builtins
 import enum
+import functools
 import random
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from botocore.retries import quota, standard
-
-#: the installed botocore's standard-mode costs; its private names differ between releases, so each is read with the
-#: value botocore has long used as the fallback (the README's install does not pin botocore)
-_CHECKER = vars(standard.RetryQuotaChecker)
+import botocore.exceptions as bce
+import botocore.loaders
+import urllib3.exceptions
 
 #: 2**64 times any base is past every cap: a longer exponent would only overflow
 _MAX_EXPONENT = 64
+
+# --- what is retried: our table (the AWS SDKs' standard retry mode, "Retry behavior" in the AWS SDKs and Tools
+# reference guide), joined at run time with the codes and statuses of botocore's public retry data ------------------
+
+#: errors AWS answers when a caller goes too fast: retried, and counted as throttles
+OWN_THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown",
+    "PriorRequestNotComplete", "EC2ThrottledException",
+})
+#: errors of a request that may well succeed if sent again
+OWN_TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+#: server statuses worth a retry whatever the code (501 Not Implemented is not: it will not change)
+OWN_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+THROTTLING_STATUS = 429
+#: network faults: botocore's connection and HTTP client errors (connect/read timeouts, closed connections, endpoint
+#: unreachable), and the urllib3/socket errors that can escape botocore while a response body is read
+NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    bce.ConnectionError,
+    bce.HTTPClientError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    builtins.ConnectionError,
+)
+#: a retry after these costs the budget more (the request may still be running on the server)
+TIMEOUT_ERRORS: tuple[type[Exception], ...] = (bce.ReadTimeoutError, bce.ConnectTimeoutError)
+
+
+def error_fields(error: bce.ClientError) -> tuple[str, str, int | None]:
+    """An AWS answer's error code, message and HTTP status."""
+    response: Mapping[str, Any] = error.response or {}
+    err = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(err.get("Code") or ""), str(err.get("Message") or ""), status if isinstance(status, int) else None
+
+
+def botocore_retry_data() -> tuple[frozenset[str], frozenset[int]]:
+    """The error codes and the 5xx statuses botocore's public retry data retries (empty if a botocore lacks it)."""
+    try:
+        definitions = botocore.loaders.create_loader().load_data("_retry")["definitions"].values()
+    except (bce.DataNotFoundError, KeyError, AttributeError):  # pragma: no cover - depends on the botocore installed
+        return frozenset(), frozenset()
+    responses = [d["applies_when"]["response"] for d in definitions if "response" in d.get("applies_when", {})]
+    codes = frozenset(str(r["service_error_code"]) for r in responses if "service_error_code" in r)
+    statuses = frozenset(int(r["http_status_code"]) for r in responses
+                         if "service_error_code" not in r and int(r.get("http_status_code", 0)) >= 500)
+    return codes, statuses
+
+
+@dataclass(frozen=True)
+class RetryChecker:
+    """What is worth a retry: throttling, transient codes, HTTP 429 and transient 5xx, network faults; never a request
+    SageMaker refused."""
+
+    throttling_codes: frozenset[str]
+    transient_codes: frozenset[str]
+    transient_statuses: frozenset[int]
+
+    def is_throttle(self, error: BaseException) -> bool:
+        return isinstance(error, bce.ClientError) and error_fields(error)[0] in self.throttling_codes
+
+    def is_retryable(self, error: BaseException) -> bool:
+        if isinstance(error, bce.ClientError):
+            code, _, status = error_fields(error)
+            return (code in self.throttling_codes or code in self.transient_codes or status == THROTTLING_STATUS
+                    or status in self.transient_statuses)
+        return isinstance(error, NETWORK_ERRORS)
+
+
+@functools.lru_cache(maxsize=1)
+def standard_checker() -> RetryChecker:
+    """Our table joined with botocore's public retry data."""
+    codes, _ = botocore_retry_data()  # its statuses add 509, which standard mode (and so ours) does not retry
+    return RetryChecker(OWN_THROTTLING_CODES | codes, OWN_TRANSIENT_CODES, OWN_TRANSIENT_STATUSES)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """The standard checker's answer (`RetryChecker.is_retryable`)."""
+    return standard_checker().is_retryable(error)
+
+
+# --- how long, and until when ---------------------------------------------------------------------------------------
 
 
 class Patience(enum.Enum):
@@ -58,36 +149,77 @@ class RetrySettings:
         return capped or next_start >= self.deadline_seconds
 
 
-class RetryBudget:
-    """botocore's standard-mode retry quota, shared by every call of one client: a retry costs tokens (a timeout
-    more), a call that succeeds at once earns one back and one that succeeds after retries returns what its last retry
-    cost. When the budget cannot pay for a retry the failure is raised at once, so that an outage is not multiplied
-    by every call's retries. Thread-safe (botocore's RetryQuota is). The sizes are botocore's own, read from its
-    checker (before botocore 1.44: 5 a retry, 10 after a timeout, of 500; from 1.44: 14 a retry)."""
+# --- what a retry costs ---------------------------------------------------------------------------------------------
 
-    CAPACITY: int = quota.RetryQuota.INITIAL_CAPACITY
-    RETRY_COST: int = int(_CHECKER.get("_RETRY_COST", 5))
-    #: botocore before 1.44 charges a retry after a timeout more; later releases do not (and charge every retry 14)
-    TIMEOUT_RETRY_COST: int = int(_CHECKER.get("_TIMEOUT_RETRY_REQUEST", RETRY_COST))
-    SUCCESS_REFILL: int = int(_CHECKER.get("_NO_RETRY_INCREMENT", 1))
+
+class RetryBudget:
+    """The retry quota shared by every call of one client, sized as botocore's standard mode sized it before 1.44 (our
+    own table, stated here): a retry costs RETRY_COST tokens, one after a timeout TIMEOUT_RETRY_COST (the request may
+    still be running on the server), of CAPACITY; a call that succeeds at once earns SUCCESS_REFILL back and one that
+    succeeds after retries returns what its last retry cost. When the budget cannot pay for a retry the failure is
+    raised at once, so that an outage is not multiplied by every call's retries. Thread-safe."""
+
+    CAPACITY: int = 500
+    RETRY_COST: int = 5
+    TIMEOUT_RETRY_COST: int = 10
+    SUCCESS_REFILL: int = 1
 
     def __init__(self, capacity: int | None = None) -> None:
         self.capacity = self.CAPACITY if capacity is None else capacity
-        self._quota = quota.RetryQuota(self.capacity)
+        self._available = self.capacity
+        self._lock = threading.Lock()
 
     @property
     def available(self) -> int:
-        return int(self._quota.available_capacity)
+        with self._lock:
+            return self._available
 
     def spend(self, timeout: bool) -> int:
         """Pay for one retry: its cost, or 0 when the budget cannot pay (then do not retry, or, for a patient read,
         wait `RetrySettings.unpaid_delay`)."""
         cost = self.TIMEOUT_RETRY_COST if timeout else self.RETRY_COST
-        return cost if self._quota.acquire(cost) else 0
+        with self._lock:
+            if cost > self._available:
+                return 0
+            self._available -= cost
+            return cost
 
     def succeeded(self, last_retry_cost: int) -> None:
         """A call succeeded: refill what its last retry cost, or SUCCESS_REFILL if it needed none."""
-        self._quota.release(last_retry_cost or self.SUCCESS_REFILL)
+        with self._lock:
+            self._available = min(self.capacity, self._available + (last_retry_cost or self.SUCCESS_REFILL))
 
     def __repr__(self) -> str:
         return f"RetryBudget({self.available} of {self.capacity})"
+
+
+# --- one failed attempt: retry or give up ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """After a failed attempt: sleep this long, then retry (None: give up); `cost` is what the budget was paid for the
+    retry (-1: it could not pay, the reason to give up; 0: nothing, or a patient read retried unpaid)."""
+
+    sleep: float | None
+    cost: int = 0
+
+
+GIVE_UP = Decision(None)
+
+
+def decide(settings: RetrySettings, budget: RetryBudget, tries: int, elapsed: float, patience: Patience, *,
+           timeout: bool, sleep: float | None = None) -> Decision:
+    """Whether a retryable failure after `tries` attempts over `elapsed` seconds is retried, and after how long
+    (`sleep`, else the backoff's): not past the attempt cap or the deadline, and only if the budget pays for it, except
+    that a patient read retries unpaid after a longer wait."""
+    wait = settings.delay(tries) if sleep is None else sleep
+    if settings.gives_up(tries, elapsed + wait, patience):
+        return GIVE_UP
+    cost = budget.spend(timeout)
+    if cost:
+        return Decision(wait, cost)
+    if patience is Patience.ATTEMPTS:
+        return Decision(None, -1)
+    wait = max(wait, settings.unpaid_delay())
+    return GIVE_UP if settings.gives_up(tries, elapsed + wait, patience) else Decision(wait, 0)

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from handlers import telemetry
+from handlers import paging, telemetry
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, NotFound
 from handlers.service_model import member_shape
@@ -408,9 +408,7 @@ class StatusTracker:
         request: dict[str, Any] = {**params, "MaxResults": self.page_size, "SortBy": "CreationTime",
                                    "SortOrder": "Ascending"}
         rows: dict[str, dict[str, Any]] = {}
-        seen_tokens: set[str] = set()
-        for _ in range(max_pages):
-            page = self.client.list_training_jobs(**request)
+        for page in paging.pages(self.client.list_training_jobs, "ListTrainingJobs", request, max_pages=max_pages):
             with self._lock:
                 self._counts["pages"] += 1
             self._observe_date(page)
@@ -421,14 +419,8 @@ class StatusTracker:
                 known = rows.get(name)
                 if known is None or _later(summary, known):
                     rows[name] = summary
-            token = page.get("NextToken")
-            if not token:
+            if not page.get("NextToken"):
                 return rows
-            if token in seen_tokens:
-                raise AwsError(f"ListTrainingJobs handed out the same NextToken twice ({token[:40]})",
-                               operation="ListTrainingJobs")
-            seen_tokens.add(token)
-            request["NextToken"] = token
         if not partial_ok:  # a sweep that did not see everything cannot vouch for anything
             raise AwsError(f"ListTrainingJobs: still more pages after {max_pages}", operation="ListTrainingJobs")
         log.info("ListTrainingJobs: stopped after %d pages; later requests describe the rest", max_pages)
@@ -507,12 +499,6 @@ def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messa
                 tracker.set_interval(sweep_interval_seconds)
             tracker.describe_secondary_changes = tracker.describe_secondary_changes or messages
         return tracker
-
-
-def clear_trackers() -> None:
-    """Forget every shared tracker (tests; a local SageMaker restarted on the same endpoint)."""
-    with _TRACKERS_LOCK:
-        _TRACKERS.clear()
 
 
 # --- summaries --------------------------------------------------------------------------------------------------------

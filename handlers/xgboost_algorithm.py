@@ -232,14 +232,6 @@ def metric_definitions(version: str, hyperparameters: Mapping[str, str] | None =
     return [{"Name": m.name, "Regex": m.regex} for name in names if (m := defs.metric(name)) is not None]
 
 
-def metric_direction(version: str, metric_name: str) -> str:
-    """"Minimize" or "Maximize" for one of the algorithm's metrics (`validation:auc`); KeyError for another."""
-    metric = definitions(version).metric(metric_name)
-    if metric is None:
-        raise KeyError(f"{metric_name!r} is not a metric of SageMaker XGBoost {version}")
-    return metric.direction
-
-
 # --- parsing and ranges, as the container's hyperparameter classes do them ---------------------------------------
 
 def _parse(hp: Hyperparameter, raw: str) -> Value:

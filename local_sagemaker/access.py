@@ -37,8 +37,8 @@ from botocore.auth import HmacV1Auth, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, 
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
-from handlers.client import is_loopback_host
 from handlers.local_credentials import LocalCredentials
+from handlers.loopback import is_loopback_host
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

@@ -5,11 +5,11 @@ per metric, a line per host; it polls its JSON every second until the job has en
 (handlers/data/curves.html: inline script and styles, a Content-Security-Policy that allows nothing but this origin).
 
 Who gets in: a page request must name a loopback Host (DNS rebinding), come from no other origin, and carry the
-token of handlers/job_pages.py (derived from the server's secret key); anything else gets 403 and nothing about the
-job. No CORS headers are ever sent, so no other site's script can read an answer. The data is read through the
-server's own API with its own key pair, by the same code the command line uses (metric_series, log_pages).
+token of handlers/local_job_links.py (derived from the server's secret key); anything else gets 403 and nothing about
+the job. No CORS headers are ever sent, so no other site's script can read an answer. The data is read through the
+server's own API with its own key pair, by the same code the command line uses (metric_series, log_cursor).
 
-The pages share the endpoint with the local S3: their path (handlers/job_pages.py's PAGE_PREFIX) begins with a
+The pages share the endpoint with the local S3: their path (handlers/local_job_links.py's PAGE_PREFIX) begins with a
 segment no bucket name can be, and a request whose Host names a bucket (virtual-hosted style, where the whole path is
 a key) always goes to S3.
 """
@@ -25,10 +25,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from handlers.client import SageMakerClient
+from handlers.curves_html import json_for_script, render
 from handlers.errors import AwsError, InputError, NotFound
-from handlers.job_pages import PAGE_PREFIX, data_url, page_token
-from handlers.log_pages import read_page
-from handlers.metric_html import json_for_script, render
+from handlers.local_job_links import PAGE_PREFIX, data_url, page_token
+from handlers.log_cursor import read_page
 from handlers.metric_series import MetricReader, host_names
 from local_sagemaker.access import loopback_host
 

@@ -18,6 +18,7 @@ from typing import Any
 import regex
 
 from handlers import xgboost_algorithm
+from handlers.hosts import host_count
 from image_registry import ImageRegistry
 
 MAX_ROUNDS = 100
@@ -51,16 +52,12 @@ class JobShape:
     @classmethod
     def from_request(cls, request: Mapping[str, Any]) -> JobShape:
         algorithm = request.get("AlgorithmSpecification") or {}
-        resources = request.get("ResourceConfig") or {}
-        count = resources.get("InstanceCount")
-        if count is None:
-            count = sum(int(group.get("InstanceCount", 0)) for group in resources.get("InstanceGroups") or [])
         return cls(
             name=str(request.get("TrainingJobName", "")),
             image=str(algorithm.get("TrainingImage") or algorithm.get("AlgorithmName") or ""),
             hyperparameters={str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
             channels=tuple(str(c.get("ChannelName", "")) for c in request.get("InputDataConfig") or []),
-            instance_count=max(1, int(count or 1)),
+            instance_count=host_count(request),
             entrypoint=tuple(str(a) for a in algorithm.get("ContainerEntrypoint") or ()),
             arguments=tuple(str(a) for a in algorithm.get("ContainerArguments") or ()),
         )

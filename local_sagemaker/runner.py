@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handlers.hosts import host_count
 from local_sagemaker import channels, mpi, processes, storage
 from local_sagemaker.hostdirs import HostDirs, make_hosts, write_config
 from local_sagemaker.jobs import LocalTrainingJob
@@ -97,8 +98,7 @@ class JobRunner:
         self.job = job
         self.context = context
         self.request: dict[str, Any] = {**job.request, "TrainingJobName": job.training_job_name}
-        resources = self.request.get("ResourceConfig") or {}
-        self.host_count = max(1, int(resources.get("InstanceCount") or 1))
+        self.host_count = host_count(self.request)
         self.abandoned = threading.Event()
         self._processes: list[processes.Process] = []
         self._pending: list[LogLine] = []

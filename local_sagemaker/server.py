@@ -34,9 +34,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from handlers import local_credentials
-from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
-from handlers.job_pages import page_url
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.local_credentials import LocalCredentials
+from handlers.local_job_links import page_url
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 from local_sagemaker import patch
 from local_sagemaker.access import Gate, generate_credentials, loopback_host
 from local_sagemaker.engine import Engine

@@ -11,14 +11,20 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+from handlers.curves_html import render
 from handlers.errors import InputError
-from handlers.metric_html import metrics_page
 from handlers.metric_series import JobMetrics, Series
 
 PICTURE_SUFFIXES = (".png", ".html")
 INSTALL_HINT = "pip install 'sagemaker-plugin[plots]'"
 X_LABEL = "seconds since the job started (TrainingStartTime)"
 _STYLES = ("-", "--", ":", "-.")
+
+
+def metrics_page(metrics: JobMetrics) -> str:
+    """A static page of a job's curves and final values (`sagemaker-plugin metrics JOB --plot FILE.html`)."""
+    job = {"name": metrics.job_name, "status": metrics.status}
+    return render({"job": job, "metrics": metrics.as_dict()}, f"{metrics.job_name} metrics")
 
 
 def table(metrics: JobMetrics) -> str:

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from handlers.errors import InputError, Problem
+from handlers.hosts import host_count
 from handlers.job_kinds import TRAINING
 from handlers.logs import LogTailer
 from handlers.polling import poll_until
@@ -342,7 +343,7 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
             events += [(_epoch(t.get("StartTime")), _transition_line(t)) for t in transitions[seen_transitions:]]
             seen_transitions = len(transitions)
             if tailer is not None:
-                tailer.hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
+                tailer.hosts = host_count(description)
                 lines = tailer.drain() if resource.phase.is_terminal else tailer.poll()
                 events += [(line.timestamp / 1000, f"[{line.host}] {line.message}") for line in lines]
         for _, text in sorted(events, key=lambda event: event[0]):
@@ -522,8 +523,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
 def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -> int:
     client = plugin.client().following() if args.follow else plugin.client()  # no --follow: a person waits
     description = _describe(plugin, args.job_name, config, wait=args.follow)
-    hosts = int((description.get("ResourceConfig") or {}).get("InstanceCount") or 1)
-    tailer = LogTailer(client, args.job_name, hosts=hosts)
+    tailer = LogTailer(client, args.job_name, hosts=host_count(description))
     with signals_interrupt():
         try:
             def look() -> bool:

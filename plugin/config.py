@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from handlers.client import ClientSettings, RateLimits, RetrySettings
+from handlers.client import ClientSettings
 from handlers.errors import InputError, join_path
 from handlers.explain import did_you_mean
 from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 from handlers.service_model import enum_values, service_model
 from plugin.fields import Reader
 from plugin.yamlfile import read_document

@@ -24,7 +24,7 @@ from google.protobuf import struct_pb2, timestamp_pb2  # type: ignore[import-unt
 
 from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, InputError, InvalidRequest, NotFound, ResourceLimit
-from handlers.log_pages import decode_token, read_page
+from handlers.log_cursor import decode_token, read_page
 from handlers.metric_series import JobMetrics, MetricReader, host_names
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers import local_credentials
-from handlers.job_pages import page_url
+from handlers.local_job_links import page_url
 from handlers.logs import LOG_GROUP
 from handlers.status import Phase
 

@@ -111,20 +111,18 @@ class TuningJobPlugin(TrainingJobPlugin):
 
 def trials(client: SageMakerClient, tuning_job_name: str) -> list[dict[str, Any]]:
     """Every trial of a tuning job (all pages): name, tuned hyperparameters, status, objective value (or None)."""
-    out: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"HyperParameterTuningJobName": tuning_job_name, "MaxResults": PAGE_SIZE}
-    while True:
-        page = client.call("sagemaker", "ListTrainingJobsForHyperParameterTuningJob", **params)
-        for summary in page.get("TrainingJobSummaries") or ():
-            metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-            out.append({"name": summary.get("TrainingJobName", ""),
-                        "hyperparameters": dict(summary.get("TunedHyperParameters") or {}),
-                        "status": summary.get("TrainingJobStatus", ""),
-                        "objective": float(metric["Value"]) if "Value" in metric else None})
-        token = page.get("NextToken")
-        if not token:
-            return out
-        params["NextToken"] = token
+    params = {"HyperParameterTuningJobName": tuning_job_name, "MaxResults": PAGE_SIZE}
+    summaries = (summary for page in client.pages("sagemaker", "ListTrainingJobsForHyperParameterTuningJob", params)
+                 for summary in page.get("TrainingJobSummaries") or ())
+    return [{"name": summary.get("TrainingJobName", ""),
+             "hyperparameters": dict(summary.get("TunedHyperParameters") or {}),
+             "status": summary.get("TrainingJobStatus", ""),
+             "objective": _objective(summary)} for summary in summaries]
+
+
+def _objective(summary: Mapping[str, Any]) -> float | None:
+    metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    return float(metric["Value"]) if "Value" in metric else None
 
 
 def tuning_links(job_name: str, region: str, partition: str = "aws", endpoint_url: str | None = None,

@@ -45,6 +45,7 @@ from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
 from plugin.config import Config
 from plugin_setup import TINY_BACKOFF, fresh_task, make_config
 from server_clock import ManualClock
+from trackers import clear_trackers
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,20 +89,10 @@ def config(server: LocalSageMaker) -> Config:
 
 @pytest.fixture(autouse=True)
 def _fresh_trackers() -> Iterator[None]:
-    """The status tracker, if the plugin uses it, is shared per process: each test's faulted client must own it."""
-    clear = _clear_trackers()
-    clear()
+    """The status tracker is shared per process: each test's faulted client must own it."""
+    clear_trackers()
     yield
-    clear()
-
-
-def _clear_trackers() -> Callable[[], None]:
-    try:
-        from handlers import tracker
-    except ImportError:  # pragma: no cover - before the tracker lands
-        return lambda: None
-    clear: Callable[[], None] = getattr(tracker, "clear_trackers", lambda: None)
-    return clear
+    clear_trackers()
 
 
 class Engine:

@@ -43,13 +43,16 @@ import yaml
 
 from aws_faults import seconds_retried
 from handlers import local_credentials
-from handlers.client import READ_PREFIXES, ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.client import READ_PREFIXES, ClientSettings, SageMakerClient
 from handlers.errors import TransientError
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, TrainingJobPlugin, load_task
 from plugin.config import parse_config
 from plugin_setup import fresh_task
+from trackers import clear_trackers
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -335,11 +338,6 @@ def long(long_server: LocalSageMaker) -> Iterator[Long]:
 
 @pytest.fixture(autouse=True)
 def _fresh_trackers() -> Iterator[None]:
-    try:
-        from handlers.tracker import clear_trackers
-    except ImportError:  # pragma: no cover - before the tracker lands
-        yield
-        return
     clear_trackers()
     yield
     clear_trackers()

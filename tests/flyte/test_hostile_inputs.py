@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import fly_service
 from fly_service import Connector
-from handlers.log_pages import encode_token
+from handlers.log_cursor import encode_token
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.flyte import (

@@ -33,7 +33,7 @@ from flyteidl.service import agent_pb2_grpc
 
 import fly_service
 from fly_service import Connector
-from handlers.log_pages import encode_token
+from handlers.log_cursor import encode_token
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients

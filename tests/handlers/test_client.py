@@ -24,17 +24,11 @@ from botocore.httpsession import URLLib3Session
 
 from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, answer, aws_error, raising
 from client_setup import UNLIMITED, FakeClock
-from handlers.client import (
-    ClientSettings,
-    RateLimits,
-    RetrySettings,
-    SageMakerClient,
-    classify,
-    is_retryable,
-    redact,
-)
+from handlers.classify import classify, redact
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import AccessDenied, AwsError, InvalidRequest, NameInUse, NotFound, ResourceLimit, TransientError
-from handlers.ratelimit import TokenBucket
+from handlers.ratelimit import RateLimits, TokenBucket
+from handlers.retry import RetrySettings, is_retryable
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 AWS_NOT_IN_PROGRESS = "The request was rejected because the training job is in status Stopped."
@@ -838,12 +832,16 @@ def test_concurrent_calls_count_every_attempt(make_client: MakeClient, raw: Any)
     assert client.attempts["DescribeTrainingJob"] == 30
 
 
-def test_retry_classification_is_botocores_and_its_retry_data_agrees() -> None:
-    """Retryable codes come from botocore (standard mode); its legacy retry data, the stand-in should the private
-    names move, retries a subset of the same codes and the same server statuses."""
-    from handlers import client as client_module
+def test_what_is_retried_is_our_table_joined_with_botocores_public_retry_data() -> None:
+    """botocore's public retry data adds its codes to our table; our table is the standard mode's (where this botocore
+    still names its private lists, they agree), and its statuses are the retry data's 5xx but 509."""
+    from botocore.retries import standard as botocore_standard
 
-    codes, transient, statuses = client_module._legacy_retry_data()
-    assert codes and codes <= client_module.THROTTLING_CODES
-    assert transient <= client_module.TRANSIENT_CODES
-    assert statuses >= client_module.TRANSIENT_STATUSES
+    from handlers import retry
+
+    checker = retry.standard_checker()
+    codes, statuses = retry.botocore_retry_data()
+    assert codes and codes <= checker.throttling_codes
+    assert checker.transient_statuses == statuses - {509}
+    private = getattr(botocore_standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", None)
+    assert private is None or frozenset(private) == checker.throttling_codes

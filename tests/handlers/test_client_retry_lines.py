@@ -15,14 +15,10 @@ import botocore.exceptions as bce
 import pytest
 
 from client_setup import UNLIMITED, FakeClock
-from handlers.client import (
-    LOOPBACK_REFUSED_ATTEMPTS,
-    ClientSettings,
-    RetrySettings,
-    SageMakerClient,
-    is_loopback,
-)
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import TransientError
+from handlers.loopback import REFUSED_ATTEMPTS, is_loopback
+from handlers.retry import RetrySettings
 
 
 @pytest.fixture
@@ -51,7 +47,7 @@ def test_a_refused_loopback_connection_is_retried_once_then_given_up(closed_url:
     client = client.following() if following else client
     with caplog.at_level(logging.INFO, logger="handlers.client"), pytest.raises(TransientError) as caught:
         client.describe_training_job("some-job")
-    assert client.attempts["DescribeTrainingJob"] == LOOPBACK_REFUSED_ATTEMPTS == 2
+    assert client.attempts["DescribeTrainingJob"] == REFUSED_ATTEMPTS == 2
     assert sum(clock.sleeps) < 1.0, clock.sleeps
     assert "failed after 2 attempts" in str(caught.value)
     assert "local SageMaker is running" in str(caught.value) and "sagemaker-plugin local serve" in str(caught.value)

@@ -15,20 +15,21 @@ import pytest
 
 pytest.importorskip("moto")
 
-from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.logs import LOG_GROUP
 from handlers.metric_series import (
     MAX_QUERIES,
     NAMESPACE,
     MetricReader,
-    calls_needed,
     choose_period,
     host_names,
     metric_names,
 )
+from handlers.ratelimit import RateLimits
 from local_sagemaker import LocalSageMaker, LocalSettings, metric_data
 from local_sagemaker import patch as patch_module
 from local_sagemaker.testing import LocalClients, unique_name
+from metric_checks import calls_needed
 
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=10)
 

@@ -16,8 +16,9 @@ import boto3
 import botocore.exceptions as bce
 import pytest
 
-from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import AccessDenied, TransientError
+from handlers.ratelimit import RateLimits
 from handlers.retry import Patience, RetryBudget, RetrySettings
 from plugin.create_queue import QUEUE_RETRY
 from server_clock import ManualClock
@@ -104,19 +105,24 @@ def test_the_create_queue_uses_the_same_policy_slower(monkeypatch: pytest.Monkey
 # --- the budget -----------------------------------------------------------------------------------------------------
 
 
-def test_the_budget_reads_the_costs_of_a_botocore_that_names_them_otherwise() -> None:
-    """botocore 1.44 dropped the timeout cost and charges every retry 14: the README's install takes whatever botocore
-    is newest, so the budget must load with either (run in a fresh interpreter, as the module reads them once)."""
+def test_a_botocore_that_renames_its_private_retry_tables_changes_nothing_we_retry_or_pay() -> None:
+    """botocore 1.44 dropped the timeout cost and charges every retry 14; a release may rename its private lists of
+    retryable codes too. What we retry and what a retry costs is our own policy: a botocore without those names (run
+    in a fresh interpreter, as the module reads botocore once) retries the same errors at the same costs."""
     probe = ("from botocore.retries import standard\n"
-             "del standard.RetryQuotaChecker._TIMEOUT_RETRY_REQUEST\n"
-             "standard.RetryQuotaChecker._RETRY_COST = 14\n"
-             "from handlers.retry import RetryBudget\n"
+             "for name in ('_TIMEOUT_RETRY_REQUEST', '_RETRY_COST', '_NO_RETRY_INCREMENT'):\n"
+             "    setattr(standard.RetryQuotaChecker, name, 14)\n"
+             "del standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES\n"
+             "del standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES\n"
+             "del standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES\n"
+             "from handlers.retry import RetryBudget, standard_checker\n"
              "budget = RetryBudget()\n"
-             "print(budget.RETRY_COST, budget.TIMEOUT_RETRY_COST, budget.spend(timeout=True), budget.available)\n")
+             "print(budget.RETRY_COST, budget.TIMEOUT_RETRY_COST, budget.spend(timeout=True), budget.available,\n"
+             "      'SlowDown' in standard_checker().throttling_codes, 503 in standard_checker().transient_statuses)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["14", "14", "14", "486"]
+    assert done.stdout.split() == ["5", "10", "10", "490", "True", "True"]
 
 
 def test_retries_spend_the_budget_and_an_empty_one_pays_for_none() -> None:

@@ -25,7 +25,8 @@ from client_setup import quick_client
 from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import NotFound
 from handlers.status import Phase, phase_of
-from handlers.tracker import StatusTracker, clear_trackers, common_prefix, tracker_for
+from handlers.tracker import StatusTracker, common_prefix, tracker_for
+from trackers import clear_trackers
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}"

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import NotFound
+from handlers.ratelimit import RateLimits
 from handlers.status import Phase, phase_of
 from handlers.tracker import StatusTracker
 

@@ -17,6 +17,7 @@ import pytest
 from handlers import xgboost_algorithm as xa
 from handlers.xgboost_algorithm import DATA_DIR, Interval, check_hyperparameters, metric_definitions
 from image_registry import ImageRegistry
+from metric_checks import metric_direction
 
 OK = {"num_round": "10", "objective": "reg:squarederror"}
 INF = None
@@ -121,11 +122,11 @@ def test_metrics_and_directions_follow_the_containers_lists() -> None:
     for metric in defs.metrics:
         expected = "Maximize" if metric.name.split(":", 1)[1] in maximize else "Minimize"
         assert metric.direction == expected, metric.name
-    assert xa.metric_direction("1.7-1", "validation:auc") == "Maximize"
-    assert xa.metric_direction("1.7-1", "train:rmse") == "Minimize"
-    assert xa.metric_direction("0.90-1", "validation:aucpr") == "Maximize"
+    assert metric_direction("1.7-1", "validation:auc") == "Maximize"
+    assert metric_direction("1.7-1", "train:rmse") == "Minimize"
+    assert metric_direction("0.90-1", "validation:aucpr") == "Maximize"
     with pytest.raises(KeyError, match="validation:f1_binary"):
-        xa.metric_direction("0.90-1", "validation:f1_binary")  # added in 1.2-2
+        metric_direction("0.90-1", "validation:f1_binary")  # added in 1.2-2
 
 
 def test_every_image_version_of_the_registry_has_definitions() -> None:

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("moto")
 
 import browser
-from handlers.job_pages import PAGE_PREFIX
+from handlers.local_job_links import PAGE_PREFIX
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients, unique_name
 

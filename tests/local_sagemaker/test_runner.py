@@ -657,7 +657,7 @@ def test_a_20_mib_line_is_split_into_ordered_events_that_give_it_back(aws: Local
 
 def test_a_burst_of_lines_keeps_its_order_in_every_reader(aws: LocalClients, tmp_path: Path,
                                                           server: LocalSageMaker) -> None:
-    from handlers.log_pages import read_page
+    from handlers.log_cursor import read_page
 
     path = script(tmp_path, """
         import sys

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from handlers.client import RateLimits, RetrySettings
 from handlers.errors import InputError
 from handlers.local import FailureRule
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 from plugin.config import (
     Config,
     Defaults,

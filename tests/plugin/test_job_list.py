@@ -15,8 +15,9 @@ import pytest
 
 import tuning_jobs
 from handlers import paging
-from handlers.client import ClientSettings, RateLimits, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import InputError
+from handlers.ratelimit import RateLimits
 from local_sagemaker.testing import LocalClients
 from plugin import job_list
 from plugin.job_list import Query, Row

@@ -238,13 +238,18 @@ def test_the_policy_denies_the_rest(need: Need) -> None:
 SOURCES = ("handlers", "plugin")
 
 
+#: the client methods that send an operation named by their first two arguments
+CALLERS = ("call", "pages")
+
+
 def operations_in_source() -> dict[str, list[str]]:
-    """`service:Operation` -> where, for every `<x>.call("service", "Operation", ...)` in the plugin's packages."""
+    """`service:Operation` -> where, for every `<x>.call("service", "Operation", ...)` in the plugin's packages (or
+    `<x>.pages(...)`: each page is one call)."""
     found: dict[str, list[str]] = {}
     for package in SOURCES:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call" \
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CALLERS \
                         and len(node.args) >= 2 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
                                                         for a in node.args[:2]):
                     service, operation = (a.value for a in node.args[:2])  # type: ignore[attr-defined]

@@ -26,7 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aws_faults import response
-from handlers.client import SageMakerClient, classify, redact
+from handlers.classify import classify, redact
+from handlers.client import SageMakerClient
 from handlers.errors import AccessDenied, AwsError, TransientError
 from plugin import yamlfile
 from plugin.cli import MASK, main
@@ -285,7 +286,9 @@ def test_client_errors_and_retry_logs_never_show_credentials(fault: Responder,
                                                              fake_aws: Callable[[Responder], list[str]],
                                                              caplog: pytest.LogCaptureFixture) -> None:
     """The same at the client: the exception's message, its repr, and the retry log lines."""
-    from handlers.client import ClientSettings, RateLimits, RetrySettings
+    from handlers.client import ClientSettings
+    from handlers.ratelimit import RateLimits
+    from handlers.retry import RetrySettings
 
     _capture_logs(caplog)
     fake_aws(fault)

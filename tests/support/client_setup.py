@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers.client import ClientSettings, RateLimits, RetrySettings, SageMakerClient
+from handlers.client import ClientSettings, SageMakerClient
+from handlers.ratelimit import RateLimits
+from handlers.retry import RetrySettings
 
 if TYPE_CHECKING:
     import boto3

@@ -14,7 +14,7 @@ from typing import Any
 
 from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound
-from handlers.logs import LOG_GROUP, LogLine, by_time_and_host, host_of, streams_page_limit
+from handlers.logs import LOG_GROUP, LogLine, by_time_and_host, host_of, stream_names
 
 DEFAULT_LINES = 1000
 MAX_LINES = 10_000  # GetLogEvents' own limit per call
@@ -65,20 +65,11 @@ def read_page(client: SageMakerClient, job_name: str, token: str = "", lines: in
 
 
 def _streams(client: SageMakerClient, job_name: str, calls: dict[str, int]) -> list[str]:
-    params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": job_name + "/",
-                              "limit": streams_page_limit()}
-    names: list[str] = []
-    while True:
+    def describe(**params: Any) -> dict[str, Any]:
         calls["DescribeLogStreams"] = calls.get("DescribeLogStreams", 0) + 1
-        try:
-            page = client.call("logs", "DescribeLogStreams", **params)
-        except NotFound:  # no job in the account has logged anything yet
-            return names
-        names += [str(s["logStreamName"]) for s in page.get("logStreams") or []]
-        next_token = page.get("nextToken")
-        if not next_token or next_token == params.get("nextToken"):
-            return names
-        params["nextToken"] = next_token
+        return client.call("logs", "DescribeLogStreams", **params)
+
+    return stream_names(describe, job_name)
 
 
 def encode_token(positions: Mapping[str, str]) -> str:

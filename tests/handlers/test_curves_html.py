@@ -1,4 +1,4 @@
-"""handlers/metric_html.py: the JSON a page embeds in its <script> parses back to exactly what was given, whatever
+"""handlers/curves_html.py: the JSON a page embeds in its <script> parses back to exactly what was given, whatever
 text a job carries (nothing in it can end the element, open an HTML comment or start a script)."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from handlers.metric_html import json_for_script, metrics_page, render
+from handlers.curves_html import json_for_script, render
 from handlers.metric_series import JobMetrics
+from plugin.charts import metrics_page
 
 HOSTILE = ["<!--", "</script>", "<script>alert(1)</script>", "-->", "</SCRIPT >", "<!-- <script>", "&amp; & &lt;",
            "]]>", "\u2028 \u2029", "'\"`", "\\u003c", "<\\/script>", "é 🙂 \x00"]

@@ -1,5 +1,5 @@
 """Lines written within one millisecond come back in the order they were written, by every reader, page after page:
-CloudWatch Logs' GetLogEvents and FilterLogEvents on the local SageMaker, handlers/log_pages.py's pages (Flyte's
+CloudWatch Logs' GetLogEvents and FilterLogEvents on the local SageMaker, handlers/log_cursor.py's pages (Flyte's
 GetTaskLogs, the job page) and handlers/logs.py's LogTailer (`sagemaker-plugin logs`).
 
 The lines of each host are written in batches, as a job's runner flushes them, all at one millisecond, their text
@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("moto")
 
-from handlers.log_pages import read_page
+from handlers.log_cursor import read_page
 from handlers.logs import LOG_GROUP, LogTailer
 from local_sagemaker import LocalSageMaker, LocalSettings, storage
 from local_sagemaker.logs import LogLine

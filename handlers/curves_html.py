@@ -1,4 +1,6 @@
-"""A job's metric curves (and, live, its status and logs) as one self-contained HTML page.
+"""A job's metric curves (and, live, its status and logs) as one self-contained HTML page: the file of
+`sagemaker-plugin metrics JOB --plot x.html` (plugin/charts.py) and the local SageMaker's live job page
+(local_sagemaker/job_page.py) are the same page, so it lives on the floor both stand on.
 
 The page is a file of its own (data/curves.html): its script draws one SVG panel per metric, a line per host, from
 the JSON embedded in the page, and in a live page polls a JSON address of the same origin for more. Nothing is ever
@@ -12,8 +14,6 @@ import json
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
-
-from handlers.metric_series import JobMetrics
 
 
 def template() -> str:
@@ -40,8 +40,3 @@ def json_for_script(value: Any) -> str:
     """`value` as JSON that can sit inside a <script> element of an HTML page and still parse back to `value`."""
     return json.dumps(value, default=str, separators=(",", ":")).translate(_SCRIPT_SAFE)
 
-
-def metrics_page(metrics: JobMetrics) -> str:
-    """A static page of a job's curves and final values (`sagemaker-plugin metrics JOB --plot FILE.html`)."""
-    job = {"name": metrics.job_name, "status": metrics.status}
-    return render({"job": job, "metrics": metrics.as_dict()}, f"{metrics.job_name} metrics")
