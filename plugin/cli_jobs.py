@@ -24,7 +24,7 @@ from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.cli_metrics import metrics_after_run, show_after_run
 from plugin.config import Config
 from plugin.create_queue import describe_or_none
-from plugin.embedded import no_local_sagemaker, sagemaker_endpoint
+from plugin.embedded import sagemaker_endpoint, stored_endpoint
 from plugin.meta import ResourceMeta
 from plugin.render import Rendered, check
 from plugin.resource import Resource, unmatched_metric_definitions
@@ -76,6 +76,11 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a --host other machines can reach: whoever reaches it with its keys runs code here")
     p.set_defaults(handler=cmd_serve)
+    p = command_parser(local_commands, "reset", "delete what the local SageMaker keeps in its data folder (its S3, "
+                       "jobs, logs and metrics), after asking")
+    common(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (needed without a terminal)")
+    p.set_defaults(handler=cmd_reset)
 
 
 # --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
@@ -114,9 +119,10 @@ def model_notes(model_uri: str, config: Config, embedded: bool, created: float |
     return notes
 
 
-def _require_endpoint(config: Config) -> None:
-    if config.backend == "local" and not config.endpoint_url():
-        raise no_local_sagemaker()
+def _require_endpoint(config: Config) -> Config:
+    """The config with a SageMaker to ask: with the local backend and none named, this process's own local SageMaker
+    on the data folder, which knows the jobs earlier ones made (e.g. an ended `run`'s)."""
+    return stored_endpoint(config)
 
 
 def _with_region(config: Config, args: argparse.Namespace) -> Config:
@@ -417,8 +423,7 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
 def _job_command(args: argparse.Namespace, config: Config) -> tuple[Config, TrainingJobPlugin, ResourceMeta]:
     """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask."""
     check_job_name(args.job_name)
-    config = _with_region(config, args)
-    _require_endpoint(config)
+    config = _require_endpoint(_with_region(config, args))
     return config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
 
 
@@ -488,6 +493,28 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
         except Interrupted:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def cmd_reset(args: argparse.Namespace, config: Config) -> int:
+    from plugin import embedded
+
+    folder = embedded.data_dir(config)
+    kept = embedded.kept_entries(config)
+    if not kept:
+        print(f"{folder}: nothing kept, nothing to delete")
+        return EXIT_OK
+    embedded.reset(config, check_only=True)  # refused before asking while a local SageMaker uses the folder
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError(Problem("--yes", "not a terminal, so nobody can answer: pass --yes to delete what "
+                                     f"{folder} keeps"))
+        answer = input(f"delete the local SageMaker's S3, jobs, logs and metrics kept in {folder}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK
+    removed = embedded.reset(config)
+    print(f"{folder}: deleted {', '.join(path.name for path in removed) or 'nothing'}")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

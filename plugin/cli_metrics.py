@@ -37,8 +37,7 @@ def cmd_metrics(args: argparse.Namespace, config: Config) -> int:
     from plugin.cli_jobs import _require_endpoint, _with_region
     from plugin.training_job import TrainingJobPlugin
 
-    config = _with_region(config, args)
-    _require_endpoint(config)
+    config = _require_endpoint(_with_region(config, args))
     if args.plot:
         write_picture_check(args.plot)
     client = TrainingJobPlugin(config).client()
