@@ -38,7 +38,7 @@ CREATE TABLE servers (owner TEXT PRIMARY KEY, pid INTEGER NOT NULL, url TEXT NOT
 CREATE TABLE counter (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL);
 INSERT INTO counter VALUES (0, 0);
 CREATE TABLE log_streams (id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, grp TEXT NOT NULL,
-                          name TEXT NOT NULL, owner TEXT NOT NULL, creation_ms INTEGER NOT NULL,
+                          name TEXT NOT NULL, owner TEXT NOT NULL, creation_us INTEGER NOT NULL,
                           UNIQUE (account, region, grp, name));
 CREATE TABLE log_events (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, timestamp_ms INTEGER NOT NULL,
                          ingestion_ms INTEGER NOT NULL, message TEXT NOT NULL);
@@ -122,7 +122,7 @@ class Changes:
     """What others wrote after a cursor, oldest first, and the cursor after it."""
 
     jobs: list[JobRow]
-    streams: list[tuple[StreamKey, int]]
+    streams: list[tuple[StreamKey, int]]  # with their creation time, epoch microseconds
     events: list[Event]
     points: list[Point]
     cursor: Cursor
@@ -134,7 +134,7 @@ class Batch:
 
     states: dict[JobKey, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     tags: dict[JobKey, list[dict[str, str]]] = field(default_factory=dict)
-    streams: dict[StreamKey, int] = field(default_factory=dict)
+    streams: dict[StreamKey, int] = field(default_factory=dict)  # creation time, epoch microseconds
     events: list[Event] = field(default_factory=list)
     points: list[tuple[int, str, int, int, float]] = field(default_factory=list)  # job row id, name, host, ms, value
 
@@ -251,9 +251,9 @@ class Database:
             for (kind, account, region, name), tags in batch.tags.items():
                 db.execute(f"UPDATE {KINDS[kind]} SET tags = ?, writer = ?, version = ? WHERE account = ? AND "
                            "region = ? AND name = ?", (_dumps(tags), owner, version, account, region, name))
-            for stream, creation_ms in batch.streams.items():
-                db.execute("INSERT OR IGNORE INTO log_streams (account, region, grp, name, owner, creation_ms) "
-                           "VALUES (?, ?, ?, ?, ?, ?)", (*stream, owner, creation_ms))
+            for stream, creation_us in batch.streams.items():
+                db.execute("INSERT OR IGNORE INTO log_streams (account, region, grp, name, owner, creation_us) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (*stream, owner, creation_us))
             self._append(db, batch.events, owner)
             db.executemany("INSERT INTO metric_points (job, name, host, timestamp_ms, value) VALUES (?, ?, ?, ?, ?)",
                            batch.points)
@@ -264,8 +264,8 @@ class Database:
         for event in events:
             stream = self._stream_ids.get(event.stream)
             if stream is None:
-                db.execute("INSERT OR IGNORE INTO log_streams (account, region, grp, name, owner, creation_ms) "
-                           "VALUES (?, ?, ?, ?, ?, ?)", (*event.stream, owner, event.timestamp_ms))
+                db.execute("INSERT OR IGNORE INTO log_streams (account, region, grp, name, owner, creation_us) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (*event.stream, owner, event.timestamp_ms * 1000))
                 found = db.execute("SELECT id FROM log_streams WHERE account = ? AND region = ? AND grp = ? AND "
                                    "name = ?", event.stream).fetchone()
                 stream = self._stream_ids[event.stream] = int(found[0])
@@ -285,7 +285,7 @@ class Database:
             jobs = _job_rows(db, "version > ? AND version <= ? AND (owner != ? OR writer != ?) ORDER BY version",
                              (after.version, cursor.version, owner, owner))
             streams = [((row[0], row[1], row[2], row[3]), int(row[4])) for row in db.execute(
-                "SELECT account, region, grp, name, creation_ms FROM log_streams WHERE id > ? AND id <= ? AND "
+                "SELECT account, region, grp, name, creation_us FROM log_streams WHERE id > ? AND id <= ? AND "
                 "owner != ? ORDER BY id", (after.stream, cursor.stream, owner))]
             events = [Event((row[0], row[1], row[2], row[3]), row[4], row[5], row[6]) for row in db.execute(
                 "SELECT s.account, s.region, s.grp, s.name, e.timestamp_ms, e.ingestion_ms, e.message FROM log_events "

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ FLUSH_SECONDS = 0.1
 SYNC_SECONDS = 0.1
 CHECK_SECONDS = 5.0
 HEARTBEAT_SECONDS = 2.0
+_EPOCH = datetime(1970, 1, 1)  # moto's logs keep naive UTC datetimes
 
 
 class StoredTrainingJob(RunTrainingJob):
@@ -191,10 +192,12 @@ class Records:
                 self._pending.states[key] = (job.status, state)
 
     def streams_opened(self, job: LocalTrainingJob, names: Sequence[str]) -> None:
-        with self._pending_lock:
-            for name in names:
-                self._pending.streams.setdefault((job.account_id, job.region_name, LOG_GROUP, name),
-                                                 self.engine.now_ms())
+        for name in names:
+            found = _stream(job.account_id, job.region_name, LOG_GROUP, name)
+            if found is not None:
+                created = (found.creation_time - _EPOCH) // timedelta(microseconds=1)  # exact: moto rounds it itself
+                with self._pending_lock:
+                    self._pending.streams.setdefault((job.account_id, job.region_name, LOG_GROUP, name), created)
 
     def stream_mark(self, job: LocalTrainingJob, stream: str) -> int:
         found = _stream(job.account_id, job.region_name, LOG_GROUP, stream)
@@ -264,8 +267,8 @@ class Records:
                 self._apply_training(row)
             else:
                 self._apply_tuning(row)
-        for key, creation_ms in changes.streams:
-            self._mirror_stream(key, creation_ms)
+        for key, creation_us in changes.streams:
+            self._mirror_stream(key, creation_us)
         by_stream: dict[StreamKey, list[Event]] = {}
         for event in changes.events:
             by_stream.setdefault(event.stream, []).append(event)
@@ -276,6 +279,8 @@ class Records:
                 stream.put_log_events([{"timestamp": e.timestamp_ms, "message": e.message} for e in events])
                 for stored, event in zip(stream.events[first:], events, strict=True):
                     stored.ingestion_time = event.ingestion_ms
+                # moto shows the time truncated to milliseconds: half of one more keeps the same millisecond
+                stream.last_ingestion_time = _EPOCH + timedelta(microseconds=events[-1].ingestion_ms * 1000 + 500)
         by_region: dict[tuple[str, str], list[tuple[str, str, int, float, int]]] = {}
         for point in changes.points:
             if ("training", point.account, point.region, point.job) in self._mirrored_keys:
@@ -317,7 +322,7 @@ class Records:
         self._mirrored[id(job)] = (row.owner, job)
         self._mirrored_keys[row.key] = job
 
-    def _mirror_stream(self, key: StreamKey, creation_ms: int) -> None:
+    def _mirror_stream(self, key: StreamKey, creation_us: int) -> None:
         account, region, group, name = key
         backend = logs_backends[account][region]
         backend.ensure_log_group(group)
@@ -325,7 +330,7 @@ class Records:
         if name in streams:
             return  # this process's own (another server's in it): it writes there itself
         backend.ensure_log_stream(group, name)
-        streams[name].creation_time = datetime.fromtimestamp(creation_ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+        streams[name].creation_time = _EPOCH + timedelta(microseconds=creation_us)
         self._mirrored_streams.add(key)
 
     # ----- the writer -------------------------------------------------------------------------------------------------
