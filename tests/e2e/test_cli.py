@@ -682,13 +682,14 @@ def test_logs_of_a_two_host_job_are_merged_in_time_order(served: Served) -> None
     assert_same_logs(logs.stdout.splitlines(), events, hosts=2)
 
 
-def test_status_stop_and_logs_need_a_running_local_sagemaker(tmp_path: Path) -> None:
+def test_status_stop_and_logs_without_a_running_local_sagemaker_look_in_the_data_folder(tmp_path: Path) -> None:
+    """With no local SageMaker named, they start one on the data folder, which knows every job kept there."""
     config = write_config(tmp_path / "config.yaml")
-    for command in ("status", "stop", "logs"):
+    for command in ("status", "stop", "logs", "metrics"):
         result = cli([command, "some-job", "--config", config], tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert_no_traceback(result.stderr)
-        assert "local.endpoint_url: the local backend needs a running local SageMaker" in result.stderr
+        assert "no training job named 'some-job' in us-east-1" in result.stderr, (command, result.stderr)
 
 
 # --- 7. requests_per_second quotas ----------------------------------------------------------------------------------
