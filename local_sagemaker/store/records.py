@@ -293,8 +293,7 @@ class Records:
         backend = sagemaker_backends[row.account][row.region]
         current = backend.training_jobs.get(row.name)
         if row.owner == self.owner:  # another server changed the tags of a job of this one
-            if current is not None:
-                current.tags = row.tags
+            self._take_tags(row, current)
             return
         mirrored = self._mirrored_keys.get(row.key)
         if current is None:
@@ -310,13 +309,18 @@ class Records:
         backend = sagemaker_backends[row.account][row.region]
         current = self.engine.tuning.find(row.account, row.region, row.name)
         if row.owner == self.owner:
-            if current is not None:
-                current.tags = row.tags
+            self._take_tags(row, current)
             return
         mirrored = self._mirrored_keys.get(row.key)
         if current is None or current is mirrored:
             job = self.engine.tuning.restore(backend, {**row.request, "Tags": row.tags}, row.state, current)
             self._mirror(row, job)
+
+    def _take_tags(self, row: JobRow, job: Any) -> None:
+        """Tags another server gave a job of this one; unless this one's own change is still to be written."""
+        with self._pending_lock:
+            if job is not None and row.key not in self._pending.tags:
+                job.tags = row.tags
 
     def _mirror(self, row: JobRow, job: Any) -> None:
         self._mirrored[id(job)] = (row.owner, job)
