@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from local_sagemaker.store.database import (
     JobRow,
     Recovery,
     Server,
+    StoreError,
     StreamKey,
 )
 
@@ -128,10 +130,13 @@ class Records:
         """Registers this server, ends the running jobs of servers that are gone, loads everything kept, and starts
         writing through. Called while nothing else can reach the server yet."""
         now = self.engine.now_ms()
-        self._db.register(Server(self.owner, os.getpid(), url, now, now))
-        self.recover_gone()
-        with self.engine.lock:
-            self.sync(force=True)
+        try:
+            self._db.register(Server(self.owner, os.getpid(), url, now, now))
+            self.recover_gone()
+            with self.engine.lock:
+                self._sync()
+        except sqlite3.Error as error:  # locked longer than SQLite waits, a disk error
+            raise StoreError(f"cannot use the local SageMaker's records in {self._db.path}: {error}") from None
         self._thread = threading.Thread(target=self._write_loop, name="local-sagemaker-records", daemon=True)
         self._thread.start()
 
@@ -253,6 +258,12 @@ class Records:
         if not force and now - self._synced_at < SYNC_SECONDS:
             return
         self._synced_at = now
+        try:
+            self._sync(force)
+        except sqlite3.Error as error:  # the request is answered from what is shown already; the next sync retries
+            log.warning("local SageMaker: cannot read the records in %s: %s", self.data_dir, error)
+
+    def _sync(self, force: bool = True) -> None:
         version = self._reader.data_version()
         if version == self._data_version and not force:
             return

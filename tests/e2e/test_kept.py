@@ -289,3 +289,14 @@ def test_local_reset_asks_refuses_without_an_answer_and_while_in_use(tmp_path: P
     gone = E.cli(["status", "to-forget", "--config", str(config)], tmp_path)
     assert gone.returncode == 2 and "no training job named 'to-forget'" in gone.stderr, gone.stderr
     E.assert_no_traceback(in_use.stderr, unasked.stderr, gone.stderr, again.stderr)
+
+
+def test_records_that_cannot_be_read_are_bad_input_naming_the_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / DATABASE).write_bytes(b"not a database at all" * 200)
+    config = E.write_config(tmp_path / "config.yaml", local={"data_dir": str(data)})
+    result = E.cli(["status", "some-job", "--config", str(config)], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "local.data_dir: cannot use the local SageMaker's records in" in result.stderr
+    E.assert_no_traceback(result.stderr)
