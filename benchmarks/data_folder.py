@@ -1,7 +1,7 @@
 """The data folder where a benchmark's local SageMakers keep their S3 and records, on by default as users run them.
 
 `--data-dir DIR` keeps it (one subfolder per server); without it a temporary folder, deleted at the end;
-`--no-data-dir` runs without one (everything in memory). `size_mb` is what a folder holds.
+`--no-data-dir` runs without one (everything in memory). `size_mb` is the disk space a folder takes.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def root(args: argparse.Namespace) -> Iterator[Path | None]:
 
 
 def size_mb(folder: Path | None) -> float | None:
-    if folder is None:
+    """The disk space the folder takes, as `du` counts it (its files' blocks and its folders'), in MB."""
+    if folder is None or not folder.exists():
         return None
-    return round(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6, 2)
+    return round(sum(path.lstat().st_blocks * 512 for path in [folder, *folder.rglob("*")]) / 1e6, 2)
