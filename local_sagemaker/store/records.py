@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.logs.models import LogStream, logs_backends
 from moto.sagemaker.models import sagemaker_backends
@@ -52,6 +52,10 @@ from local_sagemaker.store.database import (
     StoreError,
     StreamKey,
 )
+
+if TYPE_CHECKING:
+    from local_sagemaker.engine import Engine
+    from local_sagemaker.tuning.job import TuningJob
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ def _text(message: str) -> str:
 class Records:
     """A local SageMaker's records (see the module docstring); `open` once it serves, `close` once it stopped."""
 
-    def __init__(self, data_dir: Path, engine: Any) -> None:
+    def __init__(self, data_dir: Path, engine: Engine) -> None:
         self.data_dir = data_dir
         self.engine = engine
         self._lease = folder.lease(data_dir)
@@ -168,7 +172,7 @@ class Records:
         job.records = self
         return True
 
-    def claim_tuning(self, job: Any) -> bool:
+    def claim_tuning(self, job: TuningJob) -> bool:
         key = ("tuning", job.account_id, job.region_name, job.name)
         request = {k: v for k, v in job.plan.request.items() if k != "Tags"}
         row = self._db.claim("tuning", job.account_id, job.region_name, self.owner, request, job.state(), job.tags)
@@ -186,7 +190,7 @@ class Records:
             with self._pending_lock:
                 self._pending.states[key] = (job.training_job_status, state)
 
-    def tuning_changed(self, job: Any) -> None:
+    def tuning_changed(self, job: TuningJob) -> None:
         key = ("tuning", job.account_id, job.region_name, job.name)
         if key not in self._ids:
             return
