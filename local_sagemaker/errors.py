@@ -42,12 +42,6 @@ def not_stoppable(status: str) -> ValidationException:
     return ValidationException(f"The request was rejected because the training job is in status {status}.")
 
 
-def runs_elsewhere(noun: str, where: str) -> ValidationException:
-    """A stop for a job that another local SageMaker on the same data folder runs: only that one can stop it."""
-    return ValidationException(f"The {noun} runs on another local SageMaker on the same data folder ({where}); "
-                               "stop it there.")
-
-
 def instance_limit(instance_type: str, limit: int, in_use: int, delta: int) -> ResourceLimitExceeded:
     return ResourceLimitExceeded(
         f"The account-level service limit '{instance_type} for training job usage' is {limit} Instances, with current "

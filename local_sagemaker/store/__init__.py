@@ -18,7 +18,7 @@ embedded one; many servers in a test run) share it rather than refuse each other
 - Each server shows the others' jobs, logs and metrics from the records (synced at most every few hundred
   milliseconds, and at once when a request names a job it does not know yet), so that Describe, List and the logs of
   a job another server runs answer anywhere and a create that meets ResourceInUse can adopt the job it found. Only
-  the owner moves a job; stopping another server's job is refused with that server's address.
+  the owner moves a job: a stop sent to another server is written to the records, where the owner reads it.
 - A job whose owner is gone (its lock is free: the kernel drops a dead process's locks) is ended by whichever server
   notices first, at its start or every few seconds: Failed, with a reason that says its local SageMaker stopped and
   when it was last seen. A server that stops cleanly ends its own running jobs the same way.

@@ -9,7 +9,9 @@ row per job: its request, its state as the job's `state()` gives it, its tags, t
 unique per account and region, which is what makes a name taken for good, across servers too), `log_streams`,
 `log_events` (their rowid is the order events were stored in) and `metric_points` (one row per value a job
 published). Every change to a job row takes a new `version` from `counter`, so that a reader can ask for what changed
-since the last version it saw; events and points are only appended, so their rowids serve the same purpose.
+since the last version it saw; events and points are only appended, so their rowids serve the same purpose. Only a
+job's owner writes its status and state; any server may write its tags and `stop` (a request to its owner), and
+then becomes the row's `writer`, which the owner reads back.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ CREATE TABLE metric_points (id INTEGER PRIMARY KEY, job INTEGER NOT NULL, name T
 """ + "".join(f"""
 CREATE TABLE {table} (id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
                       owner TEXT NOT NULL, writer TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
-                      request TEXT NOT NULL, state TEXT NOT NULL, tags TEXT NOT NULL, UNIQUE (account, region, name));
+                      request TEXT NOT NULL, state TEXT NOT NULL, tags TEXT NOT NULL, stop INTEGER NOT NULL DEFAULT 0,
+                      UNIQUE (account, region, name));
 CREATE INDEX {table}_version ON {table} (version);
 CREATE INDEX {table}_status ON {table} (status);
 """ for table in KINDS.values())
@@ -73,6 +76,7 @@ class JobRow:
     request: dict[str, Any]
     state: dict[str, Any]
     tags: list[dict[str, str]]
+    stop: bool = False  # another server asked the owner to stop it
 
     @property
     def key(self) -> JobKey:
@@ -240,6 +244,13 @@ class Database:
             return None
         return int(cursor.lastrowid or 0)
 
+    def request_stop(self, key: JobKey, writer: str) -> None:
+        """Asks the owner of a job to stop it (it reads this with the changes of others)."""
+        kind, account, region, name = key
+        with self.transaction() as db:
+            db.execute(f"UPDATE {KINDS[kind]} SET stop = 1, writer = ?, version = ? WHERE account = ? AND region = ? "
+                       "AND name = ?", (writer, _next_version(db), account, region, name))
+
     def write(self, batch: Batch, owner: str, seen_ms: int) -> None:
         """One transaction: the batch, and the owner's sign of life."""
         with self.transaction() as db:
@@ -338,10 +349,10 @@ _NAME_MEMBER = {"training": "TrainingJobName", "tuning": "HyperParameterTuningJo
 def _job_rows(db: sqlite3.Connection, where: str, parameters: Sequence[Any]) -> list[JobRow]:
     """The rows of both kinds of job that match `where` (training jobs first)."""
     return [JobRow(kind, int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), str(row[6]),
-                   json.loads(row[7]), json.loads(row[8]), json.loads(row[9]))
+                   json.loads(row[7]), json.loads(row[8]), json.loads(row[9]), bool(row[10]))
             for kind, table in KINDS.items()
-            for row in db.execute(f"SELECT id, account, region, name, owner, writer, status, request, state, tags "
-                                  f"FROM {table} WHERE {where}", parameters)]
+            for row in db.execute(f"SELECT id, account, region, name, owner, writer, status, request, state, tags, "
+                                  f"stop FROM {table} WHERE {where}", parameters)]
 
 
 def _next_version(db: sqlite3.Connection) -> int:

@@ -10,7 +10,7 @@ What other servers on the folder write (and, at the start, everything kept) come
 calls at the start of each request: it asks SQLite whether anyone else committed (`PRAGMA data_version`, every
 `SYNC_SECONDS` at most) and only then reads what changed. Their jobs become `StoredTrainingJob`s and restored tuning
 jobs: moto serves them as it serves this server's own (Describe, List, tags, logs, metrics), but only their owner
-moves them; a stop request for one is refused with the owner's address.
+moves them: a stop for one is written to the records, and its owner stops it when it reads them.
 
 A job still running when its server went away is ended here (Failed, with a reason that says so, a last status
 transition and a line in its log streams) as soon as some server notices: at its start, and every `CHECK_SECONDS`.
@@ -245,13 +245,17 @@ class Records:
             with self._pending_lock:
                 self._pending.tags[key] = [dict(tag) for tag in job.tags]
 
-    def runs_elsewhere(self, job: Any) -> str | None:
-        """Where a job that another live local SageMaker runs is served (None for this server's and ended jobs)."""
+    def request_stop(self, job: Any) -> None:
+        """StopTrainingJob or StopHyperParameterTuningJob for a job another server runs: its owner stops it."""
+        for key, mirrored in self._mirrored_keys.items():
+            if mirrored is job:
+                self._db.request_stop(key, self.owner)
+                return
+
+    def runs_elsewhere(self, job: Any) -> bool:
+        """Whether `job` is another server's, shown here from the records."""
         mirrored = self._mirrored.get(id(job))
-        if mirrored is None or mirrored[1] is not job:
-            return None
-        server = self._db.servers().get(mirrored[0])
-        return f"process {server.pid} at {server.url}" if server is not None else "a local SageMaker that is gone"
+        return mirrored is not None and mirrored[1] is job
 
     # ----- what others wrote ------------------------------------------------------------------------------------------
 
@@ -307,8 +311,10 @@ class Records:
     def _apply_training(self, row: JobRow) -> None:
         backend = sagemaker_backends[row.account][row.region]
         current = backend.training_jobs.get(row.name)
-        if row.owner == self.owner:  # another server changed the tags of a job of this one
+        if row.owner == self.owner:  # another server changed the tags of a job of this one, or asks to stop it
             self._take_tags(row, current)
+            if row.stop and isinstance(current, LocalTrainingJob) and current.training_job_status == "InProgress":
+                self.engine.stop_training_job(backend, {"TrainingJobName": row.name})
             return
         mirrored = self._mirrored_keys.get(row.key)
         if current is None:
@@ -325,6 +331,8 @@ class Records:
         current = self.engine.tuning.find(row.account, row.region, row.name)
         if row.owner == self.owner:
             self._take_tags(row, current)
+            if row.stop and current is not None and current.status == "InProgress":
+                self.engine.tuning.stop(backend, {"HyperParameterTuningJobName": row.name})
             return
         mirrored = self._mirrored_keys.get(row.key)
         if current is None or current is mirrored:
@@ -364,6 +372,8 @@ class Records:
                 elif time.monotonic() - beat >= HEARTBEAT_SECONDS:  # alive, and when: what a recovery says
                     self._db.write(Batch(), self.owner, self.engine.now_ms())
                     beat = time.monotonic()
+                with self.engine.lock:  # others' changes, and their requests to stop this one's jobs, also when
+                    self.sync()  # no request comes in
                 if time.monotonic() - checked >= CHECK_SECONDS:
                     checked = time.monotonic()
                     self.recover_gone()

@@ -114,7 +114,7 @@ def test_run_twice_adopts_or_refuses_and_the_job_answers_after_the_run(tmp_path:
 
 def test_two_local_sagemakers_share_one_data_folder(tmp_path: Path) -> None:
     """Each runs its own jobs; a name is taken across both; each answers for the other's jobs (status, logs, listing)
-    but only the owner stops them; when one is killed the other fails its running jobs, saying so."""
+    and passes a stop on to their owner; when one is killed the other fails its running jobs, saying so."""
     data = tmp_path / "data"
     timeline = {"Starting": 1, "Downloading": 1, "Training": 60, "Uploading": 1}  # 6.3 s a job
     with serving(tmp_path, data, time_scale=10, timeline=timeline) as (proc_a, a), \
@@ -123,8 +123,12 @@ def test_two_local_sagemakers_share_one_data_folder(tmp_path: Path) -> None:
         assert error_of(b.sagemaker.create_training_job, **b.training_request("shared-done"))[0] == "ResourceInUse"
         seen = b.sagemaker.describe_training_job(TrainingJobName="shared-done")
         assert seen["TrainingJobStatus"] == "InProgress"
-        code, message = error_of(b.sagemaker.stop_training_job, TrainingJobName="shared-done")
-        assert code == "ValidationException" and a.url in message
+        a.sagemaker.create_training_job(**a.training_request("shared-stopped"))
+        until(lambda: b.sagemaker.describe_training_job(TrainingJobName="shared-stopped"), what="b sees a's job")
+        b.sagemaker.stop_training_job(TrainingJobName="shared-stopped")  # a runs it: a stops it
+        assert a.wait("shared-stopped", timeout=60)["TrainingJobStatus"] == "Stopped"
+        assert until(lambda: b.sagemaker.describe_training_job(TrainingJobName="shared-stopped")[
+            "TrainingJobStatus"] == "Stopped", what="b sees the stop it asked for")
 
         # names raced from both servers at once: each is made exactly once
         names = [f"raced-{n}" for n in range(12)]
@@ -146,7 +150,7 @@ def test_two_local_sagemakers_share_one_data_folder(tmp_path: Path) -> None:
         assert all(sorted(found) == ["ResourceInUse", "created"] for found in outcomes.values()), outcomes
 
         until(lambda: {job["TrainingJobName"] for job in b.sagemaker.list_training_jobs(MaxResults=100)[
-            "TrainingJobSummaries"]} == {"shared-done", *names}, what="b lists a's jobs and its own")
+            "TrainingJobSummaries"]} == {"shared-done", "shared-stopped", *names}, what="b lists a's jobs and its own")
         done = a.wait("shared-done", timeout=60)
         assert until(lambda: b.sagemaker.describe_training_job(TrainingJobName="shared-done")["TrainingJobStatus"]
                      == "Completed", what="b sees a's job end")
