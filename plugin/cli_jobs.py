@@ -508,7 +508,10 @@ def cmd_reset(args: argparse.Namespace, config: Config) -> int:
         if not sys.stdin.isatty():
             raise InputError(Problem("--yes", "not a terminal, so nobody can answer: pass --yes to delete what "
                                      f"{folder} keeps"))
-        answer = input(f"delete the local SageMaker's S3, jobs, logs and metrics kept in {folder}? [y/N] ")
+        try:
+            answer = input(f"delete the local SageMaker's S3, jobs, logs and metrics kept in {folder}? [y/N] ")
+        except EOFError:  # Ctrl-D: no
+            answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return EXIT_OK

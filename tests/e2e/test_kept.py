@@ -7,6 +7,7 @@ The real console script in subprocesses (`sagemaker-plugin local serve`, `run`, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -66,8 +67,15 @@ def error_of(call: Callable[..., Any], **params: Any) -> tuple[str, str]:
     return str(error["Code"]), str(error["Message"])
 
 
+def stored_statuses(data: Path, names: list[str]) -> set[str]:
+    """The statuses the database holds for `names` (read-only, beside the server that writes it)."""
+    with contextlib.closing(sqlite3.connect(f"{(data / DATABASE).as_uri()}?mode=ro", uri=True)) as db:
+        marks = ",".join("?" * len(names))
+        return {row[0] for row in db.execute(f"SELECT status FROM training_jobs WHERE name IN ({marks})", names)}
+
+
 def integrity(data: Path) -> str:
-    with sqlite3.connect(data / DATABASE) as db:
+    with contextlib.closing(sqlite3.connect(data / DATABASE)) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
@@ -202,8 +210,9 @@ def test_a_local_sagemaker_killed_mid_write_leaves_whole_records(tmp_path: Path)
             worker.start()
         ended = until(lambda: len(created) >= 60 and aws.sagemaker.list_training_jobs(StatusEquals="Completed")[
             "TrainingJobSummaries"], timeout=120, what="jobs created, some of them ended")
-        time.sleep(1.5)  # what was written that long ago is committed (the records commit every 0.1 s)
-        proc.popen.kill()
+        names = [job["TrainingJobName"] for job in ended]
+        until(lambda: stored_statuses(data, names) == {"Completed"}, what="the ended jobs committed")
+        proc.popen.kill()  # while the clients go on creating and the jobs go on logging
         proc.popen.wait(timeout=30)
         stop.set()
         for worker in workers:
