@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import data_folder  # noqa: E402
+
 REGION = "us-east-1"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"
 
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     settings = LocalSettings(execution="simulate", requests_per_second={"CreateTrainingJob": args.rate})
     burst = max(1.0, args.rate)  # what the local SageMaker lets through at once
-    with LocalSageMaker(settings) as server:
+    data_dir = args.data_root / "server" if args.data_root else None
+    with LocalSageMaker(settings, data_dir=data_dir) as server:
         data = LocalClients(server.url).put_data("burst/train")
         config = Config(backend="local", region=REGION, local=LocalConfig(endpoint_url=server.url),
                         role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "create_requests": requests,
         "jobs_listed": listed,
         "rate_per_second": args.rate,
+        "data_folder_mb": data_folder.size_mb(data_dir),
         "errors": failures[:3],
     }
 
@@ -125,6 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=2.0,
                         help="CreateTrainingJob requests per second: the local quota and the client's limit")
     parser.add_argument("--quick", action="store_true", help="a small burst of a few seconds (CI)")
+    data_folder.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.rate = 16, 8.0
@@ -134,7 +139,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    result = run(parse_args(argv))
+    args = parse_args(argv)
+    with data_folder.root(args) as args.data_root:
+        result = run(args)
     print(json.dumps(result, separators=(",", ":")), flush=True)
     return 0
 

@@ -73,6 +73,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import data_folder  # noqa: E402
+
 CUSTOM = "sagemaker_custom_training_job_task"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/soak/trainer:1.0"
 STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
@@ -513,6 +515,7 @@ class Result:
     deletes_resumed: int = 0  # aborts begun by an engine killed before the delete was acknowledged
     transient_errors: int = 0
     engine_errors: int = 0
+    data_folder_mb: float | None = None  # what the local SageMaker's data folder holds at the end
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -538,7 +541,7 @@ class EngineProcess:
 
 
 def run(jobs: int, restarts: int, aborts: int, threads: int, seed: int, faults: Faults,
-        workdir: Path, queued_aborts: int = 0) -> Result:
+        workdir: Path, queued_aborts: int = 0, data_dir: Path | None = None) -> Result:
     from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
     from local_sagemaker.testing import LocalClients
 
@@ -548,7 +551,7 @@ def run(jobs: int, restarts: int, aborts: int, threads: int, seed: int, faults: 
     settings = LocalSettings(execution="simulate", timeline=TIMELINE, time_scale=TIME_SCALE,
                              failures=(FailureRule(rf"soak-{run_id}-fail-.*", "Training", FAIL_REASON),))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with LocalSageMaker(settings) as server:
+    with LocalSageMaker(settings, data_dir=data_dir) as server:
         aws = LocalClients(server.url)
         aws.put_data(f"{run_id}/train", bucket=DATA_BUCKET)
         plan = Plan(run_id, server.url, make_tasks(run_id, jobs, aborts, rng, queued_aborts), faults, threads, seed)
@@ -581,6 +584,7 @@ def run(jobs: int, restarts: int, aborts: int, threads: int, seed: int, faults: 
     result.deletes_resumed = resumed(records, "deleting")
     result.problems += [r["error"] for r in records if r.get("e") == "error"][:5]
     result.seconds = round(time.monotonic() - started, 1)
+    result.data_folder_mb = data_folder.size_mb(data_dir)
     return result
 
 
@@ -742,6 +746,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--drop", type=float, default=Faults.drop, help="share of calls whose connection drops")
     parser.add_argument("--details", action="store_true", help="also print the details line (problems found)")
     parser.add_argument("--engine", metavar="WORKDIR", help=argparse.SUPPRESS)
+    data_folder.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.jobs is None:
         args.jobs = 30 if args.quick else 500
@@ -760,11 +765,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.engine:
         return engine_main(Path(args.engine))
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, data_folder.root(args) as data:
         aborts = min(args.aborts, args.jobs)
         result = run(args.jobs, args.restarts, aborts, args.threads, args.seed,
                      Faults(args.throttle, args.http_500, args.drop), Path(tmp),
-                     queued_aborts=min(args.queued_aborts, args.jobs - aborts))
+                     queued_aborts=min(args.queued_aborts, args.jobs - aborts), data_dir=data and data / "server")
     body = asdict(result)
     problems = body.pop("problems")
     print(json.dumps({**body, "seed": args.seed}), flush=True)

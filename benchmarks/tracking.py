@@ -48,6 +48,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
+from benchmarks import data_folder  # noqa: E402
 from handlers import local_credentials  # noqa: E402
 from handlers.local_credentials import LocalCredentials  # noqa: E402
 
@@ -62,14 +63,14 @@ RUNTIME_RANGE = (0.90, 1.09)  # MaxRuntimeInSeconds drawn uniformly in this rang
 # --- a local SageMaker in a process of its own ----------------------------------------------------------------------
 
 
-def _serve(conn: Any, settings: dict[str, Any]) -> None:
+def _serve(conn: Any, settings: dict[str, Any], data_dir: Path | None) -> None:
     """The server process: start a LocalSageMaker, send its URL, then answer 'counts'/'rss' until 'stop'."""
     import logging
 
     logging.disable(logging.WARNING)
     from local_sagemaker import LocalSageMaker, LocalSettings
 
-    with LocalSageMaker(LocalSettings(execution="simulate", **settings)) as server:
+    with LocalSageMaker(LocalSettings(execution="simulate", **settings), data_dir=data_dir) as server:
         conn.send((server.url, server.credentials.access_key_id, server.credentials.secret_access_key))
         while True:
             command = conn.recv()
@@ -86,10 +87,10 @@ def _serve(conn: Any, settings: dict[str, Any]) -> None:
 class ServerProcess:
     """A LocalSageMaker in a child process: the server gets a core of its own and its counts stay its own."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(self, settings: Mapping[str, Any], data_dir: Path | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, dict(settings)), daemon=True)
+        self._process = context.Process(target=_serve, args=(child, dict(settings), data_dir), daemon=True)
         self._process.start()
         self._lock = threading.Lock()
         self.url = ""
@@ -117,8 +118,9 @@ class ServerProcess:
             self._process.terminate()
 
 
-def start_servers(count: int, settings: Mapping[str, Any]) -> list[ServerProcess]:
-    servers = [ServerProcess(settings) for _ in range(count)]
+def start_servers(settings: Mapping[str, Any], *data_dirs: Path | None) -> list[ServerProcess]:
+    """A server per data folder (None: without one)."""
+    servers = [ServerProcess(settings, data_dir) for data_dir in data_dirs]
     for server in servers:
         server.wait_ready()
     return servers
@@ -436,8 +438,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # server only when the interval is not given.
     interval = args.interval
     rate = None
+    root = args.data_root
+    folders = {name: root / name if root else None for name in ("calibration", "naive", "tracker")}
     if not interval:
-        calibration = start_servers(1, probe.settings())[0]
+        calibration = start_servers(probe.settings(), folders["calibration"])[0]
         try:
             create_jobs(calibration.url, make_plan(200, 1.0, 1e6, args.time_scale, args.seed))
             rate = measure_describe_rate(RawSageMaker(calibration.url), probe.names[:200])
@@ -445,7 +449,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             calibration.stop()
         interval = round(max(0.25, args.jobs / (args.load * rate)), 2)
     plan = make_plan(args.jobs, interval, args.mean_intervals, args.time_scale, args.seed)
-    naive_server, tracker_server = start_servers(2, plan.settings())
+    naive_server, tracker_server = start_servers(plan.settings(), folders["naive"], folders["tracker"])
     try:
         with ThreadPoolExecutor(2) as pool:  # the same jobs on both, at the same moment
             list(pool.map(lambda s: create_jobs(s.url, plan), (naive_server, tracker_server)))
@@ -494,6 +498,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mean_job_seconds": round(plan.mean_life, 2),
         "describe_rate_per_second": round(rate, 1) if rate else None,
         "tracker_stats": dataclasses.asdict(stats),
+        "data_folder_mb": {name: data_folder.size_mb(folders[name]) for name in ("naive", "tracker")},
         "seconds": round(time.time() - wall_start, 1),
     }
 
@@ -522,6 +527,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a small run of a few seconds (CI)")
+    data_folder.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.interval, args.mean_intervals, args.cpu_rounds = 24, 0.3, 10.0, 20
@@ -535,7 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    result = run(parse_args(argv))
+    args = parse_args(argv)
+    with data_folder.root(args) as args.data_root:
+        result = run(args)
     print(json.dumps(result, separators=(",", ":")), flush=True)
     return 0
 

@@ -4,6 +4,9 @@
     with LocalSageMaker(LocalSettings(time_scale=10)) as server:
         boto3.client("sagemaker", endpoint_url=server.url, ...)
 
+`LocalSageMaker(settings, data_dir=folder)` keeps its S3, jobs, tuning jobs, logs and metric series in `folder` and
+answers for them again after a restart (local_sagemaker/store/); without `data_dir` it keeps nothing.
+
 The settings import without moto (an optional dependency, the `local` extra), so a config loader can build them
 anywhere; the server and moto load on first use of LocalSageMaker, serve or main. Importing this package never patches
 moto; `LocalSageMaker.start()` does (see patch.py).

@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.errors import Problem
 from handlers.service_model import validate_request
@@ -24,6 +24,9 @@ from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
 from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
 from local_sagemaker.tuning.service import TuningService
+
+if TYPE_CHECKING:
+    from local_sagemaker.store import Records
 
 #: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
 BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
@@ -62,6 +65,8 @@ class Engine:
         self._seeded = False  # settings.buckets made since the last reset of moto's state
         #: Hyperparameter tuning jobs: their trials are this engine's training jobs.
         self.tuning = TuningService(self)
+        #: The data folder's records (local_sagemaker/store/), when the server keeps its jobs there.
+        self.records: Records | None = None
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -77,6 +82,8 @@ class Engine:
         self._seeded = False
 
     def run_due(self, now_ms: int | None = None) -> None:
+        if self.records is not None:
+            self.records.sync()  # what other local SageMakers on the data folder wrote
         if not self._seeded:  # the first request after a start or a reset finds the account's buckets there
             self._seeded = True
             storage.make_buckets(LOCAL_ACCOUNT_ID, self.settings.buckets)
@@ -110,6 +117,8 @@ class Engine:
             if limit is not None and held + count > limit:
                 raise errors.instance_limit(instance_type, limit, held, count)
         job = self._new_job(account, region, params, now)
+        if self.records is not None and not self.records.claim_training(job):  # taken for good, by any server
+            raise errors.name_in_use(job.arn)
         backend.training_jobs[name] = job
         holding = [((account, region, instance_type), count) for instance_type, count in demand]
         for key, count in holding:
@@ -131,6 +140,9 @@ class Engine:
         status = job.training_job_status
         if not isinstance(job, LocalTrainingJob) or status != "InProgress":
             raise errors.not_stoppable(status)
+        if self.records is not None and self.records.runs_elsewhere(job):
+            self.records.request_stop(job)  # another server on the data folder runs it: that one stops it
+            return {}
         now = self.now_ms()
         job.stop(now, round(self.settings.scaled(self.settings.stop_seconds) * 1000))
         self._advance(job, now)
@@ -147,6 +159,11 @@ class Engine:
         self.tuning.shutdown()
         if self._runs is not None:
             self._runs.shutdown()
+
+    def tags_changed(self, backend: Any, arn: str) -> None:
+        """AddTags or DeleteTags went through moto: the records keep a job's tags."""
+        if self.records is not None:
+            self.records.tags_changed(backend, arn)
 
     def settle(self, job: LocalTrainingJob) -> None:
         """A job ended outside a request (its runner): frees the instances it held. Called under the lock."""
@@ -198,6 +215,9 @@ class Engine:
         self.run_due(now)
         _raise_if_invalid(operation, params)
         job = backend.training_jobs.get(params.get("TrainingJobName"))
+        if job is None and self.records is not None:  # made a moment ago by another server on the data folder
+            self.records.sync(force=True)
+            job = backend.training_jobs.get(params.get("TrainingJobName"))
         if job is None:
             raise errors.not_found()
         if isinstance(job, LocalTrainingJob):

@@ -11,9 +11,9 @@ carries, so filters such as LastModifiedTimeAfter compare exactly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from moto.sagemaker.models import FakeTrainingJob
 
@@ -55,6 +55,22 @@ MESSAGES: Mapping[str, str] = {
     "MaxRuntimeExceeded": "Training job exceeded MaxRuntimeInSeconds provided",
     "MaxWaitTimeExceeded": "Training job exceeded MaxWaitTimeInSeconds provided",
 }
+
+
+class JobRecords(Protocol):
+    """Where a job reports what it changes, as it changes it (the data folder's records, local_sagemaker/store/);
+    called under the server's lock."""
+
+    def job_changed(self, job: LocalTrainingJob) -> None: ...
+
+    def streams_opened(self, job: LocalTrainingJob, names: Sequence[str]) -> None: ...
+
+    def stream_mark(self, job: LocalTrainingJob, stream: str) -> int: ...
+
+    def lines_stored(self, job: LocalTrainingJob, stream: str, mark: int) -> None: ...
+
+    def metric_published(self, job: LocalTrainingJob, name: str, host: int, value: float, timestamp_ms: int
+                         ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -124,9 +140,11 @@ class LocalTrainingJob(FakeTrainingJob):
         self.streams: dict[int, str] = {}
         self.wake_ms: int | None = None  # when the engine has this job in its heap; owned by the engine
         self.tuning_job_arn: str | None = None  # set by the tuning job that launched this one
+        self.records: JobRecords | None = None  # set by the engine once the job's name is claimed
+        self._publisher = storage.metric_publisher(account_id, region_name, request["TrainingJobName"])
         self._metrics = MetricExtractor(
             [*(self.algorithm_specification.get("MetricDefinitions") or []), *built_in_metric_definitions(self.shape)],
-            publish=storage.metric_publisher(account_id, region_name, request["TrainingJobName"]),
+            publish=self._publish,
         )
         self.training_job_status = "InProgress"
         self.secondary_status = "Starting"
@@ -238,8 +256,32 @@ class LocalTrainingJob(FakeTrainingJob):
             by_host.setdefault(line.host, []).append(line)
             self._metrics.feed(line)
         for host, lines in by_host.items():
-            stream = self.streams.get(host) or self._stream(host)
+            self._put_lines(self.streams.get(host) or self._stream(host), lines)
+        self.changed()  # the final metric values moved with the lines
+
+    def _put_lines(self, stream: str, lines: Sequence[LogLine]) -> None:
+        """Lines to a stream of CloudWatch Logs, and the events they were stored as to the records."""
+        if self.records is None:
             storage.put_lines(self.account_id, self.region_name, stream, log_limits.split_lines(lines))
+            return
+        mark = self.records.stream_mark(self, stream)
+        storage.put_lines(self.account_id, self.region_name, stream, log_limits.split_lines(lines))
+        self.records.lines_stored(self, stream, mark)
+
+    def _open_streams(self, names: Sequence[str]) -> None:
+        storage.create_streams(self.account_id, self.region_name, names)
+        if self.records is not None:
+            self.records.streams_opened(self, names)
+
+    def _publish(self, name: str, host: int, value: float, timestamp_ms: int) -> None:
+        self._publisher(name, host, value, timestamp_ms)
+        if self.records is not None:
+            self.records.metric_published(self, name, host, value, timestamp_ms)
+
+    def changed(self) -> None:
+        """Something Describe shows has changed: the records keep it."""
+        if self.records is not None:
+            self.records.job_changed(self)
 
     def _stream(self, host: int) -> str:
         epoch = self._phase_ms["Training"][0] // 1000
@@ -261,8 +303,7 @@ class LocalTrainingJob(FakeTrainingJob):
                 if fail_at < self.terminal_ms():
                     self._cut(fail_at, Step(fail_at, "Failed", self._no_objects_reason(missing)))
         elif step.status == "Training":
-            names = [self._stream(host) for host in range(1, self.shape.instance_count + 1)]
-            storage.create_streams(self.account_id, self.region_name, names)
+            self._open_streams([self._stream(host) for host in range(1, self.shape.instance_count + 1)])
 
     def _enter(self, status: str, at_ms: int, terminal: bool = False) -> None:
         if self.transitions and "EndTime" not in self.transitions[-1]:
@@ -275,6 +316,7 @@ class LocalTrainingJob(FakeTrainingJob):
         self.training_job_status = TERMINAL.get(status, "Stopping" if status == "Stopping" else "InProgress")
         self.last_modified_ms = at_ms
         self.last_modified_time = to_datetime(at_ms)
+        self.changed()
 
     def _finish(self, step: Step) -> None:
         status, at_ms = step.status, step.at_ms
@@ -320,6 +362,35 @@ class LocalTrainingJob(FakeTrainingJob):
             f"bucket exists in the selected region ({self.region_name}), that objects exist under that S3 prefix, and "
             f'that the role "{self.role_arn}" has "s3:ListBucket" permissions on bucket "{bucket}".'
         )
+
+    # ----- what the records keep (local_sagemaker/store/) ------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything Describe shows that the request does not: small, JSON-ready, restored by `restore_state`."""
+        return {
+            "status": self.training_job_status, "secondary": self.secondary_status, "created": self.creation_ms,
+            "modified": self.last_modified_ms, "started": self.training_start_ms, "ended": self.training_end_ms,
+            "failure": self.failure_reason, "model": self.model_uri, "transitions": [dict(t) for t in self.transitions],
+            "streams": {str(host): name for host, name in self.streams.items()}, "tuning": self.tuning_job_arn,
+            "metrics": {name: list(point) for name, point in self._metrics.latest().items()},
+            "time_scale": self.time_scale,
+        }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """The job as `state()` kept it (a job that no longer moves: see store/records.py)."""
+        self.training_job_status, self.secondary_status = str(state["status"]), str(state["secondary"])
+        self.creation_ms, self.last_modified_ms = int(state["created"]), int(state["modified"])
+        self.training_start_ms, self.training_end_ms = state.get("started"), state.get("ended")
+        self.failure_reason, self.model_uri = state.get("failure"), state.get("model")
+        self.transitions = [dict(t) for t in state.get("transitions") or []]
+        self.streams = {int(host): str(name) for host, name in (state.get("streams") or {}).items()}
+        self.tuning_job_arn = state.get("tuning")
+        self._metrics.restore({name: (point[0], point[1]) for name, point in (state.get("metrics") or {}).items()})
+        self.time_scale = float(state.get("time_scale") or 1.0)
+        self.creation_time = to_datetime(self.creation_ms)
+        self.last_modified_time = to_datetime(self.last_modified_ms)
+        if self.model_uri:
+            self.model_artifacts = {"S3ModelArtifacts": self.model_uri}
 
     # ----- what the API shows ---------------------------------------------------------------------------------
 

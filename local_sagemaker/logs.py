@@ -168,6 +168,14 @@ class MetricExtractor:
             if self._publish is not None:
                 self._publish(name, line.host, value, line.timestamp_ms)
 
+    def latest(self) -> dict[str, tuple[float, int]]:
+        """The last value of each metric and its time (epoch ms): what `final` shows, as data to keep."""
+        return dict(self._latest)
+
+    def restore(self, latest: Mapping[str, tuple[float, int]]) -> None:
+        """The last values kept by an earlier server (`latest`), as if their lines had been fed."""
+        self._latest = {name: (float(value), int(at)) for name, (value, at) in latest.items()}
+
     def final(self) -> list[dict[str, Any]]:
         """FinalMetricDataList entries, in the order the definitions were given."""
         return [

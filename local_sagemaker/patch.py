@@ -2,7 +2,8 @@
 
 `install()` replaces CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and adds StopTrainingJob on moto's
 `SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
-(log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py). It is idempotent and only
+(log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py), and tells the engine after
+SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder). It is idempotent and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
 request it handles, so a request arriving any other way (plain `mock_aws` in the same process, another
@@ -55,6 +56,8 @@ OTHERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
     (LogsResponse, "filter_log_events", _filter_log_events),
     (CloudWatchResponse, "get_metric_data", _get_metric_data),
 )
+#: SageMaker operations moto answers, after which the serving engine is told: (action, engine method).
+NOTIFIED = (("add_tags", "tags_changed"), ("delete_tags", "tags_changed"))
 _MARK = "_local_sagemaker_original"
 
 _serving: ContextVar[Engine | None] = ContextVar("local_sagemaker_engine", default=None)
@@ -71,7 +74,8 @@ def serving(engine: Engine) -> Iterator[None]:
 
 
 def _targets() -> list[tuple[type, str]]:
-    return [(SageMakerResponse, name) for name in OPERATIONS] + [(cls, name) for cls, name, _ in OTHERS]
+    return ([(SageMakerResponse, name) for name in OPERATIONS] + [(cls, name) for cls, name, _ in OTHERS]
+            + [(SageMakerResponse, name) for name, _ in NOTIFIED])
 
 
 def install() -> None:
@@ -86,6 +90,10 @@ def install() -> None:
         if current is not None and hasattr(current, _MARK):
             continue
         setattr(cls, name, _answer_while_serving(name, answer, current))
+    for name, method in NOTIFIED:
+        current = getattr(SageMakerResponse, name)
+        if not hasattr(current, _MARK):
+            setattr(SageMakerResponse, name, _notify_after(name, method, current))
 
 
 def _params(response: Any) -> dict[str, Any]:
@@ -100,6 +108,19 @@ def _answer_while_serving(name: str, answer: Callable[[Any], Any], original: Cal
         if _serving.get() is None and original is not None:
             return original(self)
         return answer(self)
+
+    operation.__name__ = operation.__qualname__ = name
+    setattr(operation, _MARK, original)
+    return operation
+
+
+def _notify_after(name: str, method: str, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def operation(self: SageMakerResponse) -> Any:
+        result = original(self)
+        engine = _serving.get()
+        if engine is not None:
+            getattr(engine, method)(self.sagemaker_backend, str(_params(self).get("ResourceArn", "")))
+        return result
 
     operation.__name__ = operation.__qualname__ = name
     setattr(operation, _MARK, original)

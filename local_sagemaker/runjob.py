@@ -11,7 +11,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from local_sagemaker import log_limits, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine, stream_name, to_datetime
 from local_sagemaker.settings import LocalSettings
@@ -70,7 +69,7 @@ class RunTrainingJob(LocalTrainingJob):
         epoch = at_ms // 1000
         for host in range(1, hosts + 1):
             self.streams[host] = stream_name(self.training_job_name, host, epoch)
-        storage.create_streams(self.account_id, self.region_name, list(self.streams.values()))
+        self._open_streams(list(self.streams.values()))
 
     def write_lines(self, lines: Sequence[LogLine]) -> None:
         """Appends lines (each host's in time order) to the hosts' streams, and reads metrics from them; a line longer
@@ -82,11 +81,13 @@ class RunTrainingJob(LocalTrainingJob):
         for host, batch in by_host.items():
             stream = self.streams.get(host)
             if stream is not None:
-                storage.put_lines(self.account_id, self.region_name, stream, log_limits.split_lines(batch))
+                self._put_lines(stream, batch)
+        self.changed()  # the final metric values moved with the lines
 
     def model_written(self, uri: str) -> None:
         self.model_uri = uri
         self.model_artifacts = {"S3ModelArtifacts": uri}
+        self.changed()
 
     def end(self, status: str, at_ms: int, reason: str | None = None) -> None:
         """The terminal secondary status (Completed, Failed, Stopped, MaxRuntimeExceeded, MaxWaitTimeExceeded)."""

@@ -15,6 +15,9 @@ pair it makes when it starts (`credentials`), which it registers for this proces
 Each job has a page for people, `/~jobs/<name>?token=...` (job_page.py), answered before anything reaches moto.
 moto's own paths (`/moto-api...`, `/favicon.ico`, `/latest/meta-data/`) are never routed to: on this endpoint they are
 S3's paths of buckets named so (moto-api, favicon.ico, latest), which must hold objects like any other bucket.
+
+With a data folder (`data_dir`), it keeps its local S3 there (persistence.py) and its jobs, tuning jobs, logs and
+metric series (local_sagemaker/store/), loaded back at its next start; several servers may share one folder.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -184,7 +188,9 @@ class LocalSageMaker:
     `host` must be a loopback address unless `allow_remote` (anyone who can reach it with its key pair can run code
     as this user). `credentials` are made at random unless given (a restart that keeps its clients). `clock` (seconds,
     like time.time) drives the simulated jobs' timelines and the request-rate buckets: tests pass a fake one so that
-    nothing they check depends on how fast a loaded machine answers.
+    nothing they check depends on how fast a loaded machine answers. `data_dir`: the folder that keeps its local S3,
+    jobs, logs and metrics across restarts (None: it forgets everything when it stops); `start()` raises
+    store.StoreError when the folder's records cannot be used, store.FolderInUse while the folder is being reset.
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class LocalSageMaker:
         credentials: LocalCredentials | None = None,
         allow_remote: bool = False,
         clock: Callable[[], float] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         if not allow_remote and not loopback_host(host):
             raise ValueError(f"the local SageMaker serves on a loopback address unless remote access is allowed "
@@ -207,6 +214,7 @@ class LocalSageMaker:
         self.reset = reset
         self.allow_remote = allow_remote
         self.credentials = credentials or generate_credentials()
+        self.data_dir = data_dir
         self.engine = Engine(self.settings) if clock is None else Engine(self.settings, clock)
         self._counters = _Counters(dict(self.settings.requests_per_second), clock or time.monotonic)
         self._app: _App | None = None
@@ -215,6 +223,7 @@ class LocalSageMaker:
         self._url: str | None = None
         self._client: SageMakerClient | None = None
         self._client_lock = threading.Lock()
+        self._kept = contextlib.ExitStack()  # the data folder's S3 mirror and records, closed after the jobs
 
     @property
     def url(self) -> str:
@@ -243,12 +252,25 @@ class LocalSageMaker:
         try:
             if self.reset:
                 app.reset()
+            if self.data_dir is not None:
+                self._keep(self.data_dir, self._url)
             self.engine.client_env = self.client_env()
             local_credentials.register(self._url, self.credentials)
         except BaseException:
             self.stop()
             raise
         return self._url
+
+    def _keep(self, data_dir: Path, url: str) -> None:
+        """The local S3 and the records loaded from `data_dir` (once reset: a reset empties moto) and kept there."""
+        from local_sagemaker.persistence import mirrored
+        from local_sagemaker.store import Records
+
+        records = Records(data_dir, self.engine)
+        self._kept.callback(records.close)
+        self._kept.enter_context(mirrored(data_dir))  # closed first: its last sync while the records close after
+        records.open(url)
+        self.engine.records = records
 
     def client_env(self, region: str = "us-east-1") -> dict[str, str]:
         """The environment that points boto3 at this server with its key pair (for jobs, and other processes)."""
@@ -259,6 +281,9 @@ class LocalSageMaker:
         """Forget every job, bucket and log (moto's state and the engine's), as a fresh start would."""
         if self._app is None:
             raise RuntimeError("LocalSageMaker is not started")
+        if self.data_dir is not None:
+            raise RuntimeError(f"this local SageMaker keeps its jobs in {self.data_dir}: stop it and clear the folder "
+                               "(`sagemaker-plugin local reset`) instead")
         self._app.reset()
 
     def client(self) -> SageMakerClient:
@@ -290,6 +315,8 @@ class LocalSageMaker:
         if thread is not None:
             thread.join(timeout=10)
         self.engine.shutdown()  # every job's processes die with the server
+        self.engine.records = None
+        self._kept.close()  # then its running jobs are Failed in the records, and the folder let go
 
     def call_counts(self, service: str = "sagemaker") -> dict[str, int]:
         """Requests received per operation of `service` ("sagemaker", "logs", ...), throttled ones included."""
@@ -319,11 +346,13 @@ def serve(
     ready: Callable[[LocalSageMaker], None] | None = None,
     *,
     allow_remote: bool = False,
+    data_dir: Path | None = None,
 ) -> None:
     """Runs a LocalSageMaker until SIGINT or SIGTERM, then stops it cleanly; `ready(server)` is called once it answers
     (its `url` and `credentials` are then known)."""
     stopping = threading.Event()
-    with _signals_set(stopping), LocalSageMaker(settings, port=port, host=host, allow_remote=allow_remote) as server:
+    with _signals_set(stopping), LocalSageMaker(settings, port=port, host=host, allow_remote=allow_remote,
+                                                data_dir=data_dir) as server:
         if ready is not None:
             ready(server)
         while not stopping.wait(0.5):
@@ -373,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep the local S3, jobs, logs and metrics in this folder across restarts")
     args = parser.parse_args(argv)
     if not args.allow_remote and not loopback_host(args.host):
         parser.error(f"--host {args.host} is not a loopback address: add --allow-remote if you mean it")
@@ -384,5 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in export_lines(server):
             print(line, flush=True)
 
-    serve(LocalSettings(time_scale=args.time_scale), args.port, args.host, ready=ready, allow_remote=args.allow_remote)
+    serve(LocalSettings(time_scale=args.time_scale), args.port, args.host, ready=ready, allow_remote=args.allow_remote,
+          data_dir=args.data_dir)
     return 0

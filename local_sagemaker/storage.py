@@ -155,11 +155,19 @@ def metric_publisher(account_id: str, region: str, job_name: str) -> MetricSink:
     queries). CloudWatch matches dimension sets exactly, so the two are separate series, as on AWS."""
 
     def publish(name: str, host: int, value: float, timestamp_ms: int) -> None:
+        put_metric_values(account_id, region, [(job_name, name, host, value, timestamp_ms)])
+
+    return publish
+
+
+def put_metric_values(account_id: str, region: str, values: Sequence[tuple[str, str, int, float, int]]) -> None:
+    """Each (job name, metric name, host, value, epoch ms) into the local CloudWatch metrics, as `metric_publisher`
+    puts them (many at once: an earlier server's series loaded back)."""
+    data = []
+    for job_name, name, host, value, timestamp_ms in values:
         # moto keeps naive UTC datetimes and compares requests' bounds with them.
         when = datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc).replace(tzinfo=None)
         series = ({"Name": "Host", "Value": f"{job_name}/algo-{host}"}, {"Name": "TrainingJobName", "Value": job_name})
-        backend = cloudwatch_backends[account_id][region]
-        data = [{"MetricName": name, "Value": value, "Timestamp": when, "Dimensions": [each]} for each in series]
-        backend.put_metric_data(METRICS_NAMESPACE, data)
-
-    return publish
+        data += [{"MetricName": name, "Value": value, "Timestamp": when, "Dimensions": [each]} for each in series]
+    if data:
+        cloudwatch_backends[account_id][region].put_metric_data(METRICS_NAMESPACE, data)

@@ -88,6 +88,11 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a --host other machines can reach: whoever reaches it with its keys runs code here")
     p.set_defaults(handler=cmd_serve)
+    p = command_parser(local_commands, "reset", "delete what the local SageMaker keeps in its data folder (its S3, "
+                       "jobs, logs and metrics), after asking")
+    common(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (needed without a terminal)")
+    p.set_defaults(handler=cmd_reset)
 
 
 # --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
@@ -543,6 +548,31 @@ def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -
         except Interrupted:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def cmd_reset(args: argparse.Namespace, config: Config) -> int:
+    from plugin import embedded
+
+    folder = embedded.data_dir(config)
+    kept = embedded.kept_entries(config)
+    if not kept:
+        print(f"{folder}: nothing kept, nothing to delete")
+        return EXIT_OK
+    embedded.reset(config, check_only=True)  # refused before asking while a local SageMaker uses the folder
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError(Problem("--yes", "not a terminal, so nobody can answer: pass --yes to delete what "
+                                     f"{folder} keeps"))
+        try:
+            answer = input(f"delete the local SageMaker's S3, jobs, logs and metrics kept in {folder}? [y/N] ")
+        except EOFError:  # Ctrl-D: no
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK
+    removed = embedded.reset(config)
+    print(f"{folder}: deleted {', '.join(path.name for path in removed) or 'nothing'}")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

@@ -5,6 +5,8 @@ entry point still just works: `sagemaker-plugin run` starts one for the command'
 Python API and a local Flyte workflow start one per process on first use, stopped when the process exits
 (`process_endpoint`). Its clients in this process sign with its key pair without being told
 (handlers/local_credentials.py). local_sagemaker (moto) is imported here only, and only when a server is needed.
+Every one of them keeps its S3, jobs, logs and metrics in the data folder (`data_dir`), so that the next one answers
+for them; `reset` clears that folder.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def local_settings(config: Config) -> LocalSettings:
 
 
 def data_dir(config: Config) -> Path:
-    """Where the local S3 is kept on disk (config `local.data_dir`, else the default)."""
+    """Where the local SageMaker keeps its S3, jobs, logs and metrics (config `local.data_dir`, else the default)."""
     from local_sagemaker.persistence import default_data_dir
 
     return Path(config.local.data_dir).expanduser() if config.local.data_dir else default_data_dir()
@@ -69,11 +71,30 @@ def sagemaker_endpoint(config: Config) -> Iterator[Config]:
     if config.backend != "local" or config.endpoint_url():
         yield config
         return
-    from local_sagemaker import LocalSageMaker
-    from local_sagemaker.persistence import mirrored
-
-    with LocalSageMaker(local_settings(config)) as server, mirrored(data_dir(config)):
+    with _started(config) as server:
         yield with_endpoint(config, server.url, embedded=True)
+
+
+@contextlib.contextmanager
+def _started(config: Config) -> Iterator[LocalSageMaker]:
+    """A local SageMaker on config's settings and data folder; a folder it cannot use is bad input, said as such."""
+    from local_sagemaker import LocalSageMaker
+
+    server = LocalSageMaker(local_settings(config), data_dir=data_dir(config))
+    _start(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _start(server: LocalSageMaker) -> None:
+    from local_sagemaker.store import FolderInUse, StoreError
+
+    try:
+        server.start()
+    except (StoreError, FolderInUse) as error:
+        raise InputError(Problem("local.data_dir", str(error))) from None
 
 
 def process_endpoint(config: Config, *, start: bool = True) -> str | None:
@@ -85,8 +106,8 @@ def process_endpoint(config: Config, *, start: bool = True) -> str | None:
             from local_sagemaker import LocalSageMaker
 
             # reset=False: moto's state is per process; a server someone else started here keeps its jobs.
-            server = LocalSageMaker(local_settings(config), reset=False)
-            server.start()
+            server = LocalSageMaker(local_settings(config), reset=False, data_dir=data_dir(config))
+            _start(server)
             atexit.register(server.stop)
             _process_server = server
         return _process_server.url if _process_server is not None else None
@@ -95,16 +116,34 @@ def process_endpoint(config: Config, *, start: bool = True) -> str | None:
 def serve(config: Config, port: int, host: str, *, allow_remote: bool, ready: Any) -> None:
     """`sagemaker-plugin local serve`: local_sagemaker.serve with config's local settings."""
     from local_sagemaker import serve as serve_local
-    from local_sagemaker.persistence import mirrored
+    from local_sagemaker.store import FolderInUse, StoreError
 
-    kept = contextlib.ExitStack()
+    try:
+        serve_local(local_settings(config), port=port, host=host, ready=ready, allow_remote=allow_remote,
+                    data_dir=data_dir(config))
+    except (StoreError, FolderInUse) as error:
+        raise InputError(Problem("local.data_dir", str(error))) from None
 
-    def started(server: Any) -> None:
-        kept.enter_context(mirrored(data_dir(config)))  # once started: a start empties moto's S3
-        ready(server)
 
-    with kept:
-        serve_local(local_settings(config), port=port, host=host, ready=started, allow_remote=allow_remote)
+def kept_entries(config: Config) -> list[Path]:
+    """What the data folder keeps (the local S3, the records, their locks) that exists now."""
+    from local_sagemaker.store import kept_entries as entries
+
+    return entries(data_dir(config))
+
+
+def reset(config: Config, check_only: bool = False) -> list[Path]:
+    """Deletes what the data folder keeps (`check_only`: nothing, only the check); InputError while a local SageMaker
+    uses it."""
+    from local_sagemaker.store import FolderInUse, check_unused, clear
+
+    try:
+        if check_only:
+            check_unused(data_dir(config))
+            return []
+        return clear(data_dir(config))
+    except FolderInUse as error:
+        raise InputError(Problem("local.data_dir", f"{error}: stop it first (it keeps writing there)")) from None
 
 
 def export_lines(server: Any) -> list[str]:

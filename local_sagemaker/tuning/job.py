@@ -151,6 +151,7 @@ class TuningJob:
                 return
             job = backend.training_jobs[name]
             job.tuning_job_arn = self.arn
+            job.changed()
             self.trials.append(Trial(index, name, suggestion, job, Series(self.plan.metric_regex)))
             self.last_modified_ms = engine.now_ms()
 
@@ -185,6 +186,25 @@ class TuningJob:
             if metric.get("MetricName") == self.plan.metric_name:
                 return float(metric["Value"])
         return trial.series.values[-1] if trial.series.values else None
+
+    # ----- what the records keep (local_sagemaker/store/) --------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What Describe shows that the request does not; the trials' own states are their training jobs'."""
+        return {"status": self.status, "created": self.creation_ms, "modified": self.last_modified_ms,
+                "ended": self.end_ms, "failure": self.failure_reason, "exhausted": self._exhausted,
+                "trials": [[trial.index, trial.name, trial.suggestion.hyperparameters, trial.observed,
+                            trial.objective] for trial in self.trials]}
+
+    def restore_state(self, state: Mapping[str, Any], jobs: Mapping[str, Any]) -> None:
+        """The job as `state()` kept it, its trials' training jobs found in `jobs` (a trial not there is left out)."""
+        self.status, self.creation_ms = str(state["status"]), int(state["created"])
+        self.last_modified_ms, self.end_ms = int(state.get("modified") or 0), state.get("ended")
+        self.failure_reason, self._exhausted = state.get("failure"), bool(state.get("exhausted"))
+        self.trials = [Trial(int(index), str(name), Suggestion(dict(tuned)), jobs[name],
+                             Series(self.plan.metric_regex), bool(observed), objective)
+                       for index, name, tuned, observed, objective in state.get("trials") or []
+                       if name in jobs]
 
     # ----- answers -----------------------------------------------------------------------------------------------
 

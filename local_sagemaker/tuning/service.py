@@ -47,22 +47,41 @@ class TuningService:
         sample = {r.name: r.values[0] if r.values else r.value(0.0) for r in plan.ranges}
         self._engine._check_create(plan.trial_request(f"{plan.name}-001-00000000", sample))
         key = (backend.account_id, backend.region_name, plan.name)
-        existing = self._jobs.get(key)
-        if existing is not None:
-            raise errors.ResourceInUse(
-                "Hyperparameter tuning job names must be unique within an AWS account and region, and a "
-                f"hyperparameter tuning job with this name already exists ({existing.arn})")
-        arn = (f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:hyper-parameter-tuning-job/"
-               f"{plan.name.lower()}")
+        arn = tuning_arn(backend, plan.name)
+        if self._jobs.get(key) is not None:
+            raise name_in_use(arn)
         strategy = strategies.make(plan.strategy, plan.ranges, plan.seed, plan.minimize, plan.max_jobs)
         now = self._engine.now_ms()
         job = TuningJob(plan, arn, backend.account_id, backend.region_name, strategy, now, last_modified_ms=now)
-        self._jobs[key], self._backends[key] = job, backend
         job.tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in params.get("Tags") or ()]
-        # moto's ListTags/AddTags/DeleteTags find a resource by the name in its ARN, in this dict of its backend
-        backend.hyper_parameter_tuning_jobs[arn.rsplit("/", 1)[1]] = job
+        records = self._engine.records
+        if records is not None and not records.claim_tuning(job):  # a name is taken for good, by any server
+            raise name_in_use(arn)
+        self._register(key, job, backend)
         self._start_driver(key)
         return {"HyperParameterTuningJobArn": arn}
+
+    def find(self, account: str, region: str, name: str) -> TuningJob | None:
+        return self._jobs.get((account, region, name))
+
+    def restore(self, backend: Any, request: Mapping[str, Any], state: Mapping[str, Any],
+                current: TuningJob | None) -> TuningJob:
+        """A tuning job as the data folder's records keep it (ended, or run by another local SageMaker): shown
+        here, never driven; `current` is the one shown so far, brought up to date."""
+        job = current
+        if job is None:
+            plan = build(request)
+            job = TuningJob(plan, tuning_arn(backend, plan.name), backend.account_id, backend.region_name,
+                            strategies.Kept(), int(state["created"]))
+            self._register((backend.account_id, backend.region_name, plan.name), job, backend)
+        job.restore_state(state, backend.training_jobs)
+        job.tags = [dict(tag) for tag in request.get("Tags") or ()]
+        return job
+
+    def _register(self, key: Key, job: TuningJob, backend: Any) -> None:
+        self._jobs[key], self._backends[key] = job, backend
+        # moto's ListTags/AddTags/DeleteTags find a resource by the name in its ARN, in this dict of its backend
+        backend.hyper_parameter_tuning_jobs[job.arn.rsplit("/", 1)[1]] = job
 
     def describe(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._find(backend, "DescribeHyperParameterTuningJob", params).describe(self._engine.now_ms())
@@ -71,7 +90,12 @@ class TuningService:
         job = self._find(backend, "StopHyperParameterTuningJob", params)
         if job.status != "InProgress":
             raise not_stoppable(job.status)
+        records = self._engine.records
+        if records is not None and records.runs_elsewhere(job):
+            records.request_stop(job)  # another server on the data folder runs it: that one stops it
+            return {}
         job.stop(self._engine, backend)
+        self._recorded(job)
         self.wake()
         return {}
 
@@ -132,18 +156,38 @@ class TuningService:
                         job.fail(self._engine, self._backends[key], reason)
                     except Exception:
                         job.status, job.failure_reason = "Failed", reason
+                self._recorded(job)
                 if job.ended:
                     return
             with self._wake:
                 self._wake.wait(POLL_SECONDS)
 
+    def _recorded(self, job: TuningJob) -> None:
+        records = self._engine.records
+        if records is not None:
+            records.tuning_changed(job)
+
     def _find(self, backend: Any, operation: str, params: Mapping[str, Any]) -> TuningJob:
         self._engine.run_due()
         _raise_if_invalid(operation, params)
-        job = self._jobs.get((backend.account_id, backend.region_name, str(params.get("HyperParameterTuningJobName"))))
+        key = (backend.account_id, backend.region_name, str(params.get("HyperParameterTuningJobName")))
+        job = self._jobs.get(key)
+        if job is None and self._engine.records is not None:  # made a moment ago by another server on the folder
+            self._engine.records.sync(force=True)
+            job = self._jobs.get(key)
         if job is None:
             raise errors.not_found()
         return job
+
+
+def tuning_arn(backend: Any, name: str) -> str:
+    return f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:hyper-parameter-tuning-job/{name.lower()}"
+
+
+def name_in_use(arn: str) -> errors.ResourceInUse:
+    return errors.ResourceInUse(
+        "Hyperparameter tuning job names must be unique within an AWS account and region, and a hyperparameter "
+        f"tuning job with this name already exists ({arn})")
 
 
 def _raise_if_invalid(operation: str, params: Mapping[str, Any]) -> None:

@@ -96,6 +96,17 @@ class BayesianSearch:
             self._study.tell(suggestion.token, objective)
 
 
+class Kept:
+    """The strategy of a tuning job restored from the data folder's records: it has ended or another local
+    SageMaker runs it, so nothing is suggested here."""
+
+    def suggest(self) -> Suggestion | None:
+        return None
+
+    def observe(self, suggestion: Suggestion, objective: float | None) -> None:
+        return None
+
+
 def make(name: str, ranges: Sequence[Range], seed: int, minimize: bool, max_trials: int) -> Strategy:
     """The strategy a HyperParameterTuningJobConfig.Strategy names."""
     if name == "Grid":

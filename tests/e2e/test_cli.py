@@ -779,6 +779,14 @@ def test_list_with_a_flag_it_cannot_read_exits_2_naming_it(tmp_path: Path) -> No
         assert result.returncode == 2
         assert_no_traceback(result.stderr)
         assert said in result.stderr
+def test_status_stop_and_logs_without_a_running_local_sagemaker_look_in_the_data_folder(tmp_path: Path) -> None:
+    """With no local SageMaker named, they start one on the data folder, which knows every job kept there."""
+    config = write_config(tmp_path / "config.yaml")
+    for command in ("status", "stop", "logs", "metrics"):
+        result = cli([command, "some-job", "--config", config], tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert_no_traceback(result.stderr)
+        assert "no training job named 'some-job' in us-east-1" in result.stderr, (command, result.stderr)
 
 
 # --- 7. requests_per_second quotas ----------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.timeout(180)
 
 E = load(Path(__file__).with_name("test_cli.py"), "_rerun_e2e_cli")
 FLAG = "--new-attempt"
-NEEDS_PERSISTENCE = pytest.mark.xfail(reason="needs persistence (branch persist)", strict=False)
 #: a local SageMaker started by the command for itself: its address, dead once the command has exited
 LOOPBACK = re.compile(r"127\.0\.0\.1|localhost|SAGEMAKER_PLUGIN_ENDPOINT_URL")
 
@@ -187,7 +186,6 @@ def test_status_logs_and_metrics_without_an_endpoint_look_in_the_data_folder(tmp
                in result.stderr, (command, result.stderr)
 
 
-@NEEDS_PERSISTENCE
 def test_after_an_embedded_run_ended_its_printed_commands_work(tmp_path: Path) -> None:
     work, _, result = embedded_run(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -206,7 +204,6 @@ def test_after_an_embedded_run_ended_its_printed_commands_work(tmp_path: Path) -
     assert re.search(r"^validation:rmse\s+[0-9.]+", shown["Metrics"].stdout, re.MULTILINE), shown["Metrics"].stdout
 
 
-@NEEDS_PERSISTENCE
 def test_an_embedded_rerun_of_an_edited_task_is_refused_then_runs_as_the_next_attempt(tmp_path: Path) -> None:
     work, config, first = embedded_run(tmp_path)
     assert first.returncode == 0, first.stderr

@@ -159,7 +159,6 @@ def test_a_local_flyte_runs_links_outlast_its_local_sagemaker(tmp_path: Path) ->
             assert links[name].endswith(f"--region us-east-1 --config {tmp_path / 'config.yaml'}"), links[name]
 
 
-@pytest.mark.xfail(reason="needs persistence (branch persist)", strict=False)
 def test_after_a_local_flyte_run_its_printed_commands_work(tmp_path: Path) -> None:
     final = recorded_links(tmp_path)[-1]["links"]
     shown = {name: subprocess.run(final[name], shell=True, cwd=tmp_path, env=clean_env(tmp_path),

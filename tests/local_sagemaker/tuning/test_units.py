@@ -146,6 +146,9 @@ class FakeTrial:
     def describe(self) -> dict[str, object]:
         return {"FinalMetricDataList": [{"MetricName": "loss", "Value": 1.5}]}
 
+    def changed(self) -> None:
+        """Tells the records (the data folder's) that Describe changed: this engine keeps none."""
+
 
 class FakeEngine:
     """The engine calls a tuning job makes, on a clock the test moves."""
