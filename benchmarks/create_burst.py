@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.testing import LocalClients
     from plugin.config import Config, LocalConfig
-    from plugin.training_job import TrainingJobPlugin
+    from plugin.jobs.training_job import TrainingJobPlugin
 
     settings = LocalSettings(execution="simulate", requests_per_second={"CreateTrainingJob": args.rate})
     burst = max(1.0, args.rate)  # what the local SageMaker lets through at once

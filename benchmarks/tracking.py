@@ -331,7 +331,7 @@ def naive_poller(raw: RawSageMaker) -> PollOne:
 
 def tracked_plugin(url: str, interval: float) -> tuple[Any, Any, Any]:
     """The plugin, its client and the shared tracker, for the local SageMaker at `url`."""
-    import plugin.training_job as training_job
+    import plugin.jobs.training_job as training_job
     from handlers.client import SageMakerClient
     from handlers.ratelimit import RateLimits
     from handlers.tracker import tracker_for

@@ -1,5 +1,5 @@
 """A job's metric curves (and, live, its status and logs) as one self-contained HTML page: the file of
-`sagemaker-plugin metrics JOB --plot x.html` (plugin/charts.py) and the local SageMaker's live job page
+`sagemaker-plugin metrics JOB --plot x.html` (plugin/cli/charts.py) and the local SageMaker's live job page
 (local_sagemaker/job_page.py) are the same page, so it lives on the floor both stand on.
 
 The page is a file of its own (data/curves.html): its script draws one SVG panel per metric, a line per host, from

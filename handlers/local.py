@@ -1,4 +1,4 @@
-"""What the plugin and the local SageMaker both know of each other: one statement each (plugin/render.py fills in
+"""What the plugin and the local SageMaker both know of each other: one statement each (plugin/jobs/render.py fills in
 the role and output prefix a local task leaves out; local_sagemaker/ serves that account and bucket), and the local
 SageMaker's settings: config.yaml's `local` section (plugin/config.py) is read into them, the server runs on them.
 

@@ -1,4 +1,4 @@
-"""The plugin's tags on a CreateTrainingJob request (plugin/mapping.py builds the request from the task).
+"""The plugin's tags on a CreateTrainingJob request (plugin/jobs/mapping.py builds the request from the task).
 
 The request carries a fingerprint tag so that a job found under the same name can be recognised as this
 task's own (a create retried after a lost response, a restarted engine).
@@ -31,7 +31,7 @@ def tags_of(request_or_description: Mapping[str, Any]) -> dict[str, str]:
 def described_fingerprint(description: Mapping[str, Any], members: Iterable[str]) -> str:
     """The fingerprint of the request a DescribeTrainingJob answer came from (for jobs whose tags are not at hand).
 
-    `members` are the request members the create sets (plugin/mapping.py's REQUEST_MEMBERS, read from its table);
+    `members` are the request members the create sets (plugin/jobs/mapping.py's REQUEST_MEMBERS, read from its table);
     Describe returns them unchanged.
     """
     return fingerprint({k: description[k] for k in members if k in description})

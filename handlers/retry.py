@@ -3,7 +3,7 @@
 up (`RetrySettings.gives_up`, by the call's `Patience`), and whether a retry can be afforded (`RetryBudget`, the
 quota shared by every call of a client, so that an outage is not multiplied by every call's retries); `decide` puts
 them together for one failed attempt. Used by every SageMaker call (handlers/client.py) and by a create queued on
-quota (plugin/create_queue.py).
+quota (plugin/jobs/create_queue.py).
 
 What is retried comes from botocore's public retry data (botocore/data/_retry.json, read through its loader) joined
 with our own table below, and the budget's costs are our own table: botocore keeps its standard mode's lists and

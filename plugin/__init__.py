@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from handlers.errors import AwsError, InputError, Problem
     from handlers.status import Phase
     from plugin.config import Config, load_config
+    from plugin.jobs.resource import LogLink, Resource
+    from plugin.jobs.training_job import TrainingJobPlugin
     from plugin.meta import ResourceMeta
-    from plugin.resource import LogLink, Resource
     from plugin.task import Task, load_task
-    from plugin.training_job import TrainingJobPlugin
 
 _LAZY = {
     "AwsError": "handlers.errors",
@@ -30,11 +30,11 @@ _LAZY = {
     "Config": "plugin.config",
     "load_config": "plugin.config",
     "ResourceMeta": "plugin.meta",
-    "LogLink": "plugin.resource",
-    "Resource": "plugin.resource",
+    "LogLink": "plugin.jobs.resource",
+    "Resource": "plugin.jobs.resource",
     "Task": "plugin.task",
     "load_task": "plugin.task",
-    "TrainingJobPlugin": "plugin.training_job",
+    "TrainingJobPlugin": "plugin.jobs.training_job",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -242,8 +243,6 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
         problems = len(reader.problems)
         pattern = reader.string(f, "name_pattern", path, ".*")
         try:
-            import re
-
             re.compile(pattern)
         except (re.error, OverflowError, RecursionError, ValueError) as error:
             reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.errors import InputError, Problem
 from handlers.local import LocalSettings
 from plugin.config import Config
-from plugin.resource import Embedded
+from plugin.jobs.resource import Embedded
 
 if TYPE_CHECKING:
     from local_sagemaker import LocalSageMaker

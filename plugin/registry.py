@@ -71,8 +71,11 @@ class PluginRegistry:
         from importlib.metadata import entry_points
 
         for entry in entry_points(group=ENTRY_POINT_GROUP):
+            if entry.module.split(".")[0] == __package__:
+                continue  # the built-ins register themselves (an install made before they moved still names them)
             register = entry.load()
             register(self)
 
 
-registry = PluginRegistry(builtins=("plugin.training_job:register", "plugin.tuning_job:register"))
+BUILTINS = ("plugin.jobs.training_job:register", "plugin.jobs.tuning_job:register")  # registered here only
+registry = PluginRegistry(builtins=BUILTINS)

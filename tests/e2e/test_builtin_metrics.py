@@ -27,9 +27,9 @@ from local_sagemaker import LocalSageMaker
 from local_sagemaker.engine import BUILT_IN_METRICS
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 from plugin.config import Config
-from plugin.render import check
+from plugin.jobs.requests import check
+from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.task import BUILTIN_TASK
-from plugin.training_job import TrainingJobPlugin
 from plugin_setup import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ def test_the_plugins_create_logs_the_warning_and_the_job_is_made(server: LocalSa
     plugin = TrainingJobPlugin(make_config(server.url))
     task = _xgboost_with_metric_definitions()
     task["execution"]["name"] = unique_name("warned")
-    with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+    with caplog.at_level(logging.WARNING, logger="plugin.jobs.training_job"):
         meta = plugin.create(task)
     assert [r.getMessage() for r in caplog.records] == [f"{meta.job_name}: {WARNING[len('warning: '):]}"]
     algorithm = aws.sagemaker.describe_training_job(TrainingJobName=meta.job_name)["AlgorithmSpecification"]

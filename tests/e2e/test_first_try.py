@@ -172,7 +172,7 @@ def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(delay: fl
 def test_the_command_line_module_loads_without_boto3(tmp_path: Path) -> None:
     """What makes Ctrl-C safe while starting: the console script's import of plugin.cli stays light; boto3 (and what
     needs it) is imported inside main, where an interruption is caught. A top-level import of plugin.config,
-    plugin.render or handlers.client in plugin/cli.py or plugin/__init__.py breaks this."""
+    plugin.jobs.render or handlers.client in plugin/cli/app.py or plugin/__init__.py breaks this."""
     probe = "import sys, plugin.cli; print(sorted(m for m in ('boto3', 'botocore', 'yaml') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                           env={**E.cli_env(tmp_path), "PYTHONPATH": str(E.REPO)}, timeout=60)

@@ -41,7 +41,7 @@ from plugin.flyte import (
     configure,
     to_flyte_resource,
 )
-from plugin.resource import LogLink
+from plugin.jobs.resource import LogLink
 from server_clock import ManualClock
 
 BUILTIN = "sagemaker_training_job_task"

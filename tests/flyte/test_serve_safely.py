@@ -39,8 +39,8 @@ from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.config import parse_config
 from plugin.flyte import SageMakerBuiltinAlgorithmTask, task_from_template
+from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.meta import ResourceMeta
-from plugin.training_job import TrainingJobPlugin
 
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=5)
 BUILTIN = "sagemaker_training_job_task"

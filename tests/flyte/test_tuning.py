@@ -25,8 +25,8 @@ from plugin.flyte import (
     SageMakerTrainingConnector,
     task_from_template,
 )
+from plugin.jobs.tuning_job import TuningJobPlugin
 from plugin.task import TUNING_TASK
-from plugin.tuning_job import TuningJobPlugin
 from plugin_setup import make_config
 from xgboost_hosts import REGRESSION
 

@@ -10,7 +10,7 @@ import pytest
 
 from handlers.curves_html import json_for_script, render
 from handlers.metric_series import JobMetrics
-from plugin.charts import metrics_page
+from plugin.cli.charts import metrics_page
 
 HOSTILE = ["<!--", "</script>", "<script>alert(1)</script>", "-->", "</SCRIPT >", "<!-- <script>", "&amp; & &lt;",
            "]]>", "\u2028 \u2029", "'\"`", "\\u003c", "<\\/script>", "é 🙂 \x00"]

@@ -15,7 +15,7 @@ import sample_tasks as F
 from handlers import distributed
 from plugin.cli import main
 from plugin.config import Config
-from plugin.render import render
+from plugin.jobs.requests import render
 from plugin.task import load_task
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

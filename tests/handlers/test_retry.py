@@ -20,7 +20,7 @@ from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import AccessDenied, TransientError
 from handlers.ratelimit import RateLimits
 from handlers.retry import Patience, RetryBudget, RetrySettings
-from plugin.create_queue import QUEUE_RETRY
+from plugin.jobs.create_queue import QUEUE_RETRY
 from server_clock import ManualClock
 
 UNLIMITED = RateLimits(create_per_second=0, read_per_second=0)

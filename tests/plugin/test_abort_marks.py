@@ -32,8 +32,8 @@ from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task
 from plugin.config import Config
+from plugin.jobs.tuning_job import TuningJobPlugin
 from plugin.task import TUNING_TASK
-from plugin.tuning_job import TuningJobPlugin
 from plugin_setup import fresh_task, make_config
 from server_clock import ManualClock
 
@@ -340,7 +340,7 @@ def test_without_leave_to_look_for_marks_a_queued_task_still_runs_and_says_why(
     meta = queued(first, train)
     first.faults["s3.ListObjectsV2"] = S3_ACCESS_DENIED
 
-    with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+    with caplog.at_level(logging.WARNING, logger="plugin.jobs.training_job"):
         assert first.track(meta) is Phase.SUCCEEDED
 
     assert jobs(aws, meta.job_name) == [meta.job_name]
@@ -380,7 +380,7 @@ def test_without_leave_to_tag_a_delete_still_stops_the_job(
         meta = first.plugin.create(load_task(task(train)))
         first.faults["sagemaker.AddTags"] = SAGEMAKER_ACCESS_DENIED
 
-        with caplog.at_level(logging.WARNING, logger="plugin.training_job"):
+        with caplog.at_level(logging.WARNING, logger="plugin.jobs.training_job"):
             first.plugin.delete(meta)
 
     assert first.count("sagemaker.StopTrainingJob") == 1

@@ -18,7 +18,7 @@ from handlers.errors import InputError
 from handlers.service_model import enum_values, validate_request
 from plugin.cli import main
 from plugin.config import Config, parse_config
-from plugin.render import render
+from plugin.jobs.requests import render
 from plugin.task import load_task
 
 ROOT = Path(__file__).resolve().parents[2]

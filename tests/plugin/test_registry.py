@@ -5,16 +5,17 @@ Nothing here talks to SageMaker: building a plugin makes no call, and its client
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+import importlib.metadata
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import plugin.training_job
+import plugin.jobs.training_job
 from plugin import InputError, PluginRegistry, ResourceMeta, TrainingJobPlugin, registry
 from plugin.config import CONFIG_ENV, ENDPOINT_ENV, Config, parse_config
-from plugin.registry import ENTRY_POINT_GROUP
+from plugin.registry import BUILTINS, ENTRY_POINT_GROUP
 
 BUILTIN = "sagemaker_training_job_task"
 CUSTOM = "sagemaker_custom_training_job_task"
@@ -61,34 +62,46 @@ def test_unknown_task_type_is_a_key_error_listing_the_known(config: Config) -> N
 
 
 def test_the_registry_maps_the_tuning_task_type(config: Config) -> None:
-    from plugin.tuning_job import TuningJobPlugin
+    from plugin.jobs.tuning_job import TuningJobPlugin
 
     assert isinstance(registry.get("sagemaker_hyperparameter_tuning_job_task", config=config), TuningJobPlugin)
 
 
-def test_the_entry_point_group_is_declared() -> None:
-    found = entry_points(group=ENTRY_POINT_GROUP)
+def test_the_builtins_are_registered_once_not_also_as_entry_points() -> None:
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert ENTRY_POINT_GROUP == "sagemaker_plugin.plugins"
-    ours = [e for e in found if e.value == "plugin.training_job:register"]
-    assert len(ours) == 1
-    assert ours[0].load() is plugin.training_job.register
+    assert ENTRY_POINT_GROUP not in pyproject  # other packages declare the group; ours are BUILTINS
+    assert "plugin.jobs.training_job:register" in BUILTINS
 
 
-def test_a_fresh_registry_finds_the_plugin_through_the_entry_point(config: Config) -> None:
-    fresh = PluginRegistry()
+def test_an_entry_point_into_this_package_is_skipped_and_another_is_loaded(monkeypatch: pytest.MonkeyPatch,
+                                                                          config: Config) -> None:
+    """An install made before the built-ins moved still names their old module: it must not break the registry."""
+    stale = EntryPoint("sagemaker", "plugin.training_job:register", ENTRY_POINT_GROUP)
+    other = EntryPoint("other", "tests_registry_other:register", ENTRY_POINT_GROUP)
+    loaded: list[str] = []
+    monkeypatch.setattr(EntryPoint, "load", lambda self: lambda reg: loaded.append(self.value))
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [stale, other] if group == ENTRY_POINT_GROUP
+                        else [])
+    fresh = PluginRegistry(builtins=BUILTINS)
+    assert {BUILTIN, CUSTOM} <= set(fresh.task_types())
+    assert loaded == ["tests_registry_other:register"]
+
+
+def test_a_fresh_registry_finds_the_builtins(config: Config) -> None:
+    fresh = PluginRegistry(builtins=BUILTINS)
     p = fresh.get(BUILTIN, config=config)
     assert isinstance(p, TrainingJobPlugin)
     assert {BUILTIN, CUSTOM} <= set(fresh.task_types())
 
 
-def test_loading_the_entry_points_is_idempotent(config: Config) -> None:
-    fresh = PluginRegistry()
+def test_registering_the_builtins_again_changes_nothing(config: Config) -> None:
+    fresh = PluginRegistry(builtins=BUILTINS)
     first = fresh.task_types()
     again = fresh.task_types()
-    for entry in entry_points(group=ENTRY_POINT_GROUP):  # and loading them by hand once more changes nothing
-        entry.load()(fresh)
+    plugin.jobs.training_job.register(fresh)
     registry.task_types()  # the global registry already had the built-in registered by `import plugin`
-    plugin.training_job.register(registry)
+    plugin.jobs.training_job.register(registry)
     assert first == again == fresh.task_types()
     assert isinstance(fresh.get(CUSTOM, config=config), TrainingJobPlugin)
     assert isinstance(registry.get(CUSTOM, config=config), TrainingJobPlugin)

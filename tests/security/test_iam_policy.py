@@ -254,8 +254,8 @@ def operations_in_source() -> dict[str, list[str]]:
                                                         for a in node.args[:2]):
                     service, operation = (a.value for a in node.args[:2])  # type: ignore[attr-defined]
                     found.setdefault(f"{service}:{operation}", []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    for kind in job_kinds.KINDS:  # the operations the create queue calls through a job kind's data
-        for operation in (kind.describe_operation, kind.stop_operation):
+    for kind in job_kinds.KINDS:  # the operations the plugins and the create queue call through a job kind's data
+        for operation in (kind.create_operation, kind.describe_operation, kind.stop_operation):
             found.setdefault(f"sagemaker:{operation}", []).append(f"handlers/job_kinds.py ({kind.noun})")
     return found
 

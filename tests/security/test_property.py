@@ -1,6 +1,6 @@
 """Property tests over the parsers and the renderer: any input either gives a value that is right, or an InputError.
 
-- `plugin.render.check(task, config)`: a Rendered whose request passes the project's service-model validation and
+- `plugin.jobs.render.check(task, config)`: a Rendered whose request passes the project's service-model validation and
   botocore's own `validate_parameters`, or InputError; never another exception.
 - `TrainingJob.parse`: a TrainingJob that survives a round trip through proto3 JSON, or InputError.
 - `parse_config`: a Config, or InputError.
@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 from handlers.errors import InputError, Problem
 from handlers.service_model import enum_values, validate_request
 from plugin.config import Config, parse_config
+from plugin.jobs.pipeline import Rendered
+from plugin.jobs.requests import check
 from plugin.message import AlgorithmName, DistributedProtocol, InputContentType, InputMode, TrainingJob, camel
-from plugin.render import Rendered, check
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -1,4 +1,5 @@
-"""plugin/trust.py: what a connector believes of a resource meta handed back to it, without a connector or a network."""
+"""plugin/flyte/trust.py: what a connector believes of a resource meta handed back to it, without a connector or a
+network."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from handlers.job_kinds import TRAINING
 from handlers.job_kinds import TUNING as TUNING_KIND
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from plugin.config import Config, parse_config
-from plugin.flyte_serve import loopback_address
+from plugin.flyte.serve import loopback_address
+from plugin.flyte.trust import same_endpoint, trusted_meta
+from plugin.jobs.training_job import TrainingJobPlugin
+from plugin.jobs.tuning_job import TuningJobPlugin
 from plugin.meta import ResourceMeta
-from plugin.training_job import TrainingJobPlugin
-from plugin.trust import same_endpoint, trusted_meta
-from plugin.tuning_job import TuningJobPlugin
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerTrainingRole"
 LOCAL = "http://127.0.0.1:4566"

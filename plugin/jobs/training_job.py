@@ -3,7 +3,7 @@
 Every method is safe to call again, from any process: create adopts the job it already made (a retried create, a
 restarted engine); delete stops a job once and then has nothing to do. `get` reads SageMaker's state (through the
 process's status tracker) and the persisted meta, and also moves the job's own state machine on
-(plugin/create_queue.py): it retries a create queued on quota, looks once for an abort mark in S3 that another
+(plugin/jobs/create_queue.py): it retries a create queued on quota, looks once for an abort mark in S3 that another
 process's delete left, and then tags and stops the job it made. So `get` may write, but only what an abort or a
 queued create already asked for.
 """
@@ -28,18 +28,19 @@ from handlers.errors import (
 )
 from handlers.job_kinds import TRAINING, JobKind
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
-from handlers.status import Phase, Status, phase_of
+from handlers.status import Phase, Status
 from handlers.tracker import tracker_for
 from image_registry import ImageRegistry
 from plugin import embedded
-from plugin.attempts import Holder, NameTaken
 from plugin.config import Config, load_config
-from plugin.create_queue import CreateQueue
 from plugin.embedded import own_server
-from plugin.mapping import REQUEST_MEMBERS
+from plugin.jobs.attempts import Holder, NameTaken
+from plugin.jobs.create_queue import CreateQueue
+from plugin.jobs.mapping import REQUEST_MEMBERS
+from plugin.jobs.pipeline import Rendered
+from plugin.jobs.requests import check, render
+from plugin.jobs.resource import LogLink, Resource, log_links, outputs_of
 from plugin.meta import ResourceMeta
-from plugin.render import Rendered, check, render
-from plugin.resource import LogLink, Resource, log_links, outputs_of
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, Task
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class TrainingJobPlugin:
     def create(self, task: Task | Mapping[str, Any], ignore_unknown: bool = False) -> ResourceMeta:
         """Validate, render, upload local inputs (local backend), create the job; adopt our own job if it exists."""
         rendered = self.render(task, ignore_unknown=ignore_unknown)
-        if rendered.name_key != self.kind.name_member:
+        if rendered.kind != self.kind:
             raise InputError(Problem("task_type", self.wrong_task))
         for warning in rendered.warnings:
             log.warning("%s: %s", rendered.job_name, warning)
@@ -143,9 +144,9 @@ class TrainingJobPlugin:
                          ) -> tuple[str, bool]:
         """(ARN, whether an existing job was adopted)."""
         try:
-            return str(client.create_training_job(request)["TrainingJobArn"]), False
+            return self.kind.create(client, request), False
         except NameInUse:
-            return self._adopt(client, str(request["TrainingJobName"]), fingerprint), True
+            return self._adopt(client, str(request[self.kind.name_member]), fingerprint), True
 
     def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""
@@ -170,7 +171,7 @@ class TrainingJobPlugin:
                      or self._described_fingerprint(description))
 
     def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
-        return client.describe_training_job(name)
+        return self.kind.describe(client, name)
 
     def _described_fingerprint(self, description: Mapping[str, Any]) -> str | None:
         """The fingerprint of a job whose tags do not carry it (tags cannot be read), from its description."""
@@ -185,7 +186,7 @@ class TrainingJobPlugin:
 
     def get_with_description(self, meta: ResourceMeta, fresh: bool = False, following: bool = False
                              ) -> tuple[Resource, dict[str, Any] | None]:
-        """get, plus the DescribeTrainingJob answer it came from (None while the job does not exist).
+        """get, plus the Describe answer it came from (None while the job does not exist).
 
         Answers come from the process's shared status tracker (one ListTrainingJobs sweep for all jobs, a Describe
         only when a job ends); `fresh` asks SageMaker directly, for a caller that follows one job closely.
@@ -193,18 +194,17 @@ class TrainingJobPlugin:
         `SageMakerClient.following`); else a person waits for this one answer, and a read stops at the attempt cap.
         """
         client = self._client_for(meta, following)
-        tracker = tracker_for(client, self._sweep_interval(), messages=self.status_messages)
         try:
-            description = client.describe_training_job(meta.job_name) if fresh else tracker.describe(meta.job_name)
+            description = self._read(client, meta.job_name, fresh)
         except NotFound:
             status = self._queue.not_found(client, meta)
             links = self.links(meta, client, status.phase) if not meta.queued else ()
             return Resource(status.phase, status.message, log_links=links), None
         description = self._queue.found(client, meta, description)
         status = self._status(client, description)
-        outputs = outputs_of(description) if status.phase == Phase.SUCCEEDED else {}
+        outputs = self.outputs(client, description) if status.phase == Phase.SUCCEEDED else {}
         if status.phase.is_terminal:
-            tracker.forget(meta.job_name)  # reported: a later get describes it afresh
+            self._forget(client, meta.job_name)
         return Resource(status.phase, status.message, outputs, self.links(meta, client, status.phase)), description
 
     def links(self, meta: ResourceMeta, client: SageMakerClient, phase: Phase) -> tuple[LogLink, ...]:
@@ -212,14 +212,31 @@ class TrainingJobPlugin:
         return log_links(meta.job_name, meta.region, client.partition, client.endpoint_url, self._own_server,
                          running=not phase.is_terminal)
 
+    def outputs(self, client: SageMakerClient, description: Mapping[str, Any]) -> dict[str, Any]:
+        """What a SUCCEEDED job hands on: the model and the final metrics."""
+        return outputs_of(description)
+
+    def _read(self, client: SageMakerClient, name: str, fresh: bool) -> dict[str, Any]:
+        """The job's description: from the process's shared status tracker (one ListTrainingJobs sweep for all
+        jobs), or asked of SageMaker when `fresh`."""
+        return self._describe_job(client, name) if fresh else self._tracker(client).describe(name)
+
+    def _forget(self, client: SageMakerClient, name: str) -> None:
+        self._tracker(client).forget(name)  # reported: a later get describes it afresh
+
+    def _tracker(self, client: SageMakerClient) -> Any:
+        return tracker_for(client, self._sweep_interval(), messages=self.status_messages)
+
     def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
+        """The job's phase; a stopped job is ABORTED when this plugin stopped it (its tag, or this process's memo
+        of a stop whose tag could not be written)."""
         stopped_by_plugin = False
-        if description.get("TrainingJobStatus") == "Stopped" and description.get("SecondaryStatus") == "Stopped":
-            stopped_by_plugin = self._queue.stopped_untagged(str(description.get("TrainingJobName")))
+        if self.kind.stopped(description):
+            stopped_by_plugin = self._queue.stopped_untagged(str(description.get(self.kind.name_member)))
             if not stopped_by_plugin:
-                tags = tags_of({"Tags": client.list_tags(str(description["TrainingJobArn"]))})
+                tags = tags_of({"Tags": client.list_tags(str(description[self.kind.arn_member]))})
                 stopped_by_plugin = STOPPED_BY_TAG in tags
-        return phase_of(description, stopped_by_plugin)
+        return self.kind.phase(description, stopped_by_plugin)
 
     # --- delete ---------------------------------------------------------------------------------------------------
 
@@ -228,7 +245,7 @@ class TrainingJobPlugin:
 
         A job created less than `grace_seconds` (default: tracking.not_found_grace_seconds) ago that Describe cannot
         see yet is waited for, so that the abort does not miss it. A queued job's abort is marked in S3 first, where
-        any process that may still create it looks (plugin/create_queue.py).
+        any process that may still create it looks (plugin/jobs/create_queue.py).
         """
         client = self._client_for(meta)
         self._queue.cancel(client, meta)

@@ -17,20 +17,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from handlers.errors import AwsError, InputError
+from plugin.cli.exit_codes import EXIT_AWS, EXIT_CODES, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from plugin.config import Config
-    from plugin.render import Rendered
+    from plugin.jobs.pipeline import Rendered
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_INPUT, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 RETRY_LOGGER = "handlers.client"
 MASK = "****"
-EXIT_CODES = """exit codes:
-  0    success (run: the job SUCCEEDED)
-  1    run: the job ended in another phase (FAILED, ABORTED, ...)
-  2    invalid input or usage: every problem is printed with the path of its field
-  3    an AWS or network error that outlasted the retries (credentials, endpoint)
-  130  interrupted (Ctrl-C or SIGTERM; run stops its job first)"""
 
 
 def version() -> str:
@@ -91,16 +85,16 @@ config: docs/config.md; phases: docs/phases.md.""",
 
 
 def _add_job_commands(commands: Any) -> None:
-    """Commands that talk to SageMaker; they live in plugin.cli_jobs so that this module stays import-light."""
-    from plugin import cli_jobs, cli_metrics
+    """Commands that talk to SageMaker; they live in plugin.cli.jobs so that this module stays import-light."""
+    from plugin.cli import jobs, metrics
 
-    cli_jobs.add_commands(commands, _common, command_parser)
-    cli_jobs.add_list_command(commands, _common, command_parser)
-    cli_metrics.add_commands(commands, _common, command_parser)
+    jobs.add_commands(commands, _common, command_parser)
+    jobs.add_list_command(commands, _common, command_parser)
+    metrics.add_commands(commands, _common, command_parser)
 
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:
-    from plugin.render import check
+    from plugin.jobs.requests import check
 
     task, rendered = check(args.task_file, config, region=args.region)
     print_warnings(rendered)
@@ -115,7 +109,7 @@ def cmd_validate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    from plugin.render import check
+    from plugin.jobs.requests import check
 
     _, rendered = check(args.task_file, config, region=args.region)
     print_warnings(rendered)
@@ -210,6 +204,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """From a tuning task and the config to the CreateHyperParameterTuningJob request, with every problem found at once.
 
-The trials are training jobs: their part of the request (TrainingJobDefinition) comes from plugin/mapping.py's table,
-and the trial is checked as a training task would be (plugin/render.py), with its paths moved under
+The trials are training jobs: their part of the request (TrainingJobDefinition) comes from plugin/jobs/mapping.py's
+table, and the trial is checked as a training task would be (plugin/jobs/render.py), with its paths moved under
 `hyperparameter_tuning_job`. Then the tuning's own rules (the objective metric, the ranges against the algorithm's
 hyperparameters, the limits), then botocore's service model over the whole request.
 """
@@ -14,14 +14,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from handlers import naming, xgboost_algorithm
-from handlers.errors import InputError, Problem, join_path, merge_by_path
-from handlers.service_model import enum_values, validate_request
+from handlers import xgboost_algorithm
+from handlers.errors import InputError, Problem, join_path
+from handlers.job_kinds import TUNING
+from handlers.service_model import enum_values
 from image_registry import ImageRegistry
-from plugin import mapping
 from plugin.config import Config
+from plugin.jobs import mapping
+from plugin.jobs.pipeline import Rendered, finish, resolve, task_problem
+from plugin.jobs.render import HYPERPARAMETERS_PATH, image_of, render_training
 from plugin.message import AlgorithmName
-from plugin.render import HYPERPARAMETERS_PATH, Rendered, Upload, image_of, render, task_problem
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, TUNING_CONFIG_KEY, TUNING_JOB_KEY, Task, Tuning
 from plugin.tuning_message import (
     ContinuousParameterRange,
@@ -30,8 +32,8 @@ from plugin.tuning_message import (
     ParameterRangeOneOf,
 )
 
-OPERATION = "CreateHyperParameterTuningJob"
-NAME_MEMBER = "HyperParameterTuningJobName"
+OPERATION = TUNING.create_operation
+NAME_MEMBER = TUNING.name_member
 TRIAL = f"{TUNING_JOB_KEY}.training_job"
 RANGES = f"{TUNING_CONFIG_KEY}.hyperparameter_ranges.parameter_range_map"
 OBJECTIVE = f"{TUNING_CONFIG_KEY}.tuning_objective"
@@ -56,10 +58,6 @@ def trial_task(task: Task) -> Task:
     return replace(task, task_type=BUILTIN_TASK if builtin else CUSTOM_TASK, tuning=None)
 
 
-def tuned_names(task: Task) -> list[str]:
-    return list(task.tuning.config.hyperparameter_ranges.parameter_range_map) if task.tuning else []
-
-
 def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = None, region: str | None = None,
                   now: datetime | None = None) -> Rendered:
     """The CreateHyperParameterTuningJob request for a tuning task, or InputError with every problem."""
@@ -79,30 +77,17 @@ def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = N
                                        region) if builtin else ""
     problems += list(_tuning_problems(task, tuning, builtin, version))
 
-    problems_image: list[Problem] = []
+    problems_image: list[Problem] = []  # the trial's render said them
     image = image_of(trial, registry, region, builtin, problems_image)
-    name = _name(task, image, now)
-    output_prefix = (task.output_prefix or mapping.default_output_prefix(config)).rstrip("/")
-    role = task.role_arn or mapping.default_role(config)
-    uploads = tuple(Upload(c.name, c.source, f"{output_prefix}/{name}/input/{c.name}/")
-                    for c in task.local_channels)
-    uploaded = {u.channel: u.s3_uri for u in uploads}
-    source = mapping.Source(task=trial, config=config, builtin=builtin, name=name, image=image, role_arn=role,
-                            output_prefix=output_prefix, hyperparameters=statics,
-                            channels=tuple((c.name, uploaded.get(c.name, c.source)) for c in task.channels))
-    request: dict[str, Any] = {NAME_MEMBER: name, _CONFIG: _config(tuning),
+    resolved = resolve(task, config, TUNING, image, now)
+    source = mapping.Source(task=trial, config=config, builtin=builtin, name=resolved.name, image=image,
+                            role_arn=resolved.role, output_prefix=resolved.output_prefix, hyperparameters=statics,
+                            channels=resolved.channels)
+    request: dict[str, Any] = {NAME_MEMBER: resolved.name, _CONFIG: _config(tuning),
                                _DEFINITION: mapping.body(source, mapping.DEFINITION)}
     request["Tags"] = mapping.tags(source, request)
-
-    flagged = {p.path for p in problems}
-    for problem in validate_request(OPERATION, request, explain=True):
-        moved = _moved(problem, request, builtin)
-        if not any(moved.path == seen or moved.path.startswith(seen + ".") or seen.startswith(moved.path + ".")
-                   for seen in flagged):
-            problems.append(moved)
-    if problems:
-        raise InputError(merge_by_path(problems))
-    return Rendered(request, region, uploads, tuple(warnings), name_key=NAME_MEMBER)
+    return finish(TUNING, request, region, resolved, problems, lambda problem: _moved(problem, request, builtin),
+                  tuple(warnings))
 
 
 def _trial_problems(trial: Task, statics: Mapping[str, str], ranges: Mapping[str, ParameterRangeOneOf],
@@ -111,7 +96,7 @@ def _trial_problems(trial: Task, statics: Mapping[str, str], ranges: Mapping[str
     one at a value inside its range (its own range is checked by _tuning_problems); paths under the tuning job."""
     sample = {**statics, **{name: _sample(one) for name, one in ranges.items()}}
     try:
-        render(replace(trial, hyperparameters=sample), config, registry=registry, region=region, now=now)
+        render_training(replace(trial, hyperparameters=sample), config, registry=registry, region=region, now=now)
     except InputError as error:
         out = []
         for problem in error.problems:
@@ -262,17 +247,6 @@ def _config(tuning: Tuning) -> dict[str, Any]:
         "TrainingJobEarlyStoppingType": _enum(f"{_CONFIG}.TrainingJobEarlyStoppingType",
                                               search.training_job_early_stopping_type.name),
     }
-
-
-def _name(task: Task, image: str, now: datetime | None) -> str:
-    limit = naming.max_name_length(OPERATION, NAME_MEMBER)
-    if task.job_name:
-        return task.job_name
-    if task.execution:
-        e = task.execution
-        return naming.name_from_identity([e.project, e.domain, e.name, e.node_id, str(e.retry_attempt)], limit)
-    builtin = task.training_job.algorithm_specification.algorithm_name == AlgorithmName.XGBOOST
-    return naming.unique_name("xgboost" if builtin else naming.image_base_name(image or "tuning"), now, limit)
 
 
 _INDEX = re.compile(r"^\[(\d+)\]")

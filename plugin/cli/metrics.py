@@ -8,13 +8,15 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from handlers.client import SageMakerClient
 from handlers.errors import AwsError, InputError, NotFound, Problem
 from handlers.metric_series import SOURCES, JobMetrics, MetricReader
-from plugin.charts import table, terminal_charts, write_picture
-from plugin.cli import EXIT_OK
+from plugin.cli.charts import PICTURE_SUFFIXES, table, terminal_charts, write_picture
+from plugin.cli.common import job_command, where_jobs_are
+from plugin.cli.exit_codes import EXIT_OK
 from plugin.config import Config
 
 
@@ -34,8 +36,6 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
 
 
 def cmd_metrics(args: argparse.Namespace, config: Config) -> int:
-    from plugin.cli_jobs import job_command
-
     if args.plot:
         write_picture_check(args.plot)
     with job_command(args, config) as (config, plugin, _):
@@ -55,8 +55,6 @@ def read_metrics(client: SageMakerClient, job_name: str, config: Config | None =
     try:
         description = client.describe_training_job(job_name)
     except NotFound:
-        from plugin.cli_jobs import where_jobs_are
-
         where = f" in {config.region} ({where_jobs_are(config)})" if config is not None else ""
         raise InputError(Problem("JOB_NAME", f"no training job named {job_name!r}{where}")) from None
     return MetricReader(client).read(description, source=source)
@@ -91,10 +89,6 @@ def show_after_run(metrics: JobMetrics | str | None, out: TextIO, charts: bool) 
 
 def write_picture_check(path: str) -> None:
     """Refuse a bad --plot before any AWS call."""
-    from pathlib import Path
-
-    from plugin.charts import PICTURE_SUFFIXES
-
     target = Path(path)
     if target.suffix.lower() not in PICTURE_SUFFIXES:
         raise InputError(f"must end with {' or '.join(PICTURE_SUFFIXES)}, not {target.name!r}", "--plot")

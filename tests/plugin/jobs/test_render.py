@@ -25,10 +25,11 @@ from handlers.local import PLACEHOLDER_ROLE_ARN
 from handlers.service_model import member_shape, validate_request
 from image_registry import ImageRegistry
 from plugin.config import Config, Defaults, Security
-from plugin.render import Rendered, Upload, check, render
+from plugin.jobs.pipeline import Rendered, Upload
+from plugin.jobs.requests import check, render
 from plugin.task import load_task
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROTO3 = ROOT / "tests" / "data" / "proto3"
 RES = "training_job.training_job_resource_config"
 ALGO = "training_job.algorithm_specification"
@@ -133,7 +134,7 @@ def test_a_long_name_whose_cut_ends_in_a_dash_is_still_valid() -> None:
 
 def test_the_name_is_the_same_in_another_process() -> None:
     task = F.xgboost_task(execution=LONG)
-    code = ("import json, sys; from plugin.task import load_task; from plugin.render import render; "
+    code = ("import json, sys; from plugin.task import load_task; from plugin.jobs.requests import render; "
             "from plugin.config import Config; r = render(load_task(json.loads(sys.argv[1])), Config()); "
             "print(json.dumps([r.job_name, dict((t['Key'], t['Value']) for t in r.request['Tags'])]))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(task)], capture_output=True, text=True, check=True,

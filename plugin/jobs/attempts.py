@@ -12,15 +12,23 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from handlers.client import SageMakerClient
 from handlers.errors import InputError, Problem
 from handlers.request import FINGERPRINT_TAG, tags_of
-from plugin.render import Rendered
+from plugin.jobs.pipeline import Rendered
 from plugin.task import Task
 
-if TYPE_CHECKING:
-    from plugin.training_job import TrainingJobPlugin
+
+class Plugin(Protocol):
+    """What the search needs of a job plugin (the TrainingJobPlugin, which builds on this module)."""
+
+    def client(self, region: str | None = None, endpoint_url: str | None = None) -> SageMakerClient: ...
+
+    def render(self, task: Task, ignore_unknown: bool = False) -> Rendered: ...
+
+    def name_holder(self, client: SageMakerClient, name: str, fingerprint: str) -> Holder: ...
 
 FLAG = "--new-attempt"
 #: attempts looked at past the task's own before giving up (at most ~2 log2(SPAN) Describe calls)
@@ -87,7 +95,7 @@ def find_attempt(probe: Callable[[int], Holder], start: int, span: int = SPAN) -
     return start + free
 
 
-def next_attempt(plugin: TrainingJobPlugin, task: Task, rendered: Rendered) -> tuple[int, Rendered]:
+def next_attempt(plugin: Plugin, task: Task, rendered: Rendered) -> tuple[int, Rendered]:
     """The first attempt of `task`'s execution identity (from its own retry_attempt on) that can run, a free name or
     this task's own job there, and its request. `rendered` is the task's request as written."""
     if task.job_name:

@@ -1,4 +1,4 @@
-"""Log links (plugin/resource.py) and which local SageMaker they must outlast (plugin/embedded.py's own_server)."""
+"""Log links (plugin/jobs/resource.py) and which local SageMaker they must outlast (plugin/embedded.py's own_server)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from plugin.config import load_config, parse_config
 from plugin.embedded import own_server, with_endpoint
-from plugin.resource import Embedded, log_links
-from plugin.tuning_job import tuning_links
+from plugin.jobs.resource import Embedded, log_links
+from plugin.jobs.tuning_job import tuning_links
 
 URL = "http://127.0.0.1:40321"
 JOB = "examples-development-xgboost-regression-n0-0"

@@ -1,5 +1,5 @@
-"""plugin/job_list.py and handlers/paging.py: what `list` asks SageMaker (its flags checked against botocore's model of
-the list operations), how it pages with botocore's paginator through our client, and how it shows the jobs.
+"""plugin/cli/job_list.py and handlers/paging.py: what `list` asks SageMaker (its flags checked against botocore's model
+of the list operations), how it pages with botocore's paginator through our client, and how it shows the jobs.
 
 Against the module's in-process local SageMaker (simulate mode); the CLI itself is driven in tests/e2e/test_cli.py.
 """
@@ -19,8 +19,8 @@ from handlers.client import ClientSettings, SageMakerClient
 from handlers.errors import InputError
 from handlers.ratelimit import RateLimits
 from local_sagemaker.testing import LocalClients
-from plugin import job_list
-from plugin.job_list import Query, Row
+from plugin.cli import job_list
+from plugin.cli.job_list import Query, Row
 
 NOW = datetime(2027, 1, 15, 12, 0, tzinfo=timezone.utc)
 

@@ -3,7 +3,7 @@
 The training plugin's machinery, pointed at CreateHyperParameterTuningJob: the same clients and rendering, the
 same fingerprint adoption when a create meets its own job under the name (a lost response, a restarted engine),
 the same ResourceMeta, phases from the one table (handlers/status.py, `tuning_phase_of`), the same stopped-by tag
-so that every process reports a deleted job ABORTED, and the same create queue (plugin/create_queue.py): a create
+so that every process reports a deleted job ABORTED, and the same create queue (plugin/jobs/create_queue.py): a create
 refused for quota is kept in the meta and retried by `get` until limits.resource_wait_seconds runs out, and a delete
 meanwhile leaves an abort mark in S3 that every process honours. What differs is data (handlers/job_kinds.py).
 """
@@ -16,16 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers.client import SageMakerClient
-from handlers.errors import NameInUse, NotFound
 from handlers.job_kinds import TUNING
-from handlers.request import STOPPED_BY_TAG, tags_of
 from handlers.service_model import member_shape
-from handlers.status import Phase, tuning_phase_of
+from handlers.status import Phase
+from plugin.jobs.resource import _CONSOLE, LOCAL_STATUS, Embedded, LogLink, local_command
+from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.meta import ResourceMeta
-from plugin.resource import _CONSOLE, LOCAL_STATUS, Embedded, LogLink, Resource, local_command
 from plugin.task import TUNING_TASK
-from plugin.training_job import TrainingJobPlugin
-from plugin.tuning_render import NAME_MEMBER
 
 log = logging.getLogger(__name__)
 
@@ -42,43 +39,16 @@ class TuningJobPlugin(TrainingJobPlugin):
     kind = TUNING
     wrong_task = f"the tuning plugin runs {TUNING_TASK} tasks; a training task goes to registry.get(<its task_type>)"
 
-    # --- create ---------------------------------------------------------------------------------------------------
-
-    def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
-                         ) -> tuple[str, bool]:
-        try:
-            answer = client.call("sagemaker", "CreateHyperParameterTuningJob", **request)
-            return str(answer[self.kind.arn_member]), False
-        except NameInUse:
-            return self._adopt(client, str(request[NAME_MEMBER]), fingerprint), True
-
     def _described_fingerprint(self, description: Mapping[str, Any]) -> str | None:
         return None  # a tuning job is adopted by its tag only
 
     # --- get ------------------------------------------------------------------------------------------------------
 
-    def get_with_description(self, meta: ResourceMeta, fresh: bool = True, following: bool = False
-                             ) -> tuple[Resource, dict[str, Any] | None]:
-        """get: the tuning job's phase, message (trial counts, the best so far), outputs on SUCCEEDED, links; and
-        the DescribeHyperParameterTuningJob answer (described each time: `fresh` is always so). `following` as for
-        a training job."""
-        client = self._client_for(meta, following)
-        try:
-            description = self._describe_job(client, meta.job_name)
-        except NotFound:
-            status = self._queue.not_found(client, meta)
-            links = self.links(meta, client, status.phase) if not meta.queued else ()
-            return Resource(status.phase, status.message, log_links=links), None
-        description = self._queue.found(client, meta, description)
-        stopped_by_plugin = False
-        if description.get("HyperParameterTuningJobStatus") == "Stopped":
-            stopped_by_plugin = self._queue.stopped_untagged(meta.job_name)
-            if not stopped_by_plugin:
-                tags = tags_of({"Tags": client.list_tags(str(description["HyperParameterTuningJobArn"]))})
-                stopped_by_plugin = STOPPED_BY_TAG in tags
-        status = tuning_phase_of(description, stopped_by_plugin)
-        outputs = self.outputs(client, description) if status.phase == Phase.SUCCEEDED else {}
-        return Resource(status.phase, status.message, outputs, self.links(meta, client, status.phase)), description
+    def _read(self, client: SageMakerClient, name: str, fresh: bool) -> dict[str, Any]:
+        return self._describe_job(client, name)  # described each time: tuning jobs are few and long
+
+    def _forget(self, client: SageMakerClient, name: str) -> None:
+        pass  # no tracker follows tuning jobs
 
     def links(self, meta: ResourceMeta, client: SageMakerClient, phase: Phase) -> tuple[LogLink, ...]:
         return tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url, self._own_server)
@@ -102,12 +72,6 @@ class TuningJobPlugin(TrainingJobPlugin):
                           "value": float(metric["Value"]) if "Value" in metric else None},
             "trials": trials(client, str(description.get("HyperParameterTuningJobName", ""))),
         }
-
-    # --- SageMaker ------------------------------------------------------------------------------------------------
-
-    def _describe_job(self, client: SageMakerClient, name: str) -> dict[str, Any]:
-        return self.kind.describe(client, name)
-
 
 def trials(client: SageMakerClient, tuning_job_name: str) -> list[dict[str, Any]]:
     """Every trial of a tuning job (all pages): name, tuned hyperparameters, status, objective value (or None)."""

@@ -12,10 +12,11 @@ import pytest
 from botocore.validate import ParamValidator
 
 from handlers.errors import InputError
+from handlers.job_kinds import TRAINING, TUNING
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from handlers.service_model import member_shape, operation_model, validate_request
 from plugin.config import Config
-from plugin.render import check, render
+from plugin.jobs.requests import check, render
 from plugin.task import TUNING_TASK, load_task
 from plugin.tuning_message import (
     HyperparameterScalingType,
@@ -25,7 +26,7 @@ from plugin.tuning_message import (
     TrainingJobEarlyStoppingType,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROTO3 = ROOT / "tests" / "data" / "proto3"
 ENCODINGS = ("omitted", "included", "snake", "numbers")
 LOCAL = Config(backend="local")
@@ -201,3 +202,31 @@ def test_tuned_values_are_not_checked_as_statics() -> None:
     task["inputs"]["static_hyperparameters"] = {"objective": "reg:squarederror"}
     request = render(load_task(task), LOCAL).request
     assert "num_round" not in request["TrainingJobDefinition"]["StaticHyperParameters"]
+
+
+def test_a_rendered_request_names_its_kind_and_both_kinds_resolve_alike(tmp_path: Path) -> None:
+    """One render pipeline: the job kind (not a member name) tells what a request creates; the name, role, output
+    prefix and uploads of a tuning job are resolved as a training job's are, and refused by the same words."""
+    data = tmp_path / "train.csv"
+    data.write_text("1,2\n")
+    task = tuning_task(job_name="tune-me", inputs={**tuning_task()["inputs"], "train": str(data)})
+    tuned = render(load_task(task), LOCAL)
+    trained = render(load_task(as_training(task)), LOCAL)
+    assert (tuned.kind, trained.kind) == (TUNING, TRAINING)
+    assert tuned.job_name == tuned.request["HyperParameterTuningJobName"] == trained.job_name == "tune-me"
+    assert [u.channel for u in tuned.uploads] == [u.channel for u in trained.uploads] == ["train"]
+    assert tuned.uploads[0].s3_uri == trained.uploads[0].s3_uri
+    aws = Config(backend="aws", region="us-east-1")
+    for kind_task in (task, as_training(task)):
+        with pytest.raises(InputError) as refused:
+            render(load_task({**kind_task, "inputs": tuning_task()["inputs"]}), aws)
+        paths = {p.path: p.message for p in refused.value.problems}
+        assert paths["role_arn"] == "is required with the aws backend (in the task or in config)"
+        assert paths["output_prefix"] == "is required with the aws backend (in the task or in config)"
+
+
+def as_training(task: dict[str, Any]) -> dict[str, Any]:
+    """The tuning task's trial as a training task of its own."""
+    out = {k: v for k, v in task.items() if k not in ("hyperparameter_tuning_job", "tuning_config")}
+    return {**out, "task_type": "sagemaker_training_job_task",
+            "training_job": task["hyperparameter_tuning_job"]["trainingJob"]}

@@ -1,4 +1,4 @@
-"""plugin/mapping.py: the one table from the task file to the request, checked against botocore's service model."""
+"""plugin/jobs/mapping.py: the one table from the task file to the request, checked against botocore's service model."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from botocore.model import StructureShape
 import sample_tasks as F
 from handlers.request import described_fingerprint, fingerprint
 from handlers.service_model import service_model, validate_request
-from plugin import mapping
 from plugin.config import Config, Security
-from plugin.render import render
+from plugin.jobs import mapping
+from plugin.jobs.requests import render
 from plugin.task import load_task
 
 FULL_SECURITY = Config(backend="aws", role_arn=F.ROLE, output_prefix="s3://cfg/out", security=Security(

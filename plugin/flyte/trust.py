@@ -21,8 +21,8 @@ from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.job_kinds import JobKind
 from handlers.request import FINGERPRINT_TAG, fingerprint, tags_of
 from handlers.service_model import validate_request, value_at
-from plugin import mapping
 from plugin.config import Config
+from plugin.jobs import mapping
 from plugin.meta import ResourceMeta
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -1,7 +1,7 @@
-"""`run --new-attempt`'s search for the next free attempt, and the refusal that names it (plugin/attempts.py).
+"""`run --new-attempt`'s search for the next free attempt, and the refusal that names it (plugin/jobs/attempts.py).
 
 The search against SageMaker (Describe, fingerprints, rendering each attempt) is tested with the create tests, on a
-moto server (tests/plugin/test_training_job_create.py); here, the search itself on scripted holders, and the texts.
+moto server (tests/plugin/jobs/test_training_job_create.py); here, the search itself on scripted holders, and the texts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from plugin import load_task
-from plugin.attempts import FLAG, SPAN, Holder, NameTaken, find_attempt
+from plugin.jobs.attempts import FLAG, SPAN, Holder, NameTaken, find_attempt
 from plugin_setup import fresh_task
 
 

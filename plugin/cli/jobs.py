@@ -3,47 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import shlex
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from handlers.errors import InputError, Problem
 from handlers.hosts import host_count
-from handlers.job_kinds import TRAINING
+from handlers.job_kinds import TUNING
 from handlers.logs import LogTailer
 from handlers.polling import poll_until
-from handlers.service_model import validate_request
 from handlers.status import Phase, phase_of
-from plugin import job_list
-from plugin.attempts import FLAG as ATTEMPT_FLAG
-from plugin.attempts import NameTaken, next_attempt
-from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
-from plugin.cli_metrics import metrics_after_run, show_after_run
+from plugin import embedded
+from plugin.cli import job_list
+from plugin.cli.common import (
+    Interrupted,
+    attempt_for_run,
+    create_for_run,
+    job_command,
+    meta_after_interrupt,
+    model_notes,
+    no_such_job,
+    signals_ignored,
+    signals_interrupt,
+    with_region,
+)
+from plugin.cli.exit_codes import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+from plugin.cli.metrics import metrics_after_run, show_after_run
+from plugin.cli.tuning import run_tuning, tuning_status
 from plugin.config import Config
-from plugin.create_queue import describe_or_none
 from plugin.embedded import sagemaker_endpoint
+from plugin.jobs.attempts import FLAG as ATTEMPT_FLAG
+from plugin.jobs.create_queue import describe_or_none
+from plugin.jobs.requests import check
+from plugin.jobs.resource import Resource, unmatched_metric_definitions
+from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.meta import ResourceMeta
-from plugin.render import Rendered, check
-from plugin.resource import PAGE_WHILE_RUNNING, Resource, page_link, unmatched_metric_definitions
-from plugin.task import Task
-from plugin.training_job import TrainingJobPlugin
+from plugin.registry import registry
+from plugin.task import BUILTIN_TASK
 
 STOP_WAIT_SECONDS = 300.0
 CREATE_GRACE_SECONDS = 5.0  # interrupted during the create: how long to look for a job it may have made
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM during a command: stop the job, then exit 130."""
 
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None],
@@ -97,87 +99,6 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
 
 # --- the local SageMaker, when the backend needs one (plugin/embedded.py starts it) -------------------------------
 
-def model_notes(model_uri: str, config: Config, embedded: bool, created: float | None,
-                wait_seconds: float = 3.0) -> list[str]:
-    """Where a local job's model is kept on disk, and how to fetch it from a running local SageMaker.
-
-    `created`: when the job was created (epoch seconds; None: unknown). The file is named only if it was written
-    since: a served local SageMaker may keep its data in another folder than this config's, where a file of the same
-    bucket and key is then an earlier job's model, not this one's."""
-    from plugin.embedded import data_dir, kept_path
-
-    bucket, _, key = model_uri.removeprefix("s3://").partition("/")
-    if not model_uri.startswith("s3://") or not key:
-        return []
-
-    def this_jobs() -> Path | None:
-        path = kept_path(config, bucket, key)  # asked each time: the local S3's index names the file once it is kept
-        try:  # a second's slack for file systems that keep whole seconds; a job's model is written well after
-            fresh = created is not None and path.is_file() and path.stat().st_mtime >= created - 1.0
-        except OSError:
-            return None
-        return path if fresh else None
-
-    # A local SageMaker served from this data folder keeps the model there within a second or so.
-    path = poll_until(this_jobs, bool, 0.2, wait_seconds if not embedded and data_dir(config).is_dir() else 0)
-    notes = []
-    if path:
-        notes.append(f"model file {path}")
-    if embedded:
-        notes.append("  (kept on disk: every later local SageMaker, e.g. `sagemaker-plugin local serve`, serves it "
-                     "again at the s3:// URI above)")
-    else:
-        notes.append(f"  fetch it: boto3.client(\"s3\", endpoint_url=\"{config.endpoint_url()}\")"
-                     f".download_file(\"{bucket}\", \"{key}\", \"model.tar.gz\")")
-    return notes
-
-
-def _with_region(config: Config, args: argparse.Namespace) -> Config:
-    changes: dict[str, Any] = {}
-    if getattr(args, "region", None):
-        changes["region"] = args.region
-    if getattr(args, "backend", None):
-        changes["backend"] = args.backend
-    return replace(config, **changes) if changes else config
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _signals_handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM go to `handler` inside the block (Python handles signals in the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def signals_interrupt() -> contextlib.AbstractContextManager[None]:
-    """SIGINT and SIGTERM raise Interrupted in the main thread, so that `run` can stop its job before exiting."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        # One interrupt is enough: a second one arriving before the stop begins must not cut it short.
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, _ignore)
-        raise Interrupted(signal.Signals(signum).name)
-
-    return _signals_handled_by(handler)
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """A Python handler that does nothing (not SIG_IGN: a signal already pending then makes CPython print an error)."""
-
-
-def signals_ignored() -> contextlib.AbstractContextManager[None]:
-    """While stopping a job after an interrupt, a second Ctrl-C must not leave it running."""
-    return _signals_handled_by(_ignore)
-
 
 # --- run ----------------------------------------------------------------------------------------------------------
 
@@ -221,19 +142,17 @@ class Progress:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    config = _with_region(config, args)
+    config = with_region(config, args)
     task, rendered = check(args.task_file, config)  # every read and render problem at once, before anything starts
     for line in rendered.warning_lines():
         print(line, file=sys.stderr)
-    if rendered.name_key != "TrainingJobName":  # a tuning job: its own table of trials
-        from plugin.cli_tuning import run_tuning
-
+    if rendered.kind == TUNING:  # a tuning job: its own table of trials
         return run_tuning(args, config, task, rendered, _poll_seconds(args, config))
     out = sys.stderr if args.json else sys.stdout
     progress = Progress(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
     with sagemaker_endpoint(config) as config:
-        plugin = TrainingJobPlugin(config)
+        plugin: TrainingJobPlugin = registry.get(task.task_type, config)
         rendered = attempt_for_run(plugin, task, rendered, args, progress.line)  # before the signals: nothing made
         with signals_interrupt():
             meta: ResourceMeta | None = None
@@ -262,53 +181,6 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     if resource.phase == Phase.SUCCEEDED and description is not None:
         warn_unmatched_metrics(description)
     return EXIT_OK if resource.phase == Phase.SUCCEEDED else EXIT_JOB_FAILED
-
-
-def attempt_for_run(plugin: TrainingJobPlugin, task: Task, rendered: Rendered, args: argparse.Namespace,
-                    say: Callable[[str], None]) -> Rendered:
-    """The request `run` creates: with --new-attempt, that of the next attempt whose job name is free (or this
-    task's own job), said when it is not the task's own attempt."""
-    if not args.new_attempt:
-        return rendered
-    attempt, found = next_attempt(plugin, task, rendered)
-    first = task.execution.retry_attempt if task.execution is not None else attempt
-    if attempt != first:
-        taken = f"attempt {first} holds" if attempt == first + 1 else f"attempts {first} to {attempt - 1} hold"
-        say(f"{ATTEMPT_FLAG}: running as execution.retry_attempt {attempt} ({taken} other versions of this task)")
-    return found
-
-
-def run_command_line(args: argparse.Namespace) -> str:
-    """`run`'s command line as given, but for the flags that change only what it shows."""
-    words = ["sagemaker-plugin", "run", args.task_file]
-    for flag, value in (("--config", args.config), ("--region", args.region), ("--backend", args.backend)):
-        if value:
-            words += [flag, value]
-    return shlex.join(words)
-
-
-def create_for_run(plugin: TrainingJobPlugin, task: Task, rendered: Rendered, config: Config,
-                   args: argparse.Namespace) -> tuple[ResourceMeta, str]:
-    """`run`'s create, and the lines that say where the job is (and that it was adopted, when it was; on a local
-    SageMaker of the command's own, where its page is while the command runs)."""
-    try:
-        meta = plugin.create_rendered(rendered)
-    except NameTaken as taken:
-        raise taken.for_run(task, run_command_line(args)) from None
-    where = config.endpoint_url() or f"AWS {config.region}"
-    adopted = " (adopted: this task's job already existed)" if meta.adopted else ""
-    lines = [f"{plugin.kind.noun} {meta.job_name} on {where}{adopted}"]
-    if meta.endpoint_url and plugin.kind == TRAINING and config.local.embedded:
-        lines.append(f"{PAGE_WHILE_RUNNING}: {page_link(meta.job_name, meta.endpoint_url).uri}")
-    return meta, "\n".join(lines)
-
-
-def meta_after_interrupt(meta: ResourceMeta | None, rendered: Rendered, config: Config) -> ResourceMeta:
-    """The job to stop on Ctrl-C; interrupted during the create, the one it may have made all the same."""
-    if meta is not None:
-        return meta
-    return ResourceMeta(job_name=rendered.job_name, region=rendered.region, created_at=time.time(),
-                        endpoint_url=config.endpoint_url())
 
 
 def warn_unmatched_metrics(description: dict[str, Any]) -> None:
@@ -424,31 +296,6 @@ def report(resource: Resource, meta: ResourceMeta, progress: Progress, as_json: 
 
 # --- status, stop, logs, local serve ----------------------------------------------------------------------------------
 
-def check_job_name(job_name: str) -> None:
-    """A name SageMaker would refuse is bad input (exit 2), checked against the service model before any call."""
-    problems = validate_request("DescribeTrainingJob", {"TrainingJobName": job_name}, explain=True)
-    if problems:  # as `render` reports a task's job_name
-        raise InputError([Problem("JOB_NAME", problem.message) for problem in problems])
-
-
-def _meta_for(config: Config, job_name: str) -> ResourceMeta:
-    return ResourceMeta(job_name=job_name, region=config.region, created_at=0.0, endpoint_url=config.endpoint_url())
-
-
-def where_jobs_are(config: Config) -> str:
-    """Where a command looked for a job, as a person can look again."""
-    if config.backend == "local" and config.local.embedded:
-        from plugin.embedded import data_dir
-
-        return (f"the data folder {data_dir(config)} of a local SageMaker of this command's own; a job of a running "
-                "`sagemaker-plugin local serve` is reached with the `export ...` lines it printed")
-    return config.endpoint_url() or f"AWS {config.region}"
-
-
-def _no_such_job(job_name: str, config: Config) -> InputError:
-    return InputError(Problem("JOB_NAME", f"no training job named {job_name!r} in {config.region} "
-                              f"({where_jobs_are(config)})"))
-
 
 def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bool = False) -> dict[str, Any]:
     """DescribeTrainingJob; with `wait`, a job about to be created is waited for (the not-found grace period)."""
@@ -456,19 +303,8 @@ def _describe(plugin: TrainingJobPlugin, job_name: str, config: Config, wait: bo
     description = poll_until(lambda: describe_or_none(client, job_name), lambda found: found is not None, 1.0,
                              config.tracking.not_found_grace_seconds if wait else 0)
     if description is None:
-        raise _no_such_job(job_name, config)
+        raise no_such_job(job_name, config)
     return description
-
-
-@contextlib.contextmanager
-def job_command(args: argparse.Namespace, config: Config) -> Iterator[tuple[Config, TrainingJobPlugin, ResourceMeta]]:
-    """What every command on one named job starts with: the name checked, the region applied, a SageMaker to ask.
-
-    With the local backend and none named, a local SageMaker of the command's own, on the data folder that keeps the
-    jobs of every earlier one (those of an ended `run` among them)."""
-    check_job_name(args.job_name)
-    with sagemaker_endpoint(_with_region(config, args)) as config:
-        yield config, TrainingJobPlugin(config), _meta_for(config, args.job_name)
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -479,12 +315,10 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def _status(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin, meta: ResourceMeta) -> int:
     resource, description = plugin.get_with_description(meta, fresh=True)
     if description is None:
-        from plugin.cli_tuning import tuning_status
-
         shown = tuning_status(args, config, meta)  # the name may be a tuning job's
         if shown is not None:
             return shown
-        raise _no_such_job(args.job_name, config)
+        raise no_such_job(args.job_name, config)
     if args.json:
         body = resource.as_dict()
         body.update(job_name=args.job_name, status=description.get("TrainingJobStatus"),
@@ -551,8 +385,6 @@ def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -
 
 
 def cmd_reset(args: argparse.Namespace, config: Config) -> int:
-    from plugin import embedded
-
     folder = embedded.data_dir(config)
     kept = embedded.kept_entries(config)
     if not kept:
@@ -576,8 +408,6 @@ def cmd_reset(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from plugin import embedded
-
     if not 0 <= args.port <= 65535:
         raise InputError(Problem("--port", f"must be a port number 0-65535, not {args.port}"))
     remote = not embedded.loopback(args.host)
@@ -642,8 +472,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
                            since=args.since, max_items=args.max)
     now = datetime.now(timezone.utc)
     job_list.request(query, now)  # bad flags first: exit 2 even with no SageMaker to ask
-    with sagemaker_endpoint(_with_region(config, args)) as config:
-        rows, more = job_list.jobs(TrainingJobPlugin(config).client(), query, now)
+    with sagemaker_endpoint(with_region(config, args)) as config:
+        rows, more = job_list.jobs(registry.get(BUILTIN_TASK, config).client(), query, now)
     noun = query.listing.kind.noun
     if args.json:
         for row in rows:

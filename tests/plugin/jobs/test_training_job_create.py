@@ -24,9 +24,9 @@ from aws_faults import AWS_NAME_IN_USE, AWS_NOT_FOUND, AWS_QUOTA, CUSTOM, IMAGE,
 from handlers.client import SageMakerClient
 from handlers.errors import TransientError
 from plugin import InputError, Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
-from plugin.attempts import Holder, NameTaken, next_attempt
 from plugin.config import Config
-from plugin.create_queue import QUEUE_RETRY
+from plugin.jobs.attempts import Holder, NameTaken, next_attempt
+from plugin.jobs.create_queue import QUEUE_RETRY
 from plugin.task import Task
 from plugin_setup import START, Clock, fresh_task
 

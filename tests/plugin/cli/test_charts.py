@@ -1,4 +1,5 @@
-"""plugin/charts.py: the final values as a table, curves in the terminal (uniplot), a PNG (matplotlib), an HTML page.
+"""plugin/cli/charts.py: the final values as a table, curves in the terminal (uniplot), a PNG (matplotlib), an HTML
+page.
 
 On a synthetic job of two metrics and two hosts whose values differ: the PNG has one panel per metric with its title
 and one line per host (each host's colour found in its panel), the HTML fetches nothing from anywhere and carries
@@ -17,7 +18,7 @@ import pytest
 from handlers.errors import InputError
 from handlers.metric_series import JobMetrics, Series
 from pictures import check_panels
-from plugin.charts import table, terminal_charts, write_picture
+from plugin.cli.charts import table, terminal_charts, write_picture
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 ROUNDS = 12

@@ -8,17 +8,28 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from handlers.errors import NotFound
 from handlers.polling import poll_until
 from handlers.service_model import validate_request
 from handlers.status import Phase
-from plugin.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+from plugin.cli.common import (
+    Interrupted,
+    attempt_for_run,
+    create_for_run,
+    meta_after_interrupt,
+    model_notes,
+    signals_ignored,
+    signals_interrupt,
+)
+from plugin.cli.exit_codes import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from plugin.config import Config
 from plugin.embedded import sagemaker_endpoint
+from plugin.jobs.pipeline import Rendered
+from plugin.jobs.resource import Resource
+from plugin.jobs.tuning_job import TuningJobPlugin, trials
 from plugin.meta import ResourceMeta
-from plugin.render import Rendered
-from plugin.resource import Resource
-from plugin.task import Task
-from plugin.tuning_job import TuningJobPlugin, trials
+from plugin.registry import registry
+from plugin.task import TUNING_TASK, Task
 
 STOP_WAIT_SECONDS = 300.0
 COLUMNS = ("", "trial", "hyperparameters", "status", "objective")
@@ -87,16 +98,6 @@ class TrialTable:
 
 
 def run_tuning(args: argparse.Namespace, config: Config, task: Task, rendered: Rendered, poll: float) -> int:
-    from plugin.cli_jobs import (
-        Interrupted,
-        attempt_for_run,
-        create_for_run,
-        meta_after_interrupt,
-        model_notes,
-        signals_ignored,
-        signals_interrupt,
-    )
-
     out = sys.stderr if args.json else sys.stdout
     view = TrialTable(out, live=out.isatty())
     embedded = config.backend == "local" and not config.endpoint_url()
@@ -105,7 +106,7 @@ def run_tuning(args: argparse.Namespace, config: Config, task: Task, rendered: R
         print(line, file=out, flush=True)
 
     with sagemaker_endpoint(config) as config:
-        plugin = TuningJobPlugin(config)
+        plugin: TuningJobPlugin = registry.get(task.task_type, config)
         rendered = attempt_for_run(plugin, task, rendered, args, say)  # before the signals: nothing made yet
         with signals_interrupt():
             meta: ResourceMeta | None = None
@@ -122,11 +123,11 @@ def run_tuning(args: argparse.Namespace, config: Config, task: Task, rendered: R
                     resource = poll_until(lambda: plugin.get(meta), lambda r: r.phase.is_terminal, 0.5,
                                           STOP_WAIT_SECONDS)
                     listed = _trials(plugin, meta)
-                view.final(trial_rows(listed, _best(listed, resource)))
+                view.final(trial_rows(listed, _best(resource)))
                 report(resource, meta, out, args.json)
                 return EXIT_INTERRUPTED
         listed = resource.outputs.get("trials") or _trials(plugin, meta)
-        view.final(trial_rows(listed, _best(listed, resource)))
+        view.final(trial_rows(listed, _best(resource)))
     model = str(resource.outputs.get("model") or "")
     notes = model_notes(model, config, embedded, meta.created_at) if model and config.backend == "local" else []
     report(resource, meta, out, args.json, notes)
@@ -151,15 +152,13 @@ def follow(plugin: TuningJobPlugin, meta: ResourceMeta, view: TrialTable, poll: 
 
 
 def _trials(plugin: TuningJobPlugin, meta: ResourceMeta) -> list[dict[str, Any]]:
-    from handlers.errors import NotFound
-
     try:
         return trials(plugin.client(meta.region, meta.endpoint_url), meta.job_name)
     except NotFound:
         return []
 
 
-def _best(listed: Sequence[dict[str, Any]], resource: Resource) -> str:
+def _best(resource: Resource) -> str:
     return str(resource.outputs.get("best_training_job_name") or "")
 
 
@@ -188,7 +187,7 @@ def tuning_status(args: argparse.Namespace, config: Config, meta: ResourceMeta) 
     """`status` of a tuning job: its phase, its trials and, once it succeeded, the best; None if there is none."""
     if validate_request("DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": meta.job_name}):
         return None  # a training job's name too long (or otherwise unfit) for a tuning job: SageMaker would refuse it
-    plugin = TuningJobPlugin(config)
+    plugin: TuningJobPlugin = registry.get(TUNING_TASK, config)
     resource, description = plugin.get_with_description(meta)
     if description is None:
         return None

@@ -22,7 +22,7 @@ from aws_faults import AWS_NOT_FOUND, CUSTOM, IMAGE, STOPPED_BY_TAG, response
 from handlers.client import SageMakerClient
 from plugin import Phase, ResourceMeta, TrainingJobPlugin, load_task, registry
 from plugin.config import Config
-from plugin.resource import log_links
+from plugin.jobs.resource import log_links
 from plugin_setup import START, Clock, fresh_task, make_config
 
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity"

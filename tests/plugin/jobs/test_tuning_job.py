@@ -21,8 +21,8 @@ from handlers.status import Phase
 from local_sagemaker import LocalSageMaker, LocalSettings
 from plugin import registry
 from plugin.config import Config
+from plugin.jobs.tuning_job import TuningJobPlugin
 from plugin.task import TUNING_TASK
-from plugin.tuning_job import TuningJobPlugin
 from plugin_setup import config_data, make_config
 from xgboost_hosts import REGRESSION
 
@@ -134,7 +134,7 @@ def test_the_training_plugin_refuses_a_tuning_task_and_back(plugin: TuningJobPlu
     training = registry.get("sagemaker_training_job_task", config=config)
     with pytest.raises(InputError, match="task_type"):
         training.create(task())
-    example = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "xgboost.yaml").read_text())
+    example = yaml.safe_load((Path(__file__).resolve().parents[3] / "examples" / "xgboost.yaml").read_text())
     with pytest.raises(InputError, match="task_type"):
         plugin.create({**example, "inputs": {**example["inputs"], "train": "s3://b/t/", "validation": "s3://b/v/"}})
 

@@ -1,0 +1,240 @@
+"""Flyte literals <-> the plugin: a TaskTemplate and its inputs as a task file, a Resource and its outputs back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flyteidl.core.execution_pb2 import TaskExecution, TaskLog  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    Resource,
+)
+from flytekit.models import literals as _literals  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.models.core.types import BlobType  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from google.protobuf import json_format  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.status import Phase
+from plugin.config import Config
+from plugin.jobs.resource import LogLink
+from plugin.jobs.resource import Resource as PluginResource
+from plugin.message import AlgorithmName
+from plugin.task import CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK, is_uri
+from plugin.tuning_message import HyperparameterTuningJob
+
+log = logging.getLogger(__name__)
+
+
+
+MODEL_OUTPUT = "model"
+
+
+METRICS_OUTPUT = "metrics"
+
+
+TUNING_CONFIG_INPUT = "hyperparameter_tuning_job_config"
+
+
+def task_from_template(template: Any, inputs: Any = None, output_prefix: str | None = None,
+                       task_execution_metadata: Any = None, *, config: Config | None = None) -> dict[str, Any]:
+    """The task, in task-file form, for a flytekit TaskTemplate, its input LiteralMap and execution metadata.
+
+    custom is the TrainingJob in proto3 JSON; each input literal but static_hyperparameters becomes a channel (a
+    blob's URI: FlyteFile or FlyteDirectory; or a string URI); static_hyperparameters is a struct (flytekit's generic
+    struct or msgpack binary for `dict`, or a literal map). For custom training the container (image, command, args,
+    env) comes from the template's container. `output_prefix` (Flyte's) is used for the model only with the aws
+    backend when config names no output_prefix and it is an S3 URI.
+    """
+    task_type = str(template.type)
+    task: dict[str, Any] = {
+        "task_type": task_type,
+        "training_job": dict(template.custom or {}),
+        "inputs": inputs_from_literals(inputs),
+    }
+    if task_type == TUNING_TASK:  # custom is the HyperparameterTuningJob; the config an input
+        task["hyperparameter_tuning_job"] = task.pop("training_job")
+        task["tuning_config"] = task["inputs"].pop(TUNING_CONFIG_INPUT, None)
+    container = getattr(template, "container", None)
+    custom_trials = False
+    if task_type == TUNING_TASK:
+        tuning_job, _ = HyperparameterTuningJob.read(task["hyperparameter_tuning_job"], ignore_unknown=True)
+        custom_trials = tuning_job.training_job.algorithm_specification.algorithm_name == AlgorithmName.CUSTOM
+    if (task_type == CUSTOM_TASK or custom_trials) and container is not None:
+        task["container"] = _container_of(container)
+    execution = execution_of(task_execution_metadata)
+    if execution is not None:
+        task["execution"] = execution
+    if (config is not None and config.backend == "aws" and not config.output_prefix and output_prefix
+            and output_prefix.startswith("s3://")):
+        task["output_prefix"] = output_prefix
+    return task
+
+
+def _container_of(container: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"image": container.image or ""}
+    if container.command:
+        out["command"] = [str(word) for word in container.command]
+    if container.args:
+        out["args"] = [str(word) for word in container.args]
+    if container.env:
+        out["env"] = {str(k): str(v) for k, v in container.env.items()}
+    return out
+
+
+def execution_of(metadata: Any) -> dict[str, Any] | None:
+    """project, domain, name, node_id and retry_attempt of flytekit's TaskExecutionMetadata; None when absent."""
+    task_execution_id = getattr(metadata, "task_execution_id", None)
+    node = getattr(task_execution_id, "node_execution_id", None)
+    workflow = getattr(node, "execution_id", None)
+    project, domain, name = (getattr(workflow, key, "") or "" for key in ("project", "domain", "name"))
+    if not (project and domain and name):
+        return None
+    return {"project": project, "domain": domain, "name": name, "node_id": getattr(node, "node_id", "") or "n0",
+            "retry_attempt": int(getattr(task_execution_id, "retry_attempt", 0) or 0)}
+
+
+def inputs_from_literals(inputs: Any) -> dict[str, Any]:
+    """Task-file inputs from a LiteralMap: channels' URIs, and static_hyperparameters as a dict."""
+    literals: Mapping[str, Any] = getattr(inputs, "literals", None) or {}
+    out: dict[str, Any] = {}
+    problems: list[Problem] = []
+    # A LiteralMap is a protobuf map: its order is the sender's whim (Go's is random). Channels go in name order, so
+    # that the same inputs always render the same request (and fingerprint: a retried create adopts its own job).
+    for name in sorted(literals):
+        path = join_path("inputs", name)
+        literal = _unwrap(literals[name])
+        if literal is None:
+            continue  # an Optional input left out
+        try:
+            out[name] = _hyperparameters(literal, path) if name in (HYPERPARAMETERS_INPUT, TUNING_CONFIG_INPUT) \
+                else _uri(literal, path)
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def refuse_local_paths(inputs: Mapping[str, Any]) -> None:
+    """InputError for each channel that names a path of this machine: a served connector uploads none of its files."""
+    problems = [Problem(join_path("inputs", name), f"{short_repr(value)} is a path on the connector's machine: "
+                        "the connector service reads no local file; give an S3 URI")
+                for name, value in inputs.items() if isinstance(value, str) and not is_uri(value)]
+    if problems:
+        raise InputError(problems)
+
+
+def _unwrap(literal: Any) -> Any:
+    """The literal itself, the value of a union (Optional[...]) literal, or None for a none literal."""
+    while literal is not None and literal.scalar is not None and literal.scalar.union is not None:
+        literal = literal.scalar.union.value
+    if literal is None or (literal.scalar is not None and literal.scalar.none_type is not None):
+        return None
+    return literal
+
+
+def _uri(literal: Any, path: str) -> str:
+    scalar = literal.scalar
+    if scalar is not None and scalar.blob is not None and scalar.blob.uri:
+        uri = str(scalar.blob.uri)
+    elif scalar is not None and scalar.primitive is not None and isinstance(scalar.primitive.value, str):
+        uri = scalar.primitive.value
+    else:
+        raise InputError(Problem(path, f"must be a FlyteFile, a FlyteDirectory or a URI string, not {_kind(literal)}"))
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def _hyperparameters(literal: Any, path: str) -> dict[str, Any]:
+    scalar = literal.scalar
+    if scalar is not None and scalar.generic is not None:
+        # A protobuf Struct keeps every number as a double: 20 arrives as 20.0, which an algorithm parsing an
+        # integer hyperparameter refuses. Whole numbers go back to integers.
+        return {k: _whole(v) for k, v in json_format.MessageToDict(scalar.generic).items()}
+    if scalar is not None and scalar.binary is not None and scalar.binary.tag == "msgpack":
+        import msgpack  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        try:
+            value = msgpack.unpackb(scalar.binary.value, strict_map_key=False)
+        except (ValueError, TypeError, msgpack.UnpackException) as error:  # malformed, truncated, too deep, extra data
+            why = f"{type(error).__name__}: {short_repr(str(error))}" if str(error) else type(error).__name__
+            raise InputError(Problem(path, f"is a msgpack binary that does not decode ({why})")) from None
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        raise InputError(Problem(path, f"must be a map of hyperparameters, not {type(value).__name__}"))
+    if literal.map is not None:
+        out: dict[str, Any] = {}
+        for key, item in literal.map.literals.items():
+            primitive = item.scalar.primitive if item.scalar is not None else None
+            if primitive is None:
+                raise InputError(Problem(join_path(path, key), f"must be a string, number or boolean, not "
+                                         f"{_kind(item)}"))
+            out[key] = primitive.value
+        return out
+    raise InputError(Problem(path, f"must be a dict of hyperparameters, not {_kind(literal)}"))
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _kind(literal: Any) -> str:
+    if literal.scalar is not None:
+        for kind in ("primitive", "blob", "binary", "schema", "structured_dataset", "generic", "error"):
+            if getattr(literal.scalar, kind, None) is not None:
+                return kind
+    for kind in ("collection", "map"):
+        if getattr(literal, kind, None) is not None:
+            return f"a {kind} literal"
+    return "this literal"
+
+
+def to_flyte_resource(resource: PluginResource, job_name: str = "", region: str = "") -> Any:
+    """flytekit's Resource for the plugin's: same phase and message, TaskLogs, and on SUCCEEDED a LiteralMap."""
+    phase = resource.phase
+    message = resource.message
+    outputs = None
+    if phase == Phase.SUCCEEDED and "best_training_job_name" in resource.outputs:  # a tuning job
+        outputs = tuning_outputs_literal_map(resource.outputs)
+    elif phase == Phase.SUCCEEDED:  # always with a model (handlers/status.py)
+        outputs = outputs_literal_map(str(resource.outputs[MODEL_OUTPUT]), resource.outputs.get(METRICS_OUTPUT) or {})
+    info: dict[str, Any] = {"training_job_name": job_name or resource.outputs.get("training_job_name", ""),
+                            "region": region}
+    for key in ("training_job_arn", "training_seconds", "billable_seconds"):
+        if resource.outputs.get(key) is not None:
+            info[key] = resource.outputs[key]
+    return Resource(phase=TaskExecution.Phase.Value(phase.name), message=message,
+                    log_links=[task_log(link) for link in resource.log_links], outputs=outputs, custom_info=info)
+
+
+def task_log(link: LogLink) -> Any:
+    return TaskLog(name=link.name, uri=link.uri)
+
+
+def outputs_literal_map(model_uri: str, metrics: Mapping[str, float]) -> Any:
+    """`model` as a FlyteFile blob, `metrics` as a Dict[str, float] literal map."""
+    blob = _literals.Blob(metadata=_literals.BlobMetadata(type=BlobType(
+        format="", dimensionality=BlobType.BlobDimensionality.SINGLE)), uri=model_uri)
+    metric_literals = {str(name): _literals.Literal(scalar=_literals.Scalar(primitive=_literals.Primitive(
+        float_value=float(value)))) for name, value in metrics.items()}
+    return _literals.LiteralMap(literals={
+        MODEL_OUTPUT: _literals.Literal(scalar=_literals.Scalar(blob=blob)),
+        METRICS_OUTPUT: _literals.Literal(map=_literals.LiteralMap(literals=metric_literals)),
+    })
+
+
+def tuning_outputs_literal_map(outputs: Mapping[str, Any]) -> Any:
+    """A tuning job's outputs: the best trial's `model`, `objective` {metric name: value}, `best_hyperparameters`."""
+    objective = outputs.get("objective") or {}
+    value = objective.get("value")
+    base = outputs_literal_map(str(outputs.get(MODEL_OUTPUT) or ""),
+                               {str(objective.get("metric_name")): float(value)} if value is not None else {})
+    hyperparameters = {str(k): _literals.Literal(scalar=_literals.Scalar(primitive=_literals.Primitive(
+        string_value=str(v)))) for k, v in (outputs.get("best_hyperparameters") or {}).items()}
+    return _literals.LiteralMap(literals={
+        MODEL_OUTPUT: base.literals[MODEL_OUTPUT],
+        "objective": base.literals[METRICS_OUTPUT],
+        "best_hyperparameters": _literals.Literal(map=_literals.LiteralMap(literals=hyperparameters)),
+    })

@@ -1,0 +1,195 @@
+"""The task types users declare in workflows; a local run calls the connector in this process."""
+
+from __future__ import annotations
+
+import logging
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flytekit.core.base_task import PythonTask  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.core.interface import Interface  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    AsyncConnectorExecutorMixin,
+    ConnectorRegistry,
+)
+from flytekit.models import task as task_models  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.types.directory import FlyteDirectory  # type: ignore[import-untyped, import-not-found, unused-ignore]
+from flytekit.types.file import FlyteFile  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+from handlers.errors import InputError, Problem, join_path
+from plugin import embedded
+from plugin.flyte.connector import SageMakerTrainingConnector
+from plugin.flyte.literals import METRICS_OUTPUT, MODEL_OUTPUT, TUNING_CONFIG_INPUT
+from plugin.jobs.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
+from plugin.message import AlgorithmName, TrainingJob
+from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK
+from plugin.tuning_message import HyperparameterTuningJob
+
+log = logging.getLogger(__name__)
+
+
+
+OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
+
+
+DEFAULT_INPUTS: dict[str, Any] = {"train": FlyteDirectory, "validation": FlyteDirectory, HYPERPARAMETERS_INPUT: dict}
+
+
+TUNING_OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, "objective": dict[str, float],
+                                  "best_hyperparameters": dict[str, str]}
+
+
+def _training_job(value: TrainingJob | Mapping[str, Any], expected: AlgorithmName, task_class: str) -> TrainingJob:
+    job = value if isinstance(value, TrainingJob) else TrainingJob.parse(value, "training_job")
+    algorithm = job.algorithm_specification.algorithm_name
+    if algorithm != expected:
+        other = "SageMakerCustomTrainingTask" if expected == AlgorithmName.XGBOOST else "SageMakerBuiltinAlgorithmTask"
+        raise InputError(Problem("training_job.algorithm_specification.algorithm_name",
+                                 f"{task_class} runs algorithm_name {expected.name}, not {algorithm.name} "
+                                 f"(use {other})"))
+    return job
+
+
+def _check_inputs(inputs: Mapping[str, Any], task_class: str) -> dict[str, Any]:
+    problems = []
+    for name, kind in inputs.items():
+        path = join_path("inputs", name)
+        if name == HYPERPARAMETERS_INPUT:
+            if not (kind is dict or typing.get_origin(kind) is dict):
+                problems.append(Problem(path, f"must be declared as dict, not {kind!r}"))
+        elif not _is_data_type(kind):
+            problems.append(Problem(path, f"{task_class} channels are FlyteFile, FlyteDirectory or str (a URI), "
+                                    f"optionally Optional[...], not {kind!r}"))
+    if problems:
+        raise InputError(problems)
+    return dict(inputs)
+
+
+def _is_data_type(kind: Any) -> bool:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return len(args) == 1 and _is_data_type(args[0])
+    return kind is str or (isinstance(kind, type) and issubclass(kind, (FlyteFile, FlyteDirectory)))
+
+
+class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+    """A task whose TaskTemplate custom is the TrainingJob in proto3 JSON; outputs model and metrics."""
+
+    _TASK_TYPE = BUILTIN_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob, inputs: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(task_type=self._TASK_TYPE, name=name, task_config=training_job,
+                         interface=Interface(inputs=dict(inputs), outputs=dict(OUTPUTS)), **kwargs)
+        self._training_job = training_job
+
+    @property
+    def training_job(self) -> TrainingJob:
+        return self._training_job
+
+    def get_custom(self, settings: Any) -> dict[str, Any]:
+        return self._training_job.to_proto3_json()
+
+    def execute(self, **kwargs: Any) -> Any:
+        """A local run: the connector in this process, on this process's own local SageMaker when config's local
+        backend names none (started once, stopped at exit)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
+
+
+class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
+    """A built-in algorithm (XGBoost) training job: task type `sagemaker_training_job_task`.
+
+    Inputs `train` and `validation` (FlyteDirectory by default; pass `inputs=` for FlyteFile, other channels or no
+    validation) and `static_hyperparameters: dict`; outputs `model: FlyteFile` (model.tar.gz) and
+    `metrics: Dict[str, float]` (the final value of each metric definition).
+    """
+
+    _TASK_TYPE = BUILTIN_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], *,
+                 inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        job = _training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
+        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
+        if TRAIN_CHANNEL not in declared:
+            raise InputError(NO_TRAIN_CHANNEL)
+        super().__init__(name, job, declared, **kwargs)
+
+
+class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
+    """A training job that runs your own image: task type `sagemaker_custom_training_job_task`.
+
+    The image, command (ContainerEntrypoint), args (ContainerArguments) and env (Environment) go in the TaskTemplate's
+    container. Inputs as for the built-in task unless `inputs=` says otherwise; the same outputs.
+    """
+
+    _TASK_TYPE = CUSTOM_TASK
+
+    def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], image: str, *,
+                 command: Sequence[str] | None = None, args: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        job = _training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
+        if not isinstance(image, str) or not image:
+            raise InputError(Problem("container.image", "is required: the image SageMaker runs"))
+        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
+        self._image = image
+        self._command = [str(word) for word in command or ()]
+        self._args = [str(word) for word in args or ()]
+        self._env = {str(k): str(v) for k, v in (env or {}).items()}
+        super().__init__(name, job, declared, **kwargs)
+
+    def get_container(self, settings: Any) -> Any:
+        return task_models.Container(image=self._image, command=list(self._command), args=list(self._args),
+                                     resources=task_models.Resources(requests=[], limits=[]),
+                                     env={**self.environment, **self._env}, config={})
+
+
+class SageMakerHyperparameterTuningTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+    """A hyperparameter tuning job over a training task: task type `sagemaker_hyperparameter_tuning_job_task`.
+
+    Its trials are `training_task` (a SageMakerBuiltinAlgorithmTask or SageMakerCustomTrainingTask: its TrainingJob,
+    inputs and, for a custom image, container); the TaskTemplate's custom is the HyperparameterTuningJob in proto3
+    JSON. Inputs: the training task's, plus `hyperparameter_tuning_job_config: dict` (the HyperparameterTuningJobConfig
+    in task-file or proto3 JSON form). Outputs: `model: FlyteFile` (the best trial's), `objective: Dict[str, float]`
+    ({metric name: the best value}) and `best_hyperparameters: Dict[str, str]`.
+    """
+
+    _TASK_TYPE = TUNING_TASK
+
+    def __init__(self, name: str, training_task: _SageMakerTrainingTask, *, max_number_of_training_jobs: int,
+                 max_parallel_training_jobs: int, **kwargs: Any) -> None:
+        if not isinstance(training_task, _SageMakerTrainingTask):
+            raise InputError(Problem("training_task", "must be a SageMakerBuiltinAlgorithmTask or a "
+                                     f"SageMakerCustomTrainingTask, not {type(training_task).__name__}"))
+        self._tuning_job = HyperparameterTuningJob(
+            training_job=training_task.training_job, max_number_of_training_jobs=int(max_number_of_training_jobs),
+            max_parallel_training_jobs=int(max_parallel_training_jobs))
+        self._training_task = training_task
+        inputs = {**training_task.python_interface.inputs, TUNING_CONFIG_INPUT: dict}
+        super().__init__(task_type=self._TASK_TYPE, name=name, task_config=self._tuning_job,
+                         interface=Interface(inputs=inputs, outputs=dict(TUNING_OUTPUTS)), **kwargs)
+
+    @property
+    def tuning_job(self) -> HyperparameterTuningJob:
+        return self._tuning_job
+
+    def get_custom(self, settings: Any) -> dict[str, Any]:
+        return self._tuning_job.to_proto3_json()
+
+    def get_container(self, settings: Any) -> Any:
+        if isinstance(self._training_task, SageMakerCustomTrainingTask):
+            return self._training_task.get_container(settings)
+        return super().get_container(settings)
+
+    def execute(self, **kwargs: Any) -> Any:
+        """A local run, as a training task's (the connector in this process)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
