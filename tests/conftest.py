@@ -65,17 +65,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: what `./scripts/test --quick` leaves out (`-m "not slow"`): the folders of end-to-end runs, real clients, faults,
-#: benchmarks, served connectors and security sweeps, whose tests start servers or subprocesses or search inputs. A
-#: slow module elsewhere says so itself (`pytestmark = pytest.mark.slow`: the mark moves with the file).
-SLOW_FOLDERS = ("benchmarks", "clients", "e2e", "faults", "flyte", "security")
-SLOW_FILES = ("test_docs.py",)
+#: benchmarks, served connectors, security sweeps and jobs run for real, whose tests start servers or subprocesses or
+#: search inputs, and the files elsewhere that took longest (by file name, which survives a move to another folder)
+SLOW_FOLDERS = ("benchmarks", "clients", "e2e", "faults", "flyte", "security", "xgboost", "tuning")
+SLOW_FILES = ("test_docs.py", "test_tuning_job.py", "test_bad_tasks.py", "test_runner.py", "test_job_page.py",
+              "test_persistence.py", "test_restart.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests = Path(__file__).parent
     for item in items:
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
-        if parts and (parts[0] in SLOW_FOLDERS or parts[-1] in SLOW_FILES):
+        if parts and (any(part in SLOW_FOLDERS for part in parts[:-1]) or parts[-1] in SLOW_FILES):
             item.add_marker(pytest.mark.slow)
 
 
