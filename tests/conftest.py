@@ -38,12 +38,14 @@ POLICY_TEST = Path(__file__).parent / "security" / "test_iam_policy.py"
 
 def _private_data_dir(config: pytest.Config) -> None:
     """The local S3 that command-line runs keep on disk goes to a folder of this session, never the user's own: one
-    per process, so that parallel workers (pytest-xdist; each runs this hook itself) never share one."""
+    per process, so that parallel workers (pytest-xdist; each runs this hook itself) never share one. A worker's is
+    inside the controller's (its inherited $XDG_DATA_HOME), which the controller removes even if a worker was killed."""
     import shutil
     import tempfile
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    folder = tempfile.mkdtemp(prefix=f"sagemaker-plugin-tests-data-{worker}-")
+    inside = os.environ.get("XDG_DATA_HOME") if _is_worker(config) else None
+    folder = tempfile.mkdtemp(prefix=f"sagemaker-plugin-tests-data-{worker}-", dir=inside)
     os.environ["XDG_DATA_HOME"] = folder
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
