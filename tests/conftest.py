@@ -36,19 +36,27 @@ RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 POLICY_TEST = Path(__file__).parent / "security" / "test_iam_policy.py"
 
 
-def _private_data_dir() -> None:
-    """The local S3 that command-line runs keep on disk goes to a folder of this session, never the user's own."""
-    import atexit
+def _private_data_dir(config: pytest.Config) -> None:
+    """The local S3 that command-line runs keep on disk goes to a folder of this session, never the user's own: one
+    per process, so that parallel workers (pytest-xdist; each runs this hook itself) never share one. A worker's is
+    inside the controller's (its inherited $XDG_DATA_HOME), which the controller removes even if a worker was killed."""
     import shutil
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="sagemaker-plugin-tests-data-")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    inside = os.environ.get("XDG_DATA_HOME") if _is_worker(config) else None
+    folder = tempfile.mkdtemp(prefix=f"sagemaker-plugin-tests-data-{worker}-", dir=inside)
     os.environ["XDG_DATA_HOME"] = folder
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller sums up what its workers did)."""
+    return hasattr(config, "workerinput")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _private_data_dir()
+    _private_data_dir(config)
     # Tests reach loopback only: botocore's credential chain must not look for an instance role at 169.254.169.254
     # (the SageMaker SDK builds a session when it is imported, before a test hands it credentials).
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -58,9 +66,26 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.update(record_ops.subprocess_env(dict(os.environ)))
 
 
+#: what `./scripts/test --quick` leaves out (`-m "not slow"`): the folders of end-to-end runs, real clients, faults,
+#: benchmarks, served connectors, security sweeps and jobs run for real, whose tests start servers or subprocesses or
+#: search inputs, and the files elsewhere that took longest (by file name, which survives a move to another folder)
+SLOW_FOLDERS = ("benchmarks", "clients", "e2e", "faults", "flyte", "security", "xgboost", "tuning")
+SLOW_FILES = ("test_docs.py", "test_tuning_job.py", "test_bad_tasks.py", "test_runner.py", "test_job_page.py",
+              "test_persistence.py", "test_restart.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if parts and (any(part in SLOW_FOLDERS for part in parts[:-1]) or parts[-1] in SLOW_FILES):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     record = os.environ.get(RECORD_ENV)
-    if not record or not Path(record).exists():
+    # every worker appends to the one file; the controller checks it once, after all of them have finished
+    if not record or not Path(record).exists() or _is_worker(session.config):
         return
     spec = importlib.util.spec_from_file_location("_recorded_ops_policy", POLICY_TEST)
     assert spec is not None and spec.loader is not None

@@ -22,7 +22,8 @@ def test_tracking_benchmark_quick() -> None:
     assert set(tracker) >= LOOP_KEYS
     assert naive["jobs_ended"] == jobs and tracker["jobs_ended"] == jobs  # both loops saw every job end
     assert set(naive["api_calls"]) == {"DescribeTrainingJob"}
-    assert naive["api_calls"]["DescribeTrainingJob"] >= 3 * jobs  # polled once per interval over several intervals
+    # polled each job more than once (once per interval when the machine keeps up: a loaded one polls less often)
+    assert naive["api_calls"]["DescribeTrainingJob"] > jobs
     assert tracker["api_calls"].get("ListTrainingJobs", 0) >= 1
     # one Describe per job at most (its end), never one per poll
     assert tracker["api_calls"].get("DescribeTrainingJob", 0) <= jobs

@@ -691,6 +691,7 @@ def _listed(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.timeout(300)  # a dozen commands, each a new Python process: slow on a loaded 2-core machine
 def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs(served: Served) -> None:
     tag = uuid.uuid4().hex[:10]
     names = [f"lst-{tag}-ok", f"lst-{tag}-stopped", f"x-e2e-srvfail-{tag}-failed"]  # created in this order

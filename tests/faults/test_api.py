@@ -664,7 +664,11 @@ def test_many_jobs_through_a_random_storm_on_every_call(engine: Engine, aws: Loc
         results = list(pool.map(run, metas))
 
     engine.faults.clear()
-    assert sum(engine.faults.faulted.values()) > 50, engine.faults.faulted
+    # the storm raged: about half of the attempts faulted (how many attempts there are depends on how fast the
+    # machine tracks the jobs: a loaded machine polls less)
+    faulted = sum(engine.faults.faulted.values())
+    attempts = sum(engine.faults.attempts[operation] for operation in (*OPERATIONS, "ListTrainingJobs", "AddTags"))
+    assert faulted > 30 and faulted > 0.35 * attempts, (engine.faults.faulted, engine.faults.attempts)
     for i, (name, phase) in enumerate(results):
         assert jobs_named(aws, identity(tasks[i])) == [name], i
         status, real = truth(aws, name)

@@ -38,16 +38,18 @@ def _create(aws: LocalClients, names: list[str], data: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def grouped(aws: LocalClients) -> tuple[str, list[str]]:
-    """A marker and 12 ended jobs whose names contain it: 8 Completed, 2 Failed, 2 Stopped."""
+def grouped(aws: LocalClients, server_clock: ManualClock) -> tuple[str, list[str]]:
+    """A marker and 12 ended jobs whose names contain it: 8 Completed, 2 Failed, 2 Stopped (their clock held from
+    create to stop: a job of 0.1 s would otherwise end first on a loaded machine)."""
     marker = unique_name("grp")
     data = aws.put_data(f"d/{marker}")
     names = [f"lst-{marker}-{i:02d}" for i in range(8)] + [f"lst-fail-{marker}-{i}" for i in range(2)]
     _create(aws, names, data)
     stopped = [f"lst-{marker}-stop-{i}" for i in range(2)]
-    _create(aws, stopped, data)
-    for name in stopped:
-        aws.sagemaker.stop_training_job(TrainingJobName=name)
+    with server_clock.held():
+        _create(aws, stopped, data)
+        for name in stopped:
+            aws.sagemaker.stop_training_job(TrainingJobName=name)
     names += stopped
     for name in names:
         aws.wait(name)
