@@ -28,10 +28,6 @@ from local_sagemaker.tuning.service import TuningService
 if TYPE_CHECKING:
     from local_sagemaker.store import Records
 
-#: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
-BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
-                    "request without specifying metric definitions.")
-
 #: Members that moto would crash without (HTTP 500) and that classic training jobs need.
 _NEEDED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
 
@@ -241,7 +237,7 @@ class Engine:
             raise errors.invalid(problems, params)
         algorithm = params["AlgorithmSpecification"]
         if algorithm.get("MetricDefinitions") and ImageRegistry.default().identify(algorithm.get("TrainingImage", "")):
-            raise errors.ValidationException(BUILT_IN_METRICS)
+            raise errors.ValidationException(errors.BUILT_IN_METRICS)
         stopping = params["StoppingCondition"]
         max_wait, max_runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
         if params.get("EnableManagedSpotTraining"):

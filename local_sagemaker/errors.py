@@ -10,6 +10,9 @@ from moto.sagemaker.exceptions import SagemakerClientError
 from handlers.errors import Problem
 from handlers.service_model import split_path, value_at
 
+#: AWS's answer to MetricDefinitions on a built-in algorithm's image: those algorithms publish their own metrics.
+BUILT_IN_METRICS = ("You can't override the metric definitions for Amazon SageMaker algorithms. Please retry the "
+                    "request without specifying metric definitions.")
 
 class ValidationException(SagemakerClientError):
     code = "ValidationException"

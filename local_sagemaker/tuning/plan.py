@@ -240,9 +240,7 @@ def _hyperband(strategy: str, config: Mapping[str, Any], static: Mapping[str, st
 def _xgboost_objective(version: str, metric_name: str, algorithm: Mapping[str, Any], ranges: tuple[Range, ...],
                        static: Mapping[str, str]) -> str:
     if algorithm.get("MetricDefinitions"):
-        from local_sagemaker.engine import BUILT_IN_METRICS
-
-        raise errors.ValidationException(BUILT_IN_METRICS)
+        raise errors.ValidationException(errors.BUILT_IN_METRICS)
     defs = xgboost_algorithm.definitions(version)
     metric = defs.metric(metric_name)
     if metric is None:

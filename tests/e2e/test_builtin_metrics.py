@@ -24,7 +24,7 @@ import sample_tasks as F
 from handlers import xgboost_algorithm
 from image_registry import ImageRegistry
 from local_sagemaker import LocalSageMaker
-from local_sagemaker.engine import BUILT_IN_METRICS
+from local_sagemaker.errors import BUILT_IN_METRICS
 from local_sagemaker.testing import CUSTOM_IMAGE, LocalClients, unique_name
 from plugin.config import Config
 from plugin.jobs.requests import check

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local_sagemaker import LocalSettings
-from local_sagemaker.engine import BUILT_IN_METRICS
+from local_sagemaker.errors import BUILT_IN_METRICS
 from local_sagemaker.testing import CUSTOM_IMAGE, XGBOOST_IMAGE, LocalClients, unique_name
 from tuning_jobs import config, trials, wait
 
