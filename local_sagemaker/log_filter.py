@@ -38,7 +38,7 @@ class Pattern:
     def parse(cls, text: str | None) -> Pattern:
         text = (text or "").strip()
         if not text or text[0] in "{[":
-            return cls()  # JSON and space-delimited patterns are not emulated: everything matches (README)
+            return cls()  # JSON and space-delimited patterns are not emulated: all match (docs/local-sagemaker.md)
         if len(text) > 1 and text[0] == "%" and text[-1] == "%":
             try:
                 return cls(expression=regex.compile(text[1:-1]))

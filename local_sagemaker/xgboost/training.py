@@ -1,7 +1,7 @@
 """One host's part of training: xgboost.train with the container's callbacks, then the model file on the master.
 
 The model file `model/xgboost-model` is what the version's container writes: a pickled Booster up to 1.2-2, from
-1.3-1 the Booster's own format (xgboost's UBJSON here; see README for how to load either).
+1.3-1 the Booster's own format (xgboost's UBJSON here; docs/xgboost.md says how to load either).
 """
 
 from __future__ import annotations
