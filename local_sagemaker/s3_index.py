@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_sagemaker.store.database import StoreError
+
 INDEX_FILE = ".index.sqlite3"
 OBJECTS_DIR = ".objects"  # opaque files; no readable path reaches it (a readable bucket starts with [a-z0-9])
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
@@ -88,14 +90,18 @@ class Index:
     """The SQLite index of one mirror root. Not thread-safe: its owner (S3Mirror) holds a lock around it."""
 
     def __init__(self, file: Path, *, read_only: bool = False) -> None:
-        if read_only:
-            self._db = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                       check_same_thread=False)
-        else:
-            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the process
-            self._db.executescript(_SCHEMA)
+        try:
+            if read_only:
+                self._db = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the process
+                self._db.executescript(_SCHEMA)
+        except sqlite3.Error as error:  # damaged or foreign: said as the data folder's problem, never a traceback
+            raise StoreError(f"cannot use the local S3's index {file}: {error} (move the file away, or clear the "
+                             "data folder with `sagemaker-plugin local reset`)") from None
 
     def close(self) -> None:
         self._db.close()

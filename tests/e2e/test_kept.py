@@ -313,3 +313,19 @@ def test_records_that_cannot_be_read_are_bad_input_naming_the_folder(tmp_path: P
     assert result.returncode == 2, result.stdout + result.stderr
     assert "local.data_dir: cannot use the local SageMaker's records in" in result.stderr
     E.assert_no_traceback(result.stderr)
+
+
+def test_a_local_s3_index_that_cannot_be_read_is_bad_input_and_reset_clears_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "s3").mkdir(parents=True)
+    (data / "s3" / ".index.sqlite3").write_bytes(b"not an index either" * 200)
+    config = E.write_config(tmp_path / "config.yaml", local={"data_dir": str(data)})
+    result = E.cli(["status", "some-job", "--config", str(config)], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "local.data_dir: cannot use the local S3's index" in result.stderr
+    assert "sagemaker-plugin local reset" in result.stderr
+    cleared = E.cli(["local", "reset", "--yes", "--config", str(config)], tmp_path)
+    assert cleared.returncode == 0, cleared.stderr
+    again = E.cli(["status", "some-job", "--config", str(config)], tmp_path)
+    assert again.returncode == 2 and "no training job named 'some-job'" in again.stderr, again.stderr
+    E.assert_no_traceback(result.stderr, cleared.stderr, again.stderr)
