@@ -35,7 +35,7 @@ from moto.sagemaker.models import sagemaker_backends
 from handlers.logs import LOG_GROUP
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
-from local_sagemaker.runjob import RunTrainingJob
+from local_sagemaker.runner.runjob import RunTrainingJob
 from local_sagemaker.settings import LocalSettings
 from local_sagemaker.store import folder
 from local_sagemaker.store.database import (
