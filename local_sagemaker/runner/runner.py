@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.hosts import host_count
+from handlers.local import LocalSettings
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine
@@ -37,7 +38,6 @@ from local_sagemaker.runner.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.runner.reaper import Reaper
 from local_sagemaker.runner.runjob import RunTrainingJob
 from local_sagemaker.runner.toolkit_env import host_environment
-from local_sagemaker.settings import LocalSettings
 
 #: How often the runner looks at its processes and limits, and writes the lines read since the last time.
 POLL_SECONDS = 0.05

@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handlers.errors import Problem
+from handlers.local import LOCAL_ACCOUNT_ID, LocalSettings
 from handlers.service_model import validate_request
 from image_registry import ImageRegistry
 from local_sagemaker import errors, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
-from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
 from local_sagemaker.tuning.service import TuningService
 
 if TYPE_CHECKING:
