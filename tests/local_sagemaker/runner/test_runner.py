@@ -324,7 +324,7 @@ def test_job_processes_die_when_their_server_is_killed_hard(tmp_path: Path) -> N
                 Environment={{"PIDS": {str(rank_pids)!r}}}))
             time.sleep(600)
     """, name="serve.py")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
                                                         os.environ.get("PYTHONPATH", "")])}
     before = set(Path(tempfile.gettempdir()).glob("local-sagemaker-*"))
     server = subprocess.Popen([sys.executable, str(serving)], env=env, stdout=subprocess.DEVNULL)

@@ -24,7 +24,7 @@ from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMak
 from local_sagemaker.api import patch
 from local_sagemaker.testing import LocalClients, unique_name
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_start_picks_a_free_port_and_answers_at_once() -> None:
