@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 def measure(objects: int, size: int) -> dict[str, float | int]:
     from moto.s3.models import s3_backends
 
+    from handlers.local import LOCAL_ACCOUNT_ID
     from local_sagemaker.persistence import S3Mirror
-    from local_sagemaker.settings import LOCAL_ACCOUNT_ID
 
     backend = s3_backends[LOCAL_ACCOUNT_ID]["aws"]
     backend.reset()

@@ -1,6 +1,6 @@
 """A job's metric curves (and, live, its status and logs) as one self-contained HTML page: the file of
 `sagemaker-plugin metrics JOB --plot x.html` (plugin/cli/charts.py) and the local SageMaker's live job page
-(local_sagemaker/job_page.py) are the same page, so it lives on the floor both stand on.
+(local_sagemaker/pages/job_page.py) are the same page, so it lives on the floor both stand on.
 
 The page is a file of its own (data/curves.html): its script draws one SVG panel per metric, a line per host, from
 the JSON embedded in the page, and in a live page polls a JSON address of the same origin for more. Nothing is ever

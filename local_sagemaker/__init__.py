@@ -17,18 +17,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from handlers.logs import LOG_GROUP
-from local_sagemaker.settings import (
+from handlers.local import (
     DEFAULT_TIMELINE,
     LOCAL_ACCOUNT_ID,
-    PHASES,
     PLACEHOLDER_ROLE_ARN,
     FailureRule,
     LocalSettings,
 )
+from handlers.local import (
+    LOCAL_PHASES as PHASES,
+)
+from handlers.logs import LOG_GROUP
 
 if TYPE_CHECKING:
-    from local_sagemaker.server import REMOTE_WARNING, LocalSageMaker, export_lines, main, serve
+    from local_sagemaker.api.server import REMOTE_WARNING, LocalSageMaker, export_lines, main, serve
 
 __all__ = [
     "DEFAULT_TIMELINE",
@@ -50,5 +52,5 @@ _LAZY = {"LocalSageMaker", "REMOTE_WARNING", "export_lines", "main", "serve"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module("local_sagemaker.server"), name)
+        return getattr(importlib.import_module("local_sagemaker.api.server"), name)
     raise AttributeError(f"module 'local_sagemaker' has no attribute {name!r}")

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from local_sagemaker.server import main
+from local_sagemaker.api.server import main
 
 sys.exit(main())

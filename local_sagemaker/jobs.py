@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from moto.sagemaker.models import FakeTrainingJob
 
+from handlers.local import LOCAL_PHASES, LocalSettings
 from handlers.service_model import operation_model
 from local_sagemaker import log_limits, storage
 from local_sagemaker.defaults import with_unset
@@ -31,7 +32,6 @@ from local_sagemaker.logs import (
     to_datetime,
     unit,
 )
-from local_sagemaker.settings import PHASES, LocalSettings
 
 #: Secondary statuses that end a job, and the TrainingJobStatus each gives.
 TERMINAL: Mapping[str, str] = {
@@ -165,7 +165,7 @@ class LocalTrainingJob(FakeTrainingJob):
         steps: list[Step] = []
         phase_ms: dict[str, tuple[int, int]] = {}
         at = now_ms
-        for phase in PHASES:
+        for phase in LOCAL_PHASES:
             duration = _ms(settings.seconds(phase))
             steps.append(Step(at, phase))
             phase_ms[phase] = (at, duration)

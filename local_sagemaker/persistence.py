@@ -42,8 +42,8 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import FakeKey, s3_backends
 from moto.utilities.utils import get_partition
 
+from handlers.local import LOCAL_ACCOUNT_ID
 from local_sagemaker.s3_index import INDEX_FILE, OBJECTS_DIR, Index, Kept, opaque_path, readable_path
-from local_sagemaker.settings import LOCAL_ACCOUNT_ID
 
 log = logging.getLogger(__name__)
 

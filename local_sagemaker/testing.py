@@ -22,9 +22,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from handlers import local_credentials
+from handlers.local import PLACEHOLDER_ROLE_ARN
 from handlers.local_credentials import LocalCredentials
 from handlers.logs import LOG_GROUP
-from local_sagemaker.settings import PLACEHOLDER_ROLE_ARN
 
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 CUSTOM_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/trainer:1.0"

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 from moto.logs.models import LogStream, logs_backends
 from moto.sagemaker.models import sagemaker_backends
 
+from handlers.local import LocalSettings
 from handlers.logs import LOG_GROUP
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
-from local_sagemaker.runjob import RunTrainingJob
-from local_sagemaker.settings import LocalSettings
+from local_sagemaker.runner.runjob import RunTrainingJob
 from local_sagemaker.store import folder
 from local_sagemaker.store.database import (
     DATABASE,
@@ -54,7 +54,7 @@ from local_sagemaker.store.database import (
 )
 
 if TYPE_CHECKING:
-    from local_sagemaker.engine import Engine
+    from local_sagemaker.api.engine import Engine
     from local_sagemaker.tuning.job import TuningJob
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import Any
 from handlers import xgboost_algorithm
 from handlers.service_model import service_model, validate_request
 from local_sagemaker import errors
-from local_sagemaker.builtin import xgboost_version
 from local_sagemaker.defaults import with_unset
+from local_sagemaker.runner.builtin import xgboost_version
 from local_sagemaker.tuning.ranges import Range, RangeError, grid, parse
 
 OPERATION = "CreateHyperParameterTuningJob"

@@ -1,6 +1,6 @@
 """One host's view of its job: the folder that stands in for /opt/ml, read as the container reads /opt/ml.
 
-The layout is local_sagemaker/hostdirs.py's `OptMl`, which the local SageMaker writes; of input/config/ this reads
+The layout is runner/hostdirs.py's `OptMl`, which the local SageMaker writes; of input/config/ this reads
 hyperparameters.json (all values strings), resourceconfig.json (current_host, hosts) and inputdataconfig.json
 (per channel: ContentType, TrainingInputMode, S3DistributionType, ...).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_sagemaker.hostdirs import OptMl
+from local_sagemaker.runner.hostdirs import OptMl
 from local_sagemaker.xgboost.failures import ClientError
 
 DEFAULT_TRACKER_PORT = 9099  # the container's first rabit port when none is given

@@ -12,7 +12,7 @@ from pathlib import Path
 import xgboost as xgb
 
 from handlers import xgboost_algorithm
-from local_sagemaker.hostdirs import OptMl
+from local_sagemaker.runner.hostdirs import OptMl
 from local_sagemaker.xgboost import checkpoints, data, distributed, logs, params, training, versions
 from local_sagemaker.xgboost.failures import AlgorithmError, AlgorithmFailure, ClientError, write_failure
 from local_sagemaker.xgboost.host import Host, read_host

@@ -17,11 +17,11 @@ import pytest
 
 pytest.importorskip("moto")
 
+from handlers.local import LOCAL_ACCOUNT_ID
 from handlers.log_cursor import read_page
 from handlers.logs import LOG_GROUP, LogTailer
 from local_sagemaker import LocalSageMaker, LocalSettings, storage
 from local_sagemaker.logs import LogLine
-from local_sagemaker.settings import LOCAL_ACCOUNT_ID
 from local_sagemaker.testing import LocalClients, unique_name
 
 LOCAL_SETTINGS = LocalSettings(execution="simulate")

@@ -26,8 +26,9 @@ from handlers.metric_series import (
     metric_names,
 )
 from handlers.ratelimit import RateLimits
-from local_sagemaker import LocalSageMaker, LocalSettings, metric_data
-from local_sagemaker import patch as patch_module
+from local_sagemaker import LocalSageMaker, LocalSettings
+from local_sagemaker.api import metric_data
+from local_sagemaker.api import patch as patch_module
 from local_sagemaker.testing import LocalClients, unique_name
 from metric_checks import calls_needed
 

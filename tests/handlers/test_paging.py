@@ -20,7 +20,7 @@ from handlers.errors import AwsError
 from handlers.hosts import host_count
 from handlers.metric_series import host_names
 from local_sagemaker.logs import JobShape
-from local_sagemaker.runner import JobRunner
+from local_sagemaker.runner.runner import JobRunner
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/t"
 

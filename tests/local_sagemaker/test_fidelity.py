@@ -9,9 +9,9 @@ import pytest
 from botocore.model import ListShape, Shape, StructureShape
 
 from handlers.service_model import operation_model, validate_request
+from local_sagemaker.api.log_filter import Pattern
 from local_sagemaker.defaults import DESCRIBE, UNSET, documented_default, list_default, with_unset
 from local_sagemaker.errors import invalid
-from local_sagemaker.log_filter import Pattern
 from local_sagemaker.logs import LogLine, MetricExtractor
 
 
@@ -143,9 +143,8 @@ def test_metric_extractor_publishes_every_value_with_its_host_and_time() -> None
 
 def test_the_local_s3_holds_the_plugins_default_output_bucket_from_the_start_and_after_a_reset() -> None:
     """SageMaker never creates buckets, so the plugin's default local output bucket must already be there."""
-    from handlers.local import LOCAL_OUTPUT_PREFIX
+    from handlers.local import DEFAULT_BUCKETS, LOCAL_OUTPUT_PREFIX
     from local_sagemaker import LocalSageMaker, LocalSettings
-    from local_sagemaker.settings import DEFAULT_BUCKETS
     from local_sagemaker.testing import LocalClients
 
     assert LOCAL_OUTPUT_PREFIX.split("/")[2] in DEFAULT_BUCKETS

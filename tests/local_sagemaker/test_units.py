@@ -9,9 +9,9 @@ import pytest
 from handlers.errors import Problem
 from handlers.xgboost_algorithm import metric_definitions
 from local_sagemaker import DEFAULT_TIMELINE, FailureRule, LocalSettings
+from local_sagemaker.api.server import TokenBucket, operation_of
 from local_sagemaker.errors import invalid
 from local_sagemaker.logs import JobShape, LogLine, MetricExtractor, built_in_metric_definitions, plan_lines
-from local_sagemaker.server import TokenBucket, operation_of
 
 
 def test_settings_defaults_and_scaling() -> None:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 
-from local_sagemaker.processes import dies_with_parent
+from local_sagemaker.runner.processes import dies_with_parent
 
 #: A `preexec_fn`: the kernel sends SIGTERM (a server's clean stop) when the test process goes away.
 dies_with_test = dies_with_parent(signal.SIGTERM)

@@ -1,8 +1,8 @@
-"""Test-only views of local_sagemaker/patch.py: whether moto is patched, and undoing the patch."""
+"""Test-only views of local_sagemaker/api/patch.py: whether moto is patched, and undoing the patch."""
 
 from __future__ import annotations
 
-from local_sagemaker import patch
+from local_sagemaker.api import patch
 
 
 def installed() -> bool:

@@ -260,7 +260,8 @@ def test_checkpoint_sync_skips_files_being_written_and_files_let_go(tmp_path: Pa
     renamed) and prunes checkpoints: neither may reach S3 half-written or break the sync."""
     import threading
 
-    from local_sagemaker import channels, storage
+    from local_sagemaker import storage
+    from local_sagemaker.runner import channels
 
     for name in ("xgboost-checkpoint.3", "xgboost-checkpoint.4", "tmpab12.sagemaker-ignore"):
         (tmp_path / name).write_bytes(b"model")

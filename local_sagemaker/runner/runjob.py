@@ -11,9 +11,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from handlers.local import LocalSettings
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine, stream_name, to_datetime
-from local_sagemaker.settings import LocalSettings
 
 #: FailureReason is at most this long in SageMaker's service model.
 MAX_REASON = 1024

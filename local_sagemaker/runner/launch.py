@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from handlers import distributed
-from local_sagemaker import mpi
-from local_sagemaker.builtin import xgboost_version
-from local_sagemaker.hostdirs import HostDirs
-from local_sagemaker.toolkit_env import cmd_args, split_hyperparameters
+from local_sagemaker.runner import mpi
+from local_sagemaker.runner.builtin import xgboost_version
+from local_sagemaker.runner.hostdirs import HostDirs
+from local_sagemaker.runner.toolkit_env import cmd_args, split_hyperparameters
 
 XGBOOST_MODULE = "local_sagemaker.xgboost"
 MISSING_ENTRYPOINT = (

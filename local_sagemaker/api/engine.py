@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handlers.errors import Problem
+from handlers.local import LOCAL_ACCOUNT_ID, LocalSettings
 from handlers.service_model import validate_request
 from image_registry import ImageRegistry
 from local_sagemaker import errors, storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
-from local_sagemaker.settings import LOCAL_ACCOUNT_ID, LocalSettings
 from local_sagemaker.tuning.service import TuningService
 
 if TYPE_CHECKING:
@@ -190,9 +190,9 @@ class Engine:
         """A job that runs for real (`execution: run`), or one that plays the timeline."""
         if self.settings.execution != "run":
             return LocalTrainingJob(account, region, params, self.settings, now)
-        from local_sagemaker import runner
-        from local_sagemaker.builtin import xgboost_version
-        from local_sagemaker.runjob import RunTrainingJob
+        from local_sagemaker.runner import runner
+        from local_sagemaker.runner.builtin import xgboost_version
+        from local_sagemaker.runner.runjob import RunTrainingJob
 
         image = str(params["AlgorithmSpecification"].get("TrainingImage", ""))
         if xgboost_version(image) and not runner.xgboost_runnable():
@@ -202,7 +202,7 @@ class Engine:
         return RunTrainingJob(account, region, params, self.settings, now)
 
     def _make_runs(self) -> Any:
-        from local_sagemaker import runner
+        from local_sagemaker.runner import runner
 
         return runner.Runs(runner.RunContext(self.lock, self.settings, lambda: self.client_env, self.settle))
 

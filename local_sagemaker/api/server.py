@@ -39,15 +39,15 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from handlers import local_credentials
 from handlers.client import ClientSettings, SageMakerClient
+from handlers.local import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
 from handlers.local_credentials import LocalCredentials
 from handlers.local_job_links import page_url
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
-from local_sagemaker import patch
 from local_sagemaker.access import Gate, generate_credentials, loopback_host
-from local_sagemaker.engine import Engine
-from local_sagemaker.job_page import JobPages
-from local_sagemaker.settings import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSettings
+from local_sagemaker.api import patch
+from local_sagemaker.api.engine import Engine
+from local_sagemaker.pages.job_page import JobPages
 
 StartResponse = Callable[..., Any]
 

@@ -324,7 +324,7 @@ def test_job_processes_die_when_their_server_is_killed_hard(tmp_path: Path) -> N
                 Environment={{"PIDS": {str(rank_pids)!r}}}))
             time.sleep(600)
     """, name="serve.py")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
                                                         os.environ.get("PYTHONPATH", "")])}
     before = set(Path(tempfile.gettempdir()).glob("local-sagemaker-*"))
     server = subprocess.Popen([sys.executable, str(serving)], env=env, stdout=subprocess.DEVNULL)
@@ -501,7 +501,7 @@ def test_hyperparameters_config_files_and_sm_variables_are_the_toolkits(aws: Loc
 
 def test_checkpoints_come_from_s3_and_go_back_while_training(aws: LocalClients, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from local_sagemaker import runner
+    from local_sagemaker.runner import runner
 
     monkeypatch.setattr(runner, "CHECKPOINT_SYNC_SECONDS", 0.2)
     name = unique_name("runckpt")
@@ -614,7 +614,7 @@ def test_an_entrypoint_gets_no_mpi_as_on_sagemaker(aws: LocalClients, tmp_path: 
 
 def test_xgboost_without_the_local_algorithm_is_simulated_and_says_so(aws: LocalClients,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from local_sagemaker import runner
+    from local_sagemaker.runner import runner
 
     monkeypatch.setattr(runner, "xgboost_runnable", lambda: False)
     name = unique_name("runxgb")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local_sagemaker import storage
-from local_sagemaker.hostdirs import HostDirs
+from local_sagemaker.runner.hostdirs import HostDirs
 
 
 class ChannelError(Exception):

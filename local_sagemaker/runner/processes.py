@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from local_sagemaker.reaper import session_pids, signal_session
+from local_sagemaker.runner.reaper import session_pids, signal_session
 
 _PR_SET_PDEATHSIG = 1
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from local_sagemaker.hostdirs import NETWORK_INTERFACE, HostDirs, host_name, input_data_config, resource_config
+from local_sagemaker.runner.hostdirs import NETWORK_INTERFACE, HostDirs, host_name, input_data_config, resource_config
 
 #: Hyperparameters the toolkit takes for itself (params.SAGEMAKER_HYPERPARAMETERS); other `sagemaker_*` ones are
 #: framework parameters (SM_FRAMEWORK_PARAMS), e.g. sagemaker_mpi_enabled.

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from local_sagemaker import LocalSettings
-from local_sagemaker.channels import shard
-from local_sagemaker.hostdirs import HostDirs, make_hosts
-from local_sagemaker.mpi import find_mpirun
-from local_sagemaker.toolkit_env import cmd_args, decode, env_value, scrubbed, split_hyperparameters
+from local_sagemaker.runner.channels import shard
+from local_sagemaker.runner.hostdirs import HostDirs, make_hosts
+from local_sagemaker.runner.mpi import find_mpirun
+from local_sagemaker.runner.toolkit_env import cmd_args, decode, env_value, scrubbed, split_hyperparameters
 from plugin.config import parse_config
 from plugin.embedded import local_settings
 

@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from handlers.hosts import host_count
-from local_sagemaker import channels, mpi, processes, storage
-from local_sagemaker.hostdirs import HostDirs, make_hosts, write_config
+from handlers.local import LocalSettings
+from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
-from local_sagemaker.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.logs import LogLine
-from local_sagemaker.reaper import Reaper
-from local_sagemaker.runjob import RunTrainingJob
-from local_sagemaker.settings import LocalSettings
-from local_sagemaker.toolkit_env import host_environment
+from local_sagemaker.runner import channels, mpi, processes
+from local_sagemaker.runner.hostdirs import HostDirs, make_hosts, write_config
+from local_sagemaker.runner.launch import XGBOOST_MODULE, Plan, plan
+from local_sagemaker.runner.reaper import Reaper
+from local_sagemaker.runner.runjob import RunTrainingJob
+from local_sagemaker.runner.toolkit_env import host_environment
 
 #: How often the runner looks at its processes and limits, and writes the lines read since the last time.
 POLL_SECONDS = 0.05

@@ -23,9 +23,9 @@ from moto.core.responses import ActionResult
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
 
-from local_sagemaker.engine import Engine
-from local_sagemaker.log_filter import filter_log_events
-from local_sagemaker.metric_data import get_metric_data, handles
+from local_sagemaker.api.engine import Engine
+from local_sagemaker.api.log_filter import filter_log_events
+from local_sagemaker.api.metric_data import get_metric_data, handles
 
 OPERATIONS = ("create_training_job", "describe_training_job", "list_training_jobs", "stop_training_job",
               # hyperparameter tuning (local_sagemaker/tuning): moto only stores these jobs and lacks the last two

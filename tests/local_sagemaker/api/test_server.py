@@ -20,10 +20,11 @@ from moto import mock_aws
 import moto_patch
 from children import reaped
 from handlers.local_credentials import LocalCredentials
-from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings, patch
+from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings
+from local_sagemaker.api import patch
 from local_sagemaker.testing import LocalClients, unique_name
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_start_picks_a_free_port_and_answers_at_once() -> None:
