@@ -90,15 +90,15 @@ class Index:
     """The SQLite index of one mirror root. Not thread-safe: its owner (S3Mirror) holds a lock around it."""
 
     def __init__(self, file: Path, *, read_only: bool = False) -> None:
+        if read_only:  # a reader asks whether another process keeps an index here: sqlite3's errors say no
+            self._db = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+            return
         try:
-            if read_only:
-                self._db = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                           check_same_thread=False)
-            else:
-                self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the process
-                self._db.executescript(_SCHEMA)
+            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the process
+            self._db.executescript(_SCHEMA)
         except sqlite3.Error as error:  # damaged or foreign: said as the data folder's problem, never a traceback
             raise StoreError(f"cannot use the local S3's index {file}: {error} (move the file away, or clear the "
                              "data folder with `sagemaker-plugin local reset`)") from None
