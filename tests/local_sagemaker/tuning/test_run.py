@@ -168,8 +168,9 @@ def test_hyperband_stops_trials_at_rungs_and_at_max_resource(aws: LocalClients, 
               "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 9}}}
     aws.sagemaker.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name, HyperParameterTuningJobConfig=tuning,
-        TrainingJobDefinition=definition(aws, code, {"rounds": "40", "pause": "0.05"}))
-    done = wait(aws, name, timeout=120)
+        # 0.2 s a round: a trial stopped at MaxResource (9) is 6 s short of its 40 rounds, on a loaded machine too
+        TrainingJobDefinition=definition(aws, code, {"rounds": "40", "pause": "0.2"}))
+    done = wait(aws, name, timeout=180)
     assert done["HyperParameterTuningJobStatus"] == "Completed"
     summaries = trials(aws, name)
     assert len(summaries) == 6 and all(s["TrainingJobStatus"] == "Stopped" for s in summaries)  # none runs 40
