@@ -64,6 +64,10 @@ class ProgressLines:
         return self._print(f"{self.label} was asked to stop but had not stopped yet when this run ended; "
                            "its phase shows whether it did")
 
+    def failed_to_stop(self, reason: str) -> str:
+        """The line when asking the job to stop failed (`reason`: the error's message)."""
+        return self._print(f"{self.label} could not be stopped: {reason}")
+
     def _print(self, line: str) -> str:
         out = self.out if self.out is not None else sys.stderr
         print(line, file=out, flush=True)
