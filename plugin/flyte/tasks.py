@@ -12,7 +12,6 @@ from types import FrameType
 from typing import Any
 
 from flyteidl.core.execution_pb2 import TaskExecution  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
 from flytekit.core.base_task import PythonTask  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.core.interface import Interface  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]

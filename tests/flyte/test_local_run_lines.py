@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
@@ -79,7 +80,7 @@ def test_a_local_run_prints_a_line_per_change_with_its_links_whole(server: Local
     assert aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
     phases = [line for line in said if re.match(r"^[A-Z_]+(: |$)", line)]
     assert phases[-1] == "SUCCEEDED: Completed", said
-    assert all(before != after for before, after in zip(phases, phases[1:], strict=False)), phases  # changes only
+    assert all(before != after for before, after in pairwise(phases)), phases  # changes only
     assert len(said) == len(set(said)), said  # nothing printed twice
     # every link the job had while it ran, each on a line of its own, whole
     for link in log_links(name, "us-east-1", endpoint_url=server.url, running=True):
