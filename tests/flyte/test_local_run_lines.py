@@ -89,8 +89,10 @@ def test_a_local_run_prints_a_line_per_change_with_its_links_whole(server: Local
     assert "\r" not in stderr and "\x1b[" not in stderr
 
 
-def test_ctrl_c_stops_the_training_job_and_says_so(server: LocalSageMaker, server_clock: ManualClock,
-                                                    aws: LocalClients, tmp_path: Path) -> None:
+def interrupt_while_training(tmp_path: Path, server: LocalSageMaker, server_clock: ManualClock, aws: LocalClients,
+                             *, again: bool) -> tuple[str, int, str]:
+    """A run's Ctrl-C once its job trains (the clock held from then on): the job's name, the run's exit code and
+    stderr. The clock runs again once the stop has reached SageMaker; with `again`, a second Ctrl-C comes first."""
     run = pyflyte_run(tmp_path, server)
     try:
         def training() -> str | None:
@@ -107,17 +109,35 @@ def test_ctrl_c_stops_the_training_job_and_says_so(server: LocalSageMaker, serve
         run.send_signal(signal.SIGINT)
         wait_for(lambda: aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] != "InProgress",
                  120, "the interrupted run never stopped its job")
-        server_clock.run()
+        if again:
+            run.send_signal(signal.SIGINT)  # the job cannot have stopped: its clock is held
+        else:
+            server_clock.run()
         _, stderr = run.communicate(timeout=120)
     finally:
         server_clock.run()
         if run.poll() is None:
             run.kill()
             run.communicate()
-    assert run.returncode == 1, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert f"interrupted: stopping training job {name} ..." in stderr.splitlines(), stderr[-3000:]
+    return name, run.returncode, stderr
+
+
+def test_ctrl_c_stops_the_training_job_and_says_so(server: LocalSageMaker, server_clock: ManualClock,
+                                                    aws: LocalClients, tmp_path: Path) -> None:
+    name, code, stderr = interrupt_while_training(tmp_path, server, server_clock, aws, again=False)
+    assert code == 1, stderr[-3000:]
     assert aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Stopped"
     lines = stderr.splitlines()
-    assert f"interrupted: stopping training job {name} ..." in lines, stderr[-3000:]
     assert lines[-1] == f"training job {name} was stopped", stderr[-3000:]
     assert lines[-2].startswith(f"training job {name}: ABORTED"), stderr[-3000:]
-    assert "Traceback" not in stderr
+
+
+def test_a_second_ctrl_c_stops_the_waiting_and_says_the_job_may_still_run(
+        server: LocalSageMaker, server_clock: ManualClock, aws: LocalClients, tmp_path: Path) -> None:
+    name, code, stderr = interrupt_while_training(tmp_path, server, server_clock, aws, again=True)
+    assert code == 1, stderr[-3000:]
+    assert stderr.splitlines()[-1] == (f"training job {name} was asked to stop but had not stopped yet when this run "
+                                       "ended; its phase shows whether it did"), stderr[-3000:]
+    assert f"training job {name} was stopped" not in stderr
