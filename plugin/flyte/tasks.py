@@ -161,7 +161,6 @@ class _SageMakerTrainingTask(_LocalRun, PythonTask):  # type: ignore[misc]
         return self._training_job.to_proto3_json()
 
 
-
 class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
     """A built-in algorithm (XGBoost) training job: task type `sagemaker_training_job_task`.
 
@@ -246,4 +245,3 @@ class SageMakerHyperparameterTuningTask(_LocalRun, PythonTask):  # type: ignore[
         if isinstance(self._training_task, SageMakerCustomTrainingTask):
             return self._training_task.get_container(settings)
         return super().get_container(settings)
-
