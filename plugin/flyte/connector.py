@@ -27,9 +27,11 @@ except ImportError as _error:  # flytekit before the connector names (AgentRegis
                       f"'sagemaker-plugin[flyte]' ({_error})") from _error
 
 from handlers.errors import InputError, Problem
+from handlers.polling import poll_until
 from plugin.flyte import observe, trust
 from plugin.flyte.literals import refuse_local_paths, task_from_template, to_flyte_resource
 from plugin.flyte.service import SERVED_TASK_TYPES, SHARED, service_problems, serving
+from plugin.jobs.resource import Resource as PluginResource
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.meta import ResourceMeta
 from plugin.task import BUILTIN_TASK
@@ -190,6 +192,21 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
             return trust.trusted_meta(resource_meta.job, plugin.config, endpoint_url, plugin.kind)
         except InputError as error:
             raise InputError([Problem("", f"{UNTRUSTED_META}:"), *error.prefixed("resource_meta").problems]) from None
+
+    def running(self, resource_meta: SageMakerJobMeta) -> bool:
+        """Whether the meta's job is there to stop: it has a job that SageMaker (asked now) does not see ended."""
+        if resource_meta.job is None:
+            return False
+        job = self._job_of(resource_meta)  # InputError when this connector would not follow it
+        return not self.plugin.get_with_description(job, fresh=True)[0].phase.is_terminal
+
+    def stop_and_wait(self, resource_meta: SageMakerJobMeta, timeout: float) -> PluginResource:
+        """A local run's Ctrl-C: delete, then the job as SageMaker describes it every half second until it has ended
+        or `timeout` seconds have passed (the last answer)."""
+        self.delete(resource_meta)
+        job = self._job_of(resource_meta)
+        return poll_until(lambda: self.plugin.get_with_description(job, fresh=True)[0],
+                          lambda resource: resource.phase.is_terminal, 0.5, timeout)
 
     def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
         if resource_meta.job is None:
