@@ -76,8 +76,8 @@ class ChannelPipe:
         self.hosts = hosts
         self.cancel = cancel
         self.failure: str | None = None
-        self.epochs_done = 0
-        self._thread = threading.Thread(target=self._run, name=f"pipe-{host.root.parent.name}-{host.name}-{source.name}", daemon=True)
+        label = f"pipe-{host.root.parent.name}-{host.name}-{source.name}"  # the job folder's name holds the job's
+        self._thread = threading.Thread(target=self._run, name=label, daemon=True)
 
     def start(self) -> None:
         os.mkfifo(fifo_path(self.host, self.source.name, 0), 0o600)
@@ -107,7 +107,6 @@ class ChannelPipe:
                 if not self._wait_until_closed(path):
                     return
                 epoch += 1
-                self.epochs_done = epoch
         except ChannelError as error:
             self.failure = str(error)
         except OSError as error:
