@@ -131,8 +131,10 @@ class ChannelPipe:
                 if error.errno != errno.ENXIO:  # ENXIO: no reader yet
                     raise
                 continue
-            with contextlib.suppress(OSError):  # not Linux, or a lower limit: the default buffer still works
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            resize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; elsewhere the default buffer works too
+            if resize is not None:
+                with contextlib.suppress(OSError):  # a lower system limit: the buffer stays as it is
+                    fcntl.fcntl(fd, resize, PIPE_BYTES)
             return fd
         return None
 

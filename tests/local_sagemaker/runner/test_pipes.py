@@ -157,7 +157,9 @@ def test_a_script_that_never_opens_its_fifo_still_completes_and_leaves_nothing(a
     assert no_pipe_thread_left(name)
 
 
-def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: LocalClients, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["StopTrainingJob", "MaxRuntimeInSeconds"])
+def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: LocalClients, tmp_path: Path,
+                                                                         how: str) -> None:
     big = {"big.bin": os.urandom(8_000_000)}
     uri = put(aws, f"pipestop/{unique_name('d')}", big)
     pid_file = tmp_path / "pid"
@@ -169,12 +171,16 @@ def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: Loc
         time.sleep(300)
     """)
     name = unique_name("pipestop")
-    pipe_job(aws, name, ["python", str(path)], {"train": uri})
-    aws.wait(name, until=lambda job: "read 1000000" in logs(aws, name).get("algo-1", []), timeout=60, interval=0.1)
-    assert pipe_threads(name), "no writer while the script reads"
-    aws.sagemaker.stop_training_job(TrainingJobName=name)
+    pipe_job(aws, name, ["python", str(path)], {"train": uri}, max_runtime=8 if how == "MaxRuntimeInSeconds" else 600)
+    aws.wait(name, until=lambda job: "read 1000000" in logs(aws, name).get("algo-1", []) or job["TrainingJobStatus"]
+             != "InProgress", timeout=60, interval=0.05)
+    if how == "StopTrainingJob":
+        assert pipe_threads(name), "no writer while the script reads"
+        aws.sagemaker.stop_training_job(TrainingJobName=name)
     job = wait(aws, name)
-    assert job["TrainingJobStatus"] == "Stopped"
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == (
+        "Stopped", "Stopped" if how == "StopTrainingJob" else "MaxRuntimeExceeded")
+    assert "read 1000000" in logs(aws, name)["algo-1"]
     assert no_pipe_thread_left(name)
     assert not Path(f"/proc/{pid_file.read_text()}").exists(), "the script outlived its stopped job"
 
@@ -308,3 +314,19 @@ def test_a_gzip_channel_streams_decompressed_and_one_that_is_not_gzip_fails_the_
         assert job["FailureReason"] == (f"ClientError: channel train: {uri}a.bin is not gzip data (the channel's "
                                         "CompressionType is Gzip)")
     assert no_pipe_thread_left(name)
+
+
+def test_a_libsvm_channel_inheriting_pipe_is_refused_by_xgboost_as_its_container_does(aws: LocalClients) -> None:
+    """The channel has no InputMode: it is Pipe, as the job is, and XGBoost reads no LibSVM in Pipe mode."""
+    uri = aws.put_data(f"pipelibsvm/{unique_name('d')}", body=b"1 1:0.5 2:0.25\n0 1:0.1 2:0.75\n")
+    name = unique_name("pipelibsvm")
+    request = aws.training_request(name, channels={"train": uri}, hyperparameters={"num_round": "2"})
+    request["AlgorithmSpecification"]["TrainingInputMode"] = "Pipe"
+    channel = request["InputDataConfig"][0]
+    del channel["InputMode"]
+    channel["ContentType"] = "text/libsvm"
+    aws.sagemaker.create_training_job(**request)
+    job = wait(aws, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: Channel configuration for 'train' channel is not supported")
+    assert "'TrainingInputMode': 'Pipe'" in job["FailureReason"]
