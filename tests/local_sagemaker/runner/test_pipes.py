@@ -34,6 +34,8 @@ READ_EPOCHS = """
     config = json.load(open(os.path.join(os.environ["SM_INPUT_CONFIG_DIR"], "inputdataconfig.json")))
     print("modes", json.dumps({name: c["TrainingInputMode"] for name, c in sorted(config.items())}), flush=True)
     print("folder", os.path.isdir(os.environ["SM_CHANNEL_TRAIN"]), flush=True)
+    print("toolkit", os.environ["SM_CHANNEL_TRAIN"] == os.path.join(os.environ["SM_INPUT_DIR"], "data", "train"),
+          json.loads(os.environ["SM_INPUT_DATA_CONFIG"]) == config, flush=True)
     for name in sys.argv[1:]:
         path = os.path.join(data, name)
         deadline = time.monotonic() + 30
@@ -200,6 +202,7 @@ def test_a_channel_inherits_pipe_from_the_job_beside_a_file_channel(aws: LocalCl
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     lines = logs(aws, name)["algo-1"]
     assert 'modes {"train": "Pipe", "validation": "File"}' in lines
+    assert "toolkit True True" in lines, "SM_CHANNEL_TRAIN and SM_INPUT_DATA_CONFIG are not the toolkit's"
     assert f"read train_0 {digest(b''.join(OBJECTS[k] for k in sorted(OBJECTS)))}" in lines
     assert "validation 4,5,6" in lines and "validation fifo False" in lines
 
