@@ -73,6 +73,6 @@ def pipe_problem(version: str, content_type: str | None) -> PipeProblem | None:
                            f"container accepts {readable} there; LibSVM is File mode only)", None)
     if not reads_pipes(version):
         message = no_longer_piped(KINDS[given])
-        return PipeProblem(f"SageMaker XGBoost {version} reads no channel in Pipe mode; its container fails the job: "
-                           f"{message}", message)
+        return PipeProblem(f'SageMaker XGBoost {version} reads no channel in Pipe mode (its container fails the job: '
+                           f'"{message}")', message)
     return None
