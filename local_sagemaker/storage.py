@@ -130,6 +130,18 @@ def get_object(account_id: str, region: str, bucket_name: str, key: str) -> byte
     return bytes(found.value)
 
 
+def object_size(account_id: str, region: str, bucket_name: str, key: str) -> int:
+    """The size of one object of the local S3, without reading it (KeyError when it or its bucket is missing)."""
+    backend = s3_backends[account_id][get_partition(region)]
+    try:
+        found = backend.get_bucket(bucket_name).keys.get(key)
+    except MissingBucket:
+        raise KeyError(key) from None
+    if not isinstance(found, FakeKey):
+        raise KeyError(key)
+    return int(found.size)
+
+
 def directory_archive(folders: Sequence[Any]) -> bytes:
     """A tar.gz of the files of `folders` (paths), merged at the archive's root; later folders win on a name."""
     import os

@@ -96,13 +96,26 @@ def resource_config(host: HostDirs, count: int, instance_type: str) -> dict[str,
     }
 
 
-def input_data_config(channels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def input_mode(channel: Mapping[str, Any], job_mode: str | None) -> str:
+    """How SageMaker delivers the channel: its own InputMode, else the job's TrainingInputMode (the service model's
+    rule); FastFile channels are read as files, and inputdataconfig.json says File for them."""
+    mode = str(channel.get("InputMode") or job_mode or "File")
+    return "Pipe" if mode == "Pipe" else "File"
+
+
+def job_input_mode(request: Mapping[str, Any]) -> str | None:
+    """The job's TrainingInputMode, the default of its channels."""
+    mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode")
+    return str(mode) if mode else None
+
+
+def input_data_config(channels: Sequence[Mapping[str, Any]], job_mode: str | None = None) -> dict[str, Any]:
     """inputdataconfig.json: per channel, what SageMaker writes (content type, input mode, distribution)."""
     out: dict[str, Any] = {}
     for channel in channels:
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
         entry: dict[str, Any] = {
-            "TrainingInputMode": channel.get("InputMode") or "File",
+            "TrainingInputMode": input_mode(channel, job_mode),
             "S3DistributionType": source.get("S3DataDistributionType") or "FullyReplicated",
             "RecordWrapperType": channel.get("RecordWrapperType") or "None",
         }
@@ -118,7 +131,7 @@ def write_config(host: HostDirs, request: Mapping[str, Any], count: int) -> None
     files = {
         "hyperparameters.json": {str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
         "resourceconfig.json": resource_config(host, count, str(resources.get("InstanceType") or "local")),
-        "inputdataconfig.json": input_data_config(request.get("InputDataConfig") or []),
+        "inputdataconfig.json": input_data_config(request.get("InputDataConfig") or [], job_input_mode(request)),
     }
     for name, content in files.items():
         (host.config_dir / name).write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")

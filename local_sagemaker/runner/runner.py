@@ -32,8 +32,8 @@ from handlers.local import LocalSettings
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine
-from local_sagemaker.runner import channels, mpi, processes
-from local_sagemaker.runner.hostdirs import HostDirs, make_hosts, write_config
+from local_sagemaker.runner import channels, mpi, pipes, processes
+from local_sagemaker.runner.hostdirs import HostDirs, job_input_mode, make_hosts, write_config
 from local_sagemaker.runner.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.runner.reaper import Reaper
 from local_sagemaker.runner.runjob import RunTrainingJob
@@ -106,6 +106,8 @@ class JobRunner:
         self._pending_lock = threading.Lock()
         self._last_ms: dict[int, int] = {}
         self._synced: dict[Path, int] = {}  # checkpoint files already put to S3, with their modification times
+        self._pipe_sources: list[channels.Source] = []
+        self._pipes: pipes.Pipes | None = None
         self._thread = threading.Thread(target=self._run, name=f"job-{job.training_job_name}", daemon=True)
 
     def start(self) -> None:
@@ -131,10 +133,13 @@ class JobRunner:
             job_dir = self.context.job_dir(self.job.training_job_name)
             self._life(job_dir)
         except _Failed as failure:
+            self._close_pipes()
             self._end("Failed", str(failure))
         except Exception as error:  # a bug here must still end the job, as SageMaker's InternalServerError would
+            self._close_pipes()
             self._end("Failed", f"InternalServerError: the local runner failed: {type(error).__name__}: {error}")
         finally:
+            self._close_pipes()
             processes.kill(self._processes)
             for process in self._processes:
                 self.context.reaper.remove(process.group)
@@ -156,9 +161,14 @@ class JobRunner:
                 return
             uri = str(((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri", ""))
             try:
-                channels.download_channel(where, channel, hosts, self.job.missing_input_reason(uri))
+                source = channels.resolve(where, channel, job_input_mode(self.request),
+                                          self.job.missing_input_reason(uri))
             except channels.ChannelError as error:
                 raise _Failed(str(error)) from None
+            if source.mode == channels.PIPE:
+                self._pipe_sources.append(source)  # streamed once Training begins
+            else:
+                channels.download_channel(where, source, hosts)
         checkpoints = channels.checkpoint_uri(self.request)
         if checkpoints:
             channels.download_checkpoints(where, checkpoints, hosts)
@@ -175,6 +185,7 @@ class JobRunner:
         for index, note in launch.notes:
             self._sink(processes.Line(index, self._now(), note, False))
         self._train(launch, hosts, job_dir)
+        self._close_pipes()
         self._flush()
         if self._stopping():
             self._upload(hosts, where, model_only=True)
@@ -195,6 +206,10 @@ class JobRunner:
                 path = job_dir / f"{host.name}.env.json"
                 path.touch(mode=0o600)
                 path.write_text(json.dumps({"env": envs[host.index], "cwd": str(host.code_dir)}), encoding="utf-8")
+        where = channels.Where(self.job.account_id, self.job.region_name, self.context.lock)
+        if self._pipe_sources:
+            self._pipes = pipes.Pipes(where, self._pipe_sources, hosts)
+            self._pipes.start()
         for host, command, cwd in launch.commands:
             env = envs[host.index]
             if launch.mpi_per_host:
@@ -208,7 +223,6 @@ class JobRunner:
             self.context.reaper.add(process.group)
         last_flush = last_sync = time.monotonic()
         checkpoints = channels.checkpoint_uri(self.request)
-        where = channels.Where(self.job.account_id, self.job.region_name, self.context.lock)
         while True:
             self._check_limits()
             if self.job.stop_event.is_set():
@@ -216,11 +230,12 @@ class JobRunner:
                 break
             codes = [p.popen.poll() for p in self._processes]
             failed = [(p, code) for p, code in zip(self._processes, codes, strict=True) if code not in (None, 0)]
-            if failed:
+            pipe_failure = self._pipes.failure if self._pipes is not None else None
+            if failed or pipe_failure:
                 processes.terminate([p for p in self._processes if p.popen.returncode is None], self._grace())
                 processes.finish_readers(self._processes)
                 self._flush()
-                raise _Failed(self._failure_reason(hosts, *failed[0]))
+                raise _Failed(pipe_failure or self._failure_reason(hosts, *failed[0]))
             if all(code == 0 for code in codes):
                 break
             if time.monotonic() - last_flush >= FLUSH_SECONDS or len(self._pending) >= FLUSH_LINES:
@@ -232,6 +247,11 @@ class JobRunner:
                 last_sync = time.monotonic()
             time.sleep(POLL_SECONDS)
         processes.finish_readers(self._processes)
+
+    def _close_pipes(self) -> None:
+        """The Pipe channels' writers end with the job's processes (whatever their readers do)."""
+        if self._pipes is not None:
+            self._pipes.close()
 
     def _grace(self) -> float:
         """Seconds between SIGTERM and SIGKILL: `stop_seconds`, real seconds here (time_scale is the timeline's)."""

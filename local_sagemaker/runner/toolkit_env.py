@@ -17,7 +17,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from local_sagemaker.runner.hostdirs import NETWORK_INTERFACE, HostDirs, host_name, input_data_config, resource_config
+from local_sagemaker.runner.hostdirs import (
+    NETWORK_INTERFACE,
+    HostDirs,
+    host_name,
+    input_data_config,
+    job_input_mode,
+    resource_config,
+)
 
 #: Hyperparameters the toolkit takes for itself (params.SAGEMAKER_HYPERPARAMETERS); other `sagemaker_*` ones are
 #: framework parameters (SM_FRAMEWORK_PARAMS), e.g. sagemaker_mpi_enabled.
@@ -97,7 +104,7 @@ def sm_variables(host: HostDirs, request: Mapping[str, Any], hosts: int, num_cpu
         "user_entry_point": program,
         "framework_params": framework,
         "resource_config": resource_config(host, hosts, instance_type),
-        "input_data_config": input_data_config(request.get("InputDataConfig") or []),
+        "input_data_config": input_data_config(request.get("InputDataConfig") or [], job_input_mode(request)),
         "output_data_dir": str(host.output_data_dir),
         "channels": sorted(channels),
         "current_host": host.name,
