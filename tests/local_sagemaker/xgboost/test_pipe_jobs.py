@@ -5,6 +5,7 @@ does not read in Pipe mode fail the job with its message as FailureReason."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,14 +51,16 @@ def _put(aws: LocalClients, content_type: str) -> dict[str, str]:
 
 
 def _job(aws: LocalClients, channels: Mapping[str, str], content_type: str, mode: str,
-         version: str = "1.7-1") -> dict[str, Any]:
+         version: str = "1.7-1", hosts: int = 1) -> dict[str, Any]:
     name = unique_name(f"xgb-{mode.lower()}")
     image = ImageRegistry.default().uri("xgboost", version, "us-east-1")
-    request = aws.training_request(name, image=image, channels=channels, hyperparameters=HPS)
+    request = aws.training_request(name, image=image, channels=channels, hyperparameters=HPS, instance_count=hosts)
     request["AlgorithmSpecification"]["TrainingInputMode"] = mode
     for channel in request["InputDataConfig"]:
         channel["ContentType"] = content_type
         channel.pop("InputMode", None)  # inherits the job's mode, as the service model says
+        if hosts > 1 and channel["ChannelName"] == "train":
+            channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
     aws.sagemaker.create_training_job(**request)
     return aws.wait(name, timeout=240, interval=0.1)
 
@@ -75,6 +78,17 @@ def test_pipe_mode_trains_the_model_file_mode_trains(aws: LocalClients, content_
     by_pipe = _validation_rmse(_job(aws, channels, content_type, "Pipe"))
     assert by_pipe == pytest.approx(by_file, abs=1e-4)
     assert by_pipe < float(np.std(_rows("validation")[:, 0])) / 2  # it learnt from the streamed rows
+
+
+def test_two_hosts_train_on_their_shares_of_a_pipe_channel_as_of_files(aws: LocalClients) -> None:
+    """ShardedByS3Key: each host's FIFO streams its share of train's two objects; the hosts train together."""
+    channels = _put(aws, RECORDIO)
+    by_file = _validation_rmse(_job(aws, channels, RECORDIO, "File", hosts=2))
+    piped = _job(aws, channels, RECORDIO, "Pipe", hosts=2)
+    assert _validation_rmse(piped) == pytest.approx(by_file, abs=1e-4)
+    shares = sorted(int(match.group(1)) for lines in aws.log_messages(piped["TrainingJobName"]).values()
+                    for line in lines if (match := re.search(r"Train matrix has (\d+) rows", line)))
+    assert shares == [150, 250]  # part-0 to one host, part-1 to the other
 
 
 def test_recordio_protobuf_in_file_mode_trains_as_csv(aws: LocalClients) -> None:
