@@ -196,37 +196,15 @@ def _recordio(paths: list[Path]) -> xgb.DMatrix | None:
             rows = recordio.read_rows(streams)
         if not rows.order:
             return None
-        labels = np.asarray(rows.labels, dtype=np.float32) if rows.labels else None
+        labels = rows.label_values() if rows.labels else None
         if labels is not None and labels.size != len(rows.order):
             raise ValueError(f"{labels.size} labels for {len(rows.order)} records: every record needs one label")
         if any(rows.order):
-            return xgb.DMatrix(_csr(rows), label=labels)
-        widths = {row.size for row in rows.dense}
-        if len(widths) > 1:
-            raise ValueError(f"dense records of different lengths: {sorted(widths)}")
-        return xgb.DMatrix(np.vstack(rows.dense).astype(np.float32), label=labels)
+            csr = scipy.sparse.csr_matrix(rows.csr_parts(), shape=(len(rows.order), rows.width))
+            return xgb.DMatrix(csr, label=labels)
+        return xgb.DMatrix(rows.dense_matrix(), label=labels)
     except (recordio.RecordIOError, ValueError, xgb.core.XGBoostError) as error:
         raise _failed(RECORDIO_PROTOBUF, error) from None
-
-
-def _csr(rows: recordio.Rows) -> Any:
-    dense, sparse = iter(rows.dense), iter(rows.sparse)
-    indices, values, pointers = [], [], [0]
-    for is_sparse in rows.order:
-        if is_sparse:
-            keys, row = next(sparse)
-        else:
-            row = next(dense)
-            keys = np.arange(row.size, dtype=np.int64)
-        indices.append(keys)
-        values.append(row)
-        pointers.append(pointers[-1] + keys.size)
-    if max((int(k.max(initial=-1)) for k in indices), default=-1) >= rows.width:
-        raise ValueError(f"a sparse record has a key beyond its shape ({rows.width} columns)")
-    return scipy.sparse.csr_matrix(
-        (np.concatenate(values).astype(np.float32), np.concatenate(indices), np.asarray(pointers)),
-        shape=(len(rows.order), rows.width),
-    )
 
 
 def _data_files(folder: Path) -> list[Path]:

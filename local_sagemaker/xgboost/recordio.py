@@ -31,22 +31,70 @@ class RecordIOError(ValueError):
     """Data that is not RecordIO-protobuf; the message says where."""
 
 
+Raw = tuple[str, bytes]  # little-endian numbers as they came: ("<f4" or "<f8", their bytes); int32 given as "<f8"
+
+
 @dataclass(frozen=True)
 class Tensor:
-    values: npt.NDArray[np.float64]
-    keys: npt.NDArray[np.int64] | None  # None: dense
+    values: Raw
+    keys: list[int] | None  # None: dense
     shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.values[1]) // int(self.values[0][2])
 
 
 @dataclass
 class Rows:
-    """The rows read so far: dense ones as value arrays, sparse ones as (keys, values); and the labels."""
+    """The rows read so far, kept as the bytes they came in (numpy once, at the end: a row costs no array)."""
 
-    dense: list[npt.NDArray[np.float64]] = field(default_factory=list)
-    sparse: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=list)
+    dense: list[Raw] = field(default_factory=list)
+    sparse: list[tuple[list[int], Raw]] = field(default_factory=list)
     order: list[bool] = field(default_factory=list)  # True: the row is sparse
-    labels: list[float] = field(default_factory=list)
+    labels: list[Raw] = field(default_factory=list)
     width: int = 0
+
+    def label_values(self) -> npt.NDArray[np.float32]:
+        return _array(self.labels)
+
+    def dense_matrix(self) -> npt.NDArray[np.float32]:
+        """The dense rows as one matrix; ValueError when their lengths differ (as the container's readers)."""
+        sizes = {len(raw) // int(dtype[2]) for dtype, raw in self.dense}
+        if len(sizes) > 1:
+            raise ValueError(f"dense records of different lengths: {sorted(sizes)}")
+        return _array(self.dense).reshape(len(self.dense), -1)
+
+    def csr_parts(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(values, column indices, row pointers) of every row, a dense row's columns being 0..n-1."""
+        dense, sparse = iter(self.dense), iter(self.sparse)
+        keys: list[int] = []
+        values: list[Raw] = []
+        pointers = [0]
+        for is_sparse in self.order:
+            if is_sparse:
+                row_keys, raw = next(sparse)
+            else:
+                raw = next(dense)
+                row_keys = list(range(len(raw[1]) // int(raw[0][2])))
+            if len(row_keys) != len(raw[1]) // int(raw[0][2]):
+                raise ValueError(f"a sparse record has {len(row_keys)} keys for {len(raw[1]) // int(raw[0][2])} "
+                                 "values")
+            keys.extend(row_keys)
+            values.append(raw)
+            pointers.append(len(keys))
+        if keys and max(keys) >= self.width:
+            raise ValueError(f"a sparse record has a key beyond its shape ({self.width} columns)")
+        return _array(values), np.array(keys, dtype=np.int64), np.array(pointers, dtype=np.int64)
+
+
+def _array(parts: list[Raw]) -> npt.NDArray[np.float32]:
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    kinds = {dtype for dtype, _ in parts}
+    if len(kinds) == 1:
+        return np.frombuffer(b"".join(raw for _, raw in parts), dtype=kinds.pop()).astype(np.float32)
+    return np.concatenate([np.frombuffer(raw, dtype=dtype) for dtype, raw in parts]).astype(np.float32)
 
 
 def payloads(stream: BinaryIO) -> Iterator[bytes]:
@@ -102,14 +150,14 @@ def read_rows(streams: Iterable[BinaryIO]) -> Rows:
             if row.keys is None:
                 rows.dense.append(row.values)
                 rows.order.append(False)
-                rows.width = max(rows.width, row.values.size)
+                rows.width = max(rows.width, row.size)
             else:
                 rows.sparse.append((row.keys, row.values))
                 rows.order.append(True)
-                rows.width = max(rows.width, row.shape[0] if row.shape else int(row.keys.max(initial=-1)) + 1)
+                rows.width = max(rows.width, row.shape[0] if row.shape else max(row.keys, default=-1) + 1)
             target = label.get("values")
             if target is not None:
-                rows.labels.extend(float(v) for v in target.values)
+                rows.labels.append(target.values)
     return rows
 
 
@@ -144,7 +192,7 @@ def _value(message: bytes) -> Tensor | None:
 
 def _tensor(message: bytes, kind: int) -> Tensor:
     dtype, wire = _DTYPES[kind]
-    values: list[npt.NDArray[np.float64]] = []
+    values: list[bytes] = []
     keys: list[int] = []
     shape: list[int] = []
     for number, wire_type, value in _fields(message):
@@ -153,21 +201,23 @@ def _tensor(message: bytes, kind: int) -> Tensor:
         elif number in (2, 3):
             target = keys if number == 2 else shape
             target.extend(_varints(value) if isinstance(value, bytes) else [int(value)])
-    joined = np.concatenate(values) if values else np.zeros(0)
-    return Tensor(joined, np.array(keys, dtype=np.int64) if keys else None, tuple(shape))
+    return Tensor((dtype or "<f8", b"".join(values)), keys if keys else None, tuple(shape))
 
 
-def _numbers(value: bytes | int, wire_type: int, dtype: str | None, wire: int) -> npt.NDArray[np.float64]:
+def _numbers(value: bytes | int, wire_type: int, dtype: str | None, wire: int) -> bytes:
+    """A values field's numbers as little-endian bytes of the tensor's type (int32 ones as float64)."""
     if wire_type == _LEN and isinstance(value, bytes):  # packed
         if dtype is None:
-            return np.array([_int32(v) for v in _varints(value)], dtype=np.float64)
-        return np.frombuffer(value, dtype=dtype).astype(np.float64)
+            ints = [_int32(v) for v in _varints(value)]
+            return struct.pack(f"<{len(ints)}d", *ints)
+        if len(value) % int(dtype[2]):
+            raise RecordIOError(f"packed values of {len(value)} bytes are not whole {dtype} numbers")
+        return value
     if wire_type != wire or isinstance(value, bytes):
         raise RecordIOError(f"a tensor value has wire type {wire_type}")
     if dtype is None:
-        return np.array([_int32(value)], dtype=np.float64)
-    raw = value.to_bytes(8 if wire == _FIXED64 else 4, "little")
-    return np.frombuffer(raw, dtype=dtype).astype(np.float64)
+        return struct.pack("<d", _int32(value))
+    return value.to_bytes(8 if wire == _FIXED64 else 4, "little")
 
 
 def _int32(value: int) -> int:
@@ -176,25 +226,34 @@ def _int32(value: int) -> int:
 
 
 def _fields(message: bytes) -> Iterator[tuple[int, int, bytes | int]]:
-    """(field number, wire type, value) of each field: bytes for length-delimited ones, an int for the others."""
-    position = 0
-    while position < len(message):
-        tag, position = _varint(message, position)
+    """(field number, wire type, value) of each field: bytes for length-delimited ones, an int for the others.
+    One-byte varints (every tag and length of a usual record) are read inline: this loop runs per row."""
+    position, end = 0, len(message)
+    while position < end:
+        tag = message[position]
+        if tag < 0x80:
+            position += 1
+        else:
+            tag, position = _varint(message, position)
         number, wire_type = tag >> 3, tag & 7
-        if wire_type == _VARINT:
+        if wire_type == _LEN:
+            size = message[position] if position < end else 0x80
+            if size < 0x80:
+                position += 1
+            else:
+                size, position = _varint(message, position)
+            if position + size > end:
+                raise RecordIOError("a protobuf field runs past the end of its record")
+            yield number, wire_type, message[position:position + size]
+            position += size
+        elif wire_type == _VARINT:
             value, position = _varint(message, position)
             yield number, wire_type, value
         elif wire_type in (_FIXED64, _FIXED32):
             size = 8 if wire_type == _FIXED64 else 4
-            if position + size > len(message):
+            if position + size > end:
                 raise RecordIOError("a protobuf field runs past the end of its record")
             yield number, wire_type, int.from_bytes(message[position:position + size], "little")
-            position += size
-        elif wire_type == _LEN:
-            size, position = _varint(message, position)
-            if position + size > len(message):
-                raise RecordIOError("a protobuf field runs past the end of its record")
-            yield number, wire_type, message[position:position + size]
             position += size
         else:
             raise RecordIOError(f"protobuf wire type {wire_type} is not part of the Record message")

@@ -162,9 +162,9 @@ def test_recordio_reads_every_tensor_type_and_multipart_records() -> None:
     stream += part.pack(recordio.MAGIC, len(first) | 1 << 29) + first + b"\0" * (-len(first) % 4)
     last = part.pack(recordio.MAGIC, len(second) | 3 << 29) + second + b"\0" * (-len(second) % 4)
     rows = recordio.read_rows([io.BytesIO(stream + last)])
-    assert [list(r) for r in rows.dense] == [[1.5, -2.25, 3.0], [5.0, -4.0],
-                                             [struct.unpack("<f", magic)[0], 7.0]]
-    assert rows.labels == [0.5, 0.5, 0.5]
+    assert [np.frombuffer(raw, dtype).tolist() for dtype, raw in rows.dense] == [
+        [1.5, -2.25, 3.0], [5.0, -4.0], [struct.unpack("<f", magic)[0], 7.0]]
+    assert rows.label_values().tolist() == [0.5, 0.5, 0.5]
     with pytest.raises(recordio.RecordIOError, match="the stream ended inside a multi-part record"):
         recordio.read_rows([io.BytesIO(stream)])
 
