@@ -128,7 +128,7 @@ def resolve(where: Where, channel: Mapping[str, Any], job_mode: str | None, miss
         if mode != PIPE:
             raise ChannelError(f"ClientError: channel {name}: S3DataType AugmentedManifestFile is supported only for "
                                "channels using Pipe input mode")
-        units = _augmented_manifest(where, name, parsed, uri, channel.get("AttributeNames"))
+        units = _augmented_manifest(where, name, parsed, uri, source.get("AttributeNames"))
     else:
         raise ChannelError(f"ClientError: channel {name}: S3DataType {kind} is not supported by the local runner; "
                            "use S3Prefix, ManifestFile or AugmentedManifestFile")

@@ -76,8 +76,8 @@ class ChannelPipe:
         self.hosts = hosts
         self.cancel = cancel
         self.failure: str | None = None
-        self.epochs_done = 0
-        self._thread = threading.Thread(target=self._run, name=f"pipe-{host.root.parent.name}-{host.name}-{source.name}", daemon=True)
+        label = f"pipe-{host.root.parent.name}-{host.name}-{source.name}"  # the job folder's name holds the job's
+        self._thread = threading.Thread(target=self._run, name=label, daemon=True)
 
     def start(self) -> None:
         os.mkfifo(fifo_path(self.host, self.source.name, 0), 0o600)
@@ -107,7 +107,6 @@ class ChannelPipe:
                 if not self._wait_until_closed(path):
                     return
                 epoch += 1
-                self.epochs_done = epoch
         except ChannelError as error:
             self.failure = str(error)
         except OSError as error:
@@ -132,8 +131,10 @@ class ChannelPipe:
                 if error.errno != errno.ENXIO:  # ENXIO: no reader yet
                     raise
                 continue
-            with contextlib.suppress(OSError):  # not Linux, or a lower limit: the default buffer still works
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            resize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; elsewhere the default buffer works too
+            if resize is not None:
+                with contextlib.suppress(OSError):  # a lower system limit: the buffer stays as it is
+                    fcntl.fcntl(fd, resize, PIPE_BYTES)
             return fd
         return None
 

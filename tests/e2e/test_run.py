@@ -139,3 +139,16 @@ def test_the_mpi_example_runs_every_rank_under_mpirun(served: tuple[Path, Path, 
     trained = model(aws, body["outputs"]["model"])
     assert trained["ranks"] == 2
     assert trained["weights"] == pytest.approx(TRUE_WEIGHTS, abs=0.1)
+
+
+def test_the_pipe_example_streams_every_epoch_through_a_fifo(served: tuple[Path, Path, LocalClients]) -> None:
+    work, config, aws = served
+    body, stderr = run(work, config, "custom-pipe.yaml")
+    assert (body["phase"], body["message"]) == ("SUCCEEDED", "Completed")
+    epochs = re.findall(r"^\[algo-1\] epoch (\d+)/20: (\d+) rows streamed from train_(\d+), loss=[0-9.]+$", stderr,
+                        re.MULTILINE)
+    assert epochs == [(str(n + 1), "400", str(n)) for n in range(20)], "every epoch a FIFO of its own, all rows"
+    printed = re.findall(r"^\[algo-1\] final loss=([0-9.]+)$", stderr, re.MULTILINE)
+    assert body["outputs"]["metrics"] == {"train:loss": float(printed[-1])}
+    trained = model(aws, body["outputs"]["model"])
+    assert trained["weights"] == pytest.approx(TRUE_WEIGHTS, abs=0.1)

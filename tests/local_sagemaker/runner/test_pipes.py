@@ -6,16 +6,16 @@ log lines), and so is what the job leaves behind (no writer thread, no process).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import textwrap
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import textwrap
 
 import pytest
 
@@ -144,15 +144,22 @@ def test_sharded_by_s3_key_streams_each_host_its_share(aws: LocalClients, tmp_pa
 def test_a_script_that_never_opens_its_fifo_still_completes_and_leaves_nothing(aws: LocalClients,
                                                                                  tmp_path: Path) -> None:
     uri = put(aws, f"pipenever/{unique_name('d')}", OBJECTS)
-    path = script(tmp_path, "print('not reading', flush=True)\n")
+    path = script(tmp_path, """
+        import os, stat
+        fifo = os.environ["SM_CHANNEL_TRAIN"] + "_0"
+        print("not reading", os.path.exists(fifo) and stat.S_ISFIFO(os.stat(fifo).st_mode), flush=True)
+    """)
     name = unique_name("pipenever")
     pipe_job(aws, name, ["python", str(path)], {"train": uri, "validation": uri})
     job = wait(aws, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert "not reading True" in logs(aws, name)["algo-1"]
     assert no_pipe_thread_left(name)
 
 
-def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: LocalClients, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["StopTrainingJob", "MaxRuntimeInSeconds"])
+def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: LocalClients, tmp_path: Path,
+                                                                         how: str) -> None:
     big = {"big.bin": os.urandom(8_000_000)}
     uri = put(aws, f"pipestop/{unique_name('d')}", big)
     pid_file = tmp_path / "pid"
@@ -164,12 +171,16 @@ def test_stopping_a_job_while_it_streams_ends_the_writer_and_the_script(aws: Loc
         time.sleep(300)
     """)
     name = unique_name("pipestop")
-    pipe_job(aws, name, ["python", str(path)], {"train": uri})
-    aws.wait(name, until=lambda job: "read 1000000" in logs(aws, name).get("algo-1", []), timeout=60, interval=0.1)
-    assert pipe_threads(name), "no writer while the script reads"
-    aws.sagemaker.stop_training_job(TrainingJobName=name)
+    pipe_job(aws, name, ["python", str(path)], {"train": uri}, max_runtime=8 if how == "MaxRuntimeInSeconds" else 600)
+    aws.wait(name, until=lambda job: "read 1000000" in logs(aws, name).get("algo-1", []) or job["TrainingJobStatus"]
+             != "InProgress", timeout=60, interval=0.05)
+    if how == "StopTrainingJob":
+        assert pipe_threads(name), "no writer while the script reads"
+        aws.sagemaker.stop_training_job(TrainingJobName=name)
     job = wait(aws, name)
-    assert job["TrainingJobStatus"] == "Stopped"
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == (
+        "Stopped", "Stopped" if how == "StopTrainingJob" else "MaxRuntimeExceeded")
+    assert "read 1000000" in logs(aws, name)["algo-1"]
     assert no_pipe_thread_left(name)
     assert not Path(f"/proc/{pid_file.read_text()}").exists(), "the script outlived its stopped job"
 
@@ -195,3 +206,127 @@ def test_a_channel_inherits_pipe_from_the_job_beside_a_file_channel(aws: LocalCl
 
 def _json_lines(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def test_a_manifest_file_streams_the_objects_it_names_in_its_order_and_downloads_them_in_file_mode(
+        aws: LocalClients, tmp_path: Path) -> None:
+    prefix = f"pipemanifest/{unique_name('d')}"
+    uri = put(aws, prefix, {**OBJECTS, "sub/d.bin": b"in a folder"})
+    manifest = [{"prefix": uri}, "c.bin", "sub/d.bin", "a.bin"]
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}-manifests/train.manifest", Body=json.dumps(manifest).encode())
+    manifest_uri = f"s3://{DATA_BUCKET}/{prefix}-manifests/train.manifest"
+    path = script(tmp_path, READ_EPOCHS + """
+    folder = os.environ["SM_CHANNEL_VALIDATION"]
+    print("files", sorted(os.path.relpath(os.path.join(p, f), folder) for p, _, fs in os.walk(folder) for f in fs),
+          flush=True)
+    """)
+    name = unique_name("pipemanifest")
+    job_request = aws.training_request(name, image=CUSTOM_IMAGE, channels={"train": manifest_uri,
+                                                                           "validation": manifest_uri})
+    job_request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", str(path), "train_0"]
+    for channel, mode in zip(job_request["InputDataConfig"], ("Pipe", "File"), strict=True):
+        channel["InputMode"] = mode
+        channel["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
+    aws.sagemaker.create_training_job(**job_request)
+    job = wait(aws, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    lines = logs(aws, name)["algo-1"]
+    assert f"read train_0 {digest(OBJECTS['c.bin'] + b'in a folder' + OBJECTS['a.bin'])}" in lines
+    assert f"files {['a.bin', 'c.bin', 'sub/d.bin']}" in lines
+
+
+def test_an_augmented_manifest_streams_its_attributes_as_recordio_records(aws: LocalClients, tmp_path: Path) -> None:
+    prefix = f"pipeaugmented/{unique_name('d')}"
+    uri = put(aws, prefix, OBJECTS)
+    rows = [{"source-ref": f"{uri}b.bin", "label": 1, "other": "ignored"},
+            {"label": {"k": [1, 2]}, "source-ref": f"{uri}c.bin"},
+            {"source-ref": f"{uri}a.bin", "label": "text"}]
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}-m/train.jsonl", Body=_json_lines(rows))
+    path = script(tmp_path, """
+        import hashlib, os, struct
+        stream = open(os.environ["SM_CHANNEL_TRAIN"] + "_0", "rb").read()
+        at = 0
+        while at < len(stream):
+            magic, header = struct.unpack_from("<II", stream, at)
+            size = header & ((1 << 29) - 1)
+            print("record", hex(magic), header >> 29, size, hashlib.sha256(stream[at + 8:at + 8 + size]).hexdigest(),
+                  flush=True)
+            at += 8 + size + (-size % 4)
+    """)
+    name = unique_name("pipeaug")
+    request = aws.training_request(name, image=CUSTOM_IMAGE, channels={"train": f"s3://{DATA_BUCKET}/{prefix}-m/"
+                                                                                 "train.jsonl"})
+    request["AlgorithmSpecification"].update(TrainingInputMode="Pipe", ContainerEntrypoint=["python", str(path)])
+    channel = request["InputDataConfig"][0]
+    channel.update(InputMode="Pipe", RecordWrapperType="RecordIO")
+    channel["DataSource"]["S3DataSource"].update(S3DataType="AugmentedManifestFile",
+                                                 AttributeNames=["source-ref", "label"])
+    aws.sagemaker.create_training_job(**request)
+    job = wait(aws, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    expected = [OBJECTS["b.bin"], b"1", OBJECTS["c.bin"], b'{"k":[1,2]}', OBJECTS["a.bin"], b"text"]
+    assert [line for line in logs(aws, name)["algo-1"] if line.startswith("record ")] == [
+        f"record 0xced7230a 0 {len(body)} {hashlib.sha256(body).hexdigest()}" for body in expected]
+
+
+@pytest.mark.parametrize(("kind", "mode", "body", "reason"), [
+    ("AugmentedManifestFile", "File", b'{"a": 1}\n',
+     "S3DataType AugmentedManifestFile is supported only for channels using Pipe input mode"),
+    ("ManifestFile", "Pipe", b'["no prefix"]', 'is not a JSON array of a {"prefix": "s3://..."} object followed by'),
+    ("ManifestFile", "Pipe", None, "names no object"),
+])
+def test_a_manifest_the_local_runner_cannot_read_fails_the_job_saying_why(
+        aws: LocalClients, kind: str, mode: str, body: bytes | None, reason: str) -> None:
+    prefix = f"pipebad/{unique_name('d')}"
+    uri = put(aws, prefix, {"x": b"x"})
+    manifest = body if body is not None else json.dumps([{"prefix": uri}]).encode()
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}/m", Body=manifest)
+    name = unique_name("pipebad")
+    request = aws.training_request(name, image=CUSTOM_IMAGE, channels={"train": f"{uri}m"})
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "-c", "pass"]
+    channel = request["InputDataConfig"][0]
+    channel["InputMode"] = mode
+    channel["DataSource"]["S3DataSource"].update(S3DataType=kind, AttributeNames=["a"])
+    aws.sagemaker.create_training_job(**request)
+    job = wait(aws, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: channel train: ") and reason in job["FailureReason"]
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Downloading", "Failed"]
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_gzip_channel_streams_decompressed_and_one_that_is_not_gzip_fails_the_job(
+        aws: LocalClients, tmp_path: Path, gzipped: bool) -> None:
+    bodies = {key: gzip.compress(body) if gzipped else body for key, body in OBJECTS.items()}
+    uri = put(aws, f"pipegzip/{unique_name('d')}", bodies)
+    path = script(tmp_path, READ_EPOCHS)
+    name = unique_name("pipegzip")
+    request = aws.training_request(name, image=CUSTOM_IMAGE, channels={"train": uri})
+    request["AlgorithmSpecification"].update(ContainerEntrypoint=["python", str(path), "train_0"])
+    request["InputDataConfig"][0].update(InputMode="Pipe", CompressionType="Gzip")
+    aws.sagemaker.create_training_job(**request)
+    job = wait(aws, name)
+    if gzipped:
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert f"read train_0 {digest(b''.join(OBJECTS[k] for k in sorted(OBJECTS)))}" in logs(aws, name)["algo-1"]
+    else:
+        assert job["TrainingJobStatus"] == "Failed"
+        assert job["FailureReason"] == (f"ClientError: channel train: {uri}a.bin is not gzip data (the channel's "
+                                        "CompressionType is Gzip)")
+    assert no_pipe_thread_left(name)
+
+
+def test_a_libsvm_channel_inheriting_pipe_is_refused_by_xgboost_as_its_container_does(aws: LocalClients) -> None:
+    """The channel has no InputMode: it is Pipe, as the job is, and XGBoost reads no LibSVM in Pipe mode."""
+    uri = aws.put_data(f"pipelibsvm/{unique_name('d')}", body=b"1 1:0.5 2:0.25\n0 1:0.1 2:0.75\n")
+    name = unique_name("pipelibsvm")
+    request = aws.training_request(name, channels={"train": uri}, hyperparameters={"num_round": "2"})
+    request["AlgorithmSpecification"]["TrainingInputMode"] = "Pipe"
+    channel = request["InputDataConfig"][0]
+    del channel["InputMode"]
+    channel["ContentType"] = "text/libsvm"
+    aws.sagemaker.create_training_job(**request)
+    job = wait(aws, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: Channel configuration for 'train' channel is not supported")
+    assert "'TrainingInputMode': 'Pipe'" in job["FailureReason"]
