@@ -67,14 +67,17 @@ def render_training(task: Task, config: Config, registry: ImageRegistry | None =
     if spot_wait is not None and spot_wait < max_runtime:
         problems.append(Problem("spot.max_wait_seconds", f"{spot_wait} is below the max runtime "
                                 f"({max_runtime} s); SageMaker needs max wait >= max runtime"))
-    warnings += _pipe_warnings(request, version) if version is not None else []
+    warnings += pipe_warnings(request, version) if version is not None else []
     return finish(TRAINING, request, region, resolved, problems,
                   lambda problem: _task_problem(problem, request, builtin), (*warnings, *_mpi_warnings(request)))
 
 
-def _pipe_warnings(request: Mapping[str, Any], version: str) -> list[Problem]:
+def pipe_warnings(request: Mapping[str, Any], version: str) -> list[Problem]:
     """Pipe channels the algorithm's container would fail at Training (handlers/xgboost_content.py): a channel
-    without InputMode takes the job's, and the request is valid, so only said."""
+    without InputMode takes the job's, and the request is valid, so only said. `request`: a CreateTrainingJob
+    request or a tuning job's TrainingJobDefinition."""
+    if version not in xgboost_algorithm.versions():
+        return []
     job_mode = request.get("AlgorithmSpecification", {}).get("TrainingInputMode")
     found = []
     for channel in request.get("InputDataConfig") or ():

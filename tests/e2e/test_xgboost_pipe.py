@@ -17,6 +17,7 @@ from handlers import xgboost_content
 from plugin.jobs import render
 
 SCRIPT = Path(sys.executable).with_name("sagemaker-plugin")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NO_LONGER = ("Pipe mode for CSV is no longer supported. Please use Fast File mode (default) instead. Set "
              "input_mode='File' in your SageMaker Estimator or TrainingInput.")
 
@@ -52,6 +53,19 @@ def test_validate_warns_of_pipe_channels_the_container_would_refuse(tmp_path: Pa
         assert NO_LONGER in line and line.endswith("; use input_mode FILE")
 
 
+def test_a_tuning_task_warns_as_its_trials_would(tmp_path: Path) -> None:
+    task = yaml.safe_load((EXAMPLES / "tuning.yaml").read_text())
+    task["hyperparameter_tuning_job"]["training_job"]["algorithm_specification"].update(
+        algorithm_version="3.2-0", input_mode="PIPE")
+    task["inputs"].update(train="s3://bucket/train/", validation="s3://bucket/validation/")
+    path = tmp_path / "tuning.yaml"
+    path.write_text(yaml.safe_dump(task), encoding="utf-8")
+    done = _cli(["validate", str(path)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":", 2)[1].strip() for line in done.stderr.splitlines()] == ["inputs.train", "inputs.validation"]
+    assert all(NO_LONGER in line for line in done.stderr.splitlines())
+
+
 @pytest.mark.parametrize(("version", "mode"), [("1.7-1", "PIPE"), ("3.0-5", "PIPE"), ("0.90-1", "PIPE"),
                                                ("3.2-0", "FILE")])
 def test_no_warning_where_the_container_reads_the_channel(tmp_path: Path, version: str, mode: str) -> None:
@@ -68,15 +82,15 @@ def test_a_channels_own_input_mode_and_content_type_decide() -> None:
     without ContentType is LibSVM to the container, which it reads in File mode only."""
     libsvm = {"ChannelName": "train", "ContentType": "text/libsvm", "InputMode": "Pipe"}
     unset = {"ChannelName": "validation"}
-    warned = render._pipe_warnings(_request("File", libsvm, unset), "1.7-1")
+    warned = render.pipe_warnings(_request("File", libsvm, unset), "1.7-1")
     assert [w.path for w in warned] == ["inputs.train"]
     assert "ContentType text/libsvm is not read in Pipe mode by SageMaker XGBoost 1.7-1" in warned[0].message
-    warned = render._pipe_warnings(_request("Pipe", {**libsvm, "InputMode": "File"}, unset), "1.7-1")
+    warned = render.pipe_warnings(_request("Pipe", {**libsvm, "InputMode": "File"}, unset), "1.7-1")
     assert [w.path for w in warned] == ["inputs.validation"]
     assert "ContentType text/libsvm" in warned[0].message
     recordio = {"ChannelName": "train", "ContentType": "application/x-recordio-protobuf"}
-    assert render._pipe_warnings(_request("Pipe", recordio), "1.5-1") == []
-    assert render._pipe_warnings(_request("Pipe", {**recordio, "ChannelName": "extra"}), "3.2-0") == []
+    assert render.pipe_warnings(_request("Pipe", recordio), "1.5-1") == []
+    assert render.pipe_warnings(_request("Pipe", {**recordio, "ChannelName": "extra"}), "3.2-0") == []
 
 
 def test_the_content_types_per_mode_are_the_containers() -> None:
