@@ -23,7 +23,7 @@ MAGIC = 0xCED7230A
 _HEADER = struct.Struct("<II")
 _LENGTH_MASK = (1 << 29) - 1
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
-_FLOAT32, _FLOAT64, _INT32 = 2, 3, 7
+_FLOAT32, _FLOAT64, _INT32, _BYTES = 2, 3, 7, 9
 _DTYPES = {_FLOAT32: ("<f4", _FIXED32), _FLOAT64: ("<f8", _FIXED64), _INT32: (None, _VARINT)}
 
 
@@ -47,7 +47,8 @@ class Tensor:
 
 @dataclass
 class Rows:
-    """The rows read so far, kept as the bytes they came in (numpy once, at the end: a row costs no array)."""
+    """The rows read so far, kept as the bytes they came in (numpy once, at the end: a row costs no array).
+    As mlio: a sparse row needs a shape (its width); dense rows all have the first one's length."""
 
     dense: list[Raw] = field(default_factory=list)
     sparse: list[tuple[list[int], Raw]] = field(default_factory=list)
@@ -147,6 +148,11 @@ def read_rows(streams: Iterable[BinaryIO]) -> Rows:
             row = features.get("values")
             if row is None:
                 continue  # as the container: a record without the `values` feature is no row
+            if row.keys is None and row.shape and not row.size:  # no keys, no values, a shape: sparse, as mlio
+                row = Tensor(row.values, [], row.shape)
+            if row.keys is not None and not row.shape:
+                raise RecordIOError(f"The sparse feature 'values' of the record #{len(rows.order)} has no shape "
+                                    "specified.")
             if row.keys is None:
                 rows.dense.append(row.values)
                 rows.order.append(False)
@@ -154,7 +160,7 @@ def read_rows(streams: Iterable[BinaryIO]) -> Rows:
             else:
                 rows.sparse.append((row.keys, row.values))
                 rows.order.append(True)
-                rows.width = max(rows.width, row.shape[0] if row.shape else max(row.keys, default=-1) + 1)
+                rows.width = max(rows.width, row.shape[0])
             target = label.get("values")
             if target is not None:
                 rows.labels.append(target.values)
@@ -183,10 +189,12 @@ def _map_entry(entry: bytes) -> tuple[str, Tensor | None]:
 
 
 def _value(message: bytes) -> Tensor | None:
-    """The tensor a Value holds; None for `bytes` (which the container does not read as numbers)."""
+    """The tensor a Value holds (None: no value set)."""
     for number, _, value in _fields(message):
         if number in _DTYPES and isinstance(value, bytes):
             return _tensor(value, number)
+        if number == _BYTES:
+            raise RecordIOError("The RecordIO-protobuf binary data format is not supported.")
     return None
 
 

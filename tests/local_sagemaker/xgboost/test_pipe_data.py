@@ -20,6 +20,10 @@ pytestmark = pytest.mark.timeout(240)
 HPS = {"num_round": "15", "objective": "reg:squarederror", "max_depth": "4", "eta": "0.3", "nthread": "1"}
 
 
+def _fields(number: int, wire: int, payload: bytes) -> bytes:
+    return recordio._key(number, wire) + (recordio._encode_varint(len(payload)) if wire == 2 else b"") + payload
+
+
 def _regression(folder: Path) -> np.ndarray:
     return np.loadtxt(files_of(folder)[0], delimiter=",", dtype=np.float32, ndmin=2)
 
@@ -138,10 +142,6 @@ def test_a_csv_pipe_is_comma_separated_as_the_containers_reader(tmp_path: Path) 
         data.load(root / "input" / "data" / "train", data.DataConfig(data.CSV, True, False), 0)
 
 
-def _fields(number: int, wire: int, payload: bytes) -> bytes:
-    return recordio._key(number, wire) + (recordio._encode_varint(len(payload)) if wire == 2 else b"") + payload
-
-
 def test_recordio_reads_every_tensor_type_and_multipart_records() -> None:
     """float64 and int32 (negative, varint-packed) tensors, an unpacked float label, and a record that holds the magic
     number in its payload, written in two parts as dmlc's framing does (the magic between them left out)."""
@@ -176,6 +176,10 @@ def test_recordio_reads_every_tensor_type_and_multipart_records() -> None:
      "dense records of different lengths"),
     (recordio.write_dense([[1, 2], [3, 4]], None) + recordio.frame(recordio.encode_record([1.0, 2.0], 1.0)),
      "1 labels for 3 records"),
+    (recordio.frame(recordio.encode_record([1.0], 1.0, keys=[0])), "The sparse feature 'values' of the record #0 has "
+                                                                 "no shape specified."),
+    (recordio.frame(_fields(1, 2, _fields(1, 2, b"values") + _fields(2, 2, _fields(9, 2, _fields(1, 2, b"jpeg"))))),
+     "The RecordIO-protobuf binary data format is not supported."),
 ])
 def test_bad_recordio_is_the_containers_client_error(tmp_path: Path, body: bytes, message: str) -> None:
     (tmp_path / "train").mkdir()
