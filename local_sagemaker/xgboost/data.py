@@ -7,7 +7,7 @@ File mode: CSV (label in the first column, no header, the delimiter sniffed from
 the second column is the instance weight), LIBSVM (`<label>[:<weight>] <index>:<value> ...`) and RecordIO-protobuf
 (recordio.py). Pipe mode: the FIFO `<channel>_0` beside the channel's folder, read as a byte stream to its end, as
 the container's mlio readers read it: CSV always comma-separated, RecordIO-protobuf as in File mode; 3.2-0 refuses
-every Pipe channel with its own message. Parquet, which the container also reads, is refused here with a reason.
+every Pipe channel with its own message. Parquet (parquet.py) needs the optional pyarrow, as the container reads it.
 Each host reads only its own files (the local SageMaker gives each host its shard, as SageMaker does), and reads them
 before the hosts join up, so xgboost never splits them further.
 """
@@ -31,19 +31,19 @@ import xgboost as xgb
 
 from handlers import xgboost_content as content
 from handlers.xgboost_content import CSV, DEFAULT_CONTENT_TYPE, LIBSVM, PARQUET, RECORDIO_PROTOBUF
-from local_sagemaker.xgboost import recordio
+from local_sagemaker.xgboost import parquet, recordio
 from local_sagemaker.xgboost.failures import ClientError
 from local_sagemaker.xgboost.logs import LOG
 
 __all__ = ["CSV", "LIBSVM", "PARQUET", "RECORDIO_PROTOBUF", "DataConfig", "check_channels", "content_kind", "load"]
 _DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
 _MAX_DEPTH = 3
-_NAMES = {CSV: "csv", LIBSVM: "libsvm", RECORDIO_PROTOBUF: "recordio-protobuf"}
+_NAMES = {CSV: "csv", LIBSVM: "libsvm", PARQUET: "parquet", RECORDIO_PROTOBUF: "recordio-protobuf"}
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    kind: str  # csv, libsvm or recordio-protobuf
+    kind: str  # csv, libsvm, parquet or recordio-protobuf
     pipe: bool
     has_validation: bool
     reads_pipes: bool = True  # False: the version's container refuses Pipe channels (3.2-0)
@@ -89,10 +89,9 @@ def content_kind(content_type: str) -> str:
     if kind == RECORDIO_PROTOBUF:
         return RECORDIO_PROTOBUF
     if kind == PARQUET:
-        raise ClientError(
-            f"{content_type}: the local SageMaker does not read Parquet (it would need pyarrow); SageMaker's XGBoost "
-            "does. Convert the data to CSV, LIBSVM or RecordIO-protobuf."
-        )
+        if not parquet.available():
+            raise ClientError(f"{content_type}: {parquet.MISSING}")
+        return PARQUET
     accepted = ", ".join(content.FILE_CONTENT_TYPES)
     raise ClientError(f"{content_type} is not an accepted ContentType: {accepted}.")
 
@@ -125,9 +124,9 @@ def _load_files(folder: Path, config: DataConfig, csv_weights: int) -> xgb.DMatr
     files = _data_files(folder)
     if sum(path.stat().st_size for path in files) == 0:
         return None
-    if config.kind == RECORDIO_PROTOBUF:
+    if config.kind in (RECORDIO_PROTOBUF, PARQUET):
         LOG.info("files path: %s", folder)
-        return _recordio(files)
+        return _recordio(files) if config.kind == RECORDIO_PROTOBUF else _parquet(files, piped=False)
     delimiter = ","
     for path in files:
         if config.kind == CSV:
@@ -155,7 +154,7 @@ def _load_pipe(folder: Path, config: DataConfig, csv_weights: int) -> xgb.DMatri
     LOG.info("files path: %s", [str(folder)])
     if config.kind == CSV:
         return _csv_stream([fifo], csv_weights)
-    return _recordio([fifo])
+    return _recordio([fifo]) if config.kind == RECORDIO_PROTOBUF else _parquet([fifo], piped=True)
 
 
 @contextmanager
@@ -187,6 +186,23 @@ def _csv_stream(paths: list[Path], csv_weights: int) -> xgb.DMatrix | None:
         return xgb.DMatrix(data[:, 1:], label=data[:, 0])
     except (ValueError, UnicodeDecodeError, xgb.core.XGBoostError) as error:
         raise _failed(CSV, error) from None
+
+
+def _parquet(paths: list[Path], piped: bool) -> xgb.DMatrix | None:
+    """Parquet files (File mode: each file a table) or pipes (a stream of whole files, split as mlio splits it)."""
+    try:
+        tables = []
+        with _opened(paths) as streams:
+            for stream in streams:
+                body = stream.read()
+                tables += [parquet.rows(blob) for blob in (parquet.split(body) if piped else [body] if body else [])]
+        tables = [table for table in tables if table.size]
+        if not tables:
+            return None
+        data = np.vstack(tables).astype(np.float32)
+        return xgb.DMatrix(data[:, 1:], label=data[:, 0])
+    except (ValueError, OSError, xgb.core.XGBoostError) as error:
+        raise _failed(PARQUET, error) from None
 
 
 def _recordio(paths: list[Path]) -> xgb.DMatrix | None:

@@ -4,7 +4,6 @@ matrices and the same model as File mode, and the container's messages for what 
 from __future__ import annotations
 
 import io
-import json
 import struct
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from handlers import xgboost_content
-from local_sagemaker.xgboost import data, recordio
+from local_sagemaker.xgboost import data, parquet, recordio
 from local_sagemaker.xgboost.failures import ClientError
 from xgboost_hosts import REGRESSION, Channel, PipeWriters, files_of, make_root, rounds, run
 
@@ -28,18 +27,21 @@ def _regression(folder: Path) -> np.ndarray:
     return np.loadtxt(files_of(folder)[0], delimiter=",", dtype=np.float32, ndmin=2)
 
 
-def _recordio_files(tmp_path: Path, sparse: bool) -> dict[str, Path]:
-    """The example's regression data as RecordIO-protobuf, train split over two files (read in key order)."""
-    write = recordio.write_sparse if sparse else recordio.write_dense
+def _converted(tmp_path: Path, kind: str) -> dict[str, Path]:
+    """The example's regression data as `kind` (recordio-dense, recordio-sparse, parquet), train split over two files
+    (read, and streamed, in key order)."""
+    write = {"recordio-dense": lambda rows: recordio.write_dense(rows[:, 1:], rows[:, 0]),
+             "recordio-sparse": lambda rows: recordio.write_sparse(rows[:, 1:], rows[:, 0]),
+             "parquet": parquet.write}[kind]
     folders = {}
     for name, source in REGRESSION.items():
         rows = _regression(source)
-        folder = tmp_path / f"{name}-{'sparse' if sparse else 'dense'}"
+        folder = tmp_path / f"{name}-{kind}"
         folder.mkdir()
         half = len(rows) // 2 if name == "train" else len(rows)
         for index, part in enumerate((rows[:half], rows[half:])):
             if len(part):
-                (folder / f"part-{index}.pbr").write_bytes(write(part[:, 1:], part[:, 0]))
+                (folder / f"part-{index}").write_bytes(write(part))
         folders[name] = folder
     return folders
 
@@ -68,9 +70,12 @@ def _failure(tmp_path: Path, name: str, channels: dict[str, Channel], version: s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("content_type", ["text/csv", "csv", "application/x-recordio-protobuf", "recordio-protobuf"])
+@pytest.mark.parametrize("content_type", ["text/csv", "csv", "application/x-recordio-protobuf", "recordio-protobuf",
+                                          "application/x-parquet", "parquet"])
 def test_pipe_mode_trains_the_same_model_as_file_mode(tmp_path: Path, content_type: str) -> None:
-    folders = REGRESSION if xgboost_content.kind_of(content_type) == data.CSV else _recordio_files(tmp_path, False)
+    kind = xgboost_content.kind_of(content_type)
+    folders = REGRESSION if kind == data.CSV else _converted(tmp_path, "parquet" if kind == data.PARQUET
+                                                             else "recordio-dense")
     by_file = _train(tmp_path, "file", _channels(folders, content_type, "File"))
     by_pipe = _train(tmp_path, "pipe", _channels(folders, content_type, "Pipe"))
     assert len(by_pipe) == int(HPS["num_round"])
@@ -79,14 +84,14 @@ def test_pipe_mode_trains_the_same_model_as_file_mode(tmp_path: Path, content_ty
 
 
 @pytest.mark.slow
-def test_recordio_protobuf_in_file_mode_trains_as_csv_does(tmp_path: Path) -> None:
-    """The same rows as CSV, dense RecordIO-protobuf and sparse RecordIO-protobuf: the same model."""
+def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv_does(tmp_path: Path) -> None:
+    """The same rows as CSV, dense and sparse RecordIO-protobuf, and Parquet: the same model."""
     by_csv = _train(tmp_path, "csv", _channels(REGRESSION, "text/csv", "File"))
-    for sparse in (False, True):
-        folders = _recordio_files(tmp_path, sparse)
-        by_recordio = _train(tmp_path, f"recordio-{sparse}", _channels(folders, "application/x-recordio-protobuf",
-                                                                          "File"))
-        assert by_recordio == pytest.approx(by_csv, abs=1e-4)
+    for kind, content_type in (("recordio-dense", "application/x-recordio-protobuf"),
+                               ("recordio-sparse", "application/x-recordio-protobuf"),
+                               ("parquet", "application/x-parquet")):
+        by_other = _train(tmp_path, kind, _channels(_converted(tmp_path, kind), content_type, "File"))
+        assert by_other == pytest.approx(by_csv, abs=1e-4), kind
 
 
 @pytest.mark.slow
@@ -97,6 +102,7 @@ def test_recordio_protobuf_in_file_mode_trains_as_csv_does(tmp_path: Path) -> No
                           "instead. Set input_mode='File' in your SageMaker Estimator or TrainingInput."),
     ("application/x-recordio-protobuf", "3.2-0", "ClientError: Pipe mode for RecordIO-Protobuf is no longer "
                                                  "supported."),
+    ("application/x-parquet", "3.2-0", "ClientError: Pipe mode for Parquet is no longer supported."),
 ])
 def test_pipe_channels_the_container_does_not_read_fail_with_its_message(tmp_path: Path, content_type: str,
                                                                           version: str, message: str) -> None:
@@ -206,13 +212,24 @@ def test_sparse_recordio_keeps_absent_values_missing(tmp_path: Path) -> None:
     assert list(matrix.get_label()) == [1, 0]
 
 
-def test_channel_checks_follow_the_containers_tables() -> None:
+def test_channel_checks_follow_the_containers_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     for content_type in xgboost_content.PIPE_CONTENT_TYPES:
-        if xgboost_content.kind_of(content_type) != data.PARQUET:
-            config = data.check_channels({"train": {"ContentType": content_type, "TrainingInputMode": "Pipe"}})
-            assert config.pipe and config.reads_pipes
+        config = data.check_channels({"train": {"ContentType": content_type, "TrainingInputMode": "Pipe"}})
+        assert config.pipe and config.reads_pipes
     assert not data.check_channels({"train": {"ContentType": "text/csv", "TrainingInputMode": "Pipe"}},
                                    "3.2-0").reads_pipes
-    with pytest.raises(ClientError, match="does not read Parquet"):
-        data.check_channels({"train": {"ContentType": "application/x-parquet", "TrainingInputMode": "Pipe"}})
-    assert json.loads(json.dumps(xgboost_content.FILE_CONTENT_TYPES))  # plain strings, for the docs' table
+    monkeypatch.setattr(parquet, "available", lambda: False)
+    with pytest.raises(ClientError, match=r"pip install 'sagemaker-plugin\[parquet\]'"):
+        data.check_channels({"train": {"ContentType": "application/x-parquet", "TrainingInputMode": "File"}})
+
+
+def test_a_parquet_stream_splits_into_its_files_as_mlio_splits_it() -> None:
+    """Two files back to back, the first holding "PAR1" in its data (a false end the footer checks reject)."""
+    first = parquet.write([[1.0, float(np.frombuffer(b"PAR1", "<f4")[0])], [0.0, 2.0]])
+    assert first.count(parquet.MAGIC) > 2
+    second = parquet.write([[1.0, 3.0]])
+    assert list(parquet.split(first + second)) == [first, second]
+    with pytest.raises(ValueError, match="does not start with the Parquet magic number"):
+        list(parquet.split(b"junk" + first))
+    with pytest.raises(ValueError, match="does not have a valid Parquet footer"):
+        list(parquet.split(first[:-1]))

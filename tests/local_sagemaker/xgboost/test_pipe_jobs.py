@@ -1,7 +1,7 @@
 """End to end through the local SageMaker (execution: run): built-in XGBoost jobs whose channels stream through the
 FIFOs the local SageMaker makes (Pipe mode) train the same model as File mode on the same data, for every content
-type the container reads in Pipe mode; RecordIO-protobuf trains in File mode too; the content types the container
-does not read in Pipe mode fail the job with its message as FailureReason."""
+type the container reads in Pipe mode; RecordIO-protobuf and Parquet train in File mode too; the content types the
+container does not read in Pipe mode fail the job with its message as FailureReason."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import pytest
 from image_registry import ImageRegistry
 from local_sagemaker import LocalSettings
 from local_sagemaker.testing import DATA_BUCKET, LocalClients, unique_name
-from local_sagemaker.xgboost import recordio
+from local_sagemaker.xgboost import parquet, recordio
 from xgboost_hosts import REGRESSION, files_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 LOCAL_SETTINGS = LocalSettings(execution="run", stop_seconds=1)
 HPS = {"num_round": "12", "objective": "reg:squarederror", "max_depth": "4", "eta": "0.3"}
-CSV, RECORDIO = "text/csv", "application/x-recordio-protobuf"
+CSV, RECORDIO, PARQUET = "text/csv", "application/x-recordio-protobuf", "application/x-parquet"
 
 
 def _rows(channel: str) -> np.ndarray:
@@ -34,6 +34,8 @@ def _objects(channel: str, content_type: str) -> dict[str, bytes]:
     parts = (rows[:150], rows[150:]) if channel == "train" else (rows,)
     if content_type == CSV:
         bodies = ["".join(",".join(f"{v:.5f}" for v in row) + "\n" for row in part).encode() for part in parts]
+    elif content_type == PARQUET:
+        bodies = [parquet.write(part) for part in parts]
     else:
         bodies = [recordio.write_dense(part[:, 1:], part[:, 0]) for part in parts]
     return {f"part-{index}": body for index, body in enumerate(bodies)}
@@ -71,7 +73,7 @@ def _validation_rmse(job: Mapping[str, Any]) -> float:
     return float(final["validation:rmse"])
 
 
-@pytest.mark.parametrize("content_type", [CSV, RECORDIO])
+@pytest.mark.parametrize("content_type", [CSV, RECORDIO, PARQUET])
 def test_pipe_mode_trains_the_model_file_mode_trains(aws: LocalClients, content_type: str) -> None:
     channels = _put(aws, content_type)
     by_file = _validation_rmse(_job(aws, channels, content_type, "File"))
@@ -91,10 +93,11 @@ def test_two_hosts_train_on_their_shares_of_a_pipe_channel_as_of_files(aws: Loca
     assert shares == [150, 250]  # part-0 to one host, part-1 to the other
 
 
-def test_recordio_protobuf_in_file_mode_trains_as_csv(aws: LocalClients) -> None:
+@pytest.mark.parametrize("content_type", [RECORDIO, PARQUET])
+def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv(aws: LocalClients, content_type: str) -> None:
     by_csv = _validation_rmse(_job(aws, _put(aws, CSV), CSV, "File"))
-    by_recordio = _validation_rmse(_job(aws, _put(aws, RECORDIO), RECORDIO, "File"))
-    assert by_recordio == pytest.approx(by_csv, abs=1e-4)
+    by_other = _validation_rmse(_job(aws, _put(aws, content_type), content_type, "File"))
+    assert by_other == pytest.approx(by_csv, abs=1e-4)
 
 
 @pytest.mark.parametrize(("content_type", "version", "reason"), [
