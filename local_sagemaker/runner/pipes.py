@@ -76,7 +76,7 @@ class ChannelPipe:
         self.hosts = hosts
         self.cancel = cancel
         self.failure: str | None = None
-        label = f"pipe-{host.root.parent.name}-{host.name}-{source.name}"  # the job folder's name holds the job's
+        label = f"pipe-{host.root.parent.name}-{host.name}-{source.name}"  # the job folder's name begins with the job's
         self._thread = threading.Thread(target=self._run, name=label, daemon=True)
 
     def start(self) -> None:

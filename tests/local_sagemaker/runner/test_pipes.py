@@ -34,6 +34,8 @@ READ_EPOCHS = """
     config = json.load(open(os.path.join(os.environ["SM_INPUT_CONFIG_DIR"], "inputdataconfig.json")))
     print("modes", json.dumps({name: c["TrainingInputMode"] for name, c in sorted(config.items())}), flush=True)
     print("folder", os.path.isdir(os.environ["SM_CHANNEL_TRAIN"]), flush=True)
+    print("toolkit", os.environ["SM_CHANNEL_TRAIN"] == os.path.join(os.environ["SM_INPUT_DIR"], "data", "train"),
+          json.loads(os.environ["SM_INPUT_DATA_CONFIG"]) == config, flush=True)
     for name in sys.argv[1:]:
         path = os.path.join(data, name)
         deadline = time.monotonic() + 30
@@ -141,18 +143,20 @@ def test_sharded_by_s3_key_streams_each_host_its_share(aws: LocalClients, tmp_pa
                    "algo-2": f"got {['1', '1', '3', '3', '3', '3']}"}
 
 
-def test_a_script_that_never_opens_its_fifo_still_completes_and_leaves_nothing(aws: LocalClients,
-                                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_script_that_never_opens_its_fifo_still_ends_the_job_and_leaves_nothing(aws: LocalClients, tmp_path: Path,
+                                                                                   code: int) -> None:
     uri = put(aws, f"pipenever/{unique_name('d')}", OBJECTS)
     path = script(tmp_path, """
         import os, stat
         fifo = os.environ["SM_CHANNEL_TRAIN"] + "_0"
         print("not reading", os.path.exists(fifo) and stat.S_ISFIFO(os.stat(fifo).st_mode), flush=True)
+        raise SystemExit(int(os.environ["EXIT_CODE"]))
     """)
     name = unique_name("pipenever")
-    pipe_job(aws, name, ["python", str(path)], {"train": uri, "validation": uri})
+    pipe_job(aws, name, ["python", str(path)], {"train": uri, "validation": uri}, Environment={"EXIT_CODE": str(code)})
     job = wait(aws, name)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["TrainingJobStatus"] == ("Completed" if code == 0 else "Failed"), job.get("FailureReason")
     assert "not reading True" in logs(aws, name)["algo-1"]
     assert no_pipe_thread_left(name)
 
@@ -200,6 +204,7 @@ def test_a_channel_inherits_pipe_from_the_job_beside_a_file_channel(aws: LocalCl
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     lines = logs(aws, name)["algo-1"]
     assert 'modes {"train": "Pipe", "validation": "File"}' in lines
+    assert "toolkit True True" in lines, "SM_CHANNEL_TRAIN and SM_INPUT_DATA_CONFIG are not the toolkit's"
     assert f"read train_0 {digest(b''.join(OBJECTS[k] for k in sorted(OBJECTS)))}" in lines
     assert "validation 4,5,6" in lines and "validation fifo False" in lines
 
