@@ -52,7 +52,7 @@ def run(host: Host, version: str) -> None:
     behaviour = versions.behaviour(version)
     check_hyperparameters(version, host)
     settings = params.settings(host.hyperparameters, behaviour, hosts_here=len(host.hosts))
-    config = data.check_channels(host.channels)
+    config = data.check_channels(host.channels, version)
     train_dir, validation_dir = host.channel_dir("train"), host.channel_dir("validation")
     train_data = data.load(train_dir, config, settings.csv_weights)
     validation_data = data.load(validation_dir, config, settings.csv_weights)

@@ -15,7 +15,7 @@ from typing import Any
 
 import regex
 
-from handlers import distributed, ecr, xgboost_algorithm
+from handlers import distributed, ecr, xgboost_algorithm, xgboost_content
 from handlers.errors import Problem, join_path
 from handlers.job_kinds import TRAINING
 from handlers.regions import is_region_name
@@ -51,8 +51,9 @@ def render_training(task: Task, config: Config, registry: ImageRegistry | None =
     problems += _semantic_problems(task, config, builtin)
     warnings = _warnings(task, builtin)
     image = image_of(task, registry, region, builtin, problems)
-    if builtin and image:
-        problems += _hyperparameter_problems(task, registry, region)
+    version = _known_version(task, registry, region) if builtin and image else None
+    if version is not None:
+        problems += _hyperparameter_problems(task, version)
     resolved = resolve(task, config, TRAINING, image, now)
     hyperparameters = dict(task.hyperparameters)
     if resources.distributed_protocol == DistributedProtocol.MPI:
@@ -66,8 +67,28 @@ def render_training(task: Task, config: Config, registry: ImageRegistry | None =
     if spot_wait is not None and spot_wait < max_runtime:
         problems.append(Problem("spot.max_wait_seconds", f"{spot_wait} is below the max runtime "
                                 f"({max_runtime} s); SageMaker needs max wait >= max runtime"))
+    warnings += pipe_warnings(request, version) if version is not None else []
     return finish(TRAINING, request, region, resolved, problems,
                   lambda problem: _task_problem(problem, request, builtin), (*warnings, *_mpi_warnings(request)))
+
+
+def pipe_warnings(request: Mapping[str, Any], version: str) -> list[Problem]:
+    """Pipe channels the algorithm's container would fail at Training (handlers/xgboost_content.py): a channel
+    without InputMode takes the job's, and the request is valid, so only said. `request`: a CreateTrainingJob
+    request or a tuning job's TrainingJobDefinition."""
+    if version not in xgboost_algorithm.versions():
+        return []
+    job_mode = request.get("AlgorithmSpecification", {}).get("TrainingInputMode")
+    found = []
+    for channel in request.get("InputDataConfig") or ():
+        name = channel.get("ChannelName")
+        if name not in xgboost_content.DATA_CHANNELS or (channel.get("InputMode") or job_mode) != "Pipe":
+            continue
+        problem = xgboost_content.pipe_problem(version, channel.get("ContentType"))
+        if problem is not None:
+            found.append(Problem(f"inputs.{name}", f"is read in Pipe mode ({_ALGO}.input_mode: PIPE), but "
+                                 f"{problem.reason}; use input_mode FILE"))
+    return found
 
 
 def _mpi_warnings(request: Mapping[str, Any]) -> tuple[Problem, ...]:
@@ -162,11 +183,15 @@ def image_of(task: Task, registry: ImageRegistry, region: str, builtin: bool, pr
         return ""
 
 
-def _hyperparameter_problems(task: Task, registry: ImageRegistry, region: str) -> list[Problem]:
-    """The algorithm's own checks of its hyperparameters, as its container makes them once the job is Training."""
+def _known_version(task: Task, registry: ImageRegistry, region: str) -> str | None:
+    """The task's algorithm version, when the project knows its container (a version that config's
+    prebuilt_algorithms adds has nothing known to check it against)."""
     version = registry.resolve_version("xgboost", task.training_job.algorithm_specification.algorithm_version, region)
-    if version not in xgboost_algorithm.versions():
-        return []  # a version config's prebuilt_algorithms adds: nothing known to check it against
+    return version if version in xgboost_algorithm.versions() else None
+
+
+def _hyperparameter_problems(task: Task, version: str) -> list[Problem]:
+    """The algorithm's own checks of its hyperparameters, as its container makes them once the job is Training."""
     return [Problem(join_path(_HYPERPARAMETERS, p.path), p.message)
             for p in xgboost_algorithm.check_hyperparameters(version, task.hyperparameters)]
 

@@ -22,7 +22,7 @@ from image_registry import ImageRegistry
 from plugin.config import Config
 from plugin.jobs import mapping
 from plugin.jobs.pipeline import Rendered, finish, resolve, task_problem
-from plugin.jobs.render import HYPERPARAMETERS_PATH, image_of, render_training
+from plugin.jobs.render import HYPERPARAMETERS_PATH, image_of, pipe_warnings, render_training
 from plugin.message import AlgorithmName
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, TUNING_CONFIG_KEY, TUNING_JOB_KEY, Task, Tuning
 from plugin.tuning_message import (
@@ -86,6 +86,7 @@ def render_tuning(task: Task, config: Config, registry: ImageRegistry | None = N
     request: dict[str, Any] = {NAME_MEMBER: resolved.name, _CONFIG: _config(tuning),
                                _DEFINITION: mapping.body(source, mapping.DEFINITION)}
     request["Tags"] = mapping.tags(source, request)
+    warnings += pipe_warnings(request[_DEFINITION], version) if builtin else []
     return finish(TUNING, request, region, resolved, problems, lambda problem: _moved(problem, request, builtin),
                   tuple(warnings))
 

@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ ROUND = re.compile(r"^\[(\d+)\]((?:\t[\w:-]+-[\w@:-]+:-?[0-9.]+(?:e[-+]?\d+)?)+)
 
 @dataclass(frozen=True)
 class Channel:
-    files: Sequence[Path]  # copied into input/data/<channel>/
+    files: Sequence[Path]  # copied into input/data/<channel>/ (Pipe: streamed through the FIFO <channel>_0)
     content_type: str = "text/csv"
     mode: str = "File"
     distribution: str = "FullyReplicated"
@@ -61,10 +63,56 @@ def make_root(
     (config / "inputdataconfig.json").write_text(json.dumps(data_config))
     for name, channel in channels.items():
         folder = root / "input" / "data" / name
+        if channel.mode == "Pipe":
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(folder.with_name(f"{name}_0"))
+            continue
         folder.mkdir(parents=True)
         for path in channel.files:
             shutil.copy(path, folder / path.name)
     return root
+
+
+class PipeWriters:
+    """Streams each Pipe channel's files into its FIFO from a thread, as the local SageMaker does (chunk by chunk);
+    on leaving, a writer whose reader never came is let go, so no thread is left behind."""
+
+    def __init__(self, root: Path, channels: Mapping[str, Channel], chunk: int = 4096) -> None:
+        self.threads: list[threading.Thread] = []
+        self.fifos: list[Path] = []
+        self.errors: list[BaseException] = []
+        for name, channel in channels.items():
+            if channel.mode == "Pipe":
+                fifo = root / "input" / "data" / f"{name}_0"
+                self.fifos.append(fifo)
+                self.threads.append(threading.Thread(target=self._write, args=(fifo, channel.files, chunk),
+                                                     daemon=True))
+
+    def _write(self, fifo: Path, files: Sequence[Path], chunk: int) -> None:
+        try:
+            with fifo.open("wb") as out:
+                for path in files:
+                    body = path.read_bytes()
+                    for start in range(0, len(body), chunk):
+                        out.write(body[start:start + chunk])
+        except BrokenPipeError:
+            pass  # the reader went away early (a job that failed): as SageMaker, the stream just ends
+        except BaseException as error:  # said by the test
+            self.errors.append(error)
+
+    def __enter__(self) -> PipeWriters:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fifo, thread in zip(self.fifos, self.threads, strict=True):
+            deadline = time.monotonic() + 30
+            while thread.is_alive() and time.monotonic() < deadline:
+                # no reader came: one that opens and goes lets the writer's open return, and its writes fail
+                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+                thread.join(timeout=0.2)
+            assert not thread.is_alive(), f"the writer of {fifo} is still running"
 
 
 def host_env(port: int | None = None) -> dict[str, str]:

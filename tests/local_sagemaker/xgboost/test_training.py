@@ -96,7 +96,7 @@ def test_csv_weights_are_the_second_column(tmp_path: Path) -> None:
     ("channel", "reason"),
     [
         (Channel([], content_type="image/jpeg"), "ClientError: Channel configuration for 'train' channel is not"),
-        (Channel([], content_type="application/x-parquet"), "ClientError: application/x-parquet: the local Sage"),
+        (Channel([], content_type="text/libsvm", mode="Pipe"), "ClientError: Channel configuration for 'train' chan"),
     ],
 )
 def test_a_content_type_it_cannot_read_fails_with_a_reason(tmp_path: Path, channel: Channel, reason: str) -> None:

@@ -105,7 +105,7 @@ def test_threads_share_the_machine_among_hosts() -> None:
         ({"train": {"ContentType": "text/csv", "TrainingInputMode": "File"}, "extra": {}}, "Extraneous channel"),
         ({"train": {"ContentType": "text/libsvm", "TrainingInputMode": "Pipe"}}, "'train' channel is not supported"),
         ({"train": {"ContentType": "image/png", "TrainingInputMode": "File"}}, "'train' channel is not supported"),
-        ({"train": {"ContentType": "application/x-parquet", "TrainingInputMode": "File"}}, "text/csv and text/libsvm"),
+        ({"train": {"ContentType": "text/csv; label_size=1", "TrainingInputMode": "Pipe"}}, "'train' channel is not"),
     ],
 )
 def test_channels_are_checked_as_the_container_checks_them(channels: dict[str, dict[str, str]], message: str) -> None:
