@@ -2,7 +2,8 @@
 
 - a built-in XGBoost image: `python -m local_sagemaker.xgboost --root <host root> --version <version>`;
 - a custom image with a ContainerEntrypoint: ContainerEntrypoint + ContainerArguments (the image itself is not
-  pulled; `/opt/ml` in them means the host's root folder);
+  pulled; the processes see the host's folder at `/opt/ml`, or, where no mount namespace is allowed, an argument
+  that starts with `/opt/ml` is moved to the host's folder);
 - a custom image without one, but with the `sagemaker_program` hyperparameter: what the image's training toolkit
   would run, the program from `sagemaker_submit_directory`, under `mpirun` when the toolkit would start MPI
   (handlers.distributed.launch decides, for AWS and here alike);
@@ -56,7 +57,7 @@ def plan(request: Mapping[str, Any], hosts: Sequence[HostDirs], job_dir: Path, r
     if version is not None:
         note = f"local SageMaker: built-in XGBoost {version} ({image}) runs as {XGBOOST_MODULE}"
         return Plan(
-            tuple((host, (sys.executable, "-m", XGBOOST_MODULE, "--root", str(host.root), "--version", version),
+            tuple((host, (sys.executable, "-m", XGBOOST_MODULE, "--root", str(host.seen.root), "--version", version),
                    host.root) for host in hosts),
             tuple((host.index, note) for host in hosts),
         )
@@ -128,7 +129,7 @@ def fetch_code(host: HostDirs, source: str | None, read: ReadObject) -> str | No
         except (KeyError, tarfile.TarError, OSError) as error:
             return f"ClientError: cannot read sagemaker_submit_directory {source}: {error}"
         return None
-    folder = Path(host.container_path(source))
+    folder = Path(host.real_path(source))
     if folder.is_dir():
         if folder.resolve() != host.code_dir.resolve():
             shutil.copytree(folder, host.code_dir, dirs_exist_ok=True)
