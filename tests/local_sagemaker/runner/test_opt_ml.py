@@ -21,7 +21,7 @@ import pytest
 
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.runner import optml, processes
-from local_sagemaker.testing import LocalClients, unique_name
+from local_sagemaker.testing import XGBOOST_IMAGE, LocalClients, unique_name
 from runner_jobs import create, logs, model_files, wait
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,6 +58,17 @@ def test_a_shell_string_naming_opt_ml_runs_as_in_the_container(aws: LocalClients
     for host in ("algo-1", "algo-2"):
         assert "model dir /opt/ml/model train /opt/ml/input/data/train" in logs(aws, name)[host]
         assert not [line for line in logs(aws, name)[host] if "no private mount namespace" in line]
+
+
+def test_the_built_in_xgboost_logs_its_files_path_under_opt_ml(aws: LocalClients) -> None:
+    rows = (Path(__file__).resolve().parents[3] / "examples" / "data" / "train" / "train.csv").read_bytes()
+    name = unique_name("optmlxgb")
+    aws.sagemaker.create_training_job(**aws.training_request(
+        name, image=XGBOOST_IMAGE, channels={"train": aws.put_data(f"optml/{name}/train", rows)},
+        hyperparameters={"num_round": "2", "objective": "reg:squarederror"}))
+    job = wait(aws, name, timeout=120)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert any(line.endswith("files path: /opt/ml/input/data/train") for line in logs(aws, name)["algo-1"])
 
 
 def test_a_program_named_under_opt_ml_starts_and_a_missing_one_fails_the_job(aws: LocalClients,
