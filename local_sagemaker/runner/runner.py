@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -34,7 +35,7 @@ from handlers.local import LocalSettings
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine
-from local_sagemaker.runner import channels, mpi, processes
+from local_sagemaker.runner import channels, mpi, processes, sdk_drivers
 from local_sagemaker.runner.hostdirs import HostDirs, make_hosts, write_config
 from local_sagemaker.runner.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.runner.reaper import Reaper
@@ -214,6 +215,10 @@ class JobRunner:
         port = free_port()
         envs = {host.index: host_environment(host, self.request, self.host_count, client_env, self.job.region_name,
                                              port, self.job.arn) for host in hosts}
+        if launch.own_python:
+            for host in hosts:
+                env = envs[host.index]
+                env["PATH"] = f"{sdk_drivers.make_python(job_dir / f'{host.name}-python')}{os.pathsep}{env['PATH']}"
         if launch.mpi_per_host:
             for host in hosts:
                 path = job_dir / f"{host.name}.env.json"
