@@ -6,6 +6,7 @@ import gzip
 import io
 import tarfile
 import textwrap
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,17 @@ def model_files(aws: LocalClients, job: Mapping[str, Any]) -> dict[str, bytes]:
     body = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(body))) as archive:
         return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def wheel(package: str, value: int = 42) -> bytes:
+    """The wheel of a one-module package `package` (VALUE = `value`), version 1.0, installable without an index."""
+    info = f"{package}-1.0.dist-info"
+    files = {f"{package}/__init__.py": f"VALUE = {value}\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return raw.getvalue()

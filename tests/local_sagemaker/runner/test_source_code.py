@@ -8,10 +8,8 @@ with the SDK installed): requirements go into the job's own Python environment, 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import sys
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from local_sagemaker import LocalSettings
 from local_sagemaker.runner import sdk_drivers
 from local_sagemaker.testing import CUSTOM_IMAGE, DATA_BUCKET, LocalClients, unique_name
-from runner_jobs import logs, model_files, wait
+from runner_jobs import logs, model_files, wait, wheel
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,20 +49,6 @@ with open("/opt/ml/model/seen.json", "w") as out:
 """
 
 
-def wheel() -> bytes:
-    """A one-module wheel, installable without a package index."""
-    info = f"{PACKAGE}-1.0.dist-info"
-    files = {f"{PACKAGE}/__init__.py": "VALUE = 42\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
-    raw = io.BytesIO()
-    with zipfile.ZipFile(raw, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return raw.getvalue()
-
-
 def upload(aws: LocalClients, prefix: str, files: Mapping[str, bytes | str]) -> str:
     for name, body in files.items():
         aws.s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}/{name}", Body=body)
@@ -73,7 +57,7 @@ def upload(aws: LocalClients, prefix: str, files: Mapping[str, bytes | str]) -> 
 
 def create_source_code_job(aws: LocalClients, name: str, driver: str) -> None:
     aws.put_data(f"v3/{name}/train")  # the bucket
-    code = upload(aws, f"v3/{name}/code", {"train.py": TRAIN, WHEEL: wheel(),
+    code = upload(aws, f"v3/{name}/code", {"train.py": TRAIN, WHEEL: wheel(PACKAGE),
                                            "requirements.txt": f"/opt/ml/input/data/code/{WHEEL}\n"})
     drivers = upload(aws, f"v3/{name}/sm_drivers", {
         "sm_train.sh": LAUNCHER.format(driver=driver),
