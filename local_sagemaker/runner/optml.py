@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import stat
 import sys
 
@@ -27,6 +26,7 @@ _CLONE_NEWUSER = 0x10000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND = 0x1, 0x2, 0x4, 0x20, 0x1000
 _MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 _PR_SET_PDEATHSIG = 1
+_SIGKILL = 9  # the signal module's import (enum) would cost more than the rest of this script's start
 
 
 class Refused(Exception):
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
         os.chdir(moved)
         os.environ["PWD"] = moved  # shells trust PWD when it names the working folder
     # A change of credentials may have cleared the runner's parent-death signal: ask again (the parent is the same).
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
     try:
         os.execvp(program[0], program)
     except OSError as error:
