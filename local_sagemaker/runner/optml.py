@@ -8,9 +8,10 @@ it may mount (its own uid and gid mapped to themselves, so the program runs as t
 and a mount namespace of its own; as root only the mount namespace. Nothing is seen outside the namespace. There
 `/opt` becomes a read-only tmpfs holding every entry of the machine's `/opt` bound back in place (submounts too)
 beside `ml` bound to the host's folder, so the rest of `/opt` (conda, ...) looks as before, `/opt` itself takes no
-writes, and a machine's own `/opt/ml`, if it has one, stays out of the job's sight. The working folder moves under `/opt/ml` when it lies in the host's
-folder. Run as a script so that nothing is imported before the program starts; the process keeps its pid, session
-and parent, so the runner's signals, the kernel's parent-death signal and the reaper reach the program as before.
+writes, and a machine's own `/opt/ml`, if it has one, stays out of the job's sight. The working folder moves under
+`/opt/ml` when it lies in the host's folder. Run as a script so that nothing is imported before the program starts;
+the process keeps its pid, session and parent, so the runner's signals, the kernel's parent-death signal and the
+reaper reach the program as before.
 """
 
 from __future__ import annotations
