@@ -52,11 +52,10 @@ def _write(path: str, text: str) -> None:
 
 
 def _namespace(libc: ctypes.CDLL) -> None:
-    """A mount namespace of this process's own (in a user namespace of its own unless it is root)."""
+    """A mount namespace of this process's own, in a user namespace of its own unless root may make one without
+    (root without CAP_SYS_ADMIN, in a container, may still make a user namespace)."""
     uid, gid = os.geteuid(), os.getegid()
-    if uid == 0:
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    else:
+    if uid != 0 or libc.unshare(_CLONE_NEWNS) != 0:
         _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS) (user namespaces)")
         try:
             _write("/proc/self/setgroups", "deny")

@@ -149,9 +149,12 @@ def test_optml_shows_the_host_folder_at_opt_ml_to_this_user(shared_root: Path) -
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists(SYSTEM_PYTHON),
                     reason="needs root to become an unprivileged user (setpriv) and a system python3")
-def test_optml_works_for_an_unprivileged_user(shared_root: Path) -> None:
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    _check(_run(nobody, SYSTEM_PYTHON, shared_root), 65534, shared_root)
+@pytest.mark.parametrize(("who", "uid"), [
+    (["--reuid=65534", "--regid=65534", "--clear-groups"], 65534),  # a user: the user namespace path
+    (["--bounding-set=-sys_admin", "--inh-caps=-sys_admin"], 0),  # root without CAP_SYS_ADMIN, as in a container
+], ids=["unprivileged-user", "root-without-sys-admin"])
+def test_optml_works_without_privileges(shared_root: Path, who: list[str], uid: int) -> None:
+    _check(_run(["setpriv", *who], SYSTEM_PYTHON, shared_root), uid, shared_root)
 
 
 def test_optml_refuses_in_words_where_it_cannot(tmp_path: Path) -> None:
