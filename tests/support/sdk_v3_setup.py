@@ -78,3 +78,25 @@ def csv_folder(folder: Path, rows: str = CSV) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "data.csv").write_text(rows, encoding="utf-8")
     return folder
+
+
+def custom_job(session: Any, name: str, entrypoint: list[str]) -> Any:
+    """sagemaker-core's TrainingJob.create of a custom image: not pulled locally, its `entrypoint` runs on this
+    machine."""
+    from sagemaker.core.resources import TrainingJob
+    from sagemaker.core.shapes import AlgorithmSpecification, OutputDataConfig, ResourceConfig, StoppingCondition
+
+    from local_sagemaker import PLACEHOLDER_ROLE_ARN
+    from local_serve import REGION
+
+    return TrainingJob.create(
+        training_job_name=name,
+        role_arn=PLACEHOLDER_ROLE_ARN,
+        algorithm_specification=AlgorithmSpecification(
+            training_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/custom:latest", training_input_mode="File",
+            container_entrypoint=entrypoint),
+        output_data_config=OutputDataConfig(s3_output_path=f"s3://{BUCKET}/sdk-v3-core"),
+        resource_config=ResourceConfig(instance_type="ml.m5.large", instance_count=1, volume_size_in_gb=10),
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=600),
+        session=session.boto_session, region=REGION,
+    )

@@ -9,35 +9,17 @@ from typing import Any
 
 import pytest
 
-from local_sagemaker import PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
 from local_serve import BUCKET, REGION, Served
-from sdk_v3_setup import require_sdk_v3
+from sdk_v3_setup import custom_job, require_sdk_v3
 
 require_sdk_v3()
 from sagemaker.core.resources import TrainingJob  # noqa: E402
-from sagemaker.core.shapes import (  # noqa: E402
-    AlgorithmSpecification,
-    OutputDataConfig,
-    ResourceConfig,
-    StoppingCondition,
-)
 from sagemaker.core.utils.exceptions import FailedStatusError  # noqa: E402
 
 
 def _create(session: Any, name: str, code: str) -> TrainingJob:
-    """A job running `code` in this machine's Python (a custom image is not pulled locally: its entrypoint runs)."""
-    return TrainingJob.create(
-        training_job_name=name,
-        role_arn=PLACEHOLDER_ROLE_ARN,
-        algorithm_specification=AlgorithmSpecification(
-            training_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/custom:latest", training_input_mode="File",
-            container_entrypoint=[sys.executable, "-c", code]),
-        output_data_config=OutputDataConfig(s3_output_path=f"s3://{BUCKET}/sdk-v3-core"),
-        resource_config=ResourceConfig(instance_type="ml.m5.large", instance_count=1, volume_size_in_gb=10),
-        stopping_condition=StoppingCondition(max_runtime_in_seconds=600),
-        session=session.boto_session, region=REGION,
-    )
+    return custom_job(session, name, [sys.executable, "-c", code])
 
 
 def test_create_get_wait_and_get_all(v3_session: Any) -> None:

@@ -14,12 +14,10 @@ import pytest
 
 from local_sagemaker import LOG_GROUP, PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
-from local_serve import BUCKET, REGION, Served
-from sdk_v3_setup import require_sdk_v3
+from local_serve import BUCKET, Served
+from sdk_v3_setup import custom_job, require_sdk_v3
 
 require_sdk_v3()
-from sagemaker.core.resources import TrainingJob  # noqa: E402
-from sagemaker.core.shapes import AlgorithmSpecification, OutputDataConfig, ResourceConfig  # noqa: E402
 from sagemaker.core.training.configs import Compute, SourceCode  # noqa: E402
 from sagemaker.core.training.configs import OutputDataConfig as TrainerOutput  # noqa: E402
 from sagemaker.core.utils.exceptions import FailedStatusError  # noqa: E402
@@ -95,15 +93,7 @@ def test_a_failing_entry_script_raises_v3s_error_with_its_reason(v3_session: Any
 
 def test_a_shell_entrypoint_naming_opt_ml_completes(served: Served, v3_session: Any) -> None:
     name = unique_name("sdk-v3-sh")
-    job = TrainingJob.create(
-        training_job_name=name, role_arn=PLACEHOLDER_ROLE_ARN,
-        algorithm_specification=AlgorithmSpecification(
-            training_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/custom:latest", training_input_mode="File",
-            container_entrypoint=["/bin/sh", "-c", "echo done > /opt/ml/model/marker.txt"]),
-        output_data_config=OutputDataConfig(s3_output_path=f"s3://{BUCKET}/sdk-v3-sh"),
-        resource_config=ResourceConfig(instance_type="ml.m5.large", instance_count=1, volume_size_in_gb=10),
-        session=v3_session.boto_session, region=REGION,
-    )
+    job = custom_job(v3_session, name, ["/bin/sh", "-c", "echo done > /opt/ml/model/marker.txt"])
     job.wait(timeout=300)
     assert job.training_job_status == "Completed"
     assert _model_files(served, job.model_artifacts.s3_model_artifacts) == ["marker.txt"]
