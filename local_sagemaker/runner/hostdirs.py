@@ -1,8 +1,11 @@
-"""Each host's root folder, the stand-in for the container's `/opt/ml`, and the config files SageMaker writes there.
+"""Each host's root folder, shown to its processes as the container's `/opt/ml`, and the config files SageMaker
+writes there.
 
 The layout and the three JSON files are what SageMaker gives a training container (`input/config/*.json`,
 `input/data/<channel>/`, `model/`, `output/`, `output/data/`, `checkpoints/` for `/opt/ml/checkpoints`), so code
-written for SageMaker finds everything where it looks for it, only under another root.
+written for SageMaker finds everything where it looks for it. The runner writes under the host's real folder; its
+processes see that folder at `/opt/ml` itself when they run in a private mount namespace (`mounted`, see optml.py),
+else under its real path, with `/opt/ml` at the start of a command's argument or an Environment value rewritten.
 """
 
 from __future__ import annotations
@@ -63,18 +66,33 @@ class OptMl:
 
 @dataclass(frozen=True)
 class HostDirs(OptMl):
-    """The folders of one host of a job (`index` from 1, as SageMaker counts hosts)."""
+    """The folders of one host of a job (`index` from 1, as SageMaker counts hosts); `mounted` when its processes
+    see `root` at /opt/ml itself."""
 
     index: int
+    mounted: bool = False
 
     @property
     def name(self) -> str:
         return host_name(self.index)
 
+    @property
+    def seen(self) -> OptMl:
+        """The layout as the host's processes see it (paths for their environment and arguments)."""
+        return OptMl(Path(CONTAINER_ROOT)) if self.mounted else OptMl(self.root)
 
-def make_hosts(job_dir: Path, count: int) -> list[HostDirs]:
+    def container_path(self, text: str) -> str:
+        """A container path as the host's processes must name it: itself when they see /opt/ml."""
+        return text if self.mounted else super().container_path(text)
+
+    def real_path(self, text: str) -> str:
+        """A container path as the runner (outside the namespace) finds it."""
+        return OptMl.container_path(self, text)
+
+
+def make_hosts(job_dir: Path, count: int, mounted: bool = False) -> list[HostDirs]:
     """The empty layout of `count` hosts under `job_dir` (`algo-1/`, `algo-2/`, ...)."""
-    hosts = [HostDirs(job_dir / host_name(index), index) for index in range(1, count + 1)]
+    hosts = [HostDirs(job_dir / host_name(index), index, mounted) for index in range(1, count + 1)]
     for host in hosts:
         for folder in (host.config_dir, host.data_dir, host.model_dir, host.output_data_dir, host.intermediate_dir,
                        host.checkpoint_dir, host.code_dir):

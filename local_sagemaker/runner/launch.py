@@ -2,11 +2,15 @@
 
 - a built-in XGBoost image: `python -m local_sagemaker.xgboost --root <host root> --version <version>`;
 - a custom image with a ContainerEntrypoint: ContainerEntrypoint + ContainerArguments (the image itself is not
-  pulled; `/opt/ml` in them means the host's root folder);
+  pulled; the processes see the host's folder at `/opt/ml`, or, where no mount namespace is allowed, an argument
+  that starts with `/opt/ml` is moved to the host's folder);
 - a custom image without one, but with the `sagemaker_program` hyperparameter: what the image's training toolkit
   would run, the program from `sagemaker_submit_directory`, under `mpirun` when the toolkit would start MPI
   (handlers.distributed.launch decides, for AWS and here alike);
 - anything else: a FailureReason that says what to add.
+
+A ContainerEntrypoint of the SageMaker Python SDK v3's `SourceCode` (its `sm_drivers` channel) runs as any other,
+in a Python environment of the job's own (sdk_drivers.py), unless its driver cannot run here.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers import distributed
-from local_sagemaker.runner import mpi
+from local_sagemaker.runner import mpi, sdk_drivers
 from local_sagemaker.runner.builtin import xgboost_version
 from local_sagemaker.runner.hostdirs import HostDirs
 from local_sagemaker.runner.toolkit_env import cmd_args, split_hyperparameters
@@ -46,6 +50,7 @@ class Plan:
     commands: tuple[tuple[HostDirs, tuple[str, ...], Path], ...]
     notes: tuple[tuple[int, str], ...] = ()
     mpi_per_host: int = 0
+    own_python: bool = False  # each host gets a Python environment of its own, first on PATH
 
 
 def plan(request: Mapping[str, Any], hosts: Sequence[HostDirs], job_dir: Path, read: ReadObject) -> Plan | str:
@@ -56,7 +61,7 @@ def plan(request: Mapping[str, Any], hosts: Sequence[HostDirs], job_dir: Path, r
     if version is not None:
         note = f"local SageMaker: built-in XGBoost {version} ({image}) runs as {XGBOOST_MODULE}"
         return Plan(
-            tuple((host, (sys.executable, "-m", XGBOOST_MODULE, "--root", str(host.root), "--version", version),
+            tuple((host, (sys.executable, "-m", XGBOOST_MODULE, "--root", str(host.seen.root), "--version", version),
                    host.root) for host in hosts),
             tuple((host.index, note) for host in hosts),
         )
@@ -67,9 +72,17 @@ def plan(request: Mapping[str, Any], hosts: Sequence[HostDirs], job_dir: Path, r
         problem = launch.mpi_problem()
         if problem:
             notes.append(f"local SageMaker: MPI was asked for but does not start: {problem}")
+        source_code = sdk_drivers.is_source_code(hosts[0])
+        if source_code:
+            refused = sdk_drivers.refusal(hosts[0])
+            if refused:
+                return refused
+            notes.append("local SageMaker: SourceCode's drivers run in a Python environment of this job's own, "
+                         f"layered over {sys.prefix}: what they install (requirements, pip) stays in it")
         return Plan(
             tuple((host, tuple(host.container_path(part) for part in command), host.code_dir) for host in hosts),
             tuple((host.index, note) for host in hosts for note in notes),
+            own_python=source_code,
         )
     if launch.toolkit and launch.program:
         return _toolkit(request, hosts, job_dir, image, launch, read)
@@ -128,7 +141,7 @@ def fetch_code(host: HostDirs, source: str | None, read: ReadObject) -> str | No
         except (KeyError, tarfile.TarError, OSError) as error:
             return f"ClientError: cannot read sagemaker_submit_directory {source}: {error}"
         return None
-    folder = Path(host.container_path(source))
+    folder = Path(host.real_path(source))
     if folder.is_dir():
         if folder.resolve() != host.code_dir.resolve():
             shutil.copytree(folder, host.code_dir, dirs_exist_ok=True)

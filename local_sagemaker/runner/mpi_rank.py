@@ -3,8 +3,10 @@
 mpirun starts every rank with the first host's environment (as the toolkit's `-x` exports it on SageMaker). Locally
 every host has its own folders, so a rank of host n needs host n's paths and names: this script reads the rank from
 Open MPI's OMPI_COMM_WORLD_RANK, finds its host (ranks are placed host by host, `per_host` each), takes that host's
-environment and working folder (a file written by the runner, readable only by this user), and execs the program.
-It runs as a script so that nothing is imported before the program starts.
+environment and working folder (a file written by the runner, readable only by this user), and execs the program:
+through optml.py when the hosts see their folders at /opt/ml, so that a rank of host n sees host n's folder there
+(a namespace nested in the one mpirun runs in, which shows the first host's). It runs as a script so that nothing
+is imported before the program starts.
 
     python mpi_rank.py JOB_DIR PER_HOST -- PROGRAM [ARGS...]
 """
@@ -26,6 +28,9 @@ def main(argv: list[str]) -> None:
         spec = json.load(handle)
     env = {**os.environ, **spec["env"]}
     os.chdir(spec["cwd"])
+    if spec.get("mount"):
+        optml = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optml.py")
+        program = [sys.executable, "-I", "-S", optml, spec["mount"], "--", *program]
     os.execvpe(program[0], program, env)
 
 

@@ -1,5 +1,9 @@
 """A job's processes: each in its own session, its output read line by line, killed with everything it started.
 
+With `mount` (a host's folder), the process starts through optml.py, which gives it a private mount namespace in
+which that folder is `/opt/ml`, then becomes the program in the same process: pid, session and parent stay as they
+were, so what follows holds alike.
+
 Three guards make sure nothing outlives the local SageMaker: every process leads its own session and group
 (start_new_session) and signals go to the whole session, so they reach children and grandchildren too; on Linux
 each gets PR_SET_PDEATHSIG, so the kernel kills it when the server dies; and the server's reaper (reaper.py), a
@@ -11,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,9 +28,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from local_sagemaker.runner.hostdirs import OptMl
 from local_sagemaker.runner.reaper import session_pids, signal_session
 
 _PR_SET_PDEATHSIG = 1
+#: Started by file path (it imports nothing of the project); `-I -S` keeps its start short and the caller's
+#: PYTHON* settings for the program only.
+OPTML_SCRIPT = Path(__file__).with_name("optml.py")
+#: Seconds the once-per-server look at mount namespaces may take on a loaded machine.
+PROBE_SECONDS = 30.0
+
+
+def through_optml(root: Path, command: Sequence[str]) -> list[str]:
+    """`command` started in a mount namespace of its own in which `root` is /opt/ml."""
+    return [sys.executable, "-I", "-S", str(OPTML_SCRIPT), str(root), "--", *command]
+
+
+def mount_refusal(root: Path) -> str | None:
+    """None when a process can see `root` at /opt/ml in a namespace of its own here, else why not (tried for real)."""
+    if not sys.platform.startswith("linux"):
+        return f"{sys.platform} has no mount namespaces"
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", str(OPTML_SCRIPT), "--probe", str(root)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_SECONDS)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the probe did not run: {error}"
+    return None if done.returncode == 0 else (done.stderr.strip() or f"the probe ended with {done.returncode}")
 
 
 def _find_prctl() -> Any:
@@ -81,8 +110,13 @@ def start(
     cwd: Path,
     sink: Callable[[Line], None],
     tail_lines: int = 20,
+    mount: Path | None = None,
 ) -> Process:
-    """Starts `command` in a new session; every line of its stdout and stderr goes to `sink` as it is written."""
+    """Starts `command` in a new session (seeing `mount` at /opt/ml when given); every line of its stdout and stderr
+    goes to `sink` as it is written. OSError when the program is not there to start."""
+    if mount is not None:
+        _startable(command[0], env, cwd, mount)
+        command = through_optml(mount, command)
     popen = subprocess.Popen(list(command), env=dict(env), cwd=str(cwd), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                              preexec_fn=dies_with_parent())  # and close_fds, Popen's default
@@ -94,6 +128,17 @@ def start(
         reader.start()
         process.readers.append(reader)
     return process
+
+
+def _startable(program: str, env: Mapping[str, str], cwd: Path, mount: Path) -> None:
+    """Raises what Popen would when `program` (as the namespace will see it) cannot be executed."""
+    if "/" in program:
+        real = OptMl(mount).container_path(str(cwd / program))
+        found = real if os.path.isfile(real) and os.access(real, os.X_OK) else None
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 def _pump(stream: IO[bytes], process: Process, is_err: bool, sink: Callable[[Line], None], tail_lines: int) -> None:

@@ -7,7 +7,9 @@ as they are written), Uploading (model/ and output/data/ packed to S3), then the
 touches moto only while holding the server's lock, and only for a moment; everything slow (processes, files) happens
 outside it.
 
-What runs on each host is launch.py's decision.
+What runs on each host is launch.py's decision. Each host's processes see its folder at `/opt/ml` itself, in a
+private mount namespace (optml.py), where the operating system allows one; the server finds out once, with its
+first job, and where it does not, each job's log says that commands are rewritten instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -32,7 +35,7 @@ from handlers.local import LocalSettings
 from local_sagemaker import storage
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.logs import LogLine
-from local_sagemaker.runner import channels, mpi, processes
+from local_sagemaker.runner import channels, mpi, processes, sdk_drivers
 from local_sagemaker.runner.hostdirs import HostDirs, make_hosts, write_config
 from local_sagemaker.runner.launch import XGBOOST_MODULE, Plan, plan
 from local_sagemaker.runner.reaper import Reaper
@@ -47,6 +50,12 @@ FLUSH_LINES = 500
 CHECKPOINT_SYNC_SECONDS = 10.0
 #: Lines of a failed process's error output kept for its FailureReason.
 TAIL_LINES = 10
+#: What a job's log says (once per host) when its processes cannot see /opt/ml itself.
+REWRITING_NOTE = (
+    "local SageMaker: this machine allows no private mount namespace ({reason}), so this job's processes do not see "
+    "/opt/ml: they see the host's folder {root}; /opt/ml at the start of a command's argument or an Environment "
+    "value is rewritten to it, but /opt/ml inside a shell string or named by a script is not"
+)
 
 
 def xgboost_runnable() -> bool:
@@ -73,6 +82,17 @@ class RunContext:
     settle: Callable[[RunTrainingJob], None]  # called under the lock once a job has ended (frees its instances)
     reaper: Reaper = field(default_factory=Reaper)
     _root: Path | None = None
+    _refusal: list[str | None] = field(default_factory=list)  # empty until the first job looked
+    _refusal_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def opt_ml_refusal(self) -> str | None:
+        """None when jobs' processes can see their host's folder at /opt/ml, else why not (tried once per server)."""
+        with self._refusal_lock:
+            if not self._refusal:
+                probe = self.job_dir("probe")
+                self._refusal.append(processes.mount_refusal(probe))
+                shutil.rmtree(probe, ignore_errors=True)
+            return self._refusal[0]
 
     def job_dir(self, name: str) -> Path:
         if self._root is None:
@@ -142,7 +162,8 @@ class JobRunner:
                 shutil.rmtree(job_dir, ignore_errors=True)
 
     def _life(self, job_dir: Path) -> None:
-        hosts = make_hosts(job_dir, self.host_count)
+        refusal = self.context.opt_ml_refusal()
+        hosts = make_hosts(job_dir, self.host_count, mounted=refusal is None)
         for host in hosts:
             write_config(host, self.request, self.host_count)
         self._injected_failure("Starting")
@@ -172,6 +193,10 @@ class JobRunner:
         self._injected_failure("Training")
         if isinstance(launch, str):
             raise _Failed(launch)
+        if refusal is not None:
+            for host in hosts:
+                self._sink(processes.Line(host.index, self._now(),
+                                          REWRITING_NOTE.format(reason=refusal, root=host.root), False))
         for index, note in launch.notes:
             self._sink(processes.Line(index, self._now(), note, False))
         self._train(launch, hosts, job_dir)
@@ -190,17 +215,24 @@ class JobRunner:
         port = free_port()
         envs = {host.index: host_environment(host, self.request, self.host_count, client_env, self.job.region_name,
                                              port, self.job.arn) for host in hosts}
+        if launch.own_python:
+            for host in hosts:
+                env = envs[host.index]
+                env["PATH"] = f"{sdk_drivers.make_python(job_dir / f'{host.name}-python')}{os.pathsep}{env['PATH']}"
         if launch.mpi_per_host:
             for host in hosts:
                 path = job_dir / f"{host.name}.env.json"
                 path.touch(mode=0o600)
-                path.write_text(json.dumps({"env": envs[host.index], "cwd": str(host.code_dir)}), encoding="utf-8")
+                spec = {"env": envs[host.index], "cwd": str(host.code_dir),
+                        "mount": str(host.root) if host.mounted else ""}
+                path.write_text(json.dumps(spec), encoding="utf-8")
         for host, command, cwd in launch.commands:
             env = envs[host.index]
             if launch.mpi_per_host:
                 env = {**env, **mpi.RUN_AS_ROOT}
             try:
-                process = processes.start(command, host.index, env, cwd, self._sink, TAIL_LINES)
+                process = processes.start(command, host.index, env, cwd, self._sink, TAIL_LINES,
+                                          host.root if host.mounted else None)
             except OSError as error:
                 raise _Failed(f"AlgorithmError: cannot start {shlex.join(command)} on {host.name}: "
                               f"{error.strerror or error}") from None

@@ -79,12 +79,13 @@ def cmd_args(hyperparameters: Mapping[str, Any]) -> list[str]:
 
 
 def sm_variables(host: HostDirs, request: Mapping[str, Any], hosts: int, num_cpus: int) -> dict[str, str]:
-    """The toolkit's SM_* variables for `host` of a job made by `request`."""
+    """The toolkit's SM_* variables for `host` of a job made by `request`, with paths as its processes see them."""
+    seen = host.seen
     user, toolkit, framework = split_hyperparameters(request.get("HyperParameters") or {})
     resources = request.get("ResourceConfig") or {}
     instance_type = str(resources.get("InstanceType") or "local")
     channels = [str(c.get("ChannelName", "")) for c in request.get("InputDataConfig") or []]
-    channel_dirs = {name: str(host.channel_dir(name)) for name in channels}
+    channel_dirs = {name: str(seen.channel_dir(name)) for name in channels}
     names = [host_name(index) for index in range(1, hosts + 1)]
     program = toolkit.get("sagemaker_program")
     module_name = str(program)[:-3] if isinstance(program, str) and program.endswith(".py") else program
@@ -98,7 +99,7 @@ def sm_variables(host: HostDirs, request: Mapping[str, Any], hosts: int, num_cpu
         "framework_params": framework,
         "resource_config": resource_config(host, hosts, instance_type),
         "input_data_config": input_data_config(request.get("InputDataConfig") or []),
-        "output_data_dir": str(host.output_data_dir),
+        "output_data_dir": str(seen.output_data_dir),
         "channels": sorted(channels),
         "current_host": host.name,
         "current_instance_type": instance_type,
@@ -111,16 +112,16 @@ def sm_variables(host: HostDirs, request: Mapping[str, Any], hosts: int, num_cpu
         "module_name": module_name,
         "log_level": log_level,
         "framework_module": None,
-        "input_dir": str(host.input_dir),
-        "input_config_dir": str(host.config_dir),
-        "output_dir": str(host.output_dir),
+        "input_dir": str(seen.input_dir),
+        "input_config_dir": str(seen.config_dir),
+        "output_dir": str(seen.output_dir),
         "num_cpus": num_cpus,
         "num_gpus": 0,
         "num_neurons": 0,
-        "model_dir": str(host.model_dir),
-        "module_dir": str(toolkit.get("sagemaker_submit_directory") or host.code_dir),
+        "model_dir": str(seen.model_dir),
+        "module_dir": str(toolkit.get("sagemaker_submit_directory") or seen.code_dir),
         "user_args": cmd_args(user),
-        "output_intermediate_dir": str(host.intermediate_dir),
+        "output_intermediate_dir": str(seen.intermediate_dir),
     }
     training_env = {
         **{key: value for key, value in env.items() if key not in ("hps", "framework_params", "channels")},

@@ -7,7 +7,6 @@ through the API, the local S3, CloudWatch Logs and the process table.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import textwrap
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
 from local_sagemaker.testing import CUSTOM_IMAGE, DATA_BUCKET, LocalClients, unique_name
+from runner_jobs import create, logs, model_files, script, wait
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,37 +35,6 @@ LOCAL_SETTINGS = LocalSettings(
     failures=(FailureRule(name_pattern="runfail-.*", at="Training", reason="AlgorithmError: injected (run mode)"),),
 )
 CALLER_SECRET = "caller-secret-never-in-a-job"
-
-
-def script(folder: Path, body: str, name: str = "train.py") -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
-
-
-def create(aws: LocalClients, name: str, entrypoint: list[str] | None, **kwargs: Any) -> dict[str, Any]:
-    request = aws.training_request(name, image=CUSTOM_IMAGE, **kwargs)
-    if entrypoint is not None:
-        request["AlgorithmSpecification"]["ContainerEntrypoint"] = entrypoint
-    aws.sagemaker.create_training_job(**request)
-    return request
-
-
-def wait(aws: LocalClients, name: str, timeout: float = 60.0) -> dict[str, Any]:
-    return aws.wait(name, timeout=timeout, interval=0.05)
-
-
-def logs(aws: LocalClients, name: str) -> dict[str, list[str]]:
-    """host name (algo-n) -> its lines."""
-    return {stream.split("/")[1].rsplit("-", 1)[0]: lines for stream, lines in aws.log_messages(name).items()}
-
-
-def model_files(aws: LocalClients, job: Mapping[str, Any]) -> dict[str, bytes]:
-    uri = job["ModelArtifacts"]["S3ModelArtifacts"]
-    bucket, key = uri[len("s3://"):].split("/", 1)
-    body = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(body))) as archive:
-        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
 def alive(pid: int) -> bool:
@@ -495,8 +463,9 @@ def test_hyperparameters_config_files_and_sm_variables_are_the_toolkits(aws: Loc
         assert env["TRAINING_JOB_ARN"] == job["TrainingJobArn"]
         assert env["MASTER_ADDR"] == "127.0.0.1"
         ports.add(env["MASTER_PORT"])
+        # Each host sees its own folder at /opt/ml itself (its private mount namespace), as in its container.
+        assert root == "/opt/ml" and found["cwd"] == "/opt/ml/code"
     assert len(ports) == 1 and 0 < int(ports.pop()) < 65536
-    assert seen["algo-1"]["root"] != seen["algo-2"]["root"], "each host has its own /opt/ml"
 
 
 def test_checkpoints_come_from_s3_and_go_back_while_training(aws: LocalClients, tmp_path: Path,
@@ -537,7 +506,11 @@ MPI_SCRIPT = """
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     total = comm.allreduce(comm.Get_rank())
-    print(f"rank {comm.Get_rank()} of {comm.Get_size()} on {os.environ['SM_CURRENT_HOST']} "
+    # Each rank sees its own host's folder at /opt/ml, though one mpirun on algo-1 starts them all.
+    import json
+    seen = json.load(open("/opt/ml/input/config/resourceconfig.json"))["current_host"]
+    assert seen == os.environ["SM_CURRENT_HOST"], (seen, os.environ["SM_CURRENT_HOST"])
+    print(f"rank {comm.Get_rank()} of {comm.Get_size()} on {seen} "
           f"args {' '.join(sys.argv[1:])} sum {total}", flush=True)
     if comm.Get_rank() == 0:
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "ranks.txt"), "w") as out:
