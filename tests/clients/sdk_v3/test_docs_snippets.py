@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from local_serve import ROOT, Served
 from sdk_v3_setup import SDK_CONFIG, require_sdk_v3
 
@@ -45,7 +43,6 @@ def test_the_xgboost_snippet_trains(served: Served, tmp_path: Path) -> None:
     assert "train-rmse:" in printed  # the job's own log lines, streamed
 
 
-@pytest.mark.xfail(strict=True, reason="needs /opt/ml namespace (v3mount)")
 def test_the_source_code_snippet_trains(served: Served, tmp_path: Path) -> None:
     printed = _run(served, tmp_path, "\n".join(_snippets()))
     assert re.search(r"script model: s3://my-training-bucket/output/[\w-]+/output/model\.tar\.gz", printed)

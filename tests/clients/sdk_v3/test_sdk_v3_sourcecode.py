@@ -3,7 +3,7 @@ Python environment (never the caller's), what the drivers read there (resourceco
 current_instance_type, TRAINING_JOB_NAME, sourcecode.json), and `distributed=MPI(...)` refused at Training with a
 reason that says what its driver needs."""
 
-# ruff: noqa: I001  (sdk_v3_setup is a first-party helper of tests/support once tests/clients/sdk_v3 has landed)
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,7 +1,7 @@
 """v3's standard way to run a script, `SourceCode`, against `local serve`: v3 uploads the code and its `sm_drivers`
 and runs `/bin/bash -c "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && ..."`, whose drivers name `/opt/ml`
-paths literally; and a plain `sh -c` entrypoint naming `/opt/ml`. Both need each job to see its host's folder at
-`/opt/ml` itself (a private mount namespace per host)."""
+paths literally; and a plain `sh -c` entrypoint naming `/opt/ml`. Both work because each job sees its host's folder
+at `/opt/ml` itself."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ from sagemaker.core.training.configs import Compute, SourceCode  # noqa: E402
 from sagemaker.core.training.configs import OutputDataConfig as TrainerOutput  # noqa: E402
 from sagemaker.core.utils.exceptions import FailedStatusError  # noqa: E402
 from sagemaker.train import ModelTrainer  # noqa: E402
-
-pytestmark = pytest.mark.xfail(strict=True, reason="needs /opt/ml namespace (v3mount)")
 
 SCRIPT = """\
 import os, sys
@@ -85,10 +83,17 @@ def test_source_code_command_with_opt_ml_in_the_shell_string(served: Served, v3_
     assert '"epochs"' in logged and "weights.txt" in logged
 
 
-def test_a_failing_entry_script_raises_v3s_error_with_its_reason(v3_session: Any, folder: Path) -> None:
+def test_a_failing_entry_script_raises_v3s_error_with_the_drivers_reason(served: Served, v3_session: Any,
+                                                                         folder: Path) -> None:
+    """As on SageMaker, v3's driver writes its own traceback as the FailureReason; the script's error is logged."""
     trainer = _trainer(v3_session, SourceCode(source_dir=_code(folder / "failing", FAILING), entry_script="train.py"))
-    with pytest.raises(FailedStatusError, match="the entry script refuses this data"):
+    with pytest.raises(FailedStatusError) as error:
         trainer.train(wait=True, logs=False)
+    job = trainer._latest_training_job
+    assert job.failure_reason.startswith("AlgorithmError: ")
+    assert "train.py" in job.failure_reason and "returned non-zero exit status 1" in job.failure_reason
+    assert job.failure_reason in str(error.value)
+    assert "ValueError: the entry script refuses this data" in _messages(served, job.training_job_name)
 
 
 def test_a_shell_entrypoint_naming_opt_ml_completes(served: Served, v3_session: Any) -> None:
