@@ -130,3 +130,16 @@ def test_the_placeholder_role_comes_back_after_a_reset_and_a_restart(tmp_path: P
 
 def _role_names(clients: LocalClients) -> list[Any]:
     return [role["RoleName"] for role in clients.client("iam").list_roles()["Roles"]]
+
+
+def test_users_and_groups_created_in_the_local_iam_are_principals_too(aws: LocalClients) -> None:
+    client = aws.client("iam")
+    arns = [client.create_user(UserName="made-user")["User"]["Arn"],
+            client.create_group(GroupName="made-group")["Group"]["Arn"]]
+    try:
+        for arn in arns:
+            answer = client.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"])
+            assert [result["EvalDecision"] for result in answer["EvaluationResults"]] == ["allowed"]
+    finally:
+        client.delete_user(UserName="made-user")
+        client.delete_group(GroupName="made-group")
