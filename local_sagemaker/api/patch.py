@@ -2,7 +2,8 @@
 
 `install()` replaces CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and adds StopTrainingJob on moto's
 `SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
-(log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py), and tells the engine after
+(log_filter.py), CloudWatch's GetMetricData for plain metric queries (metric_data.py), IAM's GetRole and
+SimulatePrincipalPolicy and STS's GetCallerIdentity (iam.py), and tells the engine after
 SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder). It is idempotent and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
@@ -20,9 +21,12 @@ from typing import Any
 
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
+from moto.iam.responses import IamResponse
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sts.responses import TokenResponse
 
+from local_sagemaker.api import iam
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.api.log_filter import filter_log_events
 from local_sagemaker.api.metric_data import get_metric_data, handles
@@ -55,6 +59,10 @@ def _original(cls: type, name: str) -> Callable[[Any], Any]:
 OTHERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
     (LogsResponse, "filter_log_events", _filter_log_events),
     (CloudWatchResponse, "get_metric_data", _get_metric_data),
+    # IAM and STS as the SageMaker Python SDK v3 asks them before it trains (iam.py); moto lacks the first
+    (IamResponse, "simulate_principal_policy", iam.simulate_principal_policy),
+    (IamResponse, "get_role", iam.get_role),
+    (TokenResponse, "get_caller_identity", iam.get_caller_identity),
 )
 #: SageMaker operations moto answers, after which the serving engine is told: (action, engine method).
 NOTIFIED = (("add_tags", "tags_changed"), ("delete_tags", "tags_changed"))

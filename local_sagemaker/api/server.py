@@ -45,7 +45,7 @@ from handlers.local_job_links import page_url
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from local_sagemaker.access import Gate, generate_credentials, loopback_host
-from local_sagemaker.api import patch
+from local_sagemaker.api import iam, patch
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.pages.job_page import JobPages
 
@@ -167,6 +167,7 @@ class _App:
         with self.lock:
             moto_api_backend.reset()
             self.engine.clear()
+            iam.seed()
 
 
 def _throttled(start_response: StartResponse) -> list[bytes]:
@@ -252,6 +253,8 @@ class LocalSageMaker:
         try:
             if self.reset:
                 app.reset()
+            else:
+                iam.seed()
             if self.data_dir is not None:
                 self._keep(self.data_dir, self._url)
             self.engine.client_env = self.client_env()

@@ -153,10 +153,10 @@ def _reader(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 
 @contextmanager
-def local_serve(folder: Path) -> Iterator[Served]:
-    """Runs `sagemaker-plugin local serve --port 0` (config: CONFIG) until the block ends."""
+def local_serve(folder: Path, config_text: str = CONFIG) -> Iterator[Served]:
+    """Runs `sagemaker-plugin local serve --port 0` (config: `config_text`) until the block ends."""
     config = folder / "config.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(config_text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # never the caller's own credentials
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     process = subprocess.Popen(
