@@ -17,13 +17,18 @@ from google.protobuf import json_format  # type: ignore[import-untyped, import-n
 from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.status import Phase
 from plugin.config import Config
+from plugin.connectors.core import execution_of, refuse_local_paths
 from plugin.jobs.resource import LogLink
 from plugin.jobs.resource import Resource as PluginResource
 from plugin.message import AlgorithmName
-from plugin.task import CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK, is_uri
+from plugin.task import CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK
 from plugin.tuning_message import HyperparameterTuningJob
 
 log = logging.getLogger(__name__)
+
+__all__ = ["METRICS_OUTPUT", "MODEL_OUTPUT", "TUNING_CONFIG_INPUT", "execution_of", "inputs_from_literals",
+           "outputs_literal_map", "refuse_local_paths", "task_from_template", "to_flyte_resource",
+           "tuning_outputs_literal_map"]
 
 
 
@@ -82,18 +87,6 @@ def _container_of(container: Any) -> dict[str, Any]:
     return out
 
 
-def execution_of(metadata: Any) -> dict[str, Any] | None:
-    """project, domain, name, node_id and retry_attempt of flytekit's TaskExecutionMetadata; None when absent."""
-    task_execution_id = getattr(metadata, "task_execution_id", None)
-    node = getattr(task_execution_id, "node_execution_id", None)
-    workflow = getattr(node, "execution_id", None)
-    project, domain, name = (getattr(workflow, key, "") or "" for key in ("project", "domain", "name"))
-    if not (project and domain and name):
-        return None
-    return {"project": project, "domain": domain, "name": name, "node_id": getattr(node, "node_id", "") or "n0",
-            "retry_attempt": int(getattr(task_execution_id, "retry_attempt", 0) or 0)}
-
-
 def inputs_from_literals(inputs: Any) -> dict[str, Any]:
     """Task-file inputs from a LiteralMap: channels' URIs, and static_hyperparameters as a dict."""
     literals: Mapping[str, Any] = getattr(inputs, "literals", None) or {}
@@ -114,15 +107,6 @@ def inputs_from_literals(inputs: Any) -> dict[str, Any]:
     if problems:
         raise InputError(problems)
     return out
-
-
-def refuse_local_paths(inputs: Mapping[str, Any]) -> None:
-    """InputError for each channel that names a path of this machine: a served connector uploads none of its files."""
-    problems = [Problem(join_path("inputs", name), f"{short_repr(value)} is a path on the connector's machine: "
-                        "the connector service reads no local file; give an S3 URI")
-                for name, value in inputs.items() if isinstance(value, str) and not is_uri(value)]
-    if problems:
-        raise InputError(problems)
 
 
 def _unwrap(literal: Any) -> Any:

@@ -1,0 +1,92 @@
+"""The plugins every served connector uses (flytekit's and Flyte 2's), and what keeps a config from serving.
+
+Generation-neutral: imports neither flytekit nor flyte.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from handlers.errors import Problem
+from plugin.config import CONFIG_ENV, Config
+from plugin.jobs.training_job import TrainingJobPlugin
+from plugin.registry import registry
+from plugin.task import TASK_TYPES, TUNING_TASK
+
+SERVED_TASK_TYPES = (*TASK_TYPES, TUNING_TASK)
+
+
+class SharedPlugin:
+    """The plugins every registered connector uses unless given its own: set by `configure`, else built on first use.
+
+    Flyte shows the message of each phase: every secondary status with its StatusMessage, as `run` prints it. A
+    served connector starts no local SageMaker of its own (a local run starts the process's one first).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._training: TrainingJobPlugin | None = None
+        self._others: dict[str, TrainingJobPlugin] = {}
+        self.configured = False  # the caller chose the config: the service checks do not apply
+
+    def configure(self, config: Config | None = None,
+                  plugin: TrainingJobPlugin | None = None) -> TrainingJobPlugin | None:
+        with self._lock:
+            self._training = plugin if plugin is not None else (new_plugin(config) if config is not None else None)
+            self._others.clear()
+            self.configured = self._training is not None
+            return self._training
+
+    def training(self) -> TrainingJobPlugin:
+        with self._lock:
+            if self._training is None:
+                self._training = new_plugin()
+            return self._training
+
+    def for_task(self, task_type: str) -> TrainingJobPlugin:
+        """The registry's plugin for `task_type`, on the training plugin's config (rebuilt when `configure` changes
+        it)."""
+        shared = self.training()
+        if task_type in TrainingJobPlugin.task_types:
+            return shared
+        with self._lock:
+            known: TrainingJobPlugin | None = self._others.get(task_type)
+            if known is None or known.config is not shared.config:
+                known = self._others[task_type] = registry.get(task_type, shared.config, status_messages=True,
+                                                               embedded=False)
+            return known
+
+
+SHARED = SharedPlugin()
+
+
+def configure(config: Config | None = None, *, plugin: TrainingJobPlugin | None = None) -> TrainingJobPlugin | None:
+    """Set the TrainingJobPlugin the registered connectors use (from `config`, or `plugin` itself).
+
+    With neither, forget it: the next call builds one from load_config() (`$SAGEMAKER_PLUGIN_CONFIG`, else
+    ./config.yaml, else the defaults). Returns the plugin now in use (None until first use when reset).
+    """
+    return SHARED.configure(config, plugin)
+
+
+def new_plugin(config: Config | None = None) -> TrainingJobPlugin:
+    plugin: TrainingJobPlugin = registry.get(TASK_TYPES[0], config, status_messages=True, embedded=False)
+    return plugin
+
+
+def service_problems(config: Config) -> list[Problem]:
+    """What keeps `config` from serving Flyte's CreateTasks: checked at the service's start, not at its first task.
+
+    The built-in default backend is `local`: a service whose operator forgot the config must not train jobs inside
+    its own pod, so the local backend serves only when the config says so.
+    """
+    if config.backend == "local" and "backend" not in config.explicit_keys:
+        where = (f"no config was found (${CONFIG_ENV} is not set and there is no ./config.yaml)"
+                 if config.source == Config().source else f"{config.source} does not set it")
+        return [Problem("backend", f"must be set for the connector service: {where}; write `backend: aws` with "
+                        f"region and role_arn (or `backend: local` to serve a local SageMaker on purpose), and point "
+                        f"${CONFIG_ENV} at the file")]
+    if config.backend == "aws" and not config.role_arn:
+        return [Problem("role_arn", f"is required with the aws backend in {config.source}: the IAM role SageMaker "
+                        "assumes for every job (Flyte's tasks do not name one)")]
+    return []
