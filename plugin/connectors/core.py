@@ -20,10 +20,15 @@ from plugin.connectors.meta import UNREADABLE_META, UNTRUSTED_META, JobMeta
 from plugin.connectors.shared import SERVED_TASK_TYPES, SHARED, service_problems
 from plugin.jobs.resource import Resource
 from plugin.jobs.training_job import TrainingJobPlugin
+from plugin.message import AlgorithmName
 from plugin.meta import ResourceMeta
-from plugin.task import is_uri
+from plugin.task import CUSTOM_TASK, TUNING_TASK, is_uri
+from plugin.tuning_message import HyperparameterTuningJob
 
 log = logging.getLogger(__name__)
+
+#: the input of a tuning task that carries its HyperparameterTuningJobConfig (both generations' task classes)
+TUNING_CONFIG_INPUT = "hyperparameter_tuning_job_config"
 
 TaskReader = Callable[[Config], dict[str, Any]]
 
@@ -133,3 +138,37 @@ def execution_of(metadata: Any) -> dict[str, Any] | None:
         return None
     return {"project": project, "domain": domain, "name": name, "node_id": getattr(node, "node_id", "") or "n0",
             "retry_attempt": int(getattr(task_execution_id, "retry_attempt", 0) or 0)}
+
+
+def task_file(task_type: str, custom: Mapping[str, Any], inputs: dict[str, Any], container: dict[str, Any] | None,
+              execution: dict[str, Any] | None, output_prefix: str | None, config: Config | None) -> dict[str, Any]:
+    """The task, in task-file form, from a TaskTemplate's parts (either generation's, already read).
+
+    custom is the TrainingJob (tuning: the HyperparameterTuningJob) in proto3 JSON; `inputs` the channels' URIs and
+    static_hyperparameters (tuning: and its config); the container (image, command, args, env) counts for custom
+    training. `output_prefix` (Flyte's) is used for the model only with the aws backend when config names no
+    output_prefix and it is an S3 URI.
+    """
+    task: dict[str, Any] = {"task_type": task_type, "training_job": dict(custom), "inputs": inputs}
+    custom_trials = False
+    if task_type == TUNING_TASK:  # custom is the HyperparameterTuningJob; the config an input
+        task["hyperparameter_tuning_job"] = task.pop("training_job")
+        task["tuning_config"] = task["inputs"].pop(TUNING_CONFIG_INPUT, None)
+        tuning_job, _ = HyperparameterTuningJob.read(task["hyperparameter_tuning_job"], ignore_unknown=True)
+        custom_trials = tuning_job.training_job.algorithm_specification.algorithm_name == AlgorithmName.CUSTOM
+    if (task_type == CUSTOM_TASK or custom_trials) and container is not None:
+        task["container"] = container
+    if execution is not None:
+        task["execution"] = execution
+    if (config is not None and config.backend == "aws" and not config.output_prefix and output_prefix
+            and output_prefix.startswith("s3://")):
+        task["output_prefix"] = output_prefix
+    return task
+
+
+def whole(value: Any) -> Any:
+    """A whole float as an int: a protobuf Struct keeps every number as a double (20 arrives as 20.0), which an
+    algorithm parsing an integer hyperparameter refuses."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value

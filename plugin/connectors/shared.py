@@ -5,10 +5,14 @@ Generation-neutral: imports neither flytekit nor flyte.
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from handlers.errors import Problem
-from plugin.config import CONFIG_ENV, Config
+from handlers.errors import AwsError, InputError, Problem
+from plugin.config import CONFIG_ENV, Config, load_config
+from plugin.connectors import loopback
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.registry import registry
 from plugin.task import TASK_TYPES, TUNING_TASK
@@ -90,3 +94,31 @@ def service_problems(config: Config) -> list[Problem]:
         return [Problem("role_arn", f"is required with the aws backend in {config.source}: the IAM role SageMaker "
                         "assumes for every job (Flyte's tasks do not name one)")]
     return []
+
+
+def start_checked_service(patch_service: Callable[[], Any]) -> None:
+    """A connector service's start (either generation's): load and check the config, keep a local backend's service
+    to loopback, make the connectors use its plugin, `patch_service` (the generation's own fixes of its server), say
+    what is served; or exit with code 2 saying why."""
+    try:
+        config = load_config()
+        problems = service_problems(config)
+        if problems:
+            raise InputError(problems)
+        plugin = new_plugin(config)
+        endpoint = config.endpoint_url() or "none set (local.endpoint_url)"
+        if config.backend == "aws":
+            endpoint = str(plugin.client().sagemaker.meta.endpoint_url)
+        if config.backend == "local":  # it runs any command a CreateTask names: only this machine may call it
+            loopback.listen_on_loopback()
+    except (InputError, AwsError) as error:
+        print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    configure(plugin=plugin)
+    patch_service()
+    print(f"sagemaker-plugin connector: backend {config.backend}, region {config.region}, SageMaker endpoint "
+          f"{endpoint}, config {config.source}", file=sys.stderr, flush=True)
+    if config.backend == "local":
+        print(f"sagemaker-plugin connector: listening on {loopback.LOOPBACK} only (its gRPC and metrics ports): "
+              "with the local backend it runs the training command of every task it is given on this machine",
+              file=sys.stderr, flush=True)

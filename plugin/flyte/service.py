@@ -6,9 +6,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from handlers.errors import AwsError, InputError
-from plugin.config import load_config
-from plugin.connectors.shared import SERVED_TASK_TYPES, SHARED, SharedPlugin, configure, new_plugin, service_problems
+from plugin.connectors.shared import (
+    SERVED_TASK_TYPES,
+    SHARED,
+    SharedPlugin,
+    configure,
+    new_plugin,
+    service_problems,
+    start_checked_service,
+)
 from plugin.flyte import observe, serve
 
 __all__ = ["SERVED_TASK_TYPES", "SHARED", "SharedPlugin", "configure", "new_plugin", "service_problems", "serving",
@@ -37,26 +43,10 @@ def serving(argv: Sequence[str] | None = None) -> bool:
 
 def start_service() -> None:
     """The connector service's start: load and check the config, say what is served, or exit with code 2."""
-    try:
-        config = load_config()
-        problems = service_problems(config)
-        if problems:
-            raise InputError(problems)
-        plugin = new_plugin(config)
-        endpoint = config.endpoint_url() or "none set (local.endpoint_url)"
-        if config.backend == "aws":
-            endpoint = str(plugin.client().sagemaker.meta.endpoint_url)
-        if config.backend == "local":  # it runs any command a CreateTask names: only this machine may call it
-            serve.listen_on_loopback()
-    except (InputError, AwsError) as error:
-        print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
-    configure(plugin=plugin)
+    start_checked_service(patch_service)
+
+
+def patch_service() -> None:
+    """flytekit's service made to pass GetTaskLogs/GetTaskMetrics' fields and to refuse unreadable CreateTasks."""
     observe.serve_requests()
     serve.guard_creates(SERVED_TASK_TYPES)
-    print(f"sagemaker-plugin connector: backend {config.backend}, region {config.region}, SageMaker endpoint "
-          f"{endpoint}, config {config.source}", file=sys.stderr, flush=True)
-    if config.backend == "local":
-        print(f"sagemaker-plugin connector: listening on {serve.LOOPBACK} only (its gRPC and metrics ports): "
-              "with the local backend it runs the training command of every task it is given on this machine",
-              file=sys.stderr, flush=True)
