@@ -14,6 +14,7 @@ from typing import Any
 
 from handlers.client import SageMakerClient
 from handlers.errors import InputError, Problem, join_path, short_repr
+from handlers.polling import poll_until
 from plugin.config import Config
 from plugin.connectors import trust
 from plugin.connectors.meta import UNREADABLE_META, UNTRUSTED_META, JobMeta
@@ -103,6 +104,21 @@ class ConnectorCore:
         """The client and job name to read the job's logs and metrics with; InputError as `job_of`."""
         job = self.job_of(meta)
         return self.plugin.client(job.region, job.endpoint_url), job.job_name
+
+    def running(self, meta: JobMeta) -> bool:
+        """Whether the meta's job is there to stop: it has a job that SageMaker (asked now) does not see ended."""
+        if meta.job is None:
+            return False
+        job = self.job_of(meta)  # InputError when this connector would not follow it
+        return not self.plugin.get_with_description(job, fresh=True)[0].phase.is_terminal
+
+    def stop_and_wait(self, meta: JobMeta, timeout: float) -> Resource:
+        """A local run's Ctrl-C: delete, then the job as SageMaker describes it every half second until it has ended
+        or `timeout` seconds have passed (the last answer)."""
+        self.delete(meta)
+        job = self.job_of(meta)
+        return poll_until(lambda: self.plugin.get_with_description(job, fresh=True)[0],
+                          lambda resource: resource.phase.is_terminal, 0.5, timeout)
 
     def delete(self, meta: JobMeta) -> None:
         """Stop the job, when the meta names one this connector may follow (idempotent)."""

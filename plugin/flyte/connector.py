@@ -30,6 +30,7 @@ from plugin.connectors.meta import MAX_META_BYTES, UNREADABLE_META, UNTRUSTED_ME
 from plugin.flyte import observe
 from plugin.flyte.literals import task_from_template, to_flyte_resource
 from plugin.flyte.service import SERVED_TASK_TYPES, serving
+from plugin.jobs.resource import Resource as PluginResource
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.task import BUILTIN_TASK
 
@@ -100,6 +101,14 @@ class SageMakerTrainingConnector(AsyncConnectorBase):  # type: ignore[misc]
         """The job's metric series per host (`queries` names some; none = all), over [start_time, end_time)."""
         client, job_name = self.core.client_of(resource_meta)
         return observe.metrics_response(client, job_name, queries, start_time, end_time, step)
+
+    def running(self, resource_meta: SageMakerJobMeta) -> bool:
+        """Whether the meta's job is there to stop (plugin/connectors/core.py)."""
+        return self.core.running(resource_meta)
+
+    def stop_and_wait(self, resource_meta: SageMakerJobMeta, timeout: float) -> PluginResource:
+        """A local run's Ctrl-C: delete, then wait for the job to end (plugin/connectors/core.py)."""
+        return self.core.stop_and_wait(resource_meta, timeout)
 
     def delete(self, resource_meta: SageMakerJobMeta, **kwargs: Any) -> None:
         self.core.delete(resource_meta)

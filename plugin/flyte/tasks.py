@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
 from typing import Any
 
+from flyteidl.core.execution_pb2 import TaskExecution  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.core.base_task import PythonTask  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.core.interface import Interface  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.extend.backend.base_connector import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
     AsyncConnectorExecutorMixin,
     ConnectorRegistry,
 )
+from flytekit.extend.backend.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    is_terminal_phase,
+    mirror_async_methods,
+)
 from flytekit.models import task as task_models  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.types.directory import FlyteDirectory  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.types.file import FlyteFile  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from handlers.errors import InputError, Problem
+from handlers.errors import AwsError, InputError, Problem
 from plugin import embedded
 from plugin.connectors import declare
-from plugin.flyte.connector import SageMakerTrainingConnector
+from plugin.flyte.connector import SageMakerJobMeta, SageMakerTrainingConnector
 from plugin.flyte.literals import METRICS_OUTPUT, MODEL_OUTPUT, TUNING_CONFIG_INPUT
+from plugin.jobs.progress_lines import ProgressLines, job_label
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK
 from plugin.tuning_message import HyperparameterTuningJob
 
 log = logging.getLogger(__name__)
 
-
+POLL_SECONDS = 1.0  # a local run's look at its job, as flytekit's
+STOP_WAIT_SECONDS = 300.0  # how long a Ctrl-C waits for the job to stop (a second Ctrl-C waits no longer)
 
 OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, METRICS_OUTPUT: dict[str, float]}
 
@@ -47,7 +57,66 @@ def _check_inputs(inputs: Mapping[str, Any], task_class: str, *, builtin: bool =
     return declare.check_inputs(inputs, task_class, _is_data_type, "FlyteFile, FlyteDirectory", builtin=builtin)
 
 
-class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+class _LocalRun(AsyncConnectorExecutorMixin):  # type: ignore[misc]
+    """A local run of a SageMaker task: the connector in this process, its progress as lines that stay
+    (plugin/jobs/progress_lines.py) instead of flytekit's live line, and a Ctrl-C that says the job was stopped."""
+
+    def execute(self, **kwargs: Any) -> Any:
+        """On this process's own local SageMaker when config's local backend names none (started once, stopped at
+        exit)."""
+        connector = ConnectorRegistry.get_connector(self.task_type)
+        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
+        if config is not None and config.backend == "local" and not config.endpoint_url():
+            embedded.process_endpoint(config)
+        return super().execute(**kwargs)
+
+    async def _get(self, resource_meta: SageMakerJobMeta) -> Any:
+        """Follow the job to its end, printing a line per change of phase, message or link."""
+        lines = ProgressLines(self._label(resource_meta))
+        while True:
+            resource = await mirror_async_methods(self._connector.get, resource_meta=resource_meta)
+            lines.show(TaskExecution.Phase.Name(resource.phase), resource.message,
+                       [(link.name, link.uri) for link in resource.log_links or ()])
+            if is_terminal_phase(resource.phase):
+                return resource
+            await asyncio.sleep(POLL_SECONDS)
+
+    def connector_signal_handler(self, resource_meta: SageMakerJobMeta, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C (flytekit's SIGINT handler calls this, then exits 1): stop the job if it still runs and wait,
+        bounded, until it has stopped, saying so; a second Ctrl-C stops the waiting."""
+        connector = self._connector
+        if resource_meta.job is None or not isinstance(connector, SageMakerTrainingConnector):
+            return
+        lines = ProgressLines(self._label(resource_meta))
+        previous = signal.signal(signal.SIGINT, _give_up_waiting(lines))
+        try:
+            if not connector.running(resource_meta):  # e.g. an earlier task's job: flytekit keeps every handler
+                return
+            lines.stopping()
+            resource = connector.stop_and_wait(resource_meta, STOP_WAIT_SECONDS)
+            lines.show(resource.phase.name, resource.message)
+            lines.stopped(confirmed=resource.phase.is_terminal)
+        except (InputError, AwsError) as error:
+            lines.failed_to_stop(str(error))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _label(self, resource_meta: SageMakerJobMeta) -> str:
+        connector = self._connector
+        if resource_meta.job is None or not isinstance(connector, SageMakerTrainingConnector):
+            return f"task {self.name}"
+        return job_label(connector.plugin.kind.noun, resource_meta.job.job_name)
+
+
+def _give_up_waiting(lines: ProgressLines) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        lines.stopped(confirmed=False)
+        raise SystemExit(1)
+
+    return handler
+
+
+class _SageMakerTrainingTask(_LocalRun, PythonTask):  # type: ignore[misc]
     """A task whose TaskTemplate custom is the TrainingJob in proto3 JSON; outputs model and metrics."""
 
     _TASK_TYPE = BUILTIN_TASK
@@ -63,15 +132,6 @@ class _SageMakerTrainingTask(AsyncConnectorExecutorMixin, PythonTask):  # type: 
 
     def get_custom(self, settings: Any) -> dict[str, Any]:
         return self._training_job.to_proto3_json()
-
-    def execute(self, **kwargs: Any) -> Any:
-        """A local run: the connector in this process, on this process's own local SageMaker when config's local
-        backend names none (started once, stopped at exit)."""
-        connector = ConnectorRegistry.get_connector(self.task_type)
-        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
-        if config is not None and config.backend == "local" and not config.endpoint_url():
-            embedded.process_endpoint(config)
-        return super().execute(**kwargs)
 
 
 class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
@@ -119,7 +179,7 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
                                      env={**self.environment, **self._env}, config={})
 
 
-class SageMakerHyperparameterTuningTask(AsyncConnectorExecutorMixin, PythonTask):  # type: ignore[misc]
+class SageMakerHyperparameterTuningTask(_LocalRun, PythonTask):  # type: ignore[misc]
     """A hyperparameter tuning job over a training task: task type `sagemaker_hyperparameter_tuning_job_task`.
 
     Its trials are `training_task` (a SageMakerBuiltinAlgorithmTask or SageMakerCustomTrainingTask: its TrainingJob,
@@ -155,11 +215,3 @@ class SageMakerHyperparameterTuningTask(AsyncConnectorExecutorMixin, PythonTask)
         if isinstance(self._training_task, SageMakerCustomTrainingTask):
             return self._training_task.get_container(settings)
         return super().get_container(settings)
-
-    def execute(self, **kwargs: Any) -> Any:
-        """A local run, as a training task's (the connector in this process)."""
-        connector = ConnectorRegistry.get_connector(self.task_type)
-        config = connector.plugin.config if isinstance(connector, SageMakerTrainingConnector) else None
-        if config is not None and config.backend == "local" and not config.endpoint_url():
-            embedded.process_endpoint(config)
-        return super().execute(**kwargs)

@@ -2,7 +2,7 @@
 
 flytekit's local executor calls the connector's delete from its SIGINT handler; the example workflow runs in its own
 process against a local SageMaker (a 5 s job) whose clock the test holds from the moment it sees the job training
-until the interrupted run has ended: the job is still training when the stop comes, however loaded the machine.
+until the stop has reached SageMaker: the job is still training when the stop comes, however loaded the machine.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
 
         name = str(wait_for(running_job, 60, "the workflow's training job never reached Training"))
         run.send_signal(signal.SIGINT)
+        # the run waits for its job to stop: the clock runs again once the stop has reached SageMaker
+        wait_for(lambda: aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] != "InProgress",
+                 60, "the interrupted run never stopped its job")
+        server_clock.run()
         _, stderr = run.communicate(timeout=60)
     finally:
         server_clock.run()
