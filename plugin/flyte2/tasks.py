@@ -2,16 +2,17 @@
 
 In a cluster Flyte sends them to the connector service; a local run (`flyte.run`, mode local) calls the connector in
 this process (`execute`), on this process's own local SageMaker when config's local backend names none, follows the
-job once a second printing each new phase and message on a line of its own, and stops the job when the run is
-interrupted (Ctrl-C) before saying so.
+job once a second printing each new phase, message and link on a line of its own (plugin/jobs/progress_lines.py, as
+flytekit's local runs do), and stops the job when the run is interrupted (Ctrl-C), saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import inspect
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,13 +22,14 @@ from flyte.connectors import AsyncConnectorExecutorMixin  # type: ignore[import-
 from flyte.extend import TaskTemplate  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flyte.models import NativeInterface, SerializationContext  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from handlers.errors import InputError, Problem
+from handlers.errors import AwsError, InputError, Problem
 from handlers.status import Phase
 from plugin import embedded
 from plugin.connectors import declare
 from plugin.connectors.core import TUNING_CONFIG_INPUT
 from plugin.connectors.meta import JobMeta
 from plugin.flyte2.connector import COMMAND_KEY, METRICS_OUTPUT, MODEL_OUTPUT, SageMakerConnector, resource_outputs
+from plugin.jobs.progress_lines import ProgressLines, job_label
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK
 from plugin.tuning_message import HyperparameterTuningJob
@@ -36,6 +38,8 @@ OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: flyte.io.File, METRICS_OUTPUT: dict[str
 DEFAULT_INPUTS: dict[str, Any] = {"train": flyte.io.Dir, "validation": flyte.io.Dir, HYPERPARAMETERS_INPUT: dict}
 #: seconds between two looks at a job of a local run (the plugin's tracker answers from one sweep for all jobs)
 POLL_SECONDS = 1.0
+#: how long an interrupted run waits for its job to stop
+STOP_WAIT_SECONDS = 60.0
 
 
 def _is_data_type(kind: Any) -> bool:
@@ -72,33 +76,32 @@ class _SageMakerTask(AsyncConnectorExecutorMixin, TaskTemplate):  # type: ignore
         if config.backend == "local" and not config.endpoint_url():
             await asyncio.to_thread(embedded.process_endpoint, config)
         meta = await connector.create(task_template=_local_template(self), output_prefix="", inputs=kwargs)
+        lines = ProgressLines(job_label(connector.core.plugin.kind.noun, meta.job.job_name) if meta.job is not None
+                              else f"task {self.name}")
+        # flyte.run runs this coroutine on a loop of its own thread: a Ctrl-C raises KeyboardInterrupt in the main
+        # thread, which ends the process without cancelling it. The job is stopped on the way out (atexit runs
+        # before the local SageMaker this process started is stopped: it registered first).
+        stop_at_exit = functools.partial(_stop, connector, meta, lines)
+        atexit.register(stop_at_exit)
         try:
-            return await _follow(self.name, connector, meta)
+            return await _follow(self.name, connector, meta, lines)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            if meta.job is not None:  # interrupted (Ctrl-C): the job must not train on for nobody
-                connector.core.delete(meta)
-                print(f"{self.name}: stopped training job {meta.job.job_name} (interrupted)", file=sys.stderr,
-                      flush=True)
+            if meta.job is not None:  # interrupted: the job must not train on for nobody
+                await asyncio.shield(asyncio.to_thread(_stop, connector, meta, lines))
             raise
+        finally:
+            atexit.unregister(stop_at_exit)
 
 
-async def _follow(name: str, connector: SageMakerConnector, meta: JobMeta) -> tuple[Any, ...]:
-    """Look at the job every POLL_SECONDS until it ends, printing each new phase and message; its outputs."""
-    shown: tuple[Any, ...] = ()
-    links_shown: set[str] = set()
+async def _follow(name: str, connector: SageMakerConnector, meta: JobMeta, lines: ProgressLines) -> tuple[Any, ...]:
+    """Look at the job every POLL_SECONDS until it ends, printing a line per change of phase, message or link; its
+    outputs."""
     while True:
         followed = await asyncio.to_thread(connector.core.get, meta)
         if isinstance(followed, str):
             raise RuntimeError(f"SageMaker task {name} failed: {followed}")
         resource, job = followed
-        if (resource.phase, resource.message) != shown:
-            shown = (resource.phase, resource.message)
-            print(f"{name}: {job.job_name} {resource.phase.name}" + (f": {resource.message}" if resource.message
-                                                                     else ""), file=sys.stderr, flush=True)
-        for link in resource.log_links:
-            if link.uri not in links_shown:
-                links_shown.add(link.uri)
-                print(f"{name}: {link.name}: {link.uri}", file=sys.stderr, flush=True)
+        lines.show(resource.phase.name, resource.message, [(link.name, link.uri) for link in resource.log_links])
         if resource.phase.is_terminal:
             break
         await asyncio.sleep(POLL_SECONDS)
@@ -106,6 +109,21 @@ async def _follow(name: str, connector: SageMakerConnector, meta: JobMeta) -> tu
         raise RuntimeError(f"SageMaker task {name} ({job.job_name}) {resource.phase.name}: {resource.message}")
     model, metrics = resource_outputs(resource)
     return flyte.io.File(path=model), metrics
+
+
+def _stop(connector: SageMakerConnector, meta: JobMeta, lines: ProgressLines) -> None:
+    """An interrupted run (Ctrl-C): stop the job if it still runs and wait, bounded, until it has, saying so."""
+    if meta.job is None:
+        return
+    try:
+        if not connector.core.running(meta):
+            return
+        lines.stopping()
+        resource = connector.core.stop_and_wait(meta, STOP_WAIT_SECONDS)
+        lines.show(resource.phase.name, resource.message)
+        lines.stopped(confirmed=resource.phase.is_terminal)
+    except (InputError, AwsError) as error:
+        lines.failed_to_stop(str(error))
 
 
 def _local_template(task: _SageMakerTask) -> Any:
