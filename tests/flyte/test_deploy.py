@@ -35,8 +35,9 @@ def dockerfile() -> list[tuple[str, str]]:
     return deploy_checks.dockerfile(ROOT / "Dockerfile")
 
 
-def manifests() -> dict[str, dict[str, Any]]:
-    docs = [doc for path in sorted((ROOT / "deploy").glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+def manifests(folder: str = "deploy") -> dict[str, dict[str, Any]]:
+    """The manifests of `folder` by kind (deploy/: flytekit's connector; deploy/flyte2/: Flyte 2's)."""
+    docs = [doc for path in sorted((ROOT / folder).glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
     kinds = {doc["kind"]: doc for doc in docs}
     assert len(kinds) == len(docs), "one manifest of each kind"
     return kinds
@@ -193,8 +194,9 @@ def test_the_linter_refuses_a_bad_dockerfile(tmp_path: Path) -> None:
 # --- who may call the connector -----------------------------------------------------------------------------------
 
 
-def test_the_network_policy_admits_only_propeller_to_the_grpc_port_the_service_exposes() -> None:
-    kinds = manifests()
+@pytest.mark.parametrize("folder", ["deploy", "deploy/flyte2"])
+def test_the_network_policy_admits_only_propeller_to_the_grpc_port_the_service_exposes(folder: str) -> None:
+    kinds = manifests(folder)
     policy, service = kinds["NetworkPolicy"]["spec"], kinds["Service"]["spec"]
     pod = kinds["Deployment"]["spec"]["template"]
     (container,) = pod["spec"]["containers"]

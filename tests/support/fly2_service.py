@@ -15,7 +15,6 @@ from typing import Any
 
 import flyte
 import flyte.io
-import pytest
 from flyte._internal.runtime.convert import convert_from_native_to_inputs
 from flyte._internal.runtime.task_serde import get_proto_task
 from flyte.models import SerializationContext
