@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from handlers.client import SageMakerClient
-from handlers.errors import InputError
+from handlers.errors import AccessDenied, InputError, InvalidRequest, NotFound, ResourceLimit
 from handlers.log_cursor import decode_token, read_page
 from handlers.metric_series import JobMetrics, MetricReader, host_names
 
 ALLOWED_PERIODS = (1, 5, 10, 20, 30)
+MAX_STEP_SECONDS = 86400  # a day: a longer step leaves no curve of a training job to draw
+MAX_DETAILS = 2000  # characters of an error's details (a header: clients cap them at 8 KiB)
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,40 @@ def _result(messages: Messages, metrics: JobMetrics, name: str) -> Any:
 def _period(step_seconds: float) -> int:
     step = max(1, round(step_seconds))
     return next((p for p in ALLOWED_PERIODS if p >= step), 60 * -(-step // 60))
+
+
+def grpc_code(error: Exception) -> Any:
+    """The gRPC status for an error of a GetTaskLogs/GetTaskMetrics request: the caller's fault, or SageMaker's."""
+    import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    codes = grpc.StatusCode
+    for kind, code in ((InputError, codes.INVALID_ARGUMENT), (InvalidRequest, codes.INVALID_ARGUMENT),
+                       (NotFound, codes.NOT_FOUND), (AccessDenied, codes.PERMISSION_DENIED),
+                       (ResourceLimit, codes.RESOURCE_EXHAUSTED)):
+        if isinstance(error, kind):
+            return code
+    return codes.UNAVAILABLE
+
+
+def details(error: Exception) -> str:
+    """An error's message as gRPC details: bounded (they travel in a header, which clients cap at 8 KiB)."""
+    text = str(error)
+    return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 3] + "..."
+
+
+def to_datetime(value: Any, field: str = "time") -> datetime | None:
+    """A protobuf Timestamp as an aware datetime; None when unset; InputError naming `field` out of range."""
+    if value is None or (getattr(value, "seconds", 0) == 0 and getattr(value, "nanos", 0) == 0):
+        return None
+    try:
+        return datetime.fromtimestamp(value.seconds + value.nanos / 1e9, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InputError(f"{value.seconds} s after 1970 is not a time this connector can read", field) from None
+
+
+def step_seconds(value: Any) -> float:
+    """A protobuf Duration in seconds; InputError naming the step when negative or longer than a metric period."""
+    step = float(getattr(value, "seconds", 0)) + float(getattr(value, "nanos", 0)) / 1e9 if value else 0.0
+    if not 0 <= step <= MAX_STEP_SECONDS:
+        raise InputError(f"must be between 0 and {MAX_STEP_SECONDS} s, not {step:g} s", "step")
+    return step

@@ -14,24 +14,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flyteidl.admin import agent_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flyteidl.core import metrics_pb2  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from handlers.client import SageMakerClient
-from handlers.errors import AccessDenied, AwsError, InputError, InvalidRequest, NotFound, ResourceLimit
+from handlers.errors import AwsError, InputError
 from plugin.connectors import observe as shared
-from plugin.connectors.observe import Messages, check_token
+from plugin.connectors.observe import (
+    MAX_DETAILS,
+    MAX_STEP_SECONDS,
+    Messages,
+    check_token,
+    details,
+    grpc_code,
+    step_seconds,
+    to_datetime,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FLYTEKIT_MESSAGES", "check_token", "details", "grpc_code", "log_responses", "metrics_response",
-           "serve_requests", "step_seconds", "to_datetime"]
+__all__ = ["FLYTEKIT_MESSAGES", "MAX_DETAILS", "MAX_STEP_SECONDS", "check_token", "details", "grpc_code",
+           "log_responses", "metrics_response", "serve_requests", "step_seconds", "to_datetime"]
 
-MAX_STEP_SECONDS = 86400  # a day: a longer step leaves no curve of a training job to draw
-MAX_DETAILS = 2000  # characters of an error's details (a header: clients cap them at 8 KiB)
 
 
 FLYTEKIT_MESSAGES = Messages(
@@ -50,43 +57,6 @@ def metrics_response(client: SageMakerClient, job_name: str, queries: Sequence[s
                      start: datetime | None = None, end: datetime | None = None, step_seconds: float = 0) -> Any:
     """GetTaskMetricsResponse: for each queried metric (all the job's when none), its series per host."""
     return shared.metrics_response(FLYTEKIT_MESSAGES, client, job_name, queries, start, end, step_seconds)
-
-
-def to_datetime(value: Any, field: str = "time") -> datetime | None:
-    """A protobuf Timestamp as an aware datetime; None when unset; InputError naming `field` out of range."""
-    if value is None or (getattr(value, "seconds", 0) == 0 and getattr(value, "nanos", 0) == 0):
-        return None
-    try:
-        return datetime.fromtimestamp(value.seconds + value.nanos / 1e9, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise InputError(f"{value.seconds} s after 1970 is not a time this connector can read", field) from None
-
-
-def step_seconds(value: Any) -> float:
-    """A protobuf Duration in seconds; InputError naming the step when negative or longer than a metric period."""
-    step = float(getattr(value, "seconds", 0)) + float(getattr(value, "nanos", 0)) / 1e9 if value else 0.0
-    if not 0 <= step <= MAX_STEP_SECONDS:
-        raise InputError(f"must be between 0 and {MAX_STEP_SECONDS} s, not {step:g} s", "step")
-    return step
-
-
-def grpc_code(error: Exception) -> Any:
-    """The gRPC status for an error of a GetTaskLogs/GetTaskMetrics request: the caller's fault, or SageMaker's."""
-    import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    codes = grpc.StatusCode
-    for kind, code in ((InputError, codes.INVALID_ARGUMENT), (InvalidRequest, codes.INVALID_ARGUMENT),
-                       (NotFound, codes.NOT_FOUND), (AccessDenied, codes.PERMISSION_DENIED),
-                       (ResourceLimit, codes.RESOURCE_EXHAUSTED)):
-        if isinstance(error, kind):
-            return code
-    return codes.UNAVAILABLE
-
-
-def details(error: Exception) -> str:
-    """An error's message as gRPC details: bounded (they travel in a header, which clients cap at 8 KiB)."""
-    text = str(error)
-    return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 3] + "..."
 
 
 def serve_requests() -> None:

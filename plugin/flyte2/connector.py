@@ -238,4 +238,6 @@ def register() -> None:
 
 register()
 if serving():
-    start_checked_service(lambda: None)
+    from plugin.flyte2.serve import patch_service
+
+    start_checked_service(patch_service)

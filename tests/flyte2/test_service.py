@@ -173,3 +173,36 @@ def test_pyproject_declares_the_entry_point_flyte_2_loads() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["flyte.connectors"] == {"sagemaker_plugin": f"{fly2_service.MODULE}:"
                                                                                "SageMakerConnector"}
+
+
+def test_inputs_the_server_cannot_read_are_invalid_argument_never_internal(stub: Any, data: dict[str, str]) -> None:
+    request = fly2_service.create_request(train, data, "servetwo5")
+    for named in request.inputs.literals:
+        if named.name == "static_hyperparameters":
+            named.value.scalar.binary.value = b"\xc1"  # a byte msgpack never uses
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CreateTask(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+    assert raised.value.details().startswith("inputs: cannot be read")
+
+
+def test_logs_and_metrics_of_a_job_and_clean_codes_for_a_foreign_meta(stub: Any, data: dict[str, str]) -> None:
+    created = stub.CreateTask(fly2_service.create_request(train, data, "servetwo6"))
+    assert get_until_terminal(stub, created.resource_meta).phase == TaskExecution.SUCCEEDED
+    header, body = list(stub.GetTaskLogs(connector_pb2.GetTaskLogsRequest(
+        task_category=CATEGORY, resource_meta=created.resource_meta, lines=1000)))
+    assert header.header.token and body.body.results
+    assert all(line.startswith("[algo-1] ") for line in body.body.results)
+    metrics = stub.GetTaskMetrics(connector_pb2.GetTaskMetricsRequest(
+        task_category=CATEGORY, resource_meta=created.resource_meta, queries=["validation:rmse"]))
+    assert [result.metric for result in metrics.results] == ["validation:rmse"]
+    foreign = json.loads(created.resource_meta)
+    foreign["job"]["endpoint_url"] = "http://attacker.example:8080"
+    for call, request in ((lambda r: list(stub.GetTaskLogs(r)), connector_pb2.GetTaskLogsRequest(
+            task_category=CATEGORY, resource_meta=json.dumps(foreign).encode())),
+                          (stub.GetTaskMetrics, connector_pb2.GetTaskMetricsRequest(
+                              task_category=CATEGORY, resource_meta=json.dumps(foreign).encode()))):
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+        assert UNTRUSTED_META in raised.value.details()
