@@ -78,15 +78,17 @@ class ConnectorCore:
         log.info("created SageMaker training job %s in %s", meta.job_name, meta.region)
         return JobMeta(job=meta)
 
-    def get(self, meta: JobMeta) -> tuple[Resource, ResourceMeta] | str:
-        """The job's Resource and its (trusted) meta, or why the task failed."""
+    def get(self, meta: JobMeta, *, fresh: bool = False) -> tuple[Resource, ResourceMeta] | str:
+        """The job's Resource and its (trusted) meta, or why the task failed. From the process's status tracker (one
+        sweep for all jobs: what a service following many jobs needs), or asked of SageMaker when `fresh` (a local
+        run following its own job closely, as `sagemaker-plugin run` does)."""
         if meta.job is None:
             return meta.error
         try:
             job = self.job_of(meta)
         except InputError as error:
             return str(error)
-        return self.plugin.get(job), job
+        return self.plugin.get_with_description(job, fresh=fresh, following=True)[0], job
 
     def job_of(self, meta: JobMeta) -> ResourceMeta:
         """The meta's job, to be followed at this connector's own endpoint and region; InputError (the field named)

@@ -2,8 +2,9 @@
 
 In a cluster Flyte sends them to the connector service; a local run (`flyte.run`, mode local) calls the connector in
 this process (`execute`), on this process's own local SageMaker when config's local backend names none, follows the
-job once a second printing each new phase, message and link on a line of its own (plugin/jobs/progress_lines.py, as
-flytekit's local runs do), and stops the job when the run is interrupted (Ctrl-C), saying so.
+job as `sagemaker-plugin run` does (every second on a local SageMaker), printing each new phase, message and link on
+a line of its own (plugin/jobs/progress_lines.py, as flytekit's local runs do), and stops the job when the run is
+interrupted (Ctrl-C), saying so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from flyte.models import NativeInterface, SerializationContext  # type: ignore[i
 from handlers.errors import AwsError, InputError, Problem
 from handlers.status import Phase
 from plugin import embedded
+from plugin.config import Config
 from plugin.connectors import declare
 from plugin.connectors.core import TUNING_CONFIG_INPUT
 from plugin.connectors.meta import JobMeta
@@ -36,8 +38,9 @@ from plugin.tuning_message import HyperparameterTuningJob
 
 OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: flyte.io.File, METRICS_OUTPUT: dict[str, float]}
 DEFAULT_INPUTS: dict[str, Any] = {"train": flyte.io.Dir, "validation": flyte.io.Dir, HYPERPARAMETERS_INPUT: dict}
-#: seconds between two looks at a job of a local run (the plugin's tracker answers from one sweep for all jobs)
-POLL_SECONDS = 1.0
+#: seconds between two looks at a job of a local run on the aws backend (as `sagemaker-plugin run`; a local SageMaker's
+#: jobs are looked at every second, sooner when its clock runs faster)
+POLL_SECONDS = 5.0
 #: how long an interrupted run waits for its job to stop
 STOP_WAIT_SECONDS = 60.0
 
@@ -94,21 +97,25 @@ class _SageMakerTask(AsyncConnectorExecutorMixin, TaskTemplate):  # type: ignore
 
 
 async def _follow(name: str, connector: SageMakerConnector, meta: JobMeta, lines: ProgressLines) -> tuple[Any, ...]:
-    """Look at the job every POLL_SECONDS until it ends, printing a line per change of phase, message or link; its
-    outputs."""
+    """Look at the job (asking SageMaker itself, as `sagemaker-plugin run` does) until it ends, printing a line per
+    change of phase, message or link; its outputs."""
     while True:
-        followed = await asyncio.to_thread(connector.core.get, meta)
+        followed = await asyncio.to_thread(functools.partial(connector.core.get, meta, fresh=True))
         if isinstance(followed, str):
             raise RuntimeError(f"SageMaker task {name} failed: {followed}")
         resource, job = followed
         lines.show(resource.phase.name, resource.message, [(link.name, link.uri) for link in resource.log_links])
         if resource.phase.is_terminal:
             break
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(_poll_seconds(connector.core.plugin.config))
     if resource.phase != Phase.SUCCEEDED:
         raise RuntimeError(f"SageMaker task {name} ({job.job_name}) {resource.phase.name}: {resource.message}")
     model, metrics = resource_outputs(resource)
     return flyte.io.File(path=model), metrics
+
+
+def _poll_seconds(config: Config) -> float:
+    return max(0.1, min(1.0, 1.0 / config.local.time_scale)) if config.backend == "local" else POLL_SECONDS
 
 
 def _stop(connector: SageMakerConnector, meta: JobMeta, lines: ProgressLines) -> None:
