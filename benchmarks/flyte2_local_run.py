@@ -1,7 +1,7 @@
 """What a Flyte 2 user's local run of the XGBoost example costs over `sagemaker-plugin run` of the same task.
 
     python benchmarks/flyte2_local_run.py            # 3 rounds of each, alternating
-    python benchmarks/flyte2_local_run.py --rounds 1
+    python benchmarks/flyte2_local_run.py --quick    # 1 round (CI)
 
 The same training job (examples/xgboost.yaml's TrainingJob, data and hyperparameters: examples/flyte2_workflow.py's
 XGBoost step), each a fresh process from start to exit, as a user runs it, each on a data folder of its own:
@@ -63,7 +63,10 @@ def timed(command: list[str], cwd: Path, data: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one round of each")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 1
     cli = str(Path(sys.executable).with_name("sagemaker-plugin"))
     times: dict[str, list[float]] = {"cli": [], "flyte2": []}
     with tempfile.TemporaryDirectory(prefix="flyte2-bench-") as tmp:

@@ -49,6 +49,19 @@ def test_the_example_trains_xgboost_and_a_custom_script_and_decides(tmp_path: Pa
         assert re.search(rf"training job {image}-\S+: SUCCEEDED: Completed", done.stderr), done.stderr[-3000:]
 
 
+def test_the_tuning_step_returns_the_best_trials_model_and_objective(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(EXAMPLE), "--tune"], cwd=tmp_path, env=user_env(tmp_path),
+                          capture_output=True, text=True, timeout=600, preexec_fn=dies_with_test)
+    assert done.returncode == 0, done.stderr[-3000:]
+    decision = re.fullmatch(r"(deploy|retrain) the best trial: validation:rmse ([0-9.]+) \((s3://\S+/output/model"
+                            r"\.tar\.gz)\)\n", done.stdout.splitlines(keepends=True)[-1])
+    assert decision and 0 < float(decision[2]) < 1, done.stdout[-2000:]
+    best = re.search(r"tuning job \S+: SUCCEEDED: trials: 4 completed, 0 running, 0 failed, 0 stopped; best (\S+) "
+                     r"\(validation:rmse ([0-9.]+)\)", done.stderr)
+    assert best, done.stderr[-3000:]
+    assert best[1] in decision[3] and float(best[2]) == pytest.approx(float(decision[2]), abs=5e-5)
+
+
 SLEEPER = """
     import asyncio, sys
     sys.path.insert(0, {root!r})
