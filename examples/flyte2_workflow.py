@@ -24,8 +24,7 @@ from pathlib import Path
 import flyte
 import flyte.io
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing, too
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing, too
 
 from plugin.flyte2 import (
     SageMakerBuiltinAlgorithmTask,
@@ -33,6 +32,7 @@ from plugin.flyte2 import (
     SageMakerHyperparameterTuningTask,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"
 
 # The TrainingJob in proto3 JSON (camelCase keys, int64 as strings), as flytekit's SageMaker tasks write it.
