@@ -240,4 +240,4 @@ register()
 if serving():
     from plugin.flyte2.serve import patch_service
 
-    start_checked_service(patch_service)
+    start_checked_service(lambda: patch_service(SageMakerConnector))

@@ -21,26 +21,25 @@ from plugin.connectors.shared import SERVED_TASK_TYPES
 _PATCHED = "_sagemaker_plugin_guards"
 
 
-def patch_service() -> None:
-    """Idempotent."""
+def patch_service(connector_type: type) -> None:
+    """Answer so for the task types whose connector is a `connector_type` (plugin/flyte2/connector.py's: passed in,
+    so that this module does not import it back). Idempotent."""
     from flyte.connectors import (
         ConnectorRegistry,  # type: ignore[import-untyped, import-not-found, unused-ignore]
         _server,  # type: ignore[import-untyped, import-not-found, unused-ignore]
     )
     from flyte.connectors._grpc import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-    from plugin.flyte2.connector import SageMakerConnector
-
     service = _server.AsyncConnectorService
     if getattr(service, _PATCHED, False):
         return
     original_create, original_logs, original_metrics = service.CreateTask, service.GetTaskLogs, service.GetTaskMetrics
 
-    def ours(category: Any) -> SageMakerConnector | None:
+    def ours(category: Any) -> Any:
         if category.name not in SERVED_TASK_TYPES:
             return None
         connector = ConnectorRegistry.get_connector(category.name, category.version)
-        return connector if isinstance(connector, SageMakerConnector) else None
+        return connector if isinstance(connector, connector_type) else None
 
     async def create_task(self: Any, request: Any, context: Any) -> Any:
         if request.template.type in SERVED_TASK_TYPES:
