@@ -5,6 +5,7 @@ Generation-neutral: imports neither flytekit nor flyte.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -113,6 +114,11 @@ def start_checked_service(patch_service: Callable[[], Any]) -> None:
             loopback.listen_on_loopback()
     except (InputError, AwsError) as error:
         print(f"sagemaker-plugin connector: cannot start: {error}", file=sys.stderr, flush=True)
+        if threading.current_thread() is not threading.main_thread():
+            # Flyte 2's c0 imports connectors on its event loop's own thread: SystemExit there stops that loop and
+            # leaves the main thread waiting for it forever. Nothing has started yet: end the process now.
+            sys.stdout.flush()
+            os._exit(2)
         raise SystemExit(2) from None
     configure(plugin=plugin)
     patch_service()

@@ -206,3 +206,28 @@ def test_logs_and_metrics_of_a_job_and_clean_codes_for_a_foreign_meta(stub: Any,
             call(request)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
         assert UNTRUSTED_META in raised.value.details()
+
+
+@pytest.mark.parametrize(("config", "says"), [
+    (None, "backend: must be set for the connector service: no config was found"),
+    ({"backend": "aws", "region": "eu-west-1"}, "role_arn: is required with the aws backend"),
+])
+def test_c0_refuses_to_start_without_a_config_that_can_serve(tmp_path: Path, config: dict[str, Any] | None,
+                                                            says: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from fly_service import free_port
+    from plugin.config import CONFIG_ENV, ENDPOINT_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in (CONFIG_ENV, ENDPOINT_ENV)}
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        env[CONFIG_ENV] = str(tmp_path / "config.json")
+    c0 = str(Path(sys.executable).with_name("c0"))
+    done = subprocess.run([c0, "--port", str(free_port()), "--prometheus_port", str(free_port()), "--modules",
+                           fly2_service.MODULE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "sagemaker-plugin connector: cannot start: " in done.stderr and says in done.stderr
+    assert "Traceback" not in done.stderr
