@@ -4,6 +4,7 @@ INTERNAL), and the same checks and messages as flytekit's connector (one impleme
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ pytest.importorskip("moto")
 pytest.importorskip("grpc_health")
 
 import grpc
+import psutil
 from flyteidl2.connector import connector_pb2, service_pb2_grpc
 from flyteidl2.core.execution_pb2 import TaskExecution
 
@@ -81,8 +83,15 @@ def test_the_server_lists_the_connector_for_every_task_type(served: Connector) -
     connector = metadata.GetConnector(connector_pb2.GetConnectorRequest(name=CONNECTOR_NAME)).connector
     assert sorted(c.name for c in connector.supported_task_categories) == sorted(
         [BUILTIN, "sagemaker_custom_training_job_task", "sagemaker_hyperparameter_tuning_job_task"])
-    # with the local backend it runs any task's command on its machine: loopback only (plugin/connectors/loopback.py)
+    # with the local backend it runs any task's command on its machine: loopback only (plugin/connectors/loopback.py),
+    # its gRPC and metrics ports both, though c0 asks for every interface
     assert "listening on 127.0.0.1 only" in served.log.read_text()
+    bound = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(served.pid).net_connections(kind="inet")
+             if c.status == psutil.CONN_LISTEN}
+    assert {port for _, port in bound} >= {served.port, served.metrics_port}
+    addresses = [ipaddress.ip_address(ip) for ip, _ in bound]  # ::ffff:127.0.0.1: loopback on a dual-stack socket
+    assert all(a.is_loopback or getattr(a, "ipv4_mapped", None) in ipaddress.ip_network("127.0.0.0/8")
+               for a in addresses), bound
 
 
 def test_create_get_to_success(stub: Any, server: LocalSageMaker, data: dict[str, str]) -> None:
