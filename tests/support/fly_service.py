@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -118,25 +118,29 @@ class Connector:
 
 
 @contextlib.contextmanager
-def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str], **sections: Any) -> Iterator[Connector]:
+def connector_service(endpoint_url: str, tmp: Path, keys: dict[str, str], *,
+                      command: Callable[[int, int], list[str]] | None = None, **sections: Any) -> Iterator[Connector]:
     """`pyflyte serve connector` in a process of its own on a local SageMaker at `endpoint_url`, signing with `keys`
-    (the server's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); `sections` add to its config (`local_config`)."""
+    (the server's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); `sections` add to its config (`local_config`).
+    `command(port, metrics_port)`: another server's command line (Flyte 2's `c0`)."""
     import grpc
 
     env = connector_env(tmp, local_config(endpoint_url, **sections), keys)
     pyflyte = Path(sys.executable).with_name("pyflyte")
     port, metrics_port = free_port(), free_port()
-    command = [str(pyflyte), "serve", "connector", "--port", str(port), "--prometheus_port", str(metrics_port)]
+    command = (command or (lambda port, metrics: [str(pyflyte), "serve", "connector", "--port", str(port),
+                                                  "--prometheus_port", str(metrics)]))
+    started = command(port, metrics_port)
     log_path = tmp / "connector.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(started, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=dies_with_test)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
             try:
-                grpc.channel_ready_future(channel).result(timeout=60)
+                grpc.channel_ready_future(channel).result(timeout=90)
             except grpc.FutureTimeoutError:
-                pytest.fail(f"pyflyte serve connector did not start:\n{log_path.read_text()[-3000:]}")
+                pytest.fail(f"{' '.join(started[:3])} did not start:\n{log_path.read_text()[-3000:]}")
             yield Connector(channel, log_path, f"http://127.0.0.1:{metrics_port}/metrics", process.pid, port,
                             metrics_port)
         finally:
