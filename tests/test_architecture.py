@@ -4,6 +4,7 @@ plugin to the local SageMaker, and no import circle (imports inside functions co
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +159,51 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     assert broken_rules(found) == ["plugin.cli imports local_sagemaker.server", "handlers.a imports plugin.cli"]
     assert circles(found, {name for name, path in known.items() if path.name == "__init__.py"}) == [
         ["handlers.a", "handlers.b"]]
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def holds_code(path: Path) -> bool:
+    """More than a docstring (and `from __future__`): a package face users import, rather than a folder's marker."""
+    body = ast.parse(path.read_text(encoding="utf-8"), str(path)).body
+    return any(not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+               and not (isinstance(node, ast.ImportFrom) and node.module == "__future__") for node in body)
+
+
+def unnamed_modules(text: str, root: Path = ROOT) -> list[str]:
+    """The production modules the text does not name by their path in backticks; a docstring-only `__init__.py` is
+    named by its folder (`plugin/jobs/`)."""
+    missing = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if path.name == "__init__.py" and not holds_code(path):
+                relative = relative.removesuffix("__init__.py")
+            if f"`{relative}`" not in text:
+                missing.append(relative)
+    return missing
+
+
+def stale_paths(text: str, root: Path = ROOT) -> list[str]:
+    """The paths under the four packages the text names in backticks that are no module or folder of the tree."""
+    pattern = re.compile(r"`((?:%s)/[\w/]*(?:\.py|/))`" % "|".join(PACKAGES))
+    return sorted({path for path in pattern.findall(text) if not (root / path).exists()})
+
+
+def test_the_architecture_names_every_module_and_no_other() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    assert unnamed_modules(text) == []
+    assert stale_paths(text) == []
+
+
+def test_the_module_check_catches_a_module_left_out(tmp_path: Path) -> None:
+    files = {"plugin/__init__.py": "X = 1\n", "plugin/jobs/__init__.py": '"""Marker."""\n', "plugin/jobs/new.py": "",
+             "handlers/__init__.py": "", "image_registry/__init__.py": "", "local_sagemaker/__init__.py": ""}
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    text = "`plugin/__init__.py` `plugin/jobs/` `handlers/` `image_registry/` `local_sagemaker/` `plugin/gone.py`"
+    assert unnamed_modules(text, tmp_path) == ["plugin/jobs/new.py"]
+    assert unnamed_modules(text + " `plugin/jobs/new.py`", tmp_path) == []
+    assert stale_paths(text, tmp_path) == ["plugin/gone.py"]
