@@ -31,7 +31,7 @@ from plugin.flyte import observe, trust
 from plugin.flyte.literals import refuse_local_paths, task_from_template, to_flyte_resource
 from plugin.flyte.service import SERVED_TASK_TYPES, SHARED, service_problems, serving
 from plugin.jobs.training_job import TrainingJobPlugin
-from plugin.meta import ResourceMeta
+from plugin.meta import JsonRefusal, ResourceMeta, json_object
 from plugin.task import BUILTIN_TASK
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,13 @@ class SageMakerJobMeta(FlyteResourceMeta):  # type: ignore[misc]
         if len(data) > MAX_META_BYTES:
             raise InputError(f"it is {len(data)} bytes long, more than the {MAX_META_BYTES} a meta of this connector "
                              "ever takes")
-        try:
-            value = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InputError(f"it is not JSON ({error})") from None
-        except RecursionError:
-            raise InputError("it is nested too deeply to be a meta of this connector") from None
-        if not isinstance(value, dict) or set(value) != {"job", "error"}:
-            raise InputError("it is not a JSON object with keys job and error (written by another connector?)")
+        value = json_object(data)
+        not_a_meta = "it is not a JSON object with keys job and error (written by another connector?)"
+        if isinstance(value, JsonRefusal):
+            raise InputError(value.say(not_json="it is not JSON ({error})", not_object=not_a_meta,
+                                       too_deep="it is nested too deeply to be a meta of this connector"))
+        if set(value) != {"job", "error"}:
+            raise InputError(not_a_meta)
         job, failure = value["job"], value["error"]
         if not isinstance(failure, str) or (job is None) == (not failure):
             raise InputError("it needs either a job or an error")
