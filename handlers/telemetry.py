@@ -48,11 +48,6 @@ def _make() -> _Metrics | None:
 _METRICS = _make()
 
 
-def enabled() -> bool:
-    """Whether metrics are recorded (prometheus_client is installed)."""
-    return _METRICS is not None
-
-
 def call_finished(service: str, operation: str, outcome: str, attempts: int, throttled: int) -> None:
     """One call of `operation` is over: `outcome` is "ok" or the error class name; `attempts` includes the first."""
     if _METRICS is None:

@@ -159,6 +159,10 @@ class LocalTrainingJob(FakeTrainingJob):
         self._phase_ms: dict[str, tuple[int, int]] = {}
         self._plan(request, settings, now_ms)
 
+    def note_at_training_start(self, text: str) -> None:
+        """A line of the local SageMaker's own, first of the log at the start of Training (e.g. why it is simulated)."""
+        self._lines.insert(0, LogLine(1, self._phase_ms["Training"][0], text))
+
     # ----- the plan -------------------------------------------------------------------------------------------
 
     def _plan(self, request: Mapping[str, Any], settings: LocalSettings, now_ms: int) -> None:

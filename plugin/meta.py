@@ -19,6 +19,32 @@ META_VERSION = 1
 
 
 @dataclass(frozen=True)
+class JsonRefusal:
+    """Why a blob holds no JSON object: `error`, the parser's words for what is not JSON; `too_deep`, nested beyond
+    the parser's recursion; neither, JSON of another kind. Each reader of a meta says it in its own words."""
+
+    error: str = ""
+    too_deep: bool = False
+
+    def say(self, *, not_json: str, too_deep: str, not_object: str) -> str:
+        """The reason in the caller's words (`{error}` in `not_json` stands for the parser's)."""
+        if self.too_deep:
+            return too_deep
+        return not_json.format(error=self.error) if self.error else not_object
+
+
+def json_object(blob: bytes | str) -> dict[str, Any] | JsonRefusal:
+    """A JSON object from a blob an engine (or anyone calling a connector) handed back, or why it is none."""
+    try:
+        value = json.loads(blob)
+    except (ValueError, UnicodeDecodeError) as error:
+        return JsonRefusal(error=str(error))
+    except RecursionError:
+        return JsonRefusal(too_deep=True)
+    return value if isinstance(value, dict) else JsonRefusal()
+
+
+@dataclass(frozen=True)
 class ResourceMeta:
     job_name: str
     region: str
@@ -41,14 +67,11 @@ class ResourceMeta:
 
     @classmethod
     def decode(cls, blob: bytes | str) -> ResourceMeta:
-        try:
-            data = json.loads(blob)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InputError(f"resource meta is not JSON: {error}") from None
-        except RecursionError:
-            raise InputError("resource meta is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise InputError("resource meta must be a JSON object")
+        data = json_object(blob)
+        if isinstance(data, JsonRefusal):
+            raise InputError(data.say(not_json="resource meta is not JSON: {error}",
+                                      too_deep="resource meta is nested too deeply",
+                                      not_object="resource meta must be a JSON object"))
         version = data.get("version")
         if version != META_VERSION or isinstance(version, bool):
             raise InputError(f"resource meta version {version!r} is not supported (this plugin reads {META_VERSION})")

@@ -33,8 +33,10 @@ from typing import Any
 import pytest
 
 import xgboost_hosts
+from handlers.local_job_links import page_url
 from plugin.config import parse_config
 from plugin.fields import Reader
+from plugin.jobs.resource import LOCAL_PAGE
 from plugin.message import AlgorithmSpecification, TrainingJobResourceConfig
 from plugin.task import _TASK_KEYS, _TUNING_KEYS, Container, Execution, Spot
 from plugin.tuning_message import HyperparameterTuningJob, HyperparameterTuningJobConfig
@@ -386,6 +388,42 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 
 def test_the_readme_sample_run_is_a_real_run(readme_run: tuple[str, Path]) -> None:
     assert _unmatched(_sample(ROOT / "README.md", README_RUN), readme_run[0]) == []
+
+
+#: the `validate` samples: the page, its command, and the edits of examples/xgboost.yaml its text names
+VALIDATE_SAMPLES = {
+    "task-file.md": ("sagemaker-plugin validate typos.yaml", {
+        "instance_type: ml.m5.xlarge": "instance_type: ml.p3.16xl",
+        "tags: {team: ml-platform}": "tags: {team: ml-platform, cost$center: x}"}),
+    "xgboost.md": ("sagemaker-plugin validate bad-xgboost.yaml", {
+        "eta: 0.3": "eta: 2", "num_round: 20": "num_rounds: 20", '"reg:squarederror"': '"multi:softmax"'}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", sorted(VALIDATE_SAMPLES))
+def test_the_validate_samples_are_what_validate_prints_in_their_order(page: str, tmp_path: Path) -> None:
+    command, edits = VALIDATE_SAMPLES[page]
+    text = (ROOT / "examples" / "xgboost.yaml").read_text(encoding="utf-8")
+    for old, new in edits.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")
+    (tmp_path / command.split()[-1]).write_text(text, encoding="utf-8")
+    done = subprocess.run([str(SCRIPT), *command.split()[1:]], cwd=tmp_path, env=_clean_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert (done.stdout + done.stderr).splitlines() == _sample(ROOT / "docs" / page, command)
+
+
+def test_every_job_page_link_a_page_shows_is_where_the_page_is() -> None:
+    shown = re.findall(rf"^{re.escape(LOCAL_PAGE)}: (http://\S+)\?token=\.\.\.$",
+                       "\n".join(page.read_text(encoding="utf-8") for page in PAGES), re.MULTILINE)
+    assert shown, "no page shows a job page link"
+    for link in shown:
+        endpoint, _, name = link.rpartition("/")
+        endpoint = endpoint.rsplit("/", 1)[0]
+        assert page_url(endpoint, name, "secret").split("?")[0] == link
 
 
 def test_the_flyte_sample_output_is_a_real_run(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ class Engine:
     def create_training_job(self, backend: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         now = self.now_ms()
         self.run_due(now)
-        self._check_create(params)
+        self.check_create(params)
         name = params["TrainingJobName"]
         existing = backend.training_jobs.get(name)
         if existing is not None:
@@ -230,7 +230,7 @@ class Engine:
             job.wake_ms = wake
             heapq.heappush(self._heap, (wake, next(self._sequence), job))
 
-    def _check_create(self, params: Mapping[str, Any]) -> None:
+    def check_create(self, params: Mapping[str, Any]) -> None:
         problems = [Problem(member, "Member must not be null") for member in _NEEDED if params.get(member) is None]
         problems += validate_request("CreateTrainingJob", params)
         if problems:

@@ -280,15 +280,6 @@ class LocalSageMaker:
         return {"AWS_ENDPOINT_URL": self.url, **self.credentials.env(), "AWS_DEFAULT_REGION": region,
                 "AWS_REGION": region}
 
-    def reset_state(self) -> None:
-        """Forget every job, bucket and log (moto's state and the engine's), as a fresh start would."""
-        if self._app is None:
-            raise RuntimeError("LocalSageMaker is not started")
-        if self.data_dir is not None:
-            raise RuntimeError(f"this local SageMaker keeps its jobs in {self.data_dir}: stop it and clear the folder "
-                               "(`sagemaker-plugin local reset`) instead")
-        self._app.reset()
-
     def client(self) -> SageMakerClient:
         """This server's own client of itself (its job pages read through it): its URL and key pair, unpaced, a few
         quick retries; closed when the server stops."""

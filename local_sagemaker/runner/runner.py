@@ -441,8 +441,6 @@ class Runs:
 
 def simulated_fallback(job: LocalTrainingJob) -> LocalTrainingJob:
     """An XGBoost job while local_sagemaker.xgboost is not installed: it plays the timeline, and its log says so."""
-    start = job._phase_ms["Training"][0]
-    note = (f"local SageMaker: {XGBOOST_MODULE} is not installed, so this built-in XGBoost job is simulated "
-            "(its log lines, metrics and model are made up)")
-    job._lines.insert(0, LogLine(1, start, note))
+    job.note_at_training_start(f"local SageMaker: {XGBOOST_MODULE} is not installed, so this built-in XGBoost job is "
+                               "simulated (its log lines, metrics and model are made up)")
     return job

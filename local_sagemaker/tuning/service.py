@@ -45,7 +45,7 @@ class TuningService:
         plan = build(params)
         # What CreateTrainingJob would refuse in every trial (e.g. repeated channel names) is refused now.
         sample = {r.name: r.values[0] if r.values else r.value(0.0) for r in plan.ranges}
-        self._engine._check_create(plan.trial_request(f"{plan.name}-001-00000000", sample))
+        self._engine.check_create(plan.trial_request(f"{plan.name}-001-00000000", sample))
         key = (backend.account_id, backend.region_name, plan.name)
         arn = tuning_arn(backend, plan.name)
         if self._jobs.get(key) is not None:

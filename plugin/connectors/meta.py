@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from handlers.errors import InputError
-from plugin.meta import ResourceMeta
+from plugin.meta import JsonRefusal, ResourceMeta, json_object
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,13 @@ class JobMeta:
         if len(data) > MAX_META_BYTES:
             raise InputError(f"it is {len(data)} bytes long, more than the {MAX_META_BYTES} a meta of this connector "
                              "ever takes")
-        try:
-            value = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InputError(f"it is not JSON ({error})") from None
-        except RecursionError:
-            raise InputError("it is nested too deeply to be a meta of this connector") from None
-        if not isinstance(value, dict) or set(value) != {"job", "error"}:
-            raise InputError("it is not a JSON object with keys job and error (written by another connector?)")
+        value = json_object(data)
+        not_a_meta = "it is not a JSON object with keys job and error (written by another connector?)"
+        if isinstance(value, JsonRefusal):
+            raise InputError(value.say(not_json="it is not JSON ({error})", not_object=not_a_meta,
+                                       too_deep="it is nested too deeply to be a meta of this connector"))
+        if set(value) != {"job", "error"}:
+            raise InputError(not_a_meta)
         job, failure = value["job"], value["error"]
         if not isinstance(failure, str) or (job is None) == (not failure):
             raise InputError("it needs either a job or an error")

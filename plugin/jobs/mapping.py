@@ -169,7 +169,7 @@ def default_output_prefix(config: Config) -> str:
 def config_members(config: Config) -> dict[str, Any]:
     """{request path: value (None: left out)} of what config alone decides for a task that names no role: the role
     and the security settings. A Flyte task template never chooses them, so a served connector tells by them whether
-    a request is one its config renders (plugin/flyte/trust.py)."""
+    a request is one its config renders (plugin/connectors/trust.py)."""
     source = Source(task=Task(BUILTIN_TASK, TrainingJob()), config=config, builtin=True, name="", image="",
                     role_arn=default_role(config), output_prefix="")
     members = {row.request: row.value(source) for row in CONFIG_ROWS if row.value is not None}

@@ -21,6 +21,11 @@ _CONSOLE = {
 }
 
 
+def console_url(partition: str, region: str) -> str:
+    """The AWS console of a region, on its partition's host (the commercial one for a partition we do not know)."""
+    return _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
+
+
 @dataclass(frozen=True)
 class Resource:
     """`get`'s answer; `outputs` are filled in once the job has SUCCEEDED."""
@@ -66,7 +71,7 @@ def log_links(job_name: str, region: str, partition: str = "aws", endpoint_url: 
         return embedded_log_links(job_name, region, endpoint_url, embedded, running)
     if endpoint_url:
         return local_log_links(job_name, region, endpoint_url)
-    console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
+    console = console_url(partition, region)
     group = quote(LOG_GROUP, safe="")
     return (
         LogLink("CloudWatch Logs", f"{console}/cloudwatch/home?region={region}#logStream:group={group};"

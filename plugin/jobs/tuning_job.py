@@ -19,7 +19,7 @@ from handlers.client import SageMakerClient
 from handlers.job_kinds import TUNING
 from handlers.service_model import member_shape
 from handlers.status import Phase
-from plugin.jobs.resource import _CONSOLE, LOCAL_STATUS, Embedded, LogLink, local_command
+from plugin.jobs.resource import LOCAL_STATUS, Embedded, LogLink, console_url, local_command
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.meta import ResourceMeta
 from plugin.task import TUNING_TASK
@@ -97,7 +97,7 @@ def tuning_links(job_name: str, region: str, partition: str = "aws", endpoint_ur
         return (LogLink(LOCAL_STATUS, local_command(None, "status", job_name, "--region", region, *embedded.args())),)
     if endpoint_url:
         return (LogLink(LOCAL_STATUS, local_command(endpoint_url, "status", job_name, "--region", region)),)
-    console = _CONSOLE.get(partition, _CONSOLE["aws"]).format(region=region)
+    console = console_url(partition, region)
     return (LogLink("SageMaker Tuning Job",
                     f"{console}/sagemaker/home?region={region}#/hyper-tuning-jobs/{quote(job_name, safe='')}"),)
 

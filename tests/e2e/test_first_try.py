@@ -1,7 +1,7 @@
 """End to end, the command line a newcomer meets first (issue 14): --version, --help, exit codes, a dead endpoint,
 Ctrl-C at any moment, bad job names, local log links, checks that would otherwise fail only on AWS.
 
-The real console script in subprocesses, with the helpers and the no-AWS environment of test_cli.py.
+The real console script in subprocesses, with the no-AWS helpers of cli_e2e.py (tests/support).
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 
-from sibling import load
+import cli_e2e as E
 
 pytestmark = pytest.mark.timeout(180)
 
 
-E = load(Path(__file__).with_name("test_cli.py"), "_first_try_e2e_cli")
 EXIT_CODE_LINES = ("0    success", "1    run: the job ended in another phase", "2    invalid input or usage",
                    "3    an AWS or network error", "130  interrupted")
 

@@ -2,7 +2,7 @@
 two of them share one folder, a SIGKILL mid-write leaves a whole database, `local reset` clears it.
 
 The real console script in subprocesses (`sagemaker-plugin local serve`, `run`, `status`, `logs`, `metrics`,
-`local reset`), with the helpers and the no-AWS environment of test_cli.py; each test has a data folder of its own.
+`local reset`), with the no-AWS helpers of cli_e2e.py (tests/support); each test has a data folder of its own.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sibling import load
+import cli_e2e as E
 
 pytestmark = pytest.mark.timeout(300)
 
-E = load(Path(__file__).with_name("test_cli.py"), "_kept_e2e_cli")
 DATABASE = "local-sagemaker.sqlite3"
 
 

@@ -3,7 +3,7 @@ the same execution identity is refused, naming `--new-attempt`, the one flag tha
 and every link and command `run` prints still works after the run has ended, also when `run` started its own local
 SageMaker (no endpoint named: those commands start their own on the same data folder).
 
-The real console script in subprocesses, with the helpers and the no-AWS environment of test_cli.py. The tests whose
+The real console script in subprocesses, with the no-AWS helpers of cli_e2e.py (tests/support). The tests whose
 commands must find an ended embedded run's job need the local SageMaker to keep its jobs in the data folder.
 """
 
@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sibling import load
+import cli_e2e as E
 
 pytestmark = pytest.mark.timeout(180)
 
-E = load(Path(__file__).with_name("test_cli.py"), "_rerun_e2e_cli")
 FLAG = "--new-attempt"
 #: a local SageMaker started by the command for itself: its address, dead once the command has exited
 LOOPBACK = re.compile(r"127\.0\.0\.1|localhost|SAGEMAKER_PLUGIN_ENDPOINT_URL")

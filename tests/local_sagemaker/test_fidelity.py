@@ -146,11 +146,12 @@ def test_the_local_s3_holds_the_plugins_default_output_bucket_from_the_start_and
     from handlers.local import DEFAULT_BUCKETS, LOCAL_OUTPUT_PREFIX
     from local_sagemaker import LocalSageMaker, LocalSettings
     from local_sagemaker.testing import LocalClients
+    from server_reset import reset_state
 
     assert LOCAL_OUTPUT_PREFIX.split("/")[2] in DEFAULT_BUCKETS
     with LocalSageMaker(LocalSettings(buckets=[*DEFAULT_BUCKETS, "team-models"])) as server:
         aws = LocalClients(server.url)
         assert {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} == {*DEFAULT_BUCKETS, "team-models"}
         aws.s3.delete_bucket(Bucket="team-models")
-        server.reset_state()  # what moto's /moto-api/reset did (that path is closed to everyone)
+        reset_state(server)  # what moto's /moto-api/reset did (that path is closed to everyone)
         assert {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} == {*DEFAULT_BUCKETS, "team-models"}

@@ -274,7 +274,7 @@ def test_motos_admin_api_is_closed_to_everyone(server: LocalSageMaker, aws: Loca
     for method, path in (("POST", "/moto-api/reset"), ("GET", "/moto-api/data.json"), ("GET", "/moto-api/"),
                          ("GET", "/latest/meta-data/iam/security-credentials/")):
         assert send(server.url, method, path, host)[0] == 403, path
-    # with the server's own key pair too: only the server resets itself (LocalSageMaker.reset_state); signed, these
+    # with the server's own key pair too: only the server resets itself (tests: server_reset.reset_state); signed, these
     # paths are S3's, of a bucket named moto-api (none here), never moto's administration API
     keys = server.credentials
     answers = {}

@@ -23,6 +23,7 @@ from handlers.local_credentials import LocalCredentials
 from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings
 from local_sagemaker.api import patch
 from local_sagemaker.testing import LocalClients, unique_name
+from server_reset import reset_state
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -90,7 +91,7 @@ def test_a_reset_also_forgets_the_clock_and_capacity_and_motos_own_reset_is_clos
             urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST"))
         assert refused.value.code == 403
         assert server.engine.in_use(LOCAL_ACCOUNT_ID, "us-east-1", "ml.p3.2xlarge") == 1
-        server.reset_state()
+        reset_state(server)
         assert server.engine.in_use(LOCAL_ACCOUNT_ID, "us-east-1", "ml.p3.2xlarge") == 0
         aws.sagemaker.create_training_job(**aws.training_request(unique_name("free"), instance_type="ml.p3.2xlarge"))
 

@@ -212,8 +212,3 @@ def test_jobs_running_when_their_server_stopped_are_failed_saying_so(tmp_path: P
     assert tuning["HyperParameterTuningJobStatus"] == "Failed"
     assert "the local SageMaker that ran this hyperparameter tuning job" in tuning["FailureReason"]
     assert tuning["TrainingJobStatusCounters"]["InProgress"] == 0
-
-
-def test_a_server_with_a_data_folder_does_not_reset_it_in_memory(tmp_path: Path) -> None:
-    with LocalSageMaker(SETTINGS, data_dir=tmp_path / "data") as server, pytest.raises(RuntimeError, match="reset"):
-        server.reset_state()

@@ -1,4 +1,4 @@
-"""plugin/flyte/trust.py: what a connector believes of a resource meta handed back to it, without a connector or a
+"""plugin/connectors/trust.py: what a connector believes of a resource meta handed back to it, without a connector or a
 network."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from handlers.job_kinds import TUNING as TUNING_KIND
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from plugin.config import Config, parse_config
 from plugin.flyte.serve import loopback_address
-from plugin.flyte.trust import same_endpoint, trusted_meta
+from plugin.connectors.trust import same_endpoint, trusted_meta
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.jobs.tuning_job import TuningJobPlugin
 from plugin.meta import ResourceMeta
