@@ -18,9 +18,10 @@ local SageMaker (plugin/embedded.py); the served connector never starts one by i
 When the process is flytekit's connector service (`serving()`), the config is checked as soon as flytekit imports this
 module, before the service listens: a missing, broken or incomplete config stops it with exit code 2, and a config
 that does not say `backend: local` never runs jobs on a local SageMaker inside the service's pod. One that does runs
-every task's command on its machine: the service then listens on loopback only (plugin/flyte/serve.py). Whatever the
-backend, a resource meta is followed only at the config's own endpoint and region (plugin/connectors/trust.py), the service
-reads no file of its machine for an input, and malformed input gets FAILED or INVALID_ARGUMENT naming the field.
+every task's command on its machine: the service then listens on loopback only (plugin/flyte/serve.py). Whatever
+the backend, a resource meta is followed only at the config's own endpoint and region (plugin/connectors/trust.py),
+the service reads no file of its machine for an input, and malformed input gets FAILED or INVALID_ARGUMENT naming
+the field.
 
 Only this package imports flytekit: the core install never needs it (the `flyte` extra brings it).
 """

@@ -14,7 +14,7 @@ from handlers.job_kinds import TRAINING
 from handlers.job_kinds import TUNING as TUNING_KIND
 from handlers.request import FINGERPRINT_TAG, fingerprint
 from plugin.config import Config, parse_config
-from plugin.flyte.serve import loopback_address
+from plugin.connectors.loopback import loopback_address
 from plugin.connectors.trust import same_endpoint, trusted_meta
 from plugin.jobs.training_job import TrainingJobPlugin
 from plugin.jobs.tuning_job import TuningJobPlugin
