@@ -20,12 +20,23 @@ PROJECT = ("plugin", "handlers", "image_registry", "local_sagemaker", "sagemaker
 IMPORT = re.compile(r"^\s*((?:from|import) (?:" + "|".join(PROJECT) + r")\b.*)$", re.MULTILINE)
 
 
+def _statements(block: str) -> list[str]:
+    """The block's imports of the project, each whole (one line, or a parenthesized import across lines)."""
+    statements = []
+    for match in IMPORT.finditer(block):
+        text = match.group(1)
+        if "(" in text and ")" not in text:
+            text = block[match.start(1):block.index(")", match.end(1)) + 1]
+        statements.append(" ".join(text.split()))
+    return statements
+
+
 def page_imports(pages: list[Path] = PAGES) -> dict[str, list[str]]:
     """Each page's imports of the project's own packages, from its Python blocks."""
     found: dict[str, list[str]] = {}
     for page in pages:
         for block in re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE):
-            found.setdefault(page.name, []).extend(IMPORT.findall(block))
+            found.setdefault(page.name, []).extend(_statements(block))
     return {name: lines for name, lines in found.items() if lines}
 
 
