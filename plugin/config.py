@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from handlers.client import ClientSettings
 from handlers.errors import InputError, join_path
@@ -22,6 +23,7 @@ from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from handlers.service_model import enum_values, service_model
+from handlers.tracker_events import EventSettings
 from plugin.fields import Reader
 from plugin.yamlfile import read_document
 
@@ -57,6 +59,8 @@ class Limits:
 class Tracking:
     sweep_interval_seconds: float = 10.0
     not_found_grace_seconds: float = 60.0
+    #: job changes from an SQS queue fed by EventBridge (docs/events.md); None: sweeps only
+    events: EventSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         prebuilt_algorithms=_prebuilt(reader, root.get("prebuilt_algorithms")),
         retry=_numbers(reader, root.get("retry"), "retry", RetrySettings, minimums={"attempts": 1}),
         rate_limits=_numbers(reader, root.get("rate_limits"), "rate_limits", RateLimits),
-        tracking=_numbers(reader, root.get("tracking"), "tracking", Tracking),
+        tracking=_tracking(reader, root.get("tracking")),
         limits=_numbers(reader, root.get("limits"), "limits", Limits),
         local=_local(reader, root.get("local")),
         source=source,
@@ -179,6 +183,35 @@ def _security(reader: Reader, value: Any) -> Security:
     if bool(security.subnets) != bool(security.security_group_ids):
         reader.fail(p, "subnets and security_group_ids go together: a VPC config needs both")
     return security
+
+
+def _tracking(reader: Reader, value: Any) -> Tracking:
+    p = "tracking"
+    d = _section(reader, value, p, ("sweep_interval_seconds", "not_found_grace_seconds", "events"))
+    base = Tracking()
+    interval = reader.number(d, "sweep_interval_seconds", p, base.sweep_interval_seconds, minimum=0)
+    grace = reader.number(d, "not_found_grace_seconds", p, base.not_found_grace_seconds, minimum=0)
+    if d.get("events") is None:
+        return Tracking(interval, grace)
+    ep = join_path(p, "events")
+    e = _section(reader, d.get("events"), ep, ("queue_url", "sweep_interval_seconds", "max_silence_seconds"))
+    url = reader.string(e, "queue_url", ep, None)
+    if url is None:
+        reader.fail(join_path(ep, "queue_url"), "is required with tracking.events: the queue `sagemaker-plugin events "
+                    "setup` printed")
+    elif not _queue_url(url):
+        reader.fail(join_path(ep, "queue_url"), f"must be an SQS queue URL like https://sqs.<region>.amazonaws.com/"
+                    f"<account>/<name>, not {url!r}")
+    defaults = EventSettings("")
+    sweep = reader.number(e, "sweep_interval_seconds", ep, defaults.sweep_interval_seconds, minimum=1)
+    silence = reader.number(e, "max_silence_seconds", ep, defaults.max_silence_seconds, minimum=1)
+    return Tracking(interval, grace, EventSettings(url or "", sweep, silence))
+
+
+def _queue_url(url: str) -> bool:
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(segments) == 2 and not parts.query
 
 
 def _mpi(reader: Reader, value: Any) -> str | None:

@@ -132,7 +132,7 @@ class Emitter:
 
     def _deliver(self, event: _Event) -> None:
         """To every enabled rule of the default bus whose pattern matches; a failing target loses it."""
-        from moto.events import events_backends
+        from moto.events.models import events_backends
 
         bus = events_backends[event.account][event.region].event_buses.get("default")
         delivered = False
@@ -140,7 +140,7 @@ class Emitter:
             if rule.state != "ENABLED":
                 continue
             try:
-                rule.send_to_targets(dict(event.message), transform_input=False)  # moto rewrites `time` only
+                rule.send_to_targets(dict(event.message), transform_input=False)  # type: ignore[arg-type]  # moto rewrites `time` only
                 delivered = True
             except Exception as error:  # a queue deleted under its rule: EventBridge drops the event too
                 log.info("event for %s not delivered by rule %s: %s", event.message["resources"], rule.name, error)
@@ -151,7 +151,7 @@ class Emitter:
 
 def _listened(account: str, region: str) -> bool:
     """Whether any rule is on the account's default bus: without one an event costs nothing."""
-    from moto.events import events_backends
+    from moto.events.models import events_backends
 
     bus = events_backends[account][region].event_buses.get("default")
     return bool(bus is not None and bus.rules)
@@ -191,13 +191,13 @@ def long_poll(serve: Callable[[dict[str, Any], StartResponse], list[bytes]], env
     else:
         wait = 0.0  # moto refuses what is out of range, without waiting
     deadline = time.monotonic() + wait
+    answered: list[Any] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        answered[:] = [status, headers]
+        return lambda data: None
+
     while True:
-        answered: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            answered[:] = [status, headers]
-            return lambda data: None
-
         look = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         result = serve(look, capture)
         remaining = deadline - time.monotonic()
