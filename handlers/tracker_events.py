@@ -114,7 +114,8 @@ class EventListener:
             answer = self.client.call("sqs", "ReceiveMessage", QueueUrl=self.settings.queue_url,
                                       MaxNumberOfMessages=BATCH, WaitTimeSeconds=self.settings.wait_seconds)
         except AwsError as error:
-            self._failed(error)
+            if not self._stopping.is_set():  # a shutdown's last receive fails as its endpoint goes: not a fallback
+                self._failed(error)
             return 0
         self._failing_since = None
         messages = [m for m in answer.get("Messages") or () if isinstance(m, Mapping)]
