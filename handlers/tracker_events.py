@@ -35,6 +35,9 @@ DETAIL_TYPES = (TRAINING_CHANGE, TUNING_CHANGE)
 #: SQS's own limits: 10 messages a receive, a long poll of at most 20 s
 BATCH = 10
 LONG_POLL_SECONDS = 20
+#: after a receive that was not full, the listener waits this long before the next: SQS answers a long poll as soon as
+#: one message is there, so without it a steady trickle costs a receive and a delete per message or two, not per ten
+BATCH_PAUSE_SECONDS = 0.5
 #: the SQS operations the listener makes, and the IAM action each needs (a batch is authorized by its single action)
 QUEUE_ACTIONS = {"ReceiveMessage": "sqs:ReceiveMessage", "DeleteMessageBatch": "sqs:DeleteMessage"}
 _MISSING_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -104,7 +107,8 @@ class EventListener:
 
     def _run(self) -> None:
         while not self._stopping.is_set() and self.active:
-            self.poll_once()
+            if 0 < self.poll_once() < BATCH:
+                self._stopping.wait(BATCH_PAUSE_SECONDS)
 
     def poll_once(self) -> int:
         """One long poll: the messages applied and deleted; 0 after a failure (waited on) or once given up."""
