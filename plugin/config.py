@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from handlers.client import ClientSettings
 from handlers.errors import InputError, join_path
 from handlers.explain import did_you_mean
-from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
+from handlers.local import EVENT_FAULTS, EXECUTIONS, LOCAL_PHASES, EventFault, FailureRule, LocalSettings
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from handlers.service_model import enum_values, service_model
@@ -261,7 +261,7 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     """config's `local` section; the checks LocalSettings makes itself are made here first, to name the field."""
     p = "local"
     d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas",
-                                    "data_dir"))
+                                    "data_dir", "event_faults"))
     base = LocalConfig()
     problems = len(reader.problems)
     timeline = dict(base.timeline)
@@ -317,7 +317,38 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     time_scale = reader.number(d, "time_scale", p, base.time_scale, minimum=0.001)
     failures = tuple(rule for rule in reader.each(d.get("failures"), join_path(p, "failures"), failure) if rule)
     data_dir = reader.string(d, "data_dir", p, None)
+    event_faults = tuple(fault for fault in reader.each(d.get("event_faults"), join_path(p, "event_faults"),
+                                                        lambda item, path: _event_fault(reader, item, path)) if fault)
     if len(reader.problems) > problems:
         return base  # refused all the same (Reader.raise_if_any), with every problem named
     return LocalConfig(endpoint_url=endpoint_url, execution=execution, timeline=timeline, time_scale=time_scale,
-                       failures=failures, requests_per_second=rps, instances=instances, data_dir=data_dir)
+                       failures=failures, requests_per_second=rps, instances=instances, data_dir=data_dir,
+                       event_faults=event_faults)
+
+
+@functools.lru_cache(maxsize=1)
+def _event_statuses() -> tuple[str, ...]:
+    """What an event fault's `status` may name: a training job's secondary status or a tuning job's status."""
+    model = service_model("sagemaker")
+    return tuple(dict.fromkeys([*model.shape_for("SecondaryStatus").enum,
+                                *model.shape_for("HyperParameterTuningJobStatus").enum]))
+
+
+def _event_fault(reader: Reader, item: Any, path: str) -> EventFault | None:
+    f = _section(reader, item, path, ("name_pattern", "fault", "status", "delay_seconds"))
+    problems = len(reader.problems)
+    pattern = reader.string(f, "name_pattern", path, ".*")
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError) as error:
+        reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
+    fault = reader.string(f, "fault", path, None)
+    if fault not in EVENT_FAULTS:
+        reader.fail(join_path(path, "fault"), f"must be one of {', '.join(EVENT_FAULTS)}, not {fault!r}")
+    status = reader.string(f, "status", path, None)
+    if status is not None and status not in _event_statuses():
+        reader.fail(join_path(path, "status"), "is not a job status" + did_you_mean(status, _event_statuses(), 3))
+    delay = reader.number(f, "delay_seconds", path, EventFault.delay_seconds, minimum=0)
+    if len(reader.problems) > problems:
+        return None
+    return EventFault(pattern, fault, status, delay)
