@@ -412,7 +412,7 @@ def test_local_quota_errors(quotas: Any, path: str, message: str) -> None:
     assert {p for p, _ in problems} == {path}
 
 
-# --- job events (docs/events.md) ---------------------------------------------------------------------------------------
+# --- job events (docs/events.md) ------------------------------------------------------------------------------------
 
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/sagemaker-plugin-job-events"
 
