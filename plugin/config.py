@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from botocore.model import StringShape
+
 from handlers.client import ClientSettings
 from handlers.errors import InputError, join_path
 from handlers.explain import did_you_mean
@@ -330,8 +332,8 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
 def _event_statuses() -> tuple[str, ...]:
     """What an event fault's `status` may name: a training job's secondary status or a tuning job's status."""
     model = service_model("sagemaker")
-    return tuple(dict.fromkeys([*model.shape_for("SecondaryStatus").enum,
-                                *model.shape_for("HyperParameterTuningJobStatus").enum]))
+    shapes = [model.shape_for(name) for name in ("SecondaryStatus", "HyperParameterTuningJobStatus")]
+    return tuple(dict.fromkeys(value for shape in shapes if isinstance(shape, StringShape) for value in shape.enum))
 
 
 def _event_fault(reader: Reader, item: Any, path: str) -> EventFault | None:
