@@ -237,7 +237,9 @@ def create_jobs(url: str, plan: Plan, threads: int = 8) -> None:
     def create(index: int) -> None:
         name = plan.names[index]
         request = aws.training_request(name, channels={"train": data}, max_runtime=plan.runtimes[index])
-        sagemaker.create_training_job(**request)
+        # boto3 may retry a create whose first attempt made the job (its answer late on a loaded machine)
+        with contextlib.suppress(sagemaker.exceptions.ResourceInUse):
+            sagemaker.create_training_job(**request)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(create, range(plan.jobs)))
