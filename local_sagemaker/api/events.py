@@ -5,9 +5,10 @@ job's status ("SageMaker HyperParameter Tuning Job State Change") becomes one ev
 EventBridge, source `aws.sagemaker`, `resources` the job's ARN, `detail` shaped as the Describe answer with times as
 epoch-millisecond strings and Tags as a map. A training job's detail holds the members EventBridge's schema of the
 event lists (its outputs' figures, FinalMetricDataList and the training and billable seconds, are not among them) and
-FailureReason when it failed. moto's rules deliver it to their SQS targets (`send_to_targets`, without input
-transformers: moto's template parser costs a millisecond an event); a target that is gone loses the event, as
-EventBridge would after its retries.
+FailureReason when it failed. Each enabled rule of moto's whose pattern matches gets it: a standard SQS queue target
+straight into the queue (moto's own SendMessage computes every attribute of the queue, a walk over all its messages,
+for each message sent: thousands of jobs made it crawl), any other target through moto's `send_to_targets`. A target
+that is gone loses the event, as EventBridge would after its retries.
 
 `local.event_faults` drop, duplicate or delay some events, so tests can prove that a tracker survives what AWS may do.
 
@@ -28,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from handlers.local import LocalSettings
@@ -137,16 +138,43 @@ class Emitter:
         bus = events_backends[event.account][event.region].event_buses.get("default")
         delivered = False
         for rule in list(bus.rules.values()) if bus is not None else ():
-            if rule.state != "ENABLED":
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event.message):  # type: ignore[arg-type]
                 continue
             try:
-                rule.send_to_targets(dict(event.message), transform_input=False)  # type: ignore[arg-type]  # moto rewrites `time` only
-                delivered = True
-            except Exception as error:  # a queue deleted under its rule: EventBridge drops the event too
+                if all(_plain_queue(target) for target in rule.targets):
+                    for target in rule.targets:
+                        delivered = _enqueue(str(target["Arn"]), event.message) or delivered
+                else:  # moto rewrites the message's `time` only
+                    rule.send_to_targets(dict(event.message), transform_input=False)  # type: ignore[arg-type]
+                    delivered = True
+            except Exception as error:  # a target moto refuses: EventBridge drops the event too
                 log.info("event for %s not delivered by rule %s: %s", event.message["resources"], rule.name, error)
         if delivered:
             with self.arrived:
                 self.arrived.notify_all()
+
+
+def _plain_queue(target: Mapping[str, Any]) -> bool:
+    """A standard SQS queue that gets the event as it is (no input, no transformer, not FIFO)."""
+    arn = str(target.get("Arn", ""))
+    return (arn.startswith("arn:aws:sqs:") and not arn.endswith(".fifo")
+            and not any(key in target for key in ("Input", "InputPath", "InputTransformer")))
+
+
+def _enqueue(arn: str, message: Mapping[str, Any]) -> bool:
+    """The event as EventBridge writes it to a queue (`time` in ISO 8601); False when the queue is gone."""
+    from moto.sqs.models import Message, sqs_backends
+
+    _, _, _, region, account, name = arn.split(":", 5)
+    queue = sqs_backends[account][region].queues.get(name)
+    if queue is None:
+        log.info("event for %s lost: queue %s is gone", message["resources"], arn)
+        return False
+    moment = datetime.fromtimestamp(float(message["time"]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sent = Message(str(uuid.uuid4()), json.dumps({**message, "time": moment}))
+    sent.mark_sent(delay_seconds=int(getattr(queue, "delay_seconds", 0) or 0))
+    queue.add_message(sent)
+    return True
 
 
 def _listened(account: str, region: str) -> bool:
