@@ -106,9 +106,13 @@ class EventListener:
         return seen.answer
 
     def _run(self) -> None:
-        while not self._stopping.is_set() and self.active:
-            if 0 < self.poll_once() < BATCH:
-                self._stopping.wait(BATCH_PAUSE_SECONDS)
+        try:
+            while not self._stopping.is_set() and self.active:
+                if 0 < self.poll_once() < BATCH:
+                    self._stopping.wait(BATCH_PAUSE_SECONDS)
+        except Exception as error:  # a bug must not leave the tracker trusting events that no longer come
+            log.exception("job events: the listener failed")
+            self._give_up(f"the listener failed ({error!r})")
 
     def poll_once(self) -> int:
         """One long poll: the messages applied and deleted; 0 after a failure (waited on) or once given up."""
@@ -127,7 +131,10 @@ class EventListener:
             return 0
         self._last_heard = self._clock()
         for message in messages:
-            self._apply(message.get("Body"))
+            try:
+                self._apply(message.get("Body"))
+            except (ValueError, TypeError, RecursionError):  # hostile or broken: ignored, deleted with the rest
+                log.debug("job events: a message that cannot be read, deleted")
         entries = [{"Id": str(i), "ReceiptHandle": str(m["ReceiptHandle"])}
                    for i, m in enumerate(messages) if m.get("ReceiptHandle")]
         try:

@@ -254,3 +254,18 @@ def test_a_queue_that_fails_a_while_is_retried_then_given_up(sm: ScriptedSageMak
     clock.now += 30
     listener.poll_once()
     assert not listener.active and tracker.sweep_interval_seconds == 1.0
+
+
+def test_hostile_messages_are_deleted_and_change_nothing(sm: ScriptedSageMaker, clock: Clock) -> None:
+    tracker = make_tracker(sm, clock)
+    deep = '{"a":' * 50_000 + "1" + "}" * 50_000
+    hostile = [
+        f'{{"source": "aws.sagemaker", "detail-type": "{TRAINING_CHANGE}", "detail": {deep}}}',
+        event(TRAINING_CHANGE, {**detail("Training", T0), "LastModifiedTime": "nan", "CreationTime": "1e400"}),
+        event(TRAINING_CHANGE, {**detail("Uploading", T0), "SecondaryStatusTransitions": "not a list"}),
+        event(TRAINING_CHANGE, {"TrainingJobName": NAME, "TrainingJobStatus": ["InProgress"]}),
+    ]
+    queue = ScriptedQueue(hostile)
+    listener = listener_for(tracker, queue, clock)
+    assert listener.poll_once() == 4 and len(queue.deleted) == 4 and listener.active
+    assert tracker.describe(NAME)["SecondaryStatus"] in ("Training", "Uploading") and sm.calls == []
