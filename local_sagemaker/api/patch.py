@@ -3,7 +3,10 @@
 `install()` replaces CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and adds StopTrainingJob on moto's
 `SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
 (log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py), and tells the engine after
-SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder). It is idempotent and only
+SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder), and makes SQS's ReceiveMessage read a
+queue's retention period directly (moto computes every attribute of the queue, a walk over all its messages, four
+times per message received: a queue of job events holding a few hundred took seconds a receive). It is idempotent
+and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
 request it handles, so a request arriving any other way (plain `mock_aws` in the same process, another
@@ -13,6 +16,7 @@ ThreadedMotoServer) gets moto's own behaviour, unchanged.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +26,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sqs.models import SQSBackend
 
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.api.log_filter import filter_log_events
@@ -94,6 +99,20 @@ def install() -> None:
         current = getattr(SageMakerResponse, name)
         if not hasattr(current, _MARK):
             setattr(SageMakerResponse, name, _notify_after(name, method, current))
+    retained = SQSBackend.is_message_valid_based_on_retention_period
+    if not hasattr(retained, _MARK):
+        SQSBackend.is_message_valid_based_on_retention_period = _retained_while_serving(retained)  # type: ignore[method-assign]
+
+
+def _retained_while_serving(original: Callable[..., bool]) -> Callable[..., bool]:
+    def retained(self: SQSBackend, queue_name: str, message: Any) -> bool:
+        if _serving.get() is None:
+            return original(self, queue_name, message)
+        period = float(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    setattr(retained, _MARK, original)
+    return retained
 
 
 def _params(response: Any) -> dict[str, Any]:
