@@ -5,7 +5,8 @@
 (log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py), and tells the engine after
 SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder), and makes SQS's ReceiveMessage read a
 queue's retention period directly (moto computes every attribute of the queue, a walk over all its messages, four
-times per message received: a queue of job events holding a few hundred took seconds a receive). It is idempotent
+times per message received: a queue of job events holding a few hundred took seconds a receive) and DeleteMessage
+stop at the message it deletes (moto walks the whole queue twice per message). It is idempotent
 and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
@@ -26,7 +27,8 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
-from moto.sqs.models import SQSBackend
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
+from moto.sqs.models import Queue, SQSBackend
 
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.api.log_filter import filter_log_events
@@ -102,6 +104,27 @@ def install() -> None:
     retained = SQSBackend.is_message_valid_based_on_retention_period
     if not hasattr(retained, _MARK):
         SQSBackend.is_message_valid_based_on_retention_period = _retained_while_serving(retained)  # type: ignore[method-assign]
+    if not hasattr(Queue.delete_message, _MARK):
+        Queue.delete_message = _delete_while_serving(Queue.delete_message)  # type: ignore[method-assign]
+
+
+def _delete_while_serving(original: Callable[..., None]) -> Callable[..., None]:
+    """moto's DeleteMessage in one pass that stops at its message (the oldest are received, and deleted, first)."""
+    def delete_message(self: Queue, receipt_handle: str) -> None:
+        if _serving.get() is None:
+            return original(self, receipt_handle)
+        if receipt_handle in self.deleted_messages:
+            return None  # deleted already: AWS answers success again
+        for index, message in enumerate(self._messages):
+            if message.had_receipt_handle(receipt_handle):
+                del self._messages[index]
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+                return None
+        raise ReceiptHandleIsInvalid()
+
+    setattr(delete_message, _MARK, original)
+    return delete_message
 
 
 def _retained_while_serving(original: Callable[..., bool]) -> Callable[..., bool]:

@@ -158,3 +158,26 @@ def test_a_tuning_job_sends_its_state_changes(simulated: LocalSageMaker, tmp_pat
     assert [e["detail"]["HyperParameterTuningJobStatus"] for e in seen] == ["InProgress", "Stopping", "Stopped"]
     assert all(e["detail-type"] == TUNING_CHANGE and e["resources"] == [e["detail"]["HyperParameterTuningJobArn"]]
                for e in seen)
+
+
+def test_the_queue_answers_deletes_and_receives_as_sqs_does(simulated: LocalSageMaker) -> None:
+    """The quick paths of patch.py: a queue with a retention period answers receives, a message deleted twice is
+    fine, a handle never given out is refused, a batch deletes what it names."""
+    import botocore.exceptions
+
+    sqs = LocalClients(simulated.url).client("sqs")
+    url = sqs.create_queue(QueueName="plain", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    for body in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in got) == ["a", "b", "c"]
+    handle = got[1]["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    with pytest.raises(botocore.exceptions.ClientError):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="never-given-out")
+    batch = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": got[0]["ReceiptHandle"]},
+                                                             {"Id": "1", "ReceiptHandle": got[2]["ReceiptHandle"]}])
+    assert len(batch["Successful"]) == 2
+    assert int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"]) == 0
