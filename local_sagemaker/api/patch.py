@@ -5,8 +5,9 @@
 (log_filter.py) and CloudWatch's GetMetricData for plain metric queries (metric_data.py), and tells the engine after
 SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder), and makes SQS's ReceiveMessage read a
 queue's retention period directly (moto computes every attribute of the queue, a walk over all its messages, four
-times per message received: a queue of job events holding a few hundred took seconds a receive) and DeleteMessage
-stop at the message it deletes (moto walks the whole queue twice per message). It is idempotent
+times per message received: a queue of job events holding a few hundred took seconds a receive), a receive of a
+standard queue without a wait stop at the messages it takes, and DeleteMessage stop at the message it deletes (moto
+walks the whole queue for each). It is idempotent
 and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
@@ -16,6 +17,7 @@ ThreadedMotoServer) gets moto's own behaviour, unchanged.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ from moto.core.responses import ActionResult
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
-from moto.sqs.models import Queue, SQSBackend
+from moto.sqs.models import Queue, SQSBackend, _filter_message_attributes
 
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.api.log_filter import filter_log_events
@@ -106,6 +108,37 @@ def install() -> None:
         SQSBackend.is_message_valid_based_on_retention_period = _retained_while_serving(retained)  # type: ignore[method-assign]
     if not hasattr(Queue.delete_message, _MARK):
         Queue.delete_message = _delete_while_serving(Queue.delete_message)  # type: ignore[method-assign]
+    if not hasattr(SQSBackend.receive_message, _MARK):
+        SQSBackend.receive_message = _receive_while_serving(SQSBackend.receive_message)  # type: ignore[method-assign]
+
+
+def _receive_while_serving(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """moto's ReceiveMessage for a standard queue without a wait or a redrive policy (a long poll is the server's,
+    api/events.py): the oldest visible messages, stopping once it has `count`."""
+    def receive_message(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
+                        visibility_timeout: int, message_attribute_names: list[str] | None = None) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        if _serving.get() is None or wait_seconds_timeout or queue.fifo_queue or queue.redrive_policy:
+            return original(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
+                            message_attribute_names)
+        now = time.time() * 1000
+        period = float(queue.message_retention_period) * 1000  # type: ignore[attr-defined]
+        taken: list[Any] = []
+        for message in list(queue._messages):
+            if len(taken) >= count:
+                break
+            expired = (message.sent_timestamp or 0) + period <= now
+            if message.visible_at >= now or message.delayed_until > now or expired:
+                continue
+            queue.pending_messages.add(message)
+            message.mark_received(visibility_timeout=visibility_timeout)
+            copied = copy.deepcopy(message)
+            _filter_message_attributes(copied, message_attribute_names or [])
+            taken.append(copied)
+        return taken
+
+    setattr(receive_message, _MARK, original)
+    return receive_message
 
 
 def _delete_while_serving(original: Callable[..., None]) -> Callable[..., None]:
