@@ -2,6 +2,14 @@
 
     python benchmarks/tracking.py                 # 2000 jobs; several minutes (see benchmarks/README.md)
     python benchmarks/tracking.py --quick         # a few seconds: CI runs it so that it cannot rot
+    python benchmarks/tracking.py --events --jobs 10000          # the tracker fed by job events (EventBridge, SQS)
+    python benchmarks/tracking.py --events --with-polling --jobs 2000   # events and sweeps side by side
+
+With --events there is no naive loop: the plugin's `get` polls every job once per `--interval` (1 s unless given)
+on a local SageMaker whose EventBridge rule feeds an SQS queue (`events setup`), the tracker following the queue with
+its sweeps slowed to `--safety-interval`; every request the server receives after the jobs are made counts
+(SageMaker, SQS, EventBridge). `--with-polling` runs the same jobs on a second server tracked by sweeps alone, at
+the same interval, for the ratio.
 
 Two local SageMakers, each in a process of its own, hold the same jobs, made at the same moment with the same
 random durations. Side by side, from the same start and with the same poll interval, (a) the naive loop describes each
@@ -76,6 +84,9 @@ def _serve(conn: Any, settings: dict[str, Any], data_dir: Path | None) -> None:
             command = conn.recv()
             if command == "counts":
                 conn.send(server.call_counts())
+            elif command == "counts-all":  # every service's, by "service:Operation"
+                conn.send({f"{service}:{op}": n for service in ("sagemaker", "amazonsqs", "awsevents")
+                           for op, n in server.call_counts(service).items()})
             elif command == "throttled":
                 conn.send(server.throttled_counts())
             elif command == "rss":
@@ -226,7 +237,9 @@ def create_jobs(url: str, plan: Plan, threads: int = 8) -> None:
     def create(index: int) -> None:
         name = plan.names[index]
         request = aws.training_request(name, channels={"train": data}, max_runtime=plan.runtimes[index])
-        sagemaker.create_training_job(**request)
+        # boto3 may retry a create whose first attempt made the job (its answer late on a loaded machine)
+        with contextlib.suppress(sagemaker.exceptions.ResourceInUse):
+            sagemaker.create_training_job(**request)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(create, range(plan.jobs)))
@@ -503,6 +516,87 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def events_plugin(url: str, interval: float, safety: float) -> tuple[Any, Any, Any]:
+    """The plugin, its client and tracker following the job events of the local SageMaker at `url` (setup made)."""
+    import plugin.jobs.training_job as training_job
+    from handlers.client import SageMakerClient
+    from handlers.ratelimit import RateLimits
+    from handlers.tracker_events import EventSettings
+    from plugin.cli.events import setup
+    from plugin.config import Config, LocalConfig, Tracking
+
+    base = Config(backend="local", region=REGION, local=LocalConfig(endpoint_url=url),
+                  rate_limits=RateLimits(create_per_second=0, read_per_second=0))
+    client = SageMakerClient(base.client_settings())
+    made = setup(client)
+    config = dataclasses.replace(base, tracking=Tracking(sweep_interval_seconds=interval, events=EventSettings(
+        made.queue_url, sweep_interval_seconds=safety, max_silence_seconds=max(600.0, 10 * safety))))
+    plugin = training_job.TrainingJobPlugin(config, client=client)
+    return plugin, client, plugin._tracker(client)
+
+
+def run_events(args: argparse.Namespace) -> dict[str, Any]:
+    """The tracker fed by job events; with `--with-polling`, a second server's tracker by sweeps alone, side by side."""
+    wall_start = time.time()
+    interval = args.interval or 1.0
+    plan = make_plan(args.jobs, interval, args.mean_intervals, args.time_scale, args.seed)
+    root = args.data_root
+    names = ("events", "polling") if args.with_polling else ("events",)
+    servers = dict(zip(names, start_servers(plan.settings(), *(root / n if root else None for n in names)),
+                       strict=True))
+    try:
+        events_plugin_, events_client, events_tracker = events_plugin(servers["events"].url, interval,
+                                                                      args.safety_interval)
+        loops = {"events": (events_plugin_, events_tracker, servers["events"].url)}
+        if args.with_polling:
+            polling_plugin, polling_client, polling_tracker = tracked_plugin(servers["polling"].url, interval)
+            loops["polling"] = (polling_plugin, polling_tracker, servers["polling"].url)
+        before = {name: server.ask("counts-all") for name, server in servers.items()}
+        with ThreadPoolExecutor(len(servers)) as pool:  # the same jobs on each, at the same moment
+            list(pool.map(lambda s: create_jobs(s.url, plan), servers.values()))
+        created = time.time()
+        start = created + 0.2
+        deadline = start + plan.longest + 10 * interval + 60
+        with ThreadPoolExecutor(len(loops)) as pool:
+            futures = {name: pool.submit(run_loop, plan.names, tracker_poller(p, t, url)[0], args.tracker_threads,
+                                         interval, start, deadline) for name, (p, t, url) in loops.items()}
+            seen = {name: future.result() for name, future in futures.items()}
+        calls = {name: diff(server.ask("counts-all"), before[name]) for name, server in servers.items()}
+        # the creates are the workload's, not the tracking's
+        calls = {name: {op: n for op, n in counted.items() if op != "sagemaker:CreateTrainingJob"}
+                 for name, counted in calls.items()}
+        stats = {name: dataclasses.asdict(t.stats) for name, (_, t, _) in loops.items()}
+        listener = events_tracker.listener
+        listener_state = {"active": listener.active, "stopped_reason": listener.stopped_reason,
+                          "received": listener.received}
+        listener.stop(timeout=0)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            truth = dict(zip(servers, pool.map(lambda s: describe_all(RawSageMaker(s.url), plan.names),
+                                               servers.values()), strict=True))
+        server_rss = max(server.ask("rss") for server in servers.values())
+        events_client.close()
+        if args.with_polling:
+            polling_client.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    figures = {name: loop_figures(calls[name], seen[name], truth[name], start) for name in loops}
+    for name, figure in figures.items():
+        figure["api_calls_per_job"] = round(sum(calls[name].values()) / plan.jobs, 3)
+    result: dict[str, Any] = {
+        "jobs": plan.jobs, "interval_seconds": interval, "safety_interval_seconds": args.safety_interval,
+        **figures, "tracker_stats": stats, "listener": listener_state,
+        "create_seconds": round(created - wall_start, 1), "time_scale": plan.time_scale,
+        "mean_job_seconds": round(plan.mean_life, 2), "server_peak_rss_mb": round(server_rss, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "seconds": round(time.time() - wall_start, 1),
+    }
+    if args.with_polling:
+        total = sum(calls["events"].values())
+        result["polling_to_events_ratio"] = round(sum(calls["polling"].values()) / total, 2) if total else None
+    return result
+
+
 def create_cpu_jobs(url: str, names: Sequence[str], plan: Plan) -> None:
     from local_sagemaker.testing import LocalClients
 
@@ -527,11 +621,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a small run of a few seconds (CI)")
+    parser.add_argument("--events", action="store_true", help="the tracker fed by job events (EventBridge to SQS)")
+    parser.add_argument("--with-polling", action="store_true",
+                        help="with --events: the same run tracked by sweeps alone, on a second server, side by side")
+    parser.add_argument("--safety-interval", type=float, default=30.0,
+                        help="with --events: seconds between the safety net's sweeps (default 30)")
     data_folder.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.interval, args.mean_intervals, args.cpu_rounds = 24, 0.3, 10.0, 20
         args.naive_threads, args.tracker_threads = 2, 2
+        args.safety_interval = min(args.safety_interval, 3.0)
     if args.jobs < 1 or args.mean_intervals <= 0 or args.interval < 0:
         parser.error("--jobs and --mean-intervals must be positive, --interval not negative")
     return args
@@ -543,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
     with data_folder.root(args) as args.data_root:
-        result = run(args)
+        result = run_events(args) if args.events else run(args)
     print(json.dumps(result, separators=(",", ":")), flush=True)
     return 0
 

@@ -39,7 +39,9 @@ from handlers.retry import Decision, Patience, RetryBudget, RetrySettings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("sagemaker", "logs", "s3", "cloudwatch")
+SERVICES = ("sagemaker", "logs", "s3", "cloudwatch", "sqs", "events")
+#: services outside SageMaker's control plane: not paced by the rate limiters (S3 uploads, the job events' queue)
+UNPACED = ("s3", "sqs", "events")
 #: operations that only read, paced by the read bucket; every other SageMaker or logs operation is a write
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Filter", "BatchDescribe", "BatchGet")
 
@@ -184,7 +186,7 @@ class SageMakerClient:
 
     def bucket_for(self, service: str, operation: str) -> TokenBucket | None:
         """Reads and writes are paced apart; S3 (uploads of local inputs) is not SageMaker's control plane."""
-        if service == "s3":
+        if service in UNPACED:
             return None
         return self.read_bucket if is_read(operation) else self.write_bucket
 

@@ -59,6 +59,37 @@ class FailureRule:
         return re.fullmatch(self.name_pattern, job_name) is not None
 
 
+#: What an event fault does to the EventBridge events of the jobs it matches (local_sagemaker/api/events.py).
+EVENT_FAULTS: tuple[str, ...] = ("drop", "duplicate", "delay")
+
+
+@dataclass(frozen=True)
+class EventFault:
+    """The state-change events of jobs whose whole name matches `name_pattern` are dropped, sent twice, or sent
+    `delay_seconds` (timeline seconds) late; only the event entering secondary status `status` when one is named.
+
+    As AWS may lose none yet send several and out of order, these let tests prove the tracker's safety net."""
+
+    name_pattern: str
+    fault: str
+    status: str | None = None
+    delay_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.fault not in EVENT_FAULTS:
+            raise ValueError(f"event fault: 'fault' must be one of {', '.join(EVENT_FAULTS)}, not {self.fault!r}")
+        try:
+            re.compile(self.name_pattern)
+        except re.error as error:
+            raise ValueError(f"event fault: name_pattern {self.name_pattern!r} is not a regular expression: "
+                             f"{error}") from None
+        if not _is_number(self.delay_seconds) or self.delay_seconds < 0:
+            raise ValueError(f"event fault: delay_seconds must be a number >= 0, not {self.delay_seconds!r}")
+
+    def matches(self, job_name: str, status: str) -> bool:
+        return (self.status is None or self.status == status) and re.fullmatch(self.name_pattern, job_name) is not None
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     """How the local SageMaker behaves; every field optional.
@@ -75,6 +106,8 @@ class LocalSettings:
     execution: `run` (the default) runs each host as processes on this machine; `simulate` plays the timeline
         (thousands of jobs at no cost, for benchmarks and fault tests).
     buckets: S3 buckets that exist from the start (and again after a reset), in us-east-1.
+    event_faults: what happens to the EventBridge events of some jobs (dropped, sent twice, late); the first
+        matching rule wins.
     """
 
     timeline: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMELINE))
@@ -85,6 +118,7 @@ class LocalSettings:
     stop_seconds: float = 1.0
     execution: str = "run"
     buckets: tuple[str, ...] = DEFAULT_BUCKETS
+    event_faults: tuple[EventFault, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.timeline) - set(LOCAL_PHASES))
@@ -109,6 +143,7 @@ class LocalSettings:
         # A tuple given as a list would make the dataclass unhashable and mutable; accept it, store a tuple.
         object.__setattr__(self, "failures", tuple(self.failures))
         object.__setattr__(self, "buckets", tuple(self.buckets))
+        object.__setattr__(self, "event_faults", tuple(self.event_faults))
 
     def seconds(self, phase: str) -> float:
         """Wall-clock seconds a job spends in `phase`, after scaling."""
@@ -120,6 +155,9 @@ class LocalSettings:
 
     def failure_for(self, job_name: str) -> FailureRule | None:
         return next((rule for rule in self.failures if rule.matches(job_name)), None)
+
+    def event_fault_for(self, job_name: str, status: str) -> EventFault | None:
+        return next((rule for rule in self.event_faults if rule.matches(job_name, status)), None)
 
 
 def _is_number(value: object) -> bool:

@@ -19,6 +19,14 @@ How an answer is kept right:
 - A Describe follows a job known to exist (`SageMakerClient.following()`): a storm of throttles is retried until the
   retry deadline, not given up at the attempt cap. A sweep keeps the cap: the describes stand in when it fails.
 
+With EventBridge events (`follow_events`, handlers/tracker_events.py) a listener thread hands each job's state-change
+event to `apply_event`: the job's answer is replaced when the event is newer (its status further on, else a later
+LastModifiedTime, else more transitions), never by an older one, so duplicates and events out of order change
+nothing. A terminal event that lacks what the outputs need (a Completed job's training and billable seconds and final
+metrics, a Failed job's reason) makes the job stale: one Describe when next asked for. The sweeps go on at the events'
+slow interval as a safety net (a lost event costs staleness, never a wrong answer); when the listener gives up
+(`events_stopped`) the normal interval is back and a sweep due at once.
+
 Sweeps run inline, in whichever caller finds one due, under a lock so only one runs; callers that find it running wait
 for it (half an interval at most) rather than serve what it is about to correct. Sweeps start early by about their
 own duration, so that a caller polling once per interval finds a fresh one each time. No background thread: an idle
@@ -61,6 +69,9 @@ class TrackerStats:
     fallbacks: int  # describes of jobs a sweep could not vouch for (a subset of `describes`)
     sweep_failures: int
     census_jobs: int  # InProgress jobs learnt from the cold-start census
+    events_applied: int  # state-change events that changed an answer (or made a sighting)
+    events_ignored: int  # duplicates and events older than what was known
+    sweep_caught: int  # changes a sweep found that no event had told (lost or late events)
     tracked: int  # jobs tracked now
 
 
@@ -82,11 +93,13 @@ class _Entry:
 
 @dataclass(frozen=True)
 class _Sighting:
-    """A summary of a job nobody asked about yet, seen by a sweep or the census that started at `at` / `wall`."""
+    """A summary of a job nobody asked about yet, seen by a sweep or the census that started at `at` / `wall`; `full`:
+    an event's detail, as good as a Describe (a job first asked for takes it even when it wants status messages)."""
 
     summary: dict[str, Any]
     at: float
     wall: float
+    full: bool = False
 
 
 class StatusTracker:
@@ -148,8 +161,15 @@ class StatusTracker:
         self._census_max_pages = census_max_pages
         self._sweeps_enabled = True
         self._counts = dict.fromkeys(("sweeps", "pages", "describes", "hits", "fallbacks", "sweep_failures",
-                                      "census_jobs"), 0)
+                                      "census_jobs", "events_applied", "events_ignored", "sweep_caught"), 0)
         self.sweep_interval_seconds = 0.0
+        self._polling_interval = max(0.0, float(sweep_interval_seconds))  # the interval without events
+        self._events_interval: float | None = None  # the safety net's, while events keep the answers fresh
+        self._events_stopped_said = False
+        #: told when a sweep finds a change no event told (the listener judges whether its queue went silent)
+        self.on_sweep_caught: Callable[[], None] | None = None
+        #: the EventListener feeding this tracker (handlers/tracker_events.py), if any
+        self.listener: Any = None
         self._max_age = 0.0
         self._next_sweep_at = float("-inf")
         self.set_interval(sweep_interval_seconds)
@@ -163,6 +183,61 @@ class StatusTracker:
             self.sweep_interval_seconds = interval
             # An answer a sweep vouched for is at most interval + one sweep old; past this it is not trusted.
             self._max_age = interval + max(1.0, interval / 2)
+
+    def ask_interval(self, sweep_interval_seconds: float) -> None:
+        """A user's polling interval: the shared tracker sweeps at the smallest asked, unless events keep it fresh."""
+        with self._lock:
+            self._polling_interval = min(self._polling_interval, max(0.0, float(sweep_interval_seconds)))
+            interval = self._events_interval if self._events_interval is not None else self._polling_interval
+        if interval < self.sweep_interval_seconds or self._events_interval is not None:
+            self.set_interval(interval)
+
+    @property
+    def follows_events(self) -> bool:
+        return self._events_interval is not None
+
+    def follow_events(self, safety_sweep_interval_seconds: float) -> None:
+        """Events now keep the answers fresh: the sweeps slow down to the safety net's interval."""
+        with self._lock:
+            self._events_interval = max(self._polling_interval, float(safety_sweep_interval_seconds))
+        self.set_interval(self._events_interval)
+
+    def events_stopped(self, reason: str) -> None:
+        """The listener gave up: back to the polling interval, a sweep due now, said once."""
+        with self._lock:
+            said, self._events_stopped_said = self._events_stopped_said, True
+            self._events_interval = None
+            self._next_sweep_at = float("-inf")
+        self.set_interval(self._polling_interval)
+        if not said:
+            log.warning("job events: %s; tracking falls back to ListTrainingJobs sweeps every %g s",
+                        reason, self._polling_interval)
+
+    def apply_event(self, detail: Mapping[str, Any]) -> bool:
+        """A "SageMaker Training Job State Change" event's detail (a Describe answer with epoch-millisecond
+        times): True when it told something new. Never moves a job backwards."""
+        answer = described_from_event(detail)
+        name = answer.get("TrainingJobName")
+        if not isinstance(name, str) or not name or not isinstance(answer.get("TrainingJobStatus"), str):
+            return False
+        complete = _complete(answer)
+        now, wall = self._clock(), self._wall() + self._skew
+        with self._lock:
+            entry = self._jobs.get(name)
+            if entry is None:
+                sighting = self._sightings.get(name)
+                if sighting is not None and _progress(sighting.summary) >= _progress(answer):
+                    self._counts["events_ignored"] += 1
+                    return False
+                self._sightings[name] = _Sighting(answer, now, wall, full=complete)
+                self._counts["events_applied"] += 1
+                return True
+            if entry.final or _progress(entry.answer) >= _progress(answer):
+                self._counts["events_ignored"] += 1
+                return False
+            self._jobs[name] = _Entry(answer, now, max(wall, entry.valid_since), described=complete)
+            self._counts["events_applied"] += 1
+            return True
 
     def describe(self, job_name: str) -> dict[str, Any]:
         """The job's DescribeTrainingJob answer, from the cache when the sweeps vouch for it; NotFound if missing.
@@ -239,6 +314,10 @@ class StatusTracker:
         sighting = self._sightings.pop(name, None)
         if sighting is None or now - sighting.at > self._max_age:
             return None
+        if sighting.full:  # an event's detail: as a Describe would answer
+            entry = _Entry(sighting.summary, sighting.at, sighting.wall, described=True)
+            self._jobs[name] = entry
+            return entry.answer
         if sighting.summary.get("TrainingJobStatus") in DESCRIBE_STATUSES:
             return None  # its outputs or reason are needed: describe it
         if self._wants_messages:
@@ -344,17 +423,24 @@ class StatusTracker:
             return
         start_wall = start_local + self._skew
         with self._lock:
+            caught = self._counts["sweep_caught"]
             for name, entry in targets.items():
                 if self._jobs.get(name) is entry and not entry.final:
                     self._apply(entry, rows.get(name), window, start, start_wall)
             for name, row in rows.items():
                 if name not in self._jobs and row.get("TrainingJobStatus") not in DESCRIBE_STATUSES:
-                    self._sightings[name] = _Sighting(row, start, start_wall)
+                    known = self._sightings.get(name)
+                    if known is None or not known.full or _progress(row) > _progress(known.summary):
+                        self._sightings[name] = _Sighting(row, start, start_wall)
+            caught = self._counts["sweep_caught"] > caught
             self._last_sweep_wall = start_wall
             self._counts["sweeps"] += 1
             took = self._clock() - start
             self._sweep_seconds = took if self._counts["sweeps"] == 1 else 0.8 * self._sweep_seconds + 0.2 * took
         telemetry.sweep_finished(took)
+        hook = self.on_sweep_caught
+        if caught and hook is not None and self.follows_events:
+            hook()
 
     def _apply(self, entry: _Entry, row: dict[str, Any] | None, window: float, start: float, start_wall: float) -> None:
         """What one sweep says about one tracked job (lock held)."""
@@ -369,6 +455,7 @@ class StatusTracker:
             if entry.lmt is not None and lmt is not None and lmt < entry.lmt:
                 return  # older than what a Describe made during this sweep already told us
             if lmt != entry.lmt or status != entry.status or secondary != entry.secondary:
+                self._counts["sweep_caught"] += self._events_interval is not None
                 if (entry.stale or self.describe_changes or status in DESCRIBE_STATUSES
                         or (self.describe_secondary_changes and secondary != entry.secondary)):
                     entry.stale = True
@@ -478,13 +565,16 @@ def _identity(client: SageMakerClient) -> tuple[Any, ...]:
     return (who, client.region, client.endpoint_url)
 
 
-def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messages: bool = False) -> StatusTracker:
+def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messages: bool = False,
+                events: Callable[[StatusTracker], None] | None = None) -> StatusTracker:
     """The one tracker of this process for the client's (credentials, region, endpoint), made on first use.
 
     All plugin instances share it, so a job is swept once however many of them poll it. The first client seen for a
     key makes the requests; a smaller interval asked for later lowers the shared tracker's interval, and `messages`
     (describe on each secondary status change) asked for once stays on. An interval <= 0 (tracking off) gets a
-    tracker of its own that describes every time, and leaves the shared one alone.
+    tracker of its own that describes every time, and leaves the shared one alone. `events` starts following job
+    events for a tracker made now (handlers/tracker_events.py's `listen`): one listener per tracker, so one thread per
+    process and endpoint.
     """
     if sweep_interval_seconds <= 0:
         return StatusTracker(client, 0)
@@ -494,9 +584,10 @@ def tracker_for(client: SageMakerClient, sweep_interval_seconds: float, *, messa
         if tracker is None:
             tracker = _TRACKERS[key] = StatusTracker(client, sweep_interval_seconds,
                                                      describe_secondary_changes=messages)
+            if events is not None:
+                events(tracker)
         else:
-            if sweep_interval_seconds < tracker.sweep_interval_seconds:
-                tracker.set_interval(sweep_interval_seconds)
+            tracker.ask_interval(sweep_interval_seconds)
             tracker.describe_secondary_changes = tracker.describe_secondary_changes or messages
         return tracker
 
@@ -554,3 +645,48 @@ def _merged(answer: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, 
 
 def _transitions(value: Any) -> Iterable[Mapping[str, Any]]:
     return [t for t in value if isinstance(t, Mapping)] if isinstance(value, list) else []
+
+
+# --- events -----------------------------------------------------------------------------------------------------------
+
+#: how far on a status is: a job never goes back to an earlier one
+_STATUS_RANK = {"InProgress": 0, "Stopping": 1, "Completed": 2, "Failed": 2, "Stopped": 2, "Deleting": 3}
+
+
+def _progress(answer: Mapping[str, Any]) -> tuple[int, float, int]:
+    """Orders what is known of one job: status first, then LastModifiedTime, then the transitions seen."""
+    status = answer.get("TrainingJobStatus")
+    rank = _STATUS_RANK.get(status, 0) if isinstance(status, str) else 0
+    transitions = answer.get("SecondaryStatusTransitions")
+    return rank, _epoch(answer.get("LastModifiedTime")) or 0.0, len(transitions) if isinstance(transitions, list) else 0
+
+
+def _complete(answer: Mapping[str, Any]) -> bool:
+    """Whether an event's detail holds all a Describe would for the job's phase and outputs: a Completed job's training
+    and billable seconds and final metrics (the event's schema has none of them), a Failed job's reason."""
+    status = answer.get("TrainingJobStatus")
+    if status == "Completed":
+        return all(key in answer for key in ("ModelArtifacts", "FinalMetricDataList", "TrainingTimeInSeconds",
+                                             "BillableTimeInSeconds"))
+    if status == "Failed":
+        return "FailureReason" in answer
+    return status != "Deleting"
+
+
+def described_from_event(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's detail as a Describe answer: epoch-millisecond times (strings or numbers) as datetimes, without the
+    Tags map (Describe has no Tags)."""
+    return {str(key): _event_value(str(key), value) for key, value in detail.items() if key != "Tags"}
+
+
+def _event_value(key: str, value: Any) -> Any:
+    if key.endswith("Time") and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(float(value) / 1000, timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return value
+    if isinstance(value, Mapping):
+        return {str(k): _event_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_event_value(key, item) for item in value]
+    return value

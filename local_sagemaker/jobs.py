@@ -11,7 +11,7 @@ carries, so filters such as LastModifiedTimeAfter compare exactly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -141,6 +141,8 @@ class LocalTrainingJob(FakeTrainingJob):
         self.wake_ms: int | None = None  # when the engine has this job in its heap; owned by the engine
         self.tuning_job_arn: str | None = None  # set by the tuning job that launched this one
         self.records: JobRecords | None = None  # set by the engine once the job's name is claimed
+        #: told of each status change (the engine's EventBridge events, api/events.py); set by the engine
+        self.on_change: Callable[[LocalTrainingJob], None] | None = None
         self._publisher = storage.metric_publisher(account_id, region_name, request["TrainingJobName"])
         self._metrics = MetricExtractor(
             [*(self.algorithm_specification.get("MetricDefinitions") or []), *built_in_metric_definitions(self.shape)],
@@ -296,10 +298,11 @@ class LocalTrainingJob(FakeTrainingJob):
         if step.status in TERMINAL:
             self._finish(step)
             return
-        self._enter(step.status, step.at_ms)
-        if step.status == "Downloading":
+        if step.status == "Downloading":  # before entering it: its event carries TrainingStartTime
             self.training_start_ms = step.at_ms
             self.training_start_time = to_datetime(step.at_ms)
+        self._enter(step.status, step.at_ms)
+        if step.status == "Downloading":
             missing = self._missing_input()
             if missing is not None:
                 start, duration = self._phase_ms["Downloading"]
@@ -321,6 +324,8 @@ class LocalTrainingJob(FakeTrainingJob):
         self.last_modified_ms = at_ms
         self.last_modified_time = to_datetime(at_ms)
         self.changed()
+        if self.on_change is not None:
+            self.on_change(self)
 
     def _finish(self, step: Step) -> None:
         status, at_ms = step.status, step.at_ms

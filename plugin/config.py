@@ -14,14 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from botocore.model import StringShape
 
 from handlers.client import ClientSettings
 from handlers.errors import InputError, join_path
 from handlers.explain import did_you_mean
-from handlers.local import EXECUTIONS, LOCAL_PHASES, FailureRule, LocalSettings
+from handlers.local import EVENT_FAULTS, EXECUTIONS, LOCAL_PHASES, EventFault, FailureRule, LocalSettings
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from handlers.service_model import enum_values, service_model
+from handlers.tracker_events import EventSettings
 from plugin.fields import Reader
 from plugin.yamlfile import read_document
 
@@ -57,6 +61,8 @@ class Limits:
 class Tracking:
     sweep_interval_seconds: float = 10.0
     not_found_grace_seconds: float = 60.0
+    #: job changes from an SQS queue fed by EventBridge (docs/events.md); None: sweeps only
+    events: EventSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         prebuilt_algorithms=_prebuilt(reader, root.get("prebuilt_algorithms")),
         retry=_numbers(reader, root.get("retry"), "retry", RetrySettings, minimums={"attempts": 1}),
         rate_limits=_numbers(reader, root.get("rate_limits"), "rate_limits", RateLimits),
-        tracking=_numbers(reader, root.get("tracking"), "tracking", Tracking),
+        tracking=_tracking(reader, root.get("tracking")),
         limits=_numbers(reader, root.get("limits"), "limits", Limits),
         local=_local(reader, root.get("local")),
         source=source,
@@ -179,6 +185,35 @@ def _security(reader: Reader, value: Any) -> Security:
     if bool(security.subnets) != bool(security.security_group_ids):
         reader.fail(p, "subnets and security_group_ids go together: a VPC config needs both")
     return security
+
+
+def _tracking(reader: Reader, value: Any) -> Tracking:
+    p = "tracking"
+    d = _section(reader, value, p, ("sweep_interval_seconds", "not_found_grace_seconds", "events"))
+    base = Tracking()
+    interval = reader.number(d, "sweep_interval_seconds", p, base.sweep_interval_seconds, minimum=0)
+    grace = reader.number(d, "not_found_grace_seconds", p, base.not_found_grace_seconds, minimum=0)
+    if d.get("events") is None:
+        return Tracking(interval, grace)
+    ep = join_path(p, "events")
+    e = _section(reader, d.get("events"), ep, ("queue_url", "sweep_interval_seconds", "max_silence_seconds"))
+    url = reader.string(e, "queue_url", ep, None)
+    if url is None:
+        reader.fail(join_path(ep, "queue_url"), "is required with tracking.events: the queue `sagemaker-plugin events "
+                    "setup` printed")
+    elif not _queue_url(url):
+        reader.fail(join_path(ep, "queue_url"), f"must be an SQS queue URL like https://sqs.<region>.amazonaws.com/"
+                    f"<account>/<name>, not {url!r}")
+    defaults = EventSettings("")
+    sweep = reader.number(e, "sweep_interval_seconds", ep, defaults.sweep_interval_seconds, minimum=1)
+    silence = reader.number(e, "max_silence_seconds", ep, defaults.max_silence_seconds, minimum=1)
+    return Tracking(interval, grace, EventSettings(url or "", sweep, silence))
+
+
+def _queue_url(url: str) -> bool:
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(segments) == 2 and not parts.query
 
 
 def _mpi(reader: Reader, value: Any) -> str | None:
@@ -228,7 +263,7 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     """config's `local` section; the checks LocalSettings makes itself are made here first, to name the field."""
     p = "local"
     d = _section(reader, value, p, ("endpoint_url", "execution", "timeline", "time_scale", "failures", "quotas",
-                                    "data_dir"))
+                                    "data_dir", "event_faults"))
     base = LocalConfig()
     problems = len(reader.problems)
     timeline = dict(base.timeline)
@@ -284,7 +319,38 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     time_scale = reader.number(d, "time_scale", p, base.time_scale, minimum=0.001)
     failures = tuple(rule for rule in reader.each(d.get("failures"), join_path(p, "failures"), failure) if rule)
     data_dir = reader.string(d, "data_dir", p, None)
+    event_faults = tuple(fault for fault in reader.each(d.get("event_faults"), join_path(p, "event_faults"),
+                                                        lambda item, path: _event_fault(reader, item, path)) if fault)
     if len(reader.problems) > problems:
         return base  # refused all the same (Reader.raise_if_any), with every problem named
     return LocalConfig(endpoint_url=endpoint_url, execution=execution, timeline=timeline, time_scale=time_scale,
-                       failures=failures, requests_per_second=rps, instances=instances, data_dir=data_dir)
+                       failures=failures, requests_per_second=rps, instances=instances, data_dir=data_dir,
+                       event_faults=event_faults)
+
+
+@functools.lru_cache(maxsize=1)
+def _event_statuses() -> tuple[str, ...]:
+    """What an event fault's `status` may name: a training job's secondary status or a tuning job's status."""
+    model = service_model("sagemaker")
+    shapes = [model.shape_for(name) for name in ("SecondaryStatus", "HyperParameterTuningJobStatus")]
+    return tuple(dict.fromkeys(value for shape in shapes if isinstance(shape, StringShape) for value in shape.enum))
+
+
+def _event_fault(reader: Reader, item: Any, path: str) -> EventFault | None:
+    f = _section(reader, item, path, ("name_pattern", "fault", "status", "delay_seconds"))
+    problems = len(reader.problems)
+    pattern = reader.string(f, "name_pattern", path, ".*")
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError) as error:
+        reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
+    fault = reader.string(f, "fault", path, None)
+    if fault not in EVENT_FAULTS:
+        reader.fail(join_path(path, "fault"), f"must be one of {', '.join(EVENT_FAULTS)}, not {fault!r}")
+    status = reader.string(f, "status", path, None)
+    if status is not None and status not in _event_statuses():
+        reader.fail(join_path(path, "status"), "is not a job status" + did_you_mean(status, _event_statuses(), 3))
+    delay = reader.number(f, "delay_seconds", path, EventFault.delay_seconds, minimum=0)
+    if len(reader.problems) > problems:
+        return None
+    return EventFault(pattern, fault, status, delay)

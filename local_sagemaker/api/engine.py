@@ -21,6 +21,7 @@ from handlers.local import LOCAL_ACCOUNT_ID, LocalSettings
 from handlers.service_model import validate_request
 from image_registry import ImageRegistry
 from local_sagemaker import errors, storage
+from local_sagemaker.api.events import Emitter
 from local_sagemaker.jobs import LocalTrainingJob
 from local_sagemaker.listing import list_training_jobs
 from local_sagemaker.tuning.service import TuningService
@@ -63,6 +64,8 @@ class Engine:
         self.tuning = TuningService(self)
         #: The data folder's records (local_sagemaker/store/), when the server keeps its jobs there.
         self.records: Records | None = None
+        #: EventBridge events of the jobs' changes (api/events.py)
+        self.events = Emitter(settings, self.now_ms)
 
     def now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -76,6 +79,7 @@ class Engine:
         self._in_use.clear()
         self._holding.clear()
         self._seeded = False
+        self.events.clear()
 
     def run_due(self, now_ms: int | None = None) -> None:
         if self.records is not None:
@@ -90,6 +94,7 @@ class Engine:
                 continue  # superseded by an earlier wake-up
             job.wake_ms = None
             self._advance(job, now)
+        self.events.run_due(now)
 
     def in_use(self, account_id: str, region: str, instance_type: str) -> int:
         """Instances of a type held by InProgress and Stopping jobs."""
@@ -120,7 +125,9 @@ class Engine:
         for key, count in holding:
             self._in_use[key] = self._in_use.get(key, 0) + count
         self._holding[id(job)] = holding
+        job.on_change = self.events.training_changed
         self._advance(job, now)
+        self.events.training_changed(job)  # a job that entered Starting as it was made (runner/runjob.py)
         if self._runs is not None and getattr(job, "stop_event", None) is not None:
             self._runs.start(job)
         return {"TrainingJobArn": job.arn}

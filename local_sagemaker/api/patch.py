@@ -4,7 +4,11 @@
 `SageMakerResponse` (moto dispatches by the snake_case action name), and replaces CloudWatch Logs' FilterLogEvents
 (log_filter.py), CloudWatch's GetMetricData for plain metric queries (metric_data.py), IAM's GetRole and
 SimulatePrincipalPolicy and STS's GetCallerIdentity (iam.py), and tells the engine after
-SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder). It is idempotent and only
+SageMaker's AddTags and DeleteTags (a job's tags are kept in the data folder), and makes SQS's ReceiveMessage read a
+queue's retention period directly (moto computes every attribute of the queue, a walk over all its messages, four
+times per message received: a queue of job events holding a few hundred took seconds a receive), a receive of a
+standard queue without a wait stop at the messages it takes, and DeleteMessage stop at the message it deletes (moto
+walks the whole queue for each). It is idempotent and only
 `LocalSageMaker.start()` calls it; importing local_sagemaker changes nothing.
 Each replacement asks a context variable which engine serves the current request: the server sets it around each
 request it handles, so a request arriving any other way (plain `mock_aws` in the same process, another
@@ -13,7 +17,9 @@ ThreadedMotoServer) gets moto's own behaviour, unchanged.
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,6 +30,8 @@ from moto.core.responses import ActionResult
 from moto.iam.responses import IamResponse
 from moto.logs.responses import LogsResponse
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
+from moto.sqs.models import Queue, SQSBackend, _filter_message_attributes
 from moto.sts.responses import TokenResponse
 
 from local_sagemaker.api import iam
@@ -102,6 +110,72 @@ def install() -> None:
         current = getattr(SageMakerResponse, name)
         if not hasattr(current, _MARK):
             setattr(SageMakerResponse, name, _notify_after(name, method, current))
+    retained = SQSBackend.is_message_valid_based_on_retention_period
+    if not hasattr(retained, _MARK):
+        SQSBackend.is_message_valid_based_on_retention_period = _retained_while_serving(retained)  # type: ignore[method-assign]
+    if not hasattr(Queue.delete_message, _MARK):
+        Queue.delete_message = _delete_while_serving(Queue.delete_message)  # type: ignore[method-assign]
+    if not hasattr(SQSBackend.receive_message, _MARK):
+        SQSBackend.receive_message = _receive_while_serving(SQSBackend.receive_message)  # type: ignore[method-assign]
+
+
+def _receive_while_serving(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """moto's ReceiveMessage for a standard queue without a wait or a redrive policy (a long poll is the server's,
+    api/events.py): the oldest visible messages, stopping once it has `count`."""
+    def receive_message(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
+                        visibility_timeout: int, message_attribute_names: list[str] | None = None) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        if _serving.get() is None or wait_seconds_timeout or queue.fifo_queue or queue.redrive_policy:
+            return original(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
+                            message_attribute_names)
+        now = time.time() * 1000
+        period = float(queue.message_retention_period) * 1000  # type: ignore[attr-defined]
+        taken: list[Any] = []
+        for message in list(queue._messages):
+            if len(taken) >= count:
+                break
+            expired = (message.sent_timestamp or 0) + period <= now
+            if message.visible_at >= now or message.delayed_until > now or expired:
+                continue
+            queue.pending_messages.add(message)
+            message.mark_received(visibility_timeout=visibility_timeout)
+            copied = copy.deepcopy(message)
+            _filter_message_attributes(copied, message_attribute_names or [])
+            taken.append(copied)
+        return taken
+
+    setattr(receive_message, _MARK, original)
+    return receive_message
+
+
+def _delete_while_serving(original: Callable[..., None]) -> Callable[..., None]:
+    """moto's DeleteMessage in one pass that stops at its message (the oldest are received, and deleted, first)."""
+    def delete_message(self: Queue, receipt_handle: str) -> None:
+        if _serving.get() is None:
+            return original(self, receipt_handle)
+        if receipt_handle in self.deleted_messages:
+            return None  # deleted already: AWS answers success again
+        for index, message in enumerate(self._messages):
+            if message.had_receipt_handle(receipt_handle):
+                del self._messages[index]
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+                return None
+        raise ReceiptHandleIsInvalid()
+
+    setattr(delete_message, _MARK, original)
+    return delete_message
+
+
+def _retained_while_serving(original: Callable[..., bool]) -> Callable[..., bool]:
+    def retained(self: SQSBackend, queue_name: str, message: Any) -> bool:
+        if _serving.get() is None:
+            return original(self, queue_name, message)
+        period = float(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    setattr(retained, _MARK, original)
+    return retained
 
 
 def _params(response: Any) -> dict[str, Any]:

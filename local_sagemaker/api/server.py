@@ -45,7 +45,7 @@ from handlers.local_job_links import page_url
 from handlers.ratelimit import RateLimits
 from handlers.retry import RetrySettings
 from local_sagemaker.access import Gate, generate_credentials, loopback_host
-from local_sagemaker.api import iam, patch
+from local_sagemaker.api import events, iam, patch
 from local_sagemaker.api.engine import Engine
 from local_sagemaker.pages.job_page import JobPages
 
@@ -148,6 +148,11 @@ class _App:
             service, operation = operation_of(target)
             if not self.counters.admit(service, operation):
                 return _throttled(start_response)
+        if target == "AmazonSQS.ReceiveMessage":  # a long poll waits without the lock (api/events.py)
+            return events.long_poll(self._serve, environ, start_response, self.engine.events)
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         with self.lock:
             self.engine.run_due()
             with patch.serving(self.engine):

@@ -58,6 +58,7 @@ class TuningService:
         if records is not None and not records.claim_tuning(job):  # a name is taken for good, by any server
             raise name_in_use(arn)
         self._register(key, job, backend)
+        self._engine.events.tuning_changed(job)
         self._start_driver(key)
         return {"HyperParameterTuningJobArn": arn}
 
@@ -163,6 +164,7 @@ class TuningService:
                 self._wake.wait(POLL_SECONDS)
 
     def _recorded(self, job: TuningJob) -> None:
+        self._engine.events.tuning_changed(job)
         records = self._engine.records
         if records is not None:
             records.tuning_changed(job)

@@ -86,11 +86,12 @@ config: docs/config.md; phases: docs/phases.md.""",
 
 def _add_job_commands(commands: Any) -> None:
     """Commands that talk to SageMaker; they live in plugin.cli.jobs so that this module stays import-light."""
-    from plugin.cli import jobs, metrics
+    from plugin.cli import events, jobs, metrics
 
     jobs.add_commands(commands, _common, command_parser)
     jobs.add_list_command(commands, _common, command_parser)
     metrics.add_commands(commands, _common, command_parser)
+    events.add_commands(commands, _common, command_parser)
 
 
 def cmd_validate(args: argparse.Namespace, config: Config) -> int:

@@ -29,7 +29,8 @@ from handlers.errors import (
 from handlers.job_kinds import TRAINING, JobKind
 from handlers.request import FINGERPRINT_TAG, STOPPED_BY_TAG, described_fingerprint, tags_of
 from handlers.status import Phase, Status
-from handlers.tracker import tracker_for
+from handlers.tracker import StatusTracker, tracker_for
+from handlers.tracker_events import EventSettings, listen
 from image_registry import ImageRegistry
 from plugin import embedded
 from plugin.config import Config, load_config
@@ -224,8 +225,19 @@ class TrainingJobPlugin:
     def _forget(self, client: SageMakerClient, name: str) -> None:
         self._tracker(client).forget(name)  # reported: a later get describes it afresh
 
-    def _tracker(self, client: SageMakerClient) -> Any:
-        return tracker_for(client, self._sweep_interval(), messages=self.status_messages)
+    def _tracker(self, client: SageMakerClient) -> StatusTracker:
+        events = self.events_settings()
+        return tracker_for(client, self._sweep_interval(), messages=self.status_messages,
+                           events=listen(client, events) if events is not None else None)
+
+    def events_settings(self) -> EventSettings | None:
+        """tracking.events, its durations on the local SageMaker's clock (which runs faster)."""
+        events = self.config.tracking.events
+        if events is None or self.config.backend != "local":
+            return events
+        scale = self.config.local.time_scale
+        return replace(events, sweep_interval_seconds=events.sweep_interval_seconds / scale,
+                       max_silence_seconds=events.max_silence_seconds / scale)
 
     def _status(self, client: SageMakerClient, description: Mapping[str, Any]) -> Status:
         """The job's phase; a stopped job is ABORTED when this plugin stopped it (its tag, or this process's memo

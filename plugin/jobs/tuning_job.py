@@ -32,7 +32,8 @@ PAGE_SIZE = int(member_shape(LIST_TRIALS, "MaxResults").metadata["max"])
 
 class TuningJobPlugin(TrainingJobPlugin):
     """One per engine (or per config); thread-safe. `get` describes the tuning job each time (tuning jobs are
-    few and long; the training plugin's sweeping tracker is for the many)."""
+    few and long; the training plugin's sweeping tracker is for the many), unless job events tell it (config's
+    tracking.events: a running job's latest event, younger than the events' sweep interval, stands for it)."""
 
     task_types = (TUNING_TASK,)
     metadata_type = ResourceMeta
@@ -45,7 +46,14 @@ class TuningJobPlugin(TrainingJobPlugin):
     # --- get ------------------------------------------------------------------------------------------------------
 
     def _read(self, client: SageMakerClient, name: str, fresh: bool) -> dict[str, Any]:
-        return self._describe_job(client, name)  # described each time: tuning jobs are few and long
+        events = self.events_settings()
+        if not fresh and events is not None and self._sweep_interval() > 0:
+            listener = self._tracker(client).listener
+            answer: dict[str, Any] | None = (listener.tuning_answer(name, events.sweep_interval_seconds)
+                                             if listener is not None else None)
+            if answer is not None and answer.get("HyperParameterTuningJobStatus") in ("InProgress", "Stopping"):
+                return answer  # an ended job is described: its outputs (the best trial) come from the Describe
+        return self._describe_job(client, name)  # else described each time: tuning jobs are few and long
 
     def _forget(self, client: SageMakerClient, name: str) -> None:
         pass  # no tracker follows tuning jobs

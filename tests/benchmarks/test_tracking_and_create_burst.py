@@ -38,6 +38,23 @@ def test_tracking_benchmark_quick() -> None:
     assert 0 < result["peak_rss_mb"] < 4096
 
 
+@pytest.mark.timeout(240)
+def test_tracking_benchmark_with_events_quick() -> None:
+    result = run_benchmark("tracking.py", "--events", "--with-polling", "--quick")
+    jobs, events, polling = result["jobs"], result["events"], result["polling"]
+    assert set(events) >= {*LOOP_KEYS, "api_calls_per_job"} and set(polling) >= LOOP_KEYS
+    assert events["jobs_ended"] == polling["jobs_ended"] == jobs
+    assert result["listener"]["active"] and result["listener"]["received"] >= 3 * jobs  # ~4 events a job
+    calls = events["api_calls"]
+    assert calls.get("amazonsqs:ReceiveMessage", 0) >= 1 and calls.get("amazonsqs:DeleteMessageBatch", 0) >= 1
+    assert calls.get("sagemaker:DescribeTrainingJob", 0) < jobs  # only the completed ones: their figures
+    assert "sagemaker:CreateTrainingJob" not in calls  # the workload's, not the tracking's
+    assert events["api_calls_per_job"] == pytest.approx(sum(calls.values()) / jobs, abs=0.001)
+    assert result["tracker_stats"]["events"]["events_applied"] >= jobs
+    assert result["polling_to_events_ratio"] == pytest.approx(
+        sum(polling["api_calls"].values()) / sum(calls.values()), rel=0.01)
+
+
 @pytest.mark.timeout(120)
 def test_create_burst_benchmark_quick() -> None:
     result = run_benchmark("create_burst.py", "--quick")

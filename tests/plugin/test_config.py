@@ -41,10 +41,10 @@ SPEC_KEYS: dict[str, Any] = {
     "prebuilt_algorithms": None,
     "retry": {"attempts": None, "backoff_seconds": None, "max_backoff_seconds": None, "deadline_seconds": None},
     "rate_limits": {"create_per_second": None, "read_per_second": None},
-    "tracking": {"sweep_interval_seconds": None, "not_found_grace_seconds": None},
+    "tracking": {"sweep_interval_seconds": None, "not_found_grace_seconds": None, "events": None},
     "limits": {"resource_wait_seconds": None},
     "local": {"endpoint_url": None, "execution": None, "timeline": None, "time_scale": None, "failures": None,
-              "data_dir": None, "quotas": {"requests_per_second": None, "instances": None}},
+              "data_dir": None, "event_faults": None, "quotas": {"requests_per_second": None, "instances": None}},
 }
 
 
@@ -410,3 +410,48 @@ def test_local_quota_errors(quotas: Any, path: str, message: str) -> None:
     problems = problems_of({"local": {"quotas": quotas}})
     assert (path, message) in problems
     assert {p for p, _ in problems} == {path}
+
+
+# --- job events (docs/events.md) ------------------------------------------------------------------------------------
+
+QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/sagemaker-plugin-job-events"
+
+
+def test_tracking_events_are_read_with_their_defaults() -> None:
+    from handlers.tracker_events import EventSettings
+
+    assert Config().tracking.events is None
+    events = parse_config({"tracking": {"events": {"queue_url": QUEUE_URL}}}).tracking.events
+    assert events == EventSettings(QUEUE_URL, sweep_interval_seconds=300.0, max_silence_seconds=900.0)
+    events = parse_config({"tracking": {"events": {"queue_url": "http://127.0.0.1:5000/123456789012/q",
+                                                   "sweep_interval_seconds": 60, "max_silence_seconds": 120}}})
+    assert (events.tracking.events.sweep_interval_seconds, events.tracking.events.max_silence_seconds) == (60, 120)
+
+
+@pytest.mark.parametrize(("events", "path", "words"), [
+    ({}, "tracking.events.queue_url", "is required"),
+    ({"queue_url": "sqs://queue"}, "tracking.events.queue_url", "must be an SQS queue URL"),
+    ({"queue_url": "https://sqs.eu-west-1.amazonaws.com/only-a-name"}, "tracking.events.queue_url", "SQS queue URL"),
+    ({"queue_url": QUEUE_URL, "sweep_interval_seconds": 0}, "tracking.events.sweep_interval_seconds", "at least 1"),
+    ({"queue_url": QUEUE_URL, "max_silence_seconds": "long"}, "tracking.events.max_silence_seconds", "number"),
+    ({"queue_url": QUEUE_URL, "wait_seconds": 5}, "tracking.events.wait_seconds", "unknown"),
+])
+def test_bad_tracking_events_name_the_field(events: dict[str, Any], path: str, words: str) -> None:
+    found = problems_of({"tracking": {"events": events}})
+    assert [p for p, _ in found] == [path] and words.lower() in found[0][1].lower()
+
+
+def test_local_event_faults_are_read_and_checked() -> None:
+    from handlers.local import EventFault
+
+    local = parse_config({"local": {"event_faults": [
+        {"name_pattern": "flaky-.*", "fault": "delay", "status": "Training", "delay_seconds": 2},
+        {"fault": "drop", "status": "Stopped"}, {"fault": "duplicate"}]}}).local
+    assert local.event_faults == (EventFault("flaky-.*", "delay", "Training", 2.0), EventFault(".*", "drop", "Stopped"),
+                                  EventFault(".*", "duplicate"))
+    assert local.event_fault_for("flaky-1", "Training") == local.event_faults[0]
+    assert local.event_fault_for("flaky-1", "Uploading") == local.event_faults[2]
+    assert paths_of({"local": {"event_faults": [{"fault": "explode", "status": "Trainin", "name_pattern": "(",
+                                                 "delay_seconds": -1}]}}) == [
+        "local.event_faults[0].name_pattern", "local.event_faults[0].fault", "local.event_faults[0].status",
+        "local.event_faults[0].delay_seconds"]

@@ -5,7 +5,8 @@
   backend's upload bucket and for the abort marks of queued jobs (handlers/abort_marks.py: written, and listed by
   their exact key, nothing else).
 - Static: every `SageMakerClient.call(service, operation)` in the plugin's source is allowed by the policy, and every
-  action of the policy is needed by one of them.
+  action of the policy is needed by one of them. `events setup` / `teardown` (plugin/cli/events.py) are an
+  administrator's calls, once: docs/iam-events-setup-policy.json covers exactly those, the same way.
 - Dynamic: a workload of every command and plugin method against the local SageMaker, with each operation the plugin
   performs recorded (SageMakerClient.call is the only door to AWS: tests' own boto3 clients are not recorded).
 - Suite-wide (opt-in): with SAGEMAKER_PLUGIN_RECORD_OPS=<file>, tests/conftest.py records every operation the plugin
@@ -33,6 +34,8 @@ from handlers import job_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_PATH = ROOT / "docs" / "iam-policy.json"
+SETUP_POLICY_PATH = ROOT / "docs" / "iam-events-setup-policy.json"
+SETUP_SOURCE = ROOT / "plugin" / "cli" / "events.py"  # its calls are the setup policy's, not the connector's
 RECORD_ENV = "SAGEMAKER_PLUGIN_RECORD_OPS"
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -50,6 +53,8 @@ TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
 OUTPUT_BUCKET_ARN = "arn:aws:s3:::team-models"
 MARK_KEY = "outputs/project-domain-name-n0-0/sagemaker-plugin-aborted-0123456789abcdef.json"
 MARK_ARN = f"{OUTPUT_BUCKET_ARN}/{MARK_KEY}"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:sagemaker-plugin-job-events"  # `events setup`'s default name
+RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/sagemaker-plugin-job-events"
 
 # --- the policy as AWS evaluates it (the subset it uses: Allow statements, Action/Resource lists, StringEquals and
 # --- StringLike conditions) -------------------------------------------------------------------------------------------
@@ -90,6 +95,10 @@ def needs(service: str, operation: str) -> list[Need]:
             "PutObject": [Need("s3:PutObject", OBJECT_ARN), Need("s3:PutObject", MARK_ARN)],  # uploads, marks
             "ListObjectsV2": [Need("s3:ListBucket", OUTPUT_BUCKET_ARN, {"s3:prefix": MARK_KEY})],
         }.get(operation, [Need(f"s3:{operation}", BUCKET_ARN)])
+    if service == "sqs":  # a batch operation is authorized by its single message's action
+        return [Need(f"sqs:{operation.removesuffix('Batch')}", QUEUE_ARN)]
+    if service == "events":
+        return [Need(f"events:{operation}", RULE_ARN)]
     return [Need(f"{service}:{operation}", "*")]
 
 
@@ -128,12 +137,14 @@ def _holds(operator: str, actual: str | None, allowed: list[str]) -> bool:
 
 
 def uncovered(operations: Iterable[str], policy: dict[str, Any] | None = None) -> list[str]:
-    """The `service:Operation` names whose needs the policy does not allow, each with what is missing."""
-    policy = policy if policy is not None else load_policy()
+    """The `service:Operation` names whose needs the policy does not allow, each with what is missing. Without a
+    policy: the connector's, but for `events setup`'s operations, which the setup policy must allow."""
+    setup = set(operations_in_source(setup=True)) if policy is None else set()
     missing = []
     for name in sorted(set(operations)):
         service, _, operation = name.partition(":")
-        lacking = [str(n) for n in needs(service, operation) if not allows(policy, n)]
+        judge = policy if policy is not None else load_policy(SETUP_POLICY_PATH if name in setup else POLICY_PATH)
+        lacking = [str(n) for n in needs(service, operation) if not allows(judge, n)]
         if lacking:
             missing.append(f"{name}: {'; '.join(lacking)}")
     return missing
@@ -148,6 +159,7 @@ EXPECTED_ACTIONS = {
     "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
     "sagemaker:ListHyperParameterTuningJobs", "logs:DescribeLogStreams", "logs:GetLogEvents",
     "logs:FilterLogEvents", "s3:PutObject", "s3:ListBucket", "s3:CreateBucket", "cloudwatch:GetMetricData",
+    "sqs:ReceiveMessage", "sqs:DeleteMessage",
 }
 IAM_ONLY_ACTIONS = {"iam:PassRole", "s3:ListBucket"}  # IAM actions that are not API operations
 
@@ -206,7 +218,8 @@ def test_resources_are_as_narrow_as_aws_allows() -> None:
                                     "arn:aws:sagemaker:*:*:hyper-parameter-tuning-job/"), "iam": "arn:aws:iam::*:role/",
                       "cloudwatch": "*",
                       "logs": "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
-                      "s3": "arn:aws:s3:::sagemaker-plugin-local"}[action.partition(":")[0]]
+                      "s3": "arn:aws:s3:::sagemaker-plugin-local",
+                      "sqs": "arn:aws:sqs:*:*:sagemaker-plugin-job-events"}[action.partition(":")[0]]
             assert all(r == "*" or r.startswith(prefix) for r in resources), (action, resources)
 
 
@@ -242,19 +255,21 @@ SOURCES = ("handlers", "plugin")
 CALLERS = ("call", "pages")
 
 
-def operations_in_source() -> dict[str, list[str]]:
+def operations_in_source(setup: bool = False) -> dict[str, list[str]]:
     """`service:Operation` -> where, for every `<x>.call("service", "Operation", ...)` in the plugin's packages (or
-    `<x>.pages(...)`: each page is one call)."""
+    `<x>.pages(...)`: each page is one call); `setup`: those of `events setup` / `teardown` instead."""
     found: dict[str, list[str]] = {}
     for package in SOURCES:
         for path in sorted((ROOT / package).rglob("*.py")):
+            if (path == SETUP_SOURCE) != setup:
+                continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CALLERS \
                         and len(node.args) >= 2 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
                                                         for a in node.args[:2]):
                     service, operation = (a.value for a in node.args[:2])  # type: ignore[attr-defined]
                     found.setdefault(f"{service}:{operation}", []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    for kind in job_kinds.KINDS:  # the operations the plugins and the create queue call through a job kind's data
+    for kind in job_kinds.KINDS if not setup else ():  # what the plugins call through a job kind's data
         for operation in (kind.create_operation, kind.describe_operation, kind.stop_operation):
             found.setdefault(f"sagemaker:{operation}", []).append(f"handlers/job_kinds.py ({kind.noun})")
     return found
@@ -270,6 +285,19 @@ def test_every_operation_in_the_source_is_allowed() -> None:
 def test_every_action_of_the_policy_is_needed() -> None:
     needed = {n.action for name in operations_in_source() for n in needs(*name.split(":"))}
     assert set(_actions(load_policy())) <= needed
+
+
+def test_the_events_setup_policy_covers_exactly_what_setup_and_teardown_call() -> None:
+    operations = operations_in_source(setup=True)
+    assert {"sqs:CreateQueue", "events:PutRule", "events:PutTargets", "sqs:DeleteQueue"} <= set(operations)
+    setup_policy = load_policy(SETUP_POLICY_PATH)
+    assert uncovered(operations, setup_policy) == []
+    needed = {n.action for name in operations for n in needs(*name.split(":"))}
+    assert set(_actions(setup_policy)) == needed
+    for statement in setup_policy["Statement"]:  # its queue and its rule, nothing else
+        assert _listed(statement["Resource"]) in (["arn:aws:sqs:*:*:sagemaker-plugin-job-events"],
+                                                  ["arn:aws:events:*:*:rule/sagemaker-plugin-job-events"])
+    assert not {a for a in _actions(setup_policy)} & set(_actions(load_policy()))  # the connector needs none
 
 
 # --- dynamic: record what the plugin does against the local SageMaker -------------------------------------------------
@@ -377,6 +405,44 @@ def test_every_operation_of_a_full_workload_is_allowed(recorded: list[str], loca
                 "cloudwatch:GetMetricData", "logs:FilterLogEvents", "sagemaker:ListHyperParameterTuningJobs"}
     assert set(recorded) == expected
     assert uncovered(recorded) == []
+
+
+def test_every_operation_of_the_events_path_is_allowed(recorded: list[str], local_sagemaker: str) -> None:
+    """`events setup`, then jobs followed by their events: the setup's calls by the setup policy, the listener's by
+    the connector's, and by the statement `events setup` prints for the connector's role."""
+    from handlers.client import SageMakerClient
+    from local_sagemaker.testing import LocalClients
+    from plugin import Phase, TrainingJobPlugin
+    from plugin.cli.events import connector_statement, setup, teardown
+    from plugin.config import parse_config
+    from plugin.meta import ResourceMeta
+    from trackers import clear_trackers
+
+    settings = {"backend": "local", "local": {"endpoint_url": local_sagemaker, "time_scale": 10},
+                "rate_limits": {"create_per_second": 0, "read_per_second": 0}}
+    admin = SageMakerClient(parse_config(settings).client_settings())
+    made = setup(admin)
+    setup_calls = set(recorded)
+    aws = LocalClients(local_sagemaker)
+    stamp = str(time.time_ns())[-9:]
+    aws.sagemaker.create_training_job(**aws.training_request(f"iam-events-{stamp}"))
+    clear_trackers()
+    plugin = TrainingJobPlugin(parse_config({**settings, "tracking": {"events": {"queue_url": made.queue_url}}}))
+    meta = ResourceMeta(job_name=f"iam-events-{stamp}", region=REGION, created_at=time.time(),
+                        endpoint_url=local_sagemaker)
+    deadline = time.monotonic() + 60
+    listener = plugin._tracker(plugin.client()).listener
+    while plugin.get(meta).phase != Phase.SUCCEEDED or not listener.received:  # the job may end before a receive
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert listener.active
+    clear_trackers()
+    listened = {name for name in recorded if name.startswith("sqs:")} - setup_calls
+    teardown(admin, "sagemaker-plugin-job-events")
+    assert listened == {"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"}
+    assert uncovered(recorded) == []
+    printed = {"Version": "2012-10-17", "Statement": [connector_statement(made.queue_arn)]}
+    assert uncovered(listened, printed) == []
 
 
 # --- suite-wide recording (tests/conftest.py, tests/support/record_ops.py) -------------------------------------------

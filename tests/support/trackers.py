@@ -10,6 +10,10 @@ from handlers import tracker
 
 
 def clear_trackers() -> None:
-    """Forget every shared tracker, as a new process would start."""
+    """Forget every shared tracker, as a new process would start; their event listeners stop (after the receive
+    each may be waiting in, without a word)."""
     with tracker._TRACKERS_LOCK:  # the registry is the tracker module's own; only tests reset it
+        for shared in tracker._TRACKERS.values():
+            if shared.listener is not None:
+                shared.listener.stop(timeout=0)
         tracker._TRACKERS.clear()
