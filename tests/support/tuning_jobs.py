@@ -96,16 +96,19 @@ def trials(aws: LocalClients, name: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def processes_running(marker: str) -> list[int]:
-    """Processes of this machine whose command line mentions `marker` (read from /proc)."""
+    """Processes of this machine whose command line or environment mentions `marker` (read from /proc): a job's
+    processes name `/opt/ml`, not their job, on their command line, but carry `TRAINING_JOB_NAME`."""
     found = []
+    wanted = marker.encode()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in command and int(entry) != os.getpid():
-            found.append(int(entry))
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{entry}/{part}", "rb") as handle:
+                    if wanted in handle.read():
+                        found.append(int(entry))
+                        break
+            except OSError:
+                continue
     return found
