@@ -103,7 +103,8 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
                        "queue and its policy (idempotent) and prints the config lines and IAM statement to add; "
                        "`teardown` removes them.")
     common(p)
-    p.add_argument("action", choices=("setup", "teardown"))
+    p.add_argument("action", choices=("setup", "teardown"),
+                   help="setup: make (or keep) the rule, the queue and its policy; teardown: remove them")
     p.add_argument("--name", default=DEFAULT_NAME, help=f"the rule's and the queue's name (default {DEFAULT_NAME})")
     p.set_defaults(handler=cmd_events)
 

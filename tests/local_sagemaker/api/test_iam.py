@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from local_sagemaker import LOCAL_ACCOUNT_ID, PLACEHOLDER_ROLE_ARN, LocalSageMaker, LocalSettings
 from local_sagemaker.api import iam
 from local_sagemaker.testing import LocalClients
+from server_reset import reset_state
 
 TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -124,7 +125,7 @@ def test_the_placeholder_role_comes_back_after_a_reset_and_a_restart(tmp_path: P
     with LocalSageMaker(LocalSettings(execution="simulate")) as running:
         clients = LocalClients(running.url, credentials=running.credentials)
         clients.client("iam").delete_role(RoleName="LocalSageMakerRole")
-        running.reset_state()
+        reset_state(running)
         assert _role_names(clients) == ["LocalSageMakerRole"]
 
 
