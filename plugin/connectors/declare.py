@@ -14,6 +14,7 @@ from handlers.errors import InputError, Problem, join_path
 from plugin.jobs.render import NO_TRAIN_CHANNEL, TRAIN_CHANNEL
 from plugin.message import AlgorithmName, TrainingJob
 from plugin.task import HYPERPARAMETERS_INPUT
+from plugin.tuning_message import HyperparameterTuningJob
 
 DataType = Callable[[Any], bool]
 
@@ -66,3 +67,15 @@ def check_image(image: Any) -> str:
     if not isinstance(image, str) or not image:
         raise InputError(Problem("container.image", "is required: the image SageMaker runs"))
     return image
+
+
+def tuning_job(training_task: Any, training_class: type[Any], max_number_of_training_jobs: int,
+               max_parallel_training_jobs: int) -> HyperparameterTuningJob:
+    """The HyperparameterTuningJob a tuning task class is given, once `training_task` is one of its generation's
+    training tasks (`training_class`)."""
+    if not isinstance(training_task, training_class):
+        raise InputError(Problem("training_task", "must be a SageMakerBuiltinAlgorithmTask or a "
+                                 f"SageMakerCustomTrainingTask, not {type(training_task).__name__}"))
+    return HyperparameterTuningJob(training_job=training_task.training_job,
+                                   max_number_of_training_jobs=int(max_number_of_training_jobs),
+                                   max_parallel_training_jobs=int(max_parallel_training_jobs))

@@ -24,7 +24,7 @@ from flytekit.models import task as task_models  # type: ignore[import-untyped, 
 from flytekit.types.directory import FlyteDirectory  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flytekit.types.file import FlyteFile  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from handlers.errors import AwsError, InputError, Problem
+from handlers.errors import AwsError, InputError
 from plugin import embedded
 from plugin.connectors import declare
 from plugin.flyte.connector import SageMakerJobMeta, SageMakerTrainingConnector
@@ -193,12 +193,8 @@ class SageMakerHyperparameterTuningTask(_LocalRun, PythonTask):  # type: ignore[
 
     def __init__(self, name: str, training_task: _SageMakerTrainingTask, *, max_number_of_training_jobs: int,
                  max_parallel_training_jobs: int, **kwargs: Any) -> None:
-        if not isinstance(training_task, _SageMakerTrainingTask):
-            raise InputError(Problem("training_task", "must be a SageMakerBuiltinAlgorithmTask or a "
-                                     f"SageMakerCustomTrainingTask, not {type(training_task).__name__}"))
-        self._tuning_job = HyperparameterTuningJob(
-            training_job=training_task.training_job, max_number_of_training_jobs=int(max_number_of_training_jobs),
-            max_parallel_training_jobs=int(max_parallel_training_jobs))
+        self._tuning_job = declare.tuning_job(training_task, _SageMakerTrainingTask, max_number_of_training_jobs,
+                                              max_parallel_training_jobs)
         self._training_task = training_task
         inputs = {**training_task.python_interface.inputs, TUNING_CONFIG_INPUT: dict}
         super().__init__(task_type=self._TASK_TYPE, name=name, task_config=self._tuning_job,

@@ -23,7 +23,7 @@ from flyte.connectors import AsyncConnectorExecutorMixin  # type: ignore[import-
 from flyte.extend import TaskTemplate  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from flyte.models import NativeInterface, SerializationContext  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from handlers.errors import AwsError, InputError, Problem
+from handlers.errors import AwsError, InputError
 from handlers.status import Phase
 from plugin import embedded
 from plugin.config import Config
@@ -226,12 +226,8 @@ class SageMakerHyperparameterTuningTask(_SageMakerTask):
 
     def __init__(self, name: str, training_task: _SageMakerTrainingTask, *, max_number_of_training_jobs: int,
                  max_parallel_training_jobs: int, **kwargs: Any) -> None:
-        if not isinstance(training_task, _SageMakerTrainingTask):
-            raise InputError(Problem("training_task", "must be a SageMakerBuiltinAlgorithmTask or a "
-                                     f"SageMakerCustomTrainingTask, not {type(training_task).__name__}"))
-        self._tuning_job = HyperparameterTuningJob(
-            training_job=training_task.training_job, max_number_of_training_jobs=int(max_number_of_training_jobs),
-            max_parallel_training_jobs=int(max_parallel_training_jobs))
+        self._tuning_job = declare.tuning_job(training_task, _SageMakerTrainingTask, max_number_of_training_jobs,
+                                              max_parallel_training_jobs)
         self._training_task = training_task
         custom = isinstance(training_task, SageMakerCustomTrainingTask)
         super().__init__(name, {**training_task.declared_inputs, TUNING_CONFIG_INPUT: dict},
