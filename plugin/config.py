@@ -276,11 +276,7 @@ def _local(reader: Reader, value: Any) -> LocalConfig:
     def failure(item: Any, path: str) -> FailureRule | None:
         f = _section(reader, item, path, ("name_pattern", "at", "reason"))
         problems = len(reader.problems)
-        pattern = reader.string(f, "name_pattern", path, ".*")
-        try:
-            re.compile(pattern)
-        except (re.error, OverflowError, RecursionError, ValueError) as error:
-            reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
+        pattern = _name_pattern(reader, f, path)
         at = reader.string(f, "at", path, FailureRule.at)
         if at not in LOCAL_PHASES:
             reader.fail(join_path(path, "at"), f"must be one of {', '.join(LOCAL_PHASES)}, not {at!r}")
@@ -336,14 +332,20 @@ def _event_statuses() -> tuple[str, ...]:
     return tuple(dict.fromkeys(value for shape in shapes if isinstance(shape, StringShape) for value in shape.enum))
 
 
-def _event_fault(reader: Reader, item: Any, path: str) -> EventFault | None:
-    f = _section(reader, item, path, ("name_pattern", "fault", "status", "delay_seconds"))
-    problems = len(reader.problems)
-    pattern = reader.string(f, "name_pattern", path, ".*")
+def _name_pattern(reader: Reader, section: Any, path: str) -> str:
+    """A rule's `name_pattern` (every job name when absent), refused unless it compiles."""
+    pattern = reader.string(section, "name_pattern", path, ".*")
     try:
         re.compile(pattern)
     except (re.error, OverflowError, RecursionError, ValueError) as error:
         reader.fail(join_path(path, "name_pattern"), f"is not a valid regular expression: {error}")
+    return str(pattern)
+
+
+def _event_fault(reader: Reader, item: Any, path: str) -> EventFault | None:
+    f = _section(reader, item, path, ("name_pattern", "fault", "status", "delay_seconds"))
+    problems = len(reader.problems)
+    pattern = _name_pattern(reader, f, path)
     fault = reader.string(f, "fault", path, None)
     if fault not in EVENT_FAULTS:
         reader.fail(join_path(path, "fault"), f"must be one of {', '.join(EVENT_FAULTS)}, not {fault!r}")
