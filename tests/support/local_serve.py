@@ -129,12 +129,9 @@ class FastClock:
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
 
-def sdk_client_session(served: Served, patch: pytest.MonkeyPatch) -> Any:
-    """A SageMaker Python SDK session for the server, with this process as its client for as long as `patch` lasts:
-    the server's endpoint and credentials and nothing of the caller's AWS setup, and FastClock as the SDK's time."""
-    import sagemaker
-    import sagemaker.session
-
+def only_the_server(served: Served, patch: pytest.MonkeyPatch) -> None:
+    """This process's AWS environment, for as long as `patch` lasts: the server's endpoint and credentials, nothing of
+    the caller's AWS setup (variables, config and credentials files)."""
     for key in list(os.environ):
         if key.startswith("AWS_"):
             patch.delenv(key)
@@ -142,6 +139,15 @@ def sdk_client_session(served: Served, patch: pytest.MonkeyPatch) -> Any:
         patch.setenv(key, value)
     patch.setenv("AWS_CONFIG_FILE", os.devnull)
     patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+def sdk_client_session(served: Served, patch: pytest.MonkeyPatch) -> Any:
+    """A SageMaker Python SDK session for the server, with this process as its client for as long as `patch` lasts:
+    the server's endpoint and credentials and nothing of the caller's AWS setup, and FastClock as the SDK's time."""
+    import sagemaker
+    import sagemaker.session
+
+    only_the_server(served, patch)
     patch.setattr(sagemaker.session, "time", FastClock())
     return sagemaker.Session(boto_session=served.session(), default_bucket=BUCKET, sagemaker_config=SDK_CONFIG)
 

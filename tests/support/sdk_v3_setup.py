@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local_serve import BUCKET, FastClock, Served
+from local_serve import BUCKET, FastClock, Served, only_the_server
 
 REQUIRED_ENV = "SAGEMAKER_PLUGIN_SDK_V3"
 #: The jobs run for real (execution: run): the SDK reads their logs, model.tar.gz and failure reasons.
@@ -58,13 +58,7 @@ def sdk_v3_session(served: Served, patch: pytest.MonkeyPatch, folder: Path) -> A
     import sagemaker.core.resources
     from sagemaker.core.helper.session_helper import Session
 
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            patch.delenv(key)
-    for key, value in served.env().items():
-        patch.setenv(key, value)
-    patch.setenv("AWS_CONFIG_FILE", os.devnull)
-    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    only_the_server(served, patch)
     patch.delenv("SAGEMAKER_VALIDATE_ROLE", raising=False)
     config = folder / "sagemaker-config.yaml"
     config.write_text(SDK_CONFIG, encoding="utf-8")
