@@ -427,13 +427,17 @@ def test_every_job_page_link_a_page_shows_is_where_the_page_is() -> None:
 
 
 def test_the_flyte_sample_output_is_a_real_run(tmp_path: Path) -> None:
+    """`python examples/flyte_workflow.py` in a fresh process with no config: the training step starts a local
+    SageMaker of its own, and the run prints the page's lines, its decision last."""
     if importlib.util.find_spec("flytekit") is None:
         pytest.skip("flytekit is not installed (the flyte extra)")
     done = subprocess.run([sys.executable, str(ROOT / FLYTE_RUN.split()[1])], cwd=tmp_path, env=_clean_env(tmp_path),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     # the job's lines (stderr), then the decision (stdout)
-    assert _unmatched(_sample(ROOT / "docs" / "flyte.md", FLYTE_RUN), done.stderr + done.stdout) == []
+    sample = _sample(ROOT / "docs" / "flyte.md", FLYTE_RUN)
+    assert _unmatched(sample, done.stderr + done.stdout) == []
+    assert re.fullmatch(_pattern(sample[-1]), done.stdout.strip().splitlines()[-1]), done.stdout[-3000:]
 
 
 def test_the_readme_says_what_each_example_runs(tmp_path: Path) -> None:
