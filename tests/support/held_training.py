@@ -18,14 +18,15 @@ from server_clock import ManualClock
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """`condition()`'s first true value, asked every 50 ms; TimeoutError saying `what` after `timeout` seconds."""
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
+    """`condition()`'s first true value, asked every `interval` seconds; TimeoutError saying `what` after `timeout`
+    seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise TimeoutError(what)
 
 
@@ -44,4 +45,6 @@ def held_in_training(run: subprocess.Popen[str], aws: LocalClients, server_clock
         assert run.poll() is None, run.communicate()
         return None
 
-    return wait_for(training, timeout, "the workflow's training job never reached Training")
+    # a look every 0.1 s sees a job many times in its Training (2 s on the callers' clocks), without asking the server
+    # twenty times a second while the run starts
+    return wait_for(training, timeout, "the workflow's training job never reached Training", interval=0.1)

@@ -64,7 +64,7 @@ def _job(aws: LocalClients, channels: Mapping[str, str], content_type: str, mode
         if hosts > 1 and channel["ChannelName"] == "train":
             channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
     aws.sagemaker.create_training_job(**request)
-    return aws.wait(name, timeout=240, interval=0.1)
+    return aws.wait(name, timeout=240, interval=0.25)  # a job takes seconds: each ask costs CPU here and there
 
 
 def _validation_rmse(job: Mapping[str, Any]) -> float:
