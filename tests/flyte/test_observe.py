@@ -46,9 +46,8 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly.observe.xgboost", training
 
 @pytest.fixture(scope="module")
 def stub(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with fly_service.connector_service(server.url, tmp_path_factory.mktemp("observe"), server.credentials.env(),
-                                       # sweeps every second, not 10 s: the job's end is seen within a second of it
-                                       tracking={"sweep_interval_seconds": 1}) as connector:
+    with fly_service.connector_service(server.url, tmp_path_factory.mktemp("observe"),
+                                       server.credentials.env()) as connector:
         try:
             yield agent_pb2_grpc.AsyncAgentServiceStub(connector.channel)
         except grpc.RpcError:
