@@ -6,6 +6,8 @@ container does not read in Pipe mode fail the job with its message as FailureRea
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -128,3 +130,11 @@ def test_a_pipe_channel_the_container_does_not_read_fails_with_its_message(aws: 
     if content_type == "text/libsvm":  # the channel's configuration as the container got it
         assert "'ContentType': 'text/libsvm'" in job["FailureReason"]
         assert "'TrainingInputMode': 'Pipe'" in job["FailureReason"]
+
+
+def test_a_hosts_process_loads_no_aws_client_library() -> None:
+    """Every XGBoost host is a `python -m local_sagemaker.xgboost` process: the package it loads first must not bring
+    botocore and boto3 (a quarter of a second of CPU per host, for a constant) when the host makes no AWS call."""
+    probe = "import sys, local_sagemaker.xgboost.run; print(sorted({'botocore', 'boto3'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]
