@@ -27,9 +27,9 @@ from handlers.local import (
 from handlers.local import (
     LOCAL_PHASES as PHASES,
 )
-from handlers.logs import LOG_GROUP
 
 if TYPE_CHECKING:
+    from handlers.logs import LOG_GROUP
     from local_sagemaker.api.server import REMOTE_WARNING, LocalSageMaker, export_lines, main, serve
 
 __all__ = [
@@ -51,6 +51,8 @@ _LAZY = {"LocalSageMaker", "REMOTE_WARNING", "export_lines", "main", "serve"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "LOG_GROUP":  # handlers.logs brings botocore, which no job process (`python -m local_sagemaker.x`) needs
+        return importlib.import_module("handlers.logs").LOG_GROUP
     if name in _LAZY:
         return getattr(importlib.import_module("local_sagemaker.api.server"), name)
     raise AttributeError(f"module 'local_sagemaker' has no attribute {name!r}")

@@ -373,6 +373,16 @@ def _clean_env(folder: Path) -> dict[str, str]:
     return env
 
 
+def _clean_process(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as a command run in `folder` with `_clean_env(folder)` would be (for main() called in-process)."""
+    monkeypatch.chdir(folder)
+    clean = _clean_env(folder)
+    for key in [key for key in os.environ if key not in clean]:
+        monkeypatch.delenv(key)
+    for key, value in clean.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The README's first command, run as a newcomer runs it (no config, no endpoint): (its stdout, its model file)."""
@@ -402,7 +412,13 @@ VALIDATE_SAMPLES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", sorted(VALIDATE_SAMPLES))
-def test_the_validate_samples_are_what_validate_prints_in_their_order(page: str, tmp_path: Path) -> None:
+def test_the_validate_samples_are_what_validate_prints_in_their_order(page: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate`'s main() in this process, in the clean environment a reader's shell has (the console script's own
+    runs are tests/e2e's): its exit code and its lines, stdout's then stderr's."""
+    from plugin.cli import main
+
     command, edits = VALIDATE_SAMPLES[page]
     text = (ROOT / "examples" / "xgboost.yaml").read_text(encoding="utf-8")
     for old, new in edits.items():
@@ -410,10 +426,11 @@ def test_the_validate_samples_are_what_validate_prints_in_their_order(page: str,
         text = text.replace(old, new)
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")
     (tmp_path / command.split()[-1]).write_text(text, encoding="utf-8")
-    done = subprocess.run([str(SCRIPT), *command.split()[1:]], cwd=tmp_path, env=_clean_env(tmp_path),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr[-3000:]
-    assert (done.stdout + done.stderr).splitlines() == _sample(ROOT / "docs" / page, command)
+    _clean_process(tmp_path, monkeypatch)
+    code = main(command.split()[1:])
+    out, err = capsys.readouterr()
+    assert code == 2, err[-3000:]
+    assert (out + err).splitlines() == _sample(ROOT / "docs" / page, command)
 
 
 def test_every_job_page_link_a_page_shows_is_where_the_page_is() -> None:
@@ -427,25 +444,35 @@ def test_every_job_page_link_a_page_shows_is_where_the_page_is() -> None:
 
 
 def test_the_flyte_sample_output_is_a_real_run(tmp_path: Path) -> None:
+    """`python examples/flyte_workflow.py` in a fresh process with no config: the training step starts a local
+    SageMaker of its own, and the run prints the page's lines, its decision last."""
     if importlib.util.find_spec("flytekit") is None:
         pytest.skip("flytekit is not installed (the flyte extra)")
     done = subprocess.run([sys.executable, str(ROOT / FLYTE_RUN.split()[1])], cwd=tmp_path, env=_clean_env(tmp_path),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     # the job's lines (stderr), then the decision (stdout)
-    assert _unmatched(_sample(ROOT / "docs" / "flyte.md", FLYTE_RUN), done.stderr + done.stdout) == []
+    sample = _sample(ROOT / "docs" / "flyte.md", FLYTE_RUN)
+    assert _unmatched(sample, done.stderr + done.stdout) == []
+    assert re.fullmatch(_pattern(sample[-1]), done.stdout.strip().splitlines()[-1]), done.stdout[-3000:]
 
 
-def test_the_readme_says_what_each_example_runs(tmp_path: Path) -> None:
-    """Hosts, instance types and MPI ranks the README's table of examples names are those of the rendered request."""
+def test_the_readme_says_what_each_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Hosts, instance types and MPI ranks the README's table of examples names are those of the rendered request
+    (`sagemaker-plugin render`'s main() in this process, in the same clean environment: the claim is the README's,
+    not the console script's, whose own runs are tests/e2e's)."""
+    from plugin.cli import main
+
+    _clean_process(tmp_path, monkeypatch)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(examples/[\w.-]+\.yaml)` \| (.*) \|$", readme, re.MULTILINE)
     assert {path for path, _ in rows} == {f"examples/{p.name}" for p in (ROOT / "examples").glob("*.yaml")}
     for path, text in rows:
-        done = subprocess.run([str(SCRIPT), "render", str(ROOT / path)], cwd=tmp_path, env=_clean_env(tmp_path),
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        request = json.loads(done.stdout)
+        code = main(["render", str(ROOT / path)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        request = json.loads(out)
         job = request.get("TrainingJobDefinition", request)
         count, kind = job["ResourceConfig"]["InstanceCount"], job["ResourceConfig"]["InstanceType"]
         per_host = int(job.get("StaticHyperParameters", job.get("HyperParameters", {})).get(

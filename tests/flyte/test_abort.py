@@ -19,6 +19,7 @@ pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 
 from fly_service import connector_env, local_config
+from held_training import held_in_training, wait_for
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin import Phase, ResourceMeta, TrainingJobPlugin
@@ -30,16 +31,6 @@ EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=1)  # of the module's `server` (tests/conftest.py)
 
 
-def wait_for(condition: object, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(what)
-
-
 def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker, server_clock: ManualClock,
                                                          tmp_path: Path) -> None:
     config = local_config(server.url)
@@ -48,17 +39,7 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     aws = LocalClients(server.url)
     try:
-        def running_job() -> str | None:
-            server_clock.hold()  # a job seen training stays so until the clock runs again
-            for summary in aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]:
-                job = aws.sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-                if job["TrainingJobStatus"] == "InProgress" and job["SecondaryStatus"] == "Training":
-                    return str(job["TrainingJobName"])
-            server_clock.run()
-            assert run.poll() is None, run.communicate()
-            return None
-
-        name = str(wait_for(running_job, 60, "the workflow's training job never reached Training"))
+        name = held_in_training(run, aws, server_clock, 60)
         run.send_signal(signal.SIGINT)
         # the run waits for its job to stop: the clock runs again once the stop has reached SageMaker
         wait_for(lambda: aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] != "InProgress",
@@ -77,4 +58,4 @@ def test_interrupting_a_local_run_stops_the_training_job(server: LocalSageMaker,
     plugin = TrainingJobPlugin(parse_config(config))
     meta = ResourceMeta(job_name=name, region="us-east-1", created_at=time.time(), endpoint_url=server.url)
     resource = wait_for(lambda: (r := plugin.get(meta)).phase.is_terminal and r, 30, "the job never stopped")
-    assert resource.phase == Phase.ABORTED, resource  # type: ignore[attr-defined]
+    assert resource.phase == Phase.ABORTED, resource

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ REPORT = re.compile(r"trained by (http://127\.0\.0\.1:\d+): model (s3://\S+/mode
 
 WORKFLOW = '''
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from flytekit import task, workflow
@@ -99,25 +101,32 @@ def assert_gone(url: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("runner", ["python", "pyflyte run"])
-def test_a_workflow_of_ones_own_just_works(tmp_path: Path, runner: str) -> None:
+def test_a_workflow_of_ones_own_just_works_with_pyflyte_run(tmp_path: Path) -> None:
     (tmp_path / "wf.py").write_text(WORKFLOW)
-    command = [sys.executable, "wf.py"] if runner == "python" else [str(PYFLYTE), "run", "wf.py", "wf"]
-    out = run(command, tmp_path)
+    out = run([str(PYFLYTE), "run", "wf.py", "wf"], tmp_path)
     found = REPORT.search(out)
     assert found, out
     assert_gone(found.group(1))
 
 
-#: runs wf.py's workflow, recording the log links of every `get` of the training step's connector (as flytekit shows
-#: them while the step runs), printed as one JSON list at the end
+def test_a_workflow_of_ones_own_just_works_with_python(recorded: Recorded) -> None:
+    """`python wf.py` (run as `__main__` by the module's one recording run, which only watches its connector)."""
+    found = REPORT.search(recorded.out)
+    assert found, recorded.out
+    assert_gone(found.group(1))
+
+
+#: runs wf.py as `python wf.py` does (as `__main__`: it prints its workflow's result), recording the log links of
+#: every `get` of the training step's connector (as flytekit shows them while the step runs), printed as one JSON list
+#: at the end
 RECORD_LINKS = '''
 import json
+import runpy
 
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 from flytekit.extend.backend.utils import is_terminal_phase
 
-import wf
+import plugin.flyte  # registers the connectors, as wf.py's own import does
 
 connector = ConnectorRegistry.get_connector("sagemaker_custom_training_job_task")
 original, seen = connector.get, []
@@ -130,38 +139,50 @@ def get(resource_meta, **kwargs):
 
 
 connector.get = get
-wf.wf()
+runpy.run_path("wf.py", run_name="__main__")
 print(json.dumps(seen))
 '''
 COMMANDS = ("Logs (local SageMaker)", "Status (local SageMaker)", "Metrics (local SageMaker)")
 PAGE = "Job page (while this run lasts)"
 
 
-def recorded_links(tmp: Path) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Recorded:
+    """The module's one run of wf.py: its folder, its stdout and the links of every `get`."""
+
+    folder: Path
+    out: str
+    seen: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """One run read by the tests below: each only reads what it printed or what it left in its data folder."""
+    tmp = tmp_path_factory.mktemp("recorded")
     (tmp / "wf.py").write_text(WORKFLOW)
     (tmp / "record.py").write_text(RECORD_LINKS)
-    seen: list[dict[str, Any]] = json.loads(run([sys.executable, "record.py"], tmp).splitlines()[-1])
+    out = run([sys.executable, "record.py"], tmp)
+    seen: list[dict[str, Any]] = json.loads(out.splitlines()[-1])
     assert seen and seen[-1]["terminal"] and not any(s["terminal"] for s in seen[:-1]), seen
-    return seen
+    return Recorded(tmp, out, seen)
 
 
-def test_a_local_flyte_runs_links_outlast_its_local_sagemaker(tmp_path: Path) -> None:
+def test_a_local_flyte_runs_links_outlast_its_local_sagemaker(recorded: Recorded) -> None:
     """Links name the run's own local SageMaker only for its page, only while the step runs; the rest are commands
     that need no endpoint, with the run's config (its data folder)."""
-    seen = recorded_links(tmp_path)
-    for get in seen:
+    for get in recorded.seen:
         links = get["links"]
         page = {} if get["terminal"] else {PAGE: links.get(PAGE)}
         assert set(links) == {*page, *COMMANDS}, links
         assert all(re.match(r"http://127\.0\.0\.1:\d+/", uri) for uri in page.values()), page
         for name in COMMANDS:
             assert links[name].startswith("sagemaker-plugin ") and "127.0.0.1" not in links[name]
-            assert links[name].endswith(f"--region us-east-1 --config {tmp_path / 'config.yaml'}"), links[name]
+            assert links[name].endswith(f"--region us-east-1 --config {recorded.folder / 'config.yaml'}"), links[name]
 
 
-def test_after_a_local_flyte_run_its_printed_commands_work(tmp_path: Path) -> None:
-    final = recorded_links(tmp_path)[-1]["links"]
-    shown = {name: subprocess.run(final[name], shell=True, cwd=tmp_path, env=clean_env(tmp_path),
+def test_after_a_local_flyte_run_its_printed_commands_work(recorded: Recorded) -> None:
+    final, folder = recorded.seen[-1]["links"], recorded.folder
+    shown = {name: subprocess.run(final[name], shell=True, cwd=folder, env=clean_env(folder),
                                   capture_output=True, text=True, timeout=60) for name in COMMANDS}
     for name, done in shown.items():
         assert done.returncode == 0, (name, done.stderr)

@@ -12,11 +12,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -24,6 +21,7 @@ pytest.importorskip("flytekit")
 pytest.importorskip("moto")
 
 from fly_service import connector_env, local_config
+from held_training import held_in_training, wait_for
 from local_sagemaker import LocalSageMaker, LocalSettings
 from local_sagemaker.testing import LocalClients
 from plugin.jobs.resource import log_links
@@ -34,8 +32,6 @@ EXAMPLE = ROOT / "examples" / "flyte_workflow.py"
 LOCAL_SETTINGS = LocalSettings(execution="simulate", time_scale=1)  # of the module's `server` (tests/conftest.py)
 JOB_LINE = re.compile(r"^training job (\S+): (.*)$")
 
-T = TypeVar("T")
-
 
 def pyflyte_run(tmp_path: Path, server: LocalSageMaker) -> subprocess.Popen[str]:
     env = connector_env(tmp_path, local_config(server.url), server.credentials.env())
@@ -44,16 +40,6 @@ def pyflyte_run(tmp_path: Path, server: LocalSageMaker) -> subprocess.Popen[str]
     return subprocess.Popen([str(pyflyte), "run", str(EXAMPLE), "training_workflow", "--rows", "50"], cwd=tmp_path,
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 def job_lines(stderr: str) -> tuple[str, list[str]]:
@@ -95,17 +81,7 @@ def interrupt_while_training(tmp_path: Path, server: LocalSageMaker, server_cloc
     stderr. The clock runs again once the stop has reached SageMaker; with `again`, a second Ctrl-C comes first."""
     run = pyflyte_run(tmp_path, server)
     try:
-        def training() -> str | None:
-            server_clock.hold()  # a job seen training stays so until the stop has reached SageMaker
-            for summary in aws.sagemaker.list_training_jobs()["TrainingJobSummaries"]:
-                job = aws.sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-                if job["TrainingJobStatus"] == "InProgress" and job["SecondaryStatus"] == "Training":
-                    return str(job["TrainingJobName"])
-            server_clock.run()
-            assert run.poll() is None, run.communicate()
-            return None
-
-        name = wait_for(training, 120, "the workflow's training job never reached Training")
+        name = held_in_training(run, aws, server_clock, 120)
         run.send_signal(signal.SIGINT)
         wait_for(lambda: aws.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] != "InProgress",
                  120, "the interrupted run never stopped its job")

@@ -52,7 +52,9 @@ def service(served: Connector) -> grpc.Channel:
 @pytest.fixture(scope="module")
 def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connector]:
     with fly_service.connector_service(server.url, tmp_path_factory.mktemp("serve"),
-                                       server.credentials.env()) as connector:
+                                       server.credentials.env(),
+                                       # sweeps every second, not 10 s: a job's end is seen within a second of it
+                                       tracking={"sweep_interval_seconds": 1}) as connector:
         yield connector
 
 
@@ -87,13 +89,19 @@ def test_the_service_lists_the_connector_for_every_task_type(service: grpc.Chann
     assert not agent.is_sync
 
 
-def test_create_get_over_grpc_to_success(service: grpc.Channel, server: LocalSageMaker,
-                                          data: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def succeeded(service: grpc.Channel, data: dict[str, str]) -> tuple[Any, Any]:
+    """One job created over gRPC and got until it ended: its CreateTask answer and its last resource. The tests that
+    only read such a job share it."""
     stub = agent_pb2_grpc.AsyncAgentServiceStub(service)
     created = stub.CreateTask(create_request(data, "servea1"))
+    return created, get_until_terminal(stub, created.resource_meta)[-1]
+
+
+def test_create_get_over_grpc_to_success(succeeded: tuple[Any, Any], server: LocalSageMaker) -> None:
+    created, final = succeeded
     meta = json.loads(created.resource_meta)  # JSON, not pickle
     assert meta["job"]["job_name"] == "flytesnacks-development-servea1-n0-0" and meta["error"] == ""
-    final = get_until_terminal(stub, created.resource_meta)[-1]
     assert final.phase == TaskExecution.SUCCEEDED, final.message
     assert [link.name for link in final.log_links] == ["Job page (local SageMaker)", "Logs (local SageMaker)",
                                                        "Status (local SageMaker)"]
@@ -154,10 +162,8 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_the_metrics_port_counts_sagemaker_calls_by_operation_and_outcome(served: Connector,
-                                                                          data: dict[str, str]) -> None:
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(served.channel)
-    created = stub.CreateTask(create_request(data, "servem1"))
-    assert get_until_terminal(stub, created.resource_meta)[-1].phase == TaskExecution.SUCCEEDED
+                                                                          succeeded: tuple[Any, Any]) -> None:
+    assert succeeded[1].phase == TaskExecution.SUCCEEDED  # a job the service created and followed to its end
     metrics = scrape(served.metrics_url)
 
     def calls(operation: str, outcome: str = "ok") -> float:

@@ -37,6 +37,7 @@ from plugin.flyte import (
     configure,
     service_problems,
     serving,
+    start_service,
 )
 from server_clock import ManualClock
 
@@ -69,16 +70,22 @@ def serve_command(port: int) -> list[str]:
 # --- start-up -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "says"), [
+#: configs that keep a service from starting, and what its refusal says of each
+REFUSED_CONFIGS = [
     (None, "backend: must be set for the connector service: no config was found ($SAGEMAKER_PLUGIN_CONFIG is not "
            "set and there is no ./config.yaml)"),
     ({"region": "eu-west-1"}, "does not set it"),  # a config that forgets the backend: not the local default
     ({"backend": "aws", "region": "eu-west-1"}, "role_arn: is required with the aws backend"),
     ({"backend": "aws", "role_arn": ROLE, "retry": {"atempts": 3}}, "retry.atempts: unknown field"),
     ("backend: [aws\n", "config"),  # not YAML
-])
-def test_a_missing_broken_or_incomplete_config_stops_the_service_at_start(
-        tmp_path: Path, config: dict[str, Any] | str | None, says: str) -> None:
+]
+
+
+@pytest.mark.parametrize(("config", "says"), REFUSED_CONFIGS[:1])
+def test_a_missing_config_stops_the_service_at_start(tmp_path: Path, config: dict[str, Any] | str | None,
+                                                     says: str) -> None:
+    """The real `pyflyte serve connector` process: it exits 2 before it listens (the other configs go through the
+    same check in-process, below)."""
     done = subprocess.run(serve_command(free_port()), cwd=tmp_path, env=service_env(tmp_path, config),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
@@ -86,6 +93,22 @@ def test_a_missing_broken_or_incomplete_config_stops_the_service_at_start(
     assert says in done.stderr
     assert "Traceback" not in done.stderr
     assert "Starting the connector service" not in done.stdout  # it never listened
+
+
+@pytest.mark.parametrize(("config", "says"), REFUSED_CONFIGS[1:])
+def test_a_broken_or_incomplete_config_stops_the_service_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        config: dict[str, Any] | str, says: str) -> None:
+    """What the service's start (flytekit's import of the plugin in `pyflyte serve connector`) does with the config:
+    exit 2 saying why, and nothing else raised (no traceback)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CONFIG_ENV, service_env(tmp_path, config)[CONFIG_ENV])
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+    with pytest.raises(SystemExit) as exited:
+        start_service()
+    assert exited.value.code == 2 and exited.value.__suppress_context__
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("sagemaker-plugin connector: cannot start: ") and says in stderr, stderr
 
 
 def test_an_aws_config_serves_and_says_where(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Workflows run locally by flytekit, the SageMaker steps through the connector, on the local SageMaker.
 
-The example workflow end to end (its metrics reach the downstream task), a workflow with the custom training task, and
-the example's one documented command in a fresh process.
+The example workflow end to end (its metrics reach the downstream task) and a workflow with the custom training task.
+The example's one documented command in a fresh process is tests/test_docs.py's (its output is the page's sample).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,13 +137,3 @@ def test_custom_training_task_in_a_local_workflow(aws: LocalClients) -> None:
     assert job["AlgorithmSpecification"]["TrainingImage"] == custom_training.get_container(None).image
     assert float(match.group(1)) == pytest.approx(job["FinalMetricDataList"][0]["Value"], abs=1e-4)
     assert job["HyperParameters"] == {"epochs": "3", "lr": "0.01"}
-
-
-def test_the_example_runs_with_one_command(tmp_path: Path) -> None:
-    """`python examples/flyte_workflow.py`: the training step starts a local SageMaker when none is configured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_PLUGIN_", "AWS_"))}
-    done = subprocess.run([sys.executable, str(EXAMPLE), "--time-scale", "20", "--rows", "100"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    last = done.stdout.strip().splitlines()[-1]
-    assert DECISION.match(last), done.stdout + done.stderr[-3000:]

@@ -45,7 +45,9 @@ train = SageMakerBuiltinAlgorithmTask(name="tests.fly2.service.xgboost", trainin
 @pytest.fixture(scope="module")
 def served(server: LocalSageMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connector]:
     with fly2_service.connector_service(server.url, tmp_path_factory.mktemp("serve2"),
-                                        server.credentials.env()) as connector:
+                                        server.credentials.env(),
+                                        # sweeps every second, not 10 s: a job's end is seen within a second of it
+                                        tracking={"sweep_interval_seconds": 1}) as connector:
         yield connector
 
 
@@ -94,11 +96,19 @@ def test_the_server_lists_the_connector_for_every_task_type(served: Connector) -
                for a in addresses), bound
 
 
-def test_create_get_to_success(stub: Any, server: LocalSageMaker, data: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def succeeded(stub: Any, data: dict[str, str]) -> tuple[Any, Any]:
+    """One job created and got until it ended: its CreateTask answer and its last resource. The tests that only read
+    such a job share it."""
     created = stub.CreateTask(fly2_service.create_request(train, data, "servetwo1"))
+    return created, get_until_terminal(stub, created.resource_meta)
+
+
+def test_create_get_to_success(stub: Any, server: LocalSageMaker, data: dict[str, str],
+                               succeeded: tuple[Any, Any]) -> None:
+    created, final = succeeded
     meta = json.loads(created.resource_meta)  # the same JSON meta as flytekit's connector
     assert meta["job"]["job_name"] == "flytesnacks-development-servetwo1-n0-0" and meta["error"] == ""
-    final = get_until_terminal(stub, created.resource_meta)
     assert final.phase == TaskExecution.SUCCEEDED, final.message
     assert "Logs (local SageMaker)" in [link.name for link in final.log_links]
     described = LocalClients(server.url).sagemaker.describe_training_job(
@@ -195,9 +205,9 @@ def test_inputs_the_server_cannot_read_are_invalid_argument_never_internal(stub:
     assert raised.value.details().startswith("inputs: cannot be read")
 
 
-def test_logs_and_metrics_of_a_job_and_clean_codes_for_a_foreign_meta(stub: Any, data: dict[str, str]) -> None:
-    created = stub.CreateTask(fly2_service.create_request(train, data, "servetwo6"))
-    assert get_until_terminal(stub, created.resource_meta).phase == TaskExecution.SUCCEEDED
+def test_logs_and_metrics_of_a_job_and_clean_codes_for_a_foreign_meta(stub: Any, succeeded: tuple[Any, Any]) -> None:
+    created, final = succeeded
+    assert final.phase == TaskExecution.SUCCEEDED
     header, body = list(stub.GetTaskLogs(connector_pb2.GetTaskLogsRequest(
         task_category=CATEGORY, resource_meta=created.resource_meta, lines=1000)))
     assert header.header.token and body.body.results

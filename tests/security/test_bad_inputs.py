@@ -15,6 +15,7 @@ through would end in exit 3, not 2.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -35,7 +36,7 @@ from botocore.config import Config
 
 from handlers import uploads
 from handlers.errors import printable
-from plugin.cli import main
+from plugin.cli import app, main
 from sibling import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,18 @@ def _closed_port() -> int:
 
 
 CLOSED_ENDPOINT = f"http://127.0.0.1:{_closed_port()}"
+
+
+@pytest.fixture(scope="module")
+def parser() -> argparse.ArgumentParser:
+    return app.build_parser()
+
+
+@pytest.fixture(autouse=True)
+def _one_parser(parser: argparse.ArgumentParser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() builds its command-line parser at every call (once a process, in real use), and that is most of what a
+    call costs; the ~1,300 calls here get the same parser, built once (parse_args leaves it as it was)."""
+    monkeypatch.setattr(app, "build_parser", lambda: parser)
 
 
 @pytest.fixture
@@ -303,7 +316,7 @@ def refuse(self, request):
     raise RuntimeError("network use")
 
 botocore.httpsession.URLLib3Session.send = refuse
-from plugin.cli import main
+from plugin.cli import app, main
 
 results = []
 for argv in json.load(sys.stdin):

@@ -30,6 +30,9 @@ HOSTILE = "a <!-- b </script> c <script>alert(1)</script> d --> e & f \u2028 g"
 # a browser sees the job train for 20 s; a job named hostile-... fails in Training with HOSTILE for its reason
 LOCAL_SETTINGS = LocalSettings(execution="simulate", timeline={"Training": 20.0},
                                failures=(FailureRule(name_pattern="hostile-.*", at="Training", reason=HOSTILE),))
+#: how often a test asks for a job it waits on: its phases last seconds, and each DescribeTrainingJob costs both this
+#: process and the server CPU (the default, 20 ms, keeps a core busy for nothing)
+POLL = 0.5
 
 
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str],
@@ -75,7 +78,7 @@ def test_the_page_needs_its_token_a_loopback_host_and_no_other_origin(server: Lo
 def test_the_pages_json_gives_status_metrics_and_log_lines_a_page_at_a_time(server: LocalSageMaker, running: str,
                                                                             aws: LocalClients) -> None:
     data_url = server.page_url(running).replace("?token=", "/data?token=")
-    aws.wait(running, until=lambda job: job["SecondaryStatus"] == "Training", timeout=60)
+    aws.wait(running, until=lambda job: job["SecondaryStatus"] == "Training", timeout=60, interval=POLL)
     time.sleep(1)
     status, headers, body = request(data_url + "&logs=")
     assert status == 200 and headers["content-type"] == "application/json"
@@ -94,7 +97,7 @@ def test_the_pages_json_gives_status_metrics_and_log_lines_a_page_at_a_time(serv
 def test_a_browser_shows_the_running_job_its_charts_and_growing_logs(server: LocalSageMaker, running: str,
                                                                     aws: LocalClients, tmp_path: Path) -> None:
     browser.require()
-    aws.wait(running, until=lambda job: job["SecondaryStatus"] == "Training", timeout=60)
+    aws.wait(running, until=lambda job: job["SecondaryStatus"] == "Training", timeout=60, interval=POLL)
     time.sleep(2)
     url = server.page_url(running)
     first, errors = browser.dump_dom(url, budget_ms=2500)
@@ -122,7 +125,7 @@ def lines_shown(dom: str) -> int:
 
 def test_an_ended_jobs_page_stops_polling(server: LocalSageMaker, aws: LocalClients, running: str) -> None:
     browser.require()
-    aws.wait(running, timeout=120)
+    aws.wait(running, timeout=120, interval=POLL)
     dom, errors = browser.dump_dom(server.page_url(running), budget_ms=4000)
     body: dict[str, Any] = browser.body_data(dom)
     assert errors == [] and body.get("ended") == "true" and int(body["polls"]) <= 3
@@ -170,7 +173,7 @@ def initial_state(page: str) -> Any:
 def test_hostile_text_in_a_failed_job_is_its_pages_text(server: LocalSageMaker, aws: LocalClients) -> None:
     name = unique_name("hostile")
     aws.sagemaker.create_training_job(**aws.training_request(name))
-    job = aws.wait(name, timeout=120)
+    job = aws.wait(name, timeout=120, interval=POLL)
     assert job["TrainingJobStatus"] == "Failed" and HOSTILE in job["FailureReason"]
     status, _, body = request(server.page_url(name))
     assert status == 200
@@ -235,7 +238,7 @@ def test_a_malformed_log_token_is_a_bad_request_without_a_server_error(server: L
     def token(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    aws.wait(running, until=lambda job: bool(aws.log_messages(running)), timeout=60)
+    aws.wait(running, until=lambda job: bool(aws.log_messages(running)), timeout=60, interval=POLL)
     stream = next(iter(aws.log_messages(running)))
     caplog.set_level(logging.INFO)
     data_url = server.page_url(running).replace("?token=", "/data?token=")

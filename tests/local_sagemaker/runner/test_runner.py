@@ -24,7 +24,7 @@ import pytest
 
 from local_sagemaker import FailureRule, LocalSageMaker, LocalSettings
 from local_sagemaker.testing import CUSTOM_IMAGE, DATA_BUCKET, LocalClients, unique_name
-from runner_jobs import create, logs, model_files, script, wait
+from runner_jobs import create, logs, model_files, script
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,6 +35,12 @@ LOCAL_SETTINGS = LocalSettings(
     failures=(FailureRule(name_pattern="runfail-.*", at="Training", reason="AlgorithmError: injected (run mode)"),),
 )
 CALLER_SECRET = "caller-secret-never-in-a-job"
+
+
+def wait(aws: LocalClients, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The job once it has ended, asked for every 0.2 s: every wait here is for its end, and each DescribeTrainingJob
+    costs CPU (runner_jobs.wait asks every 50 ms)."""
+    return aws.wait(name, timeout=timeout, interval=0.2)
 
 
 def alive(pid: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,32 @@ def _failure(tmp_path: Path, name: str, channels: dict[str, Channel], version: s
     return (root / "output" / "failure").read_text()
 
 
+#: the File-mode run of each (kind, content type): the same data as `_converted` writes it, or the example's CSV
+FileRuns = Callable[[str, str], tuple[dict[str, Path], list[float]]]
+
+
+@pytest.fixture(scope="module")
+def file_mode(tmp_path_factory: pytest.TempPathFactory) -> FileRuns:
+    """A File-mode run per kind and content type, once for the module (its tests only read its rounds' validation
+    RMSE): (its channels' folders, those RMSEs)."""
+    done: dict[tuple[str, str], tuple[dict[str, Path], list[float]]] = {}
+
+    def run_once(kind: str, content_type: str) -> tuple[dict[str, Path], list[float]]:
+        if (kind, content_type) not in done:
+            tmp = tmp_path_factory.mktemp(f"file-{kind}")
+            folders = REGRESSION if kind == "csv" else _converted(tmp, kind)
+            done[kind, content_type] = folders, _train(tmp, "file", _channels(folders, content_type, "File"))
+        return done[kind, content_type]
+
+    return run_once
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("content_type", ["text/csv", "csv", "application/x-recordio-protobuf", "recordio-protobuf",
                                           "application/x-parquet", "parquet"])
-def test_pipe_mode_trains_the_same_model_as_file_mode(tmp_path: Path, content_type: str) -> None:
+def test_pipe_mode_trains_the_same_model_as_file_mode(tmp_path: Path, content_type: str, file_mode: FileRuns) -> None:
     kind = xgboost_content.kind_of(content_type)
-    folders = REGRESSION if kind == data.CSV else _converted(tmp_path, "parquet" if kind == data.PARQUET
-                                                             else "recordio-dense")
-    by_file = _train(tmp_path, "file", _channels(folders, content_type, "File"))
+    folders, by_file = file_mode({data.CSV: "csv", data.PARQUET: "parquet"}.get(kind, "recordio-dense"), content_type)
     by_pipe = _train(tmp_path, "pipe", _channels(folders, content_type, "Pipe"))
     assert len(by_pipe) == int(HPS["num_round"])
     assert by_pipe == pytest.approx(by_file, abs=1e-4)
@@ -84,13 +103,13 @@ def test_pipe_mode_trains_the_same_model_as_file_mode(tmp_path: Path, content_ty
 
 
 @pytest.mark.slow
-def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv_does(tmp_path: Path) -> None:
+def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv_does(file_mode: FileRuns) -> None:
     """The same rows as CSV, dense and sparse RecordIO-protobuf, and Parquet: the same model."""
-    by_csv = _train(tmp_path, "csv", _channels(REGRESSION, "text/csv", "File"))
+    by_csv = file_mode("csv", "text/csv")[1]
     for kind, content_type in (("recordio-dense", "application/x-recordio-protobuf"),
                                ("recordio-sparse", "application/x-recordio-protobuf"),
                                ("parquet", "application/x-parquet")):
-        by_other = _train(tmp_path, kind, _channels(_converted(tmp_path, kind), content_type, "File"))
+        by_other = file_mode(kind, content_type)[1]
         assert by_other == pytest.approx(by_csv, abs=1e-4), kind
 
 

@@ -6,7 +6,9 @@ container does not read in Pipe mode fail the job with its message as FailureRea
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -64,7 +66,7 @@ def _job(aws: LocalClients, channels: Mapping[str, str], content_type: str, mode
         if hosts > 1 and channel["ChannelName"] == "train":
             channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
     aws.sagemaker.create_training_job(**request)
-    return aws.wait(name, timeout=240, interval=0.1)
+    return aws.wait(name, timeout=240, interval=0.25)  # a job takes seconds: each ask costs CPU here and there
 
 
 def _validation_rmse(job: Mapping[str, Any]) -> float:
@@ -73,10 +75,25 @@ def _validation_rmse(job: Mapping[str, Any]) -> float:
     return float(final["validation:rmse"])
 
 
+@pytest.fixture(scope="module")
+def file_mode(aws: LocalClients) -> Callable[[str], tuple[dict[str, str], float]]:
+    """A content type's File-mode job on the example's data, run once for the module (its tests only read its
+    validation RMSE): (its channels, that RMSE)."""
+    done: dict[str, tuple[dict[str, str], float]] = {}
+
+    def run_once(content_type: str) -> tuple[dict[str, str], float]:
+        if content_type not in done:
+            channels = _put(aws, content_type)
+            done[content_type] = channels, _validation_rmse(_job(aws, channels, content_type, "File"))
+        return done[content_type]
+
+    return run_once
+
+
 @pytest.mark.parametrize("content_type", [CSV, RECORDIO, PARQUET])
-def test_pipe_mode_trains_the_model_file_mode_trains(aws: LocalClients, content_type: str) -> None:
-    channels = _put(aws, content_type)
-    by_file = _validation_rmse(_job(aws, channels, content_type, "File"))
+def test_pipe_mode_trains_the_model_file_mode_trains(aws: LocalClients, content_type: str,
+                                                     file_mode: Callable[[str], tuple[dict[str, str], float]]) -> None:
+    channels, by_file = file_mode(content_type)
     by_pipe = _validation_rmse(_job(aws, channels, content_type, "Pipe"))
     assert by_pipe == pytest.approx(by_file, abs=1e-4)
     assert by_pipe < float(np.std(_rows("validation")[:, 0])) / 2  # it learnt from the streamed rows
@@ -94,9 +111,9 @@ def test_two_hosts_train_on_their_shares_of_a_pipe_channel_as_of_files(aws: Loca
 
 
 @pytest.mark.parametrize("content_type", [RECORDIO, PARQUET])
-def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv(aws: LocalClients, content_type: str) -> None:
-    by_csv = _validation_rmse(_job(aws, _put(aws, CSV), CSV, "File"))
-    by_other = _validation_rmse(_job(aws, _put(aws, content_type), content_type, "File"))
+def test_recordio_protobuf_and_parquet_in_file_mode_train_as_csv(
+        content_type: str, file_mode: Callable[[str], tuple[dict[str, str], float]]) -> None:
+    by_csv, by_other = file_mode(CSV)[1], file_mode(content_type)[1]
     assert by_other == pytest.approx(by_csv, abs=1e-4)
 
 
@@ -113,3 +130,11 @@ def test_a_pipe_channel_the_container_does_not_read_fails_with_its_message(aws: 
     if content_type == "text/libsvm":  # the channel's configuration as the container got it
         assert "'ContentType': 'text/libsvm'" in job["FailureReason"]
         assert "'TrainingInputMode': 'Pipe'" in job["FailureReason"]
+
+
+def test_a_hosts_process_loads_no_aws_client_library() -> None:
+    """Every XGBoost host is a `python -m local_sagemaker.xgboost` process: the package it loads first must not bring
+    botocore and boto3 (a quarter of a second of CPU per host, for a constant) when the host makes no AWS call."""
+    probe = "import sys, local_sagemaker.xgboost.run; print(sorted({'botocore', 'boto3'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +101,34 @@ def test_a_tuning_job_runs_its_trials_and_reports_the_best(plugin: TuningJobPlug
     assert described["ModelArtifacts"]["S3ModelArtifacts"] == out["model"]
 
 
-def test_create_again_adopts_the_same_job_and_refuses_another(plugin: TuningJobPlugin) -> None:
+@dataclass(frozen=True)
+class OneTrial:
+    """A one-trial tuning job: its meta, the answer to creating it again at once, what creating another tuning under
+    its name said, and what `get` saw until it ended."""
+
+    meta: Any
+    again: Any
+    other_refused: str
+    seen: list[Any]
+
+
+@pytest.fixture(scope="module")
+def one_trial(plugin: TuningJobPlugin) -> OneTrial:
+    """One small tuning job read by the tests of adoption and of `status` (each only reads what it answered)."""
     first = task(total=1, parallel=1, rounds=2)
     meta = plugin.create(first)
     again = plugin.create(first)
-    assert again.adopted and again.job_name == meta.job_name and again.fingerprint == meta.fingerprint
     other = dict(first, tuning_config={**first["tuning_config"], "tuning_strategy": "BAYESIAN"})
-    with pytest.raises(InputError, match="a different tuning job named"):
+    with pytest.raises(InputError) as refused:
         plugin.create(other)
-    assert wait(plugin, meta)[-1].phase == Phase.SUCCEEDED
+    return OneTrial(meta, again, str(refused.value), wait(plugin, meta))
+
+
+def test_create_again_adopts_the_same_job_and_refuses_another(one_trial: OneTrial) -> None:
+    meta, again = one_trial.meta, one_trial.again
+    assert again.adopted and again.job_name == meta.job_name and again.fingerprint == meta.fingerprint
+    assert re.search("a different tuning job named", one_trial.other_refused), one_trial.other_refused
+    assert one_trial.seen[-1].phase == Phase.SUCCEEDED
 
 
 def test_delete_stops_the_job_and_its_trials_and_reports_aborted(plugin: TuningJobPlugin) -> None:
@@ -199,12 +219,12 @@ def test_tuning_phases(description: dict[str, Any], phase: Phase, says: str) -> 
         assert tuning_phase_of(description, stopped_by_plugin=True).phase == Phase.ABORTED
 
 
-def test_status_of_a_tuning_job_name(plugin: TuningJobPlugin, server: LocalSageMaker, tmp_path: Path,
+def test_status_of_a_tuning_job_name(one_trial: OneTrial, server: LocalSageMaker, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     from plugin.cli import main
 
-    meta = plugin.create(task(total=1, parallel=1, rounds=2))
-    assert wait(plugin, meta)[-1].phase == Phase.SUCCEEDED
+    meta = one_trial.meta
+    assert one_trial.seen[-1].phase == Phase.SUCCEEDED
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config_data(server.url)))
     capsys.readouterr()
