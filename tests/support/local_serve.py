@@ -77,15 +77,14 @@ class Served:
 
     def request(self, name: str, **changes: Any) -> dict[str, Any]:
         """A CreateTrainingJob request for the built-in XGBoost, as boto3 users write it, with data in the local S3."""
-        from sagemaker import image_uris
-
         from local_sagemaker import PLACEHOLDER_ROLE_ARN
+        from local_sagemaker.testing import XGBOOST_IMAGE  # what the SDK's image_uris gives for us-east-1
 
         request: dict[str, Any] = {
             "TrainingJobName": name,
             "RoleArn": PLACEHOLDER_ROLE_ARN,
             "AlgorithmSpecification": {
-                "TrainingImage": image_uris.retrieve("xgboost", REGION, "1.7-1"),
+                "TrainingImage": XGBOOST_IMAGE,
                 "TrainingInputMode": "File",
             },
             "HyperParameters": {"num_round": "5", "objective": "reg:squarederror"},

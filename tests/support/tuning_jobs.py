@@ -78,7 +78,7 @@ def wait(aws: LocalClients, name: str, timeout: float = 90.0,
             return job
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name}: still {job['HyperParameterTuningJobStatus']}")
-        time.sleep(0.1)
+        time.sleep(0.25)
 
 
 def trials(aws: LocalClients, name: str, **params: Any) -> list[dict[str, Any]]:
