@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.errors import InputError, Problem, join_path
@@ -63,10 +64,34 @@ def is_optional(kind: Any) -> bool:
     return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
 
 
-def check_image(image: Any) -> str:
+@dataclass(frozen=True)
+class Container:
+    """A custom-image task's container as both generations' task classes keep it: the image (checked) and its
+    command, args and env as strings."""
+
+    image: str
+    command: list[str]
+    args: list[str]
+    env: dict[str, str]
+
+
+def container(image: Any, command: Sequence[str] | None, args: Sequence[str] | None,
+              env: Mapping[str, str] | None) -> Container:
     if not isinstance(image, str) or not image:
         raise InputError(Problem("container.image", "is required: the image SageMaker runs"))
-    return image
+    return Container(image, [str(word) for word in command or ()], [str(word) for word in args or ()],
+                     {str(k): str(v) for k, v in (env or {}).items()})
+
+
+def training_task(value: TrainingJob | Mapping[str, Any], algorithm: AlgorithmName, task_class: str,
+                  inputs: Mapping[str, Any] | None, defaults: Mapping[str, Any],
+                  check_inputs: Callable[..., dict[str, Any]]) -> tuple[TrainingJob, dict[str, Any]]:
+    """A training task class's TrainingJob and inputs (`defaults` when none are given), checked with the class's
+    generation's `check_inputs`."""
+    job = training_job(value, algorithm, task_class)
+    declared = check_inputs(defaults if inputs is None else inputs, task_class,
+                            builtin=algorithm is AlgorithmName.XGBOOST)
+    return job, declared
 
 
 def tuning_job(training_task: Any, training_class: type[Any], max_number_of_training_jobs: int,

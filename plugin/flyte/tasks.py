@@ -146,9 +146,8 @@ class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
 
     def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], *,
                  inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        job = declare.training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
-        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__, builtin=True)
-        super().__init__(name, job, declared, **kwargs)
+        super().__init__(name, *declare.training_task(training_job, AlgorithmName.XGBOOST, type(self).__name__, inputs,
+                                                      DEFAULT_INPUTS, _check_inputs), **kwargs)
 
 
 class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
@@ -164,19 +163,16 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
                  command: Sequence[str] | None = None, args: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
                  **kwargs: Any) -> None:
-        job = declare.training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
-        declare.check_image(image)
-        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
-        self._image = image
-        self._command = [str(word) for word in command or ()]
-        self._args = [str(word) for word in args or ()]
-        self._env = {str(k): str(v) for k, v in (env or {}).items()}
+        job, declared = declare.training_task(training_job, AlgorithmName.CUSTOM, type(self).__name__, inputs,
+                                              DEFAULT_INPUTS, _check_inputs)
+        self._container = declare.container(image, command, args, env)
         super().__init__(name, job, declared, **kwargs)
 
     def get_container(self, settings: Any) -> Any:
-        return task_models.Container(image=self._image, command=list(self._command), args=list(self._args),
+        spec = self._container
+        return task_models.Container(image=spec.image, command=list(spec.command), args=list(spec.args),
                                      resources=task_models.Resources(requests=[], limits=[]),
-                                     env={**self.environment, **self._env}, config={})
+                                     env={**self.environment, **spec.env}, config={})
 
 
 class SageMakerHyperparameterTuningTask(_LocalRun, PythonTask):  # type: ignore[misc]

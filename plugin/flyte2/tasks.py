@@ -176,9 +176,8 @@ class SageMakerBuiltinAlgorithmTask(_SageMakerTrainingTask):
 
     def __init__(self, name: str, training_job: TrainingJob | Mapping[str, Any], *,
                  inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        job = declare.training_job(training_job, AlgorithmName.XGBOOST, type(self).__name__)
-        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__, builtin=True)
-        super().__init__(name, job, declared, **kwargs)
+        super().__init__(name, *declare.training_task(training_job, AlgorithmName.XGBOOST, type(self).__name__, inputs,
+                                                      DEFAULT_INPUTS, _check_inputs), **kwargs)
 
 
 class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
@@ -195,15 +194,14 @@ class SageMakerCustomTrainingTask(_SageMakerTrainingTask):
                  command: Sequence[str] | None = None, args: Sequence[str] | None = None,
                  env: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
                  **kwargs: Any) -> None:
-        job = declare.training_job(training_job, AlgorithmName.CUSTOM, type(self).__name__)
-        declare.check_image(image)
-        declared = _check_inputs(DEFAULT_INPUTS if inputs is None else inputs, type(self).__name__)
-        self.command = [str(word) for word in command or ()]
-        self.args = [str(word) for word in args or ()]
-        env_vars = {**(kwargs.pop("env_vars", None) or {}), **{str(k): str(v) for k, v in (env or {}).items()}}
-        super().__init__(name, job, declared, image=flyte.Image.from_base(image), env_vars=env_vars or None,
+        job, declared = declare.training_task(training_job, AlgorithmName.CUSTOM, type(self).__name__, inputs,
+                                              DEFAULT_INPUTS, _check_inputs)
+        spec = declare.container(image, command, args, env)
+        self.command, self.args = spec.command, spec.args
+        env_vars = {**(kwargs.pop("env_vars", None) or {}), **spec.env}
+        super().__init__(name, job, declared, image=flyte.Image.from_base(spec.image), env_vars=env_vars or None,
                          **kwargs)
-        self.image_uri = image
+        self.image_uri = spec.image
 
     def container_args(self, serialize_context: SerializationContext) -> list[str]:
         return list(self.args)

@@ -21,9 +21,30 @@ INSTRUCTIONS = {"FROM", "WORKDIR", "COPY", "ADD", "RUN", "ENV", "ARG", "USER", "
                 "HEALTHCHECK", "STOPSIGNAL", "SHELL", "VOLUME", "ONBUILD"}
 
 
-def dockerfile(path: Path) -> list[tuple[str, str]]:
-    """(instruction, arguments) of each instruction of the Dockerfile at `path`, continuation lines joined, comments
-    left out."""
+def dockerfile(path: Path, target: str | None = None) -> list[tuple[str, str]]:
+    """(instruction, arguments) of each instruction the image of `target` is built from (default: the last stage, as
+    `docker build` without --target), continuation lines joined, comments left out: the stages it is FROM first, each
+    stage's own FROM left out but the first one's."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    last = ""
+    for word, arguments in _instructions(path):
+        if word == "FROM":
+            image, _, name = arguments.partition(" AS ")
+            last = name.strip() or f"#{len(stages)}"
+            stages[last] = list(stages[image.strip()]) if image.strip() in stages else [(word, arguments)]
+        else:
+            assert last, f"{path.name}: {word} before any FROM"
+            stages[last].append((word, arguments))
+    assert target is None or target in stages, f"{path.name}: no stage {target!r} (stages: {', '.join(stages)})"
+    return stages[target or last]
+
+
+def stage_names(path: Path) -> list[str]:
+    """The named stages of the Dockerfile at `path`, in order."""
+    return [a.partition(" AS ")[2].strip() for w, a in _instructions(path) if w == "FROM" and " AS " in a]
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pending = ""
     for line in path.read_text().splitlines():
