@@ -4,9 +4,10 @@ SageMaker sends "SageMaker Training Job State Change" (and "... HyperParameter T
 `detail` is the job's Describe answer with epoch-millisecond times; several may come for one change, out of order
 (handlers/tracker.py's `apply_event` keeps the newest). The listener asks for 10 messages a call, waiting up to 20 s,
 applies them and has them deleted (duplicates, stale events and messages that are not job events too: kept, they would
-come back after every visibility timeout). The deletes go to a second thread, in DeleteMessageBatch calls of up to 10:
-one receiving thread then asks again as soon as it has applied a batch, so a burst of events (a few hundred a second
-when thousands of jobs start together) drains at the pace of the receives, not of a receive and a delete in turn.
+come back after every visibility timeout). The deletes go to a second thread, in DeleteMessageBatch calls of 10 (fewer
+once the oldest has waited a second): the one receiving thread asks again as soon as it has applied a batch, so a
+burst of events (a few hundred a second when thousands of jobs start together) drains at the pace of the receives,
+and a receive that brought three messages does not cost a delete of three.
 
 The tracker's sweeps go on at the slow `sweep_interval_seconds` as a safety net. The listener gives up, and the
 tracker falls back to its normal sweeps (said once in the log), when the queue is missing, refuses us (AccessDenied),
@@ -40,6 +41,9 @@ LONG_POLL_SECONDS = 20
 #: after a receive that was not full, the listener waits this long before the next: SQS answers a long poll as soon as
 #: one message is there, so without it a steady trickle costs a receive and a delete per message or two, not per ten
 BATCH_PAUSE_SECONDS = 0.5
+#: how long an applied message may wait for its delete, so that deletes go ten at a time even when the receives bring
+#: fewer (well inside the visibility timeout, 30 s for the queue `events setup` makes, after which it would come back)
+DELETE_GATHER_SECONDS = 1.0
 #: receipt handles waiting for the deleting thread, at most: past it the receiving thread waits (the deletes failing or
 #: slow must not grow memory without end)
 MAX_PENDING_DELETES = 10 * BATCH
@@ -81,6 +85,7 @@ class EventListener:
         self._deleter: threading.Thread | None = None
         self._deletes = threading.Condition()  # guards the two below
         self._pending: list[str] = []  # receipt handles of applied messages, for the deleting thread
+        self._pending_since = 0.0  # time.monotonic() when the oldest of them came
         self._closing = False  # no more handles will come: the deleting thread empties `_pending` and ends
         self._lock = threading.Lock()
         self._last_heard = clock()  # the last message, or the start
@@ -166,19 +171,29 @@ class EventListener:
         with self._deletes:
             while len(self._pending) >= MAX_PENDING_DELETES and not self._closing and deleter.is_alive():
                 self._deletes.wait(1.0)
+            if not self._pending:
+                self._pending_since = time.monotonic()
             self._pending.extend(handles)
             self._deletes.notify_all()
 
     def _delete_pending(self) -> None:
-        """The deleting thread: DeleteMessageBatch calls of up to 10 handles, until closed and emptied."""
+        """The deleting thread: DeleteMessageBatch calls of 10 handles, or fewer once the oldest has waited
+        DELETE_GATHER_SECONDS, until closed and emptied."""
         try:
             while True:
                 with self._deletes:
-                    while not self._pending and not self._closing:
-                        self._deletes.wait()
+                    while not self._closing and len(self._pending) < BATCH:
+                        if not self._pending:
+                            self._deletes.wait()
+                            continue
+                        left = self._pending_since + DELETE_GATHER_SECONDS - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._deletes.wait(left)
                     if not self._pending:
                         return
                     batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                    self._pending_since = time.monotonic()
                     self._deletes.notify_all()  # room for the receiving thread
                 self._delete(batch)
         except Exception:  # the messages come back after their visibility timeout: applied again, changing nothing

@@ -338,3 +338,32 @@ def test_the_receiving_thread_waits_while_too_many_deletes_are_behind(sm: Script
     finally:
         queue.release.set()
         listener.stop()
+
+
+@dataclass
+class Trickle(ScriptedQueue):
+    """A queue whose receives bring three messages at most, as a long poll does while events come one by one."""
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "ReceiveMessage":
+            if not self.bodies:
+                time.sleep(0.01)
+            held, self.bodies = self.bodies[3:], self.bodies[:3]
+            try:
+                return super().call(service, operation, **params)
+            finally:
+                self.bodies = held
+        return super().call(service, operation, **params)
+
+
+def test_deletes_are_gathered_ten_at_a_time_when_receives_bring_fewer(sm: ScriptedSageMaker, clock: Clock) -> None:
+    tracker = make_tracker(sm, clock)
+    queue = Trickle([event(TRAINING_CHANGE, detail("Training", T0 + i, name=f"job-{i}")) for i in range(30)])
+    listener = listener_for(tracker, queue, clock).start()
+    try:
+        assert wait_for(lambda: len(queue.deleted) == 30)
+    finally:
+        listener.stop()
+    receives = [c for c in queue.calls if c == "sqs:ReceiveMessage"]
+    deletes = queue.calls.count("sqs:DeleteMessageBatch")
+    assert len(receives) >= 10 and deletes < 10  # ten receives of three; their deletes gathered
