@@ -295,8 +295,9 @@ PollOne = Callable[[str, Observations], bool]  # polls a job, records what it sa
 
 
 def run_loop(names: Sequence[str], poll: PollOne, threads: int, interval: float, start: float,
-             deadline: float) -> Observations:
-    """Each thread polls its share of the jobs once per interval (rounds on a fixed schedule) until they end."""
+             deadline: float, made: Mapping[str, float] | None = None) -> Observations:
+    """Each thread polls its share of the jobs once per interval (rounds on a fixed schedule) until they end;
+    with `made` (filled while the loop runs), a job from the round after its create."""
     seen = Observations()
     lock = threading.Lock()
 
@@ -313,7 +314,9 @@ def run_loop(names: Sequence[str], poll: PollOne, threads: int, interval: float,
                 mine.late_rounds += 1
             still = []
             for name in active:
-                if poll(name, mine):
+                if made is not None and name not in made:
+                    still.append(name)
+                elif poll(name, mine):
                     mine.ended[name] = time.time()
                 else:
                     still.append(name)
@@ -535,10 +538,49 @@ def events_plugin(url: str, interval: float, safety: float) -> tuple[Any, Any, A
     return plugin, client, plugin._tracker(client)
 
 
+def bench_task(name: str, data: str, runtime: int) -> dict[str, Any]:
+    """The job `name` in task-file form: a custom image on one ml.m5.xlarge, MaxRuntimeInSeconds `runtime`."""
+    from local_sagemaker.testing import CUSTOM_IMAGE
+
+    return {"task_type": "sagemaker_custom_training_job_task", "job_name": name,
+            "training_job": {"algorithm_specification": {"algorithm_name": "CUSTOM", "input_mode": "FILE"},
+                             "training_job_resource_config": {"instance_type": "ml.m5.xlarge", "instance_count": 1}},
+            "container": {"image": CUSTOM_IMAGE}, "inputs": {"train": data}, "max_runtime_seconds": runtime}
+
+
+def plugin_creates(plugins: Mapping[str, Any], plan: Plan, rate: float, made: Mapping[str, dict[str, float]],
+                   threads: int = 8) -> None:
+    """Each job made through each plugin (as an engine makes them: the tracker then knows what it made), the same
+    job on every server at about the same moment, `rate` jobs a second (0: as fast as they go). `made[server]` gets
+    each job's name and the moment its create answered."""
+    from local_sagemaker.testing import LocalClients
+    from plugin.task import load_task
+
+    data = {key: LocalClients(p.client().endpoint_url).put_data("bench/train") for key, p in plugins.items()}
+    begin = time.time()
+
+    def create(index: int) -> None:
+        if rate > 0:
+            wait = begin + index / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        name = plan.names[index]
+        for key, p in plugins.items():
+            p.create(load_task(bench_task(name, data[key], plan.runtimes[index])))
+            made[key][name] = time.time()  # type: ignore[index]
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create, range(plan.jobs)))
+
+
 def run_events(args: argparse.Namespace) -> dict[str, Any]:
-    """The tracker fed by job events; with `--with-polling`, a second server's tracker by sweeps alone, side by side."""
+    """The tracker fed by job events; with `--with-polling`, a second server's tracker by sweeps alone, side by side.
+
+    The jobs are made through the plugin while the loops poll, `--create-rate` a second: by default SageMaker's own
+    pace for CreateTrainingJob (about one a second) on the run's scaled clock, i.e. `--time-scale` a second."""
     wall_start = time.time()
     interval = args.interval or 1.0
+    rate = args.time_scale if args.create_rate is None else args.create_rate
     plan = make_plan(args.jobs, interval, args.mean_intervals, args.time_scale, args.seed)
     root = args.data_root
     names = ("events", "polling") if args.with_polling else ("events",)
@@ -552,14 +594,17 @@ def run_events(args: argparse.Namespace) -> dict[str, Any]:
             polling_plugin, polling_client, polling_tracker = tracked_plugin(servers["polling"].url, interval)
             loops["polling"] = (polling_plugin, polling_tracker, servers["polling"].url)
         before = {name: server.ask("counts-all") for name, server in servers.items()}
-        with ThreadPoolExecutor(len(servers)) as pool:  # the same jobs on each, at the same moment
-            list(pool.map(lambda s: create_jobs(s.url, plan), servers.values()))
-        created = time.time()
-        start = created + 0.2
-        deadline = start + plan.longest + 10 * interval + 60
-        with ThreadPoolExecutor(len(loops)) as pool:
+        made: dict[str, dict[str, float]] = {name: {} for name in loops}
+        start = time.time() + 0.2
+        creating = plan.jobs / rate if rate > 0 else 0.0
+        deadline = start + creating + plan.longest + 10 * interval + 60
+        with ThreadPoolExecutor(len(loops) + 1) as pool:
+            creates = pool.submit(plugin_creates, {name: p for name, (p, _, _) in loops.items()}, plan, rate, made)
             futures = {name: pool.submit(run_loop, plan.names, tracker_poller(p, t, url)[0], args.tracker_threads,
-                                         interval, start, deadline) for name, (p, t, url) in loops.items()}
+                                         interval, start, deadline + (0 if rate > 0 else 600), made[name])
+                       for name, (p, t, url) in loops.items()}
+            creates.result()
+            created = time.time()
             seen = {name: future.result() for name, future in futures.items()}
         calls = {name: diff(server.ask("counts-all"), before[name]) for name, server in servers.items()}
         # the creates are the workload's, not the tracking's
@@ -585,8 +630,8 @@ def run_events(args: argparse.Namespace) -> dict[str, Any]:
         figure["api_calls_per_job"] = round(sum(calls[name].values()) / plan.jobs, 3)
     result: dict[str, Any] = {
         "jobs": plan.jobs, "interval_seconds": interval, "safety_interval_seconds": args.safety_interval,
-        **figures, "tracker_stats": stats, "listener": listener_state,
-        "create_seconds": round(created - wall_start, 1), "time_scale": plan.time_scale,
+        "create_rate_per_second": rate, **figures, "tracker_stats": stats, "listener": listener_state,
+        "create_seconds": round(created - start, 1), "time_scale": plan.time_scale,
         "mean_job_seconds": round(plan.mean_life, 2), "server_peak_rss_mb": round(server_rss, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "seconds": round(time.time() - wall_start, 1),
@@ -626,6 +671,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with --events: the same run tracked by sweeps alone, on a second server, side by side")
     parser.add_argument("--safety-interval", type=float, default=30.0,
                         help="with --events: seconds between the safety net's sweeps (default 30)")
+    parser.add_argument("--create-rate", type=float, default=None,
+                        help="with --events: jobs made a second (default: the time scale, i.e. SageMaker's own pace "
+                             "of about one CreateTrainingJob a second on the scaled clock; 0: as fast as they go)")
     data_folder.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:

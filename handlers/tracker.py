@@ -6,7 +6,8 @@ gets throttled at a few hundred jobs. A sweep asks "what changed since the last 
 
 How an answer is kept right:
 - A job the tracker knows nothing about is described for real (cold start, a restarted engine), unless a sweep or the
-  cold-start census (one listing of the account's InProgress jobs, instead of one Describe per job) has just seen it.
+  cold-start census (one listing of the account's InProgress jobs, instead of one Describe per job) has just seen it,
+  or this process has just made it (`created`: InProgress and Starting, as Describe says of a new job).
 - Every sweep covers the window from the previous sweep's start minus `overlap_seconds` (clock skew, eventual
   consistency) to now, so coverage is continuous: a job absent from a sweep did not change since it was last known.
   Times are the server's: our wall clock corrected by the skew seen in responses' Date headers.
@@ -69,6 +70,7 @@ class TrackerStats:
     fallbacks: int  # describes of jobs a sweep could not vouch for (a subset of `describes`)
     sweep_failures: int
     census_jobs: int  # InProgress jobs learnt from the cold-start census
+    created: int  # jobs this process made, first served without a Describe
     events_applied: int  # state-change events that changed an answer (or made a sighting)
     events_ignored: int  # duplicates and events older than what was known
     sweep_caught: int  # changes a sweep found that no event had told (lost or late events)
@@ -161,7 +163,8 @@ class StatusTracker:
         self._census_max_pages = census_max_pages
         self._sweeps_enabled = True
         self._counts = dict.fromkeys(("sweeps", "pages", "describes", "hits", "fallbacks", "sweep_failures",
-                                      "census_jobs", "events_applied", "events_ignored", "sweep_caught"), 0)
+                                      "census_jobs", "created", "events_applied", "events_ignored",
+                                      "sweep_caught"), 0)
         self.sweep_interval_seconds = 0.0
         self._polling_interval = max(0.0, float(sweep_interval_seconds))  # the interval without events
         self._events_interval: float | None = None  # the safety net's, while events keep the answers fresh
@@ -255,6 +258,22 @@ class StatusTracker:
                 self._counts["hits"] += 1
                 return answer
         return self._refresh(job_name)
+
+    def created(self, job_name: str, arn: str) -> None:
+        """A job this process has just made (CreateTrainingJob answered): its first describe() serves what Describe
+        says of a new job, InProgress and Starting, without asking; events or sweeps tell what follows.
+
+        Its LastModifiedTime is left out (ours would be a guess): any event or summary of the job is newer, and the
+        sweeps cover it from this moment, less their overlap."""
+        if self.sweep_interval_seconds <= 0 or self._wants_messages:
+            return  # every get describes, or each status needs its StatusMessage
+        now, wall = self._clock(), self._wall() + self._skew
+        summary = {"TrainingJobName": job_name, "TrainingJobArn": arn, "TrainingJobStatus": "InProgress",
+                   "SecondaryStatus": "Starting", "CreationTime": datetime.fromtimestamp(wall, timezone.utc)}
+        with self._lock:
+            if job_name not in self._jobs and job_name not in self._sightings:
+                self._sightings[job_name] = _Sighting(summary, now, wall)
+                self._counts["created"] += 1
 
     def forget(self, job_name: str) -> None:
         """Stop tracking a job (its terminal phase was reported, or it was deleted); a later describe() starts over."""
@@ -428,10 +447,14 @@ class StatusTracker:
                 if self._jobs.get(name) is entry and not entry.final:
                     self._apply(entry, rows.get(name), window, start, start_wall)
             for name, row in rows.items():
-                if name not in self._jobs and row.get("TrainingJobStatus") not in DESCRIBE_STATUSES:
-                    known = self._sightings.get(name)
-                    if known is None or not known.full or _progress(row) > _progress(known.summary):
-                        self._sightings[name] = _Sighting(row, start, start_wall)
+                if name in self._jobs:
+                    continue
+                known = self._sightings.get(name)
+                if row.get("TrainingJobStatus") in DESCRIBE_STATUSES:  # its outputs or reason need a Describe
+                    if known is not None and _progress(row) > _progress(known.summary):
+                        del self._sightings[name]  # what was seen of it before is over
+                elif known is None or not known.full or _progress(row) > _progress(known.summary):
+                    self._sightings[name] = _Sighting(row, start, start_wall)
             caught = self._counts["sweep_caught"] > caught
             self._last_sweep_wall = start_wall
             self._counts["sweeps"] += 1

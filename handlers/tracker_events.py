@@ -3,8 +3,11 @@
 SageMaker sends "SageMaker Training Job State Change" (and "... HyperParameter Tuning Job State Change") events whose
 `detail` is the job's Describe answer with epoch-millisecond times; several may come for one change, out of order
 (handlers/tracker.py's `apply_event` keeps the newest). The listener asks for 10 messages a call, waiting up to 20 s,
-applies them and deletes them in one DeleteMessageBatch (duplicates, stale events and messages that are not job events
-too: kept, they would come back after every visibility timeout).
+applies them and has them deleted (duplicates, stale events and messages that are not job events too: kept, they would
+come back after every visibility timeout). The deletes go to a second thread, in DeleteMessageBatch calls of 10 (fewer
+once the oldest has waited a second): the one receiving thread asks again as soon as it has applied a batch, so a
+burst of events (a few hundred a second when thousands of jobs start together) drains at the pace of the receives,
+and a receive that brought three messages does not cost a delete of three.
 
 The tracker's sweeps go on at the slow `sweep_interval_seconds` as a safety net. The listener gives up, and the
 tracker falls back to its normal sweeps (said once in the log), when the queue is missing, refuses us (AccessDenied),
@@ -38,6 +41,12 @@ LONG_POLL_SECONDS = 20
 #: after a receive that was not full, the listener waits this long before the next: SQS answers a long poll as soon as
 #: one message is there, so without it a steady trickle costs a receive and a delete per message or two, not per ten
 BATCH_PAUSE_SECONDS = 0.5
+#: how long an applied message may wait for its delete, so that deletes go ten at a time even when the receives bring
+#: fewer (well inside the visibility timeout, 30 s for the queue `events setup` makes, after which it would come back)
+DELETE_GATHER_SECONDS = 1.0
+#: receipt handles waiting for the deleting thread, at most: past it the receiving thread waits (the deletes failing or
+#: slow must not grow memory without end)
+MAX_PENDING_DELETES = 10 * BATCH
 #: the SQS operations the listener makes, and the IAM action each needs (a batch is authorized by its single action)
 QUEUE_ACTIONS = {"ReceiveMessage": "sqs:ReceiveMessage", "DeleteMessageBatch": "sqs:DeleteMessage"}
 _MISSING_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -73,6 +82,11 @@ class EventListener:
         self._sleep = sleep
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._deleter: threading.Thread | None = None
+        self._deletes = threading.Condition()  # guards the two below
+        self._pending: list[str] = []  # receipt handles of applied messages, for the deleting thread
+        self._pending_since = 0.0  # time.monotonic() when the oldest of them came
+        self._closing = False  # no more handles will come: the deleting thread empties `_pending` and ends
         self._lock = threading.Lock()
         self._last_heard = clock()  # the last message, or the start
         self._failing_since: float | None = None
@@ -87,15 +101,21 @@ class EventListener:
         return self.stopped_reason is None
 
     def start(self) -> EventListener:
+        self._deleter = threading.Thread(target=self._delete_pending, name="job-events-delete", daemon=True)
+        self._deleter.start()
         self._thread = threading.Thread(target=self._run, name="job-events", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ends the thread after its current receive (the tracker keeps its interval: this is a shutdown)."""
+        """Ends the threads after the current receive and the deletes it left (the tracker keeps its interval: this
+        is a shutdown)."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._close_deletes()
+        if self._deleter is not None:
+            self._deleter.join(timeout)
 
     def tuning_answer(self, name: str, max_age: float) -> dict[str, Any] | None:
         """A tuning job's answer from its latest event, while the events flow and it is younger than `max_age`."""
@@ -113,6 +133,8 @@ class EventListener:
         except Exception as error:  # a bug must not leave the tracker trusting events that no longer come
             log.exception("job events: the listener failed")
             self._give_up(f"the listener failed ({error!r})")
+        finally:
+            self._close_deletes()
 
     def poll_once(self) -> int:
         """One long poll: the messages applied and deleted; 0 after a failure (waited on) or once given up."""
@@ -135,15 +157,61 @@ class EventListener:
                 self._apply(message.get("Body"))
             except (ValueError, TypeError, RecursionError):  # hostile or broken: ignored, deleted with the rest
                 log.debug("job events: a message that cannot be read, deleted")
-        entries = [{"Id": str(i), "ReceiptHandle": str(m["ReceiptHandle"])}
-                   for i, m in enumerate(messages) if m.get("ReceiptHandle")]
+        self._hand_over([str(m["ReceiptHandle"]) for m in messages if m.get("ReceiptHandle")])
+        self.received += len(messages)
+        return len(messages)
+
+    def _hand_over(self, handles: list[str]) -> None:
+        """Applied messages to delete: to the deleting thread when it runs (waiting while it is far behind), else
+        deleted now."""
+        deleter = self._deleter
+        if deleter is None or not deleter.is_alive():
+            self._delete(handles)
+            return
+        with self._deletes:
+            while len(self._pending) >= MAX_PENDING_DELETES and not self._closing and deleter.is_alive():
+                self._deletes.wait(1.0)
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending.extend(handles)
+            self._deletes.notify_all()
+
+    def _delete_pending(self) -> None:
+        """The deleting thread: DeleteMessageBatch calls of 10 handles, or fewer once the oldest has waited
+        DELETE_GATHER_SECONDS, until closed and emptied."""
+        try:
+            while True:
+                with self._deletes:
+                    while not self._closing and len(self._pending) < BATCH:
+                        if not self._pending:
+                            self._deletes.wait()
+                            continue
+                        left = self._pending_since + DELETE_GATHER_SECONDS - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._deletes.wait(left)
+                    if not self._pending:
+                        return
+                    batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                    self._pending_since = time.monotonic()
+                    self._deletes.notify_all()  # room for the receiving thread
+                self._delete(batch)
+        except Exception:  # the messages come back after their visibility timeout: applied again, changing nothing
+            log.exception("job events: deleting applied messages failed")
+
+    def _delete(self, handles: list[str]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(handles)]
         try:
             if entries:
                 self.client.call("sqs", "DeleteMessageBatch", QueueUrl=self.settings.queue_url, Entries=entries)
         except AwsError as error:  # they come back after the visibility timeout: applied again, changing nothing
-            self._failed(error)
-        self.received += len(messages)
-        return len(messages)
+            if not self._stopping.is_set():
+                self._failed(error)
+
+    def _close_deletes(self) -> None:
+        with self._deletes:
+            self._closing = True
+            self._deletes.notify_all()
 
     def _apply(self, body: Any) -> None:
         """One message: a job event applied; anything else (hostile, malformed, another source) ignored."""

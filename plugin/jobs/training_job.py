@@ -144,10 +144,18 @@ class TrainingJobPlugin:
     def _create_or_adopt(self, client: SageMakerClient, request: Mapping[str, Any], fingerprint: str
                          ) -> tuple[str, bool]:
         """(ARN, whether an existing job was adopted)."""
+        name = str(request[self.kind.name_member])
         try:
-            return self.kind.create(client, request), False
+            arn = self.kind.create(client, request)
         except NameInUse:
-            return self._adopt(client, str(request[self.kind.name_member]), fingerprint), True
+            return self._adopt(client, name, fingerprint), True
+        self._created(client, name, arn)
+        return arn, False
+
+    def _created(self, client: SageMakerClient, name: str, arn: str) -> None:
+        """A job just made: the tracker serves its first get without a Describe."""
+        if self._sweep_interval() > 0:
+            self._tracker(client).created(name, arn)
 
     def _adopt(self, client: SageMakerClient, name: str, fingerprint: str) -> str:
         """The ARN of the job already named `name` if this task made it, else an error naming the conflict."""

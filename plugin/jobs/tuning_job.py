@@ -58,6 +58,9 @@ class TuningJobPlugin(TrainingJobPlugin):
     def _forget(self, client: SageMakerClient, name: str) -> None:
         pass  # no tracker follows tuning jobs
 
+    def _created(self, client: SageMakerClient, name: str, arn: str) -> None:
+        pass
+
     def links(self, meta: ResourceMeta, client: SageMakerClient, phase: Phase) -> tuple[LogLink, ...]:
         return tuning_links(meta.job_name, meta.region, client.partition, client.endpoint_url, self._own_server)
 

@@ -259,6 +259,47 @@ def test_cold_start_census_lists_in_progress_jobs_once_instead_of_describing_eac
     assert sm.describes["run-late"] == 1 and sm.calls["ListTrainingJobs"] == 3
 
 
+def test_a_job_this_process_made_is_served_without_a_describe_then_followed_by_sweeps(
+        sm: ScriptedSageMaker, make_tracker: MakeTracker):
+    sm.create("job-1")
+    tracker = make_tracker(census=True)
+    tracker.created("job-1", ARN.format("job-1"))
+    answer = tracker.describe("job-1")
+    assert (answer["TrainingJobStatus"], answer["SecondaryStatus"]) == ("InProgress", "Starting")
+    assert sm.calls == Counter() and tracker.stats.created == 1  # no Describe, and no census for it either
+    sm.advance(5)
+    sm.change("job-1", "Training")
+    sm.advance(INTERVAL)
+    assert tracker.describe("job-1")["SecondaryStatus"] == "Training"
+    assert sm.calls == Counter({"ListTrainingJobs": 1})
+
+
+def test_a_made_job_that_a_sweep_saw_end_before_anyone_asked_is_described(sm: ScriptedSageMaker,
+                                                                          make_tracker: MakeTracker):
+    sm.create("job-1")
+    tracker = make_tracker()
+    tracker.describe("job-1")  # tracked: the sweeps run (NameContains "job-1")
+    sm.create("job-10")
+    tracker.created("job-10", ARN.format("job-10"))
+    sm.advance(2)
+    sm.change("job-10", "Failed", "Failed")
+    sm.advance(INTERVAL)
+    tracker.describe("job-1")  # the sweep lists job-10 Failed: what was known of it at its create is over
+    answer = tracker.describe("job-10")
+    assert answer["TrainingJobStatus"] == "Failed" and answer["FailureReason"]
+    assert sm.describes == Counter({"job-1": 1, "job-10": 1})
+
+
+@pytest.mark.parametrize("option", ["describe_changes", "describe_secondary_changes"])
+def test_with_messages_a_made_job_is_described_for_its_status_message(sm: ScriptedSageMaker,
+                                                                      make_tracker: MakeTracker, option: str):
+    sm.create("job-1")
+    tracker = make_tracker(**{option: True})
+    tracker.created("job-1", ARN.format("job-1"))
+    assert phase_of(tracker.describe("job-1")).message == "Starting: Starting message"
+    assert sm.describes == Counter({"job-1": 1}) and tracker.stats.created == 0
+
+
 def test_a_job_not_yet_visible_raises_not_found_and_is_not_tracked(sm: ScriptedSageMaker, make_tracker: MakeTracker):
     tracker = make_tracker()
     with pytest.raises(NotFound):

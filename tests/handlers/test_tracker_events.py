@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -15,7 +18,14 @@ import pytest
 
 from handlers.errors import AccessDenied, AwsError, NotFound
 from handlers.tracker import StatusTracker
-from handlers.tracker_events import TRAINING_CHANGE, TUNING_CHANGE, EventListener, EventSettings
+from handlers.tracker_events import (
+    BATCH,
+    MAX_PENDING_DELETES,
+    TRAINING_CHANGE,
+    TUNING_CHANGE,
+    EventListener,
+    EventSettings,
+)
 
 NAME = "evt-job"
 T0 = 1_800_000_000_000  # epoch ms
@@ -269,3 +279,91 @@ def test_hostile_messages_are_deleted_and_change_nothing(sm: ScriptedSageMaker, 
     listener = listener_for(tracker, queue, clock)
     assert listener.poll_once() == 4 and len(queue.deleted) == 4 and listener.active
     assert tracker.describe(NAME)["SecondaryStatus"] in ("Training", "Uploading") and sm.calls == []
+
+
+@dataclass
+class HeldDeletes(ScriptedQueue):
+    """A queue whose DeleteMessageBatch waits until `release` is set; an empty receive waits a little, as a long
+    poll would."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "DeleteMessageBatch":
+            assert 1 <= len(params["Entries"]) <= 10
+            self.release.wait(30)
+        elif not self.bodies:
+            time.sleep(0.01)
+        return super().call(service, operation, **params)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_the_listener_receives_on_while_its_deletes_are_slow_then_deletes_them_all(sm: ScriptedSageMaker,
+                                                                                  clock: Clock) -> None:
+    tracker = make_tracker(sm, clock)
+    bodies = [event(TRAINING_CHANGE, detail(step, T0 + i, name=f"job-{k}")) for k in range(9)
+              for i, step in enumerate(STEPS)]
+    queue = HeldDeletes(bodies)
+    listener = listener_for(tracker, queue, clock).start()
+    try:
+        assert wait_for(lambda: listener.received == len(bodies))  # while no delete has been answered
+        assert queue.deleted == []
+        assert all(tracker.describe(f"job-{k}")["SecondaryStatus"] == "Uploading" for k in range(9))
+        queue.release.set()
+        assert wait_for(lambda: len(queue.deleted) == len(bodies))
+        assert sorted(queue.deleted) == sorted(set(queue.deleted))
+    finally:
+        queue.release.set()
+        listener.stop()
+    assert not any(t.name.startswith("job-events") for t in threading.enumerate())
+    assert sm.calls == []
+
+
+def test_the_receiving_thread_waits_while_too_many_deletes_are_behind(sm: ScriptedSageMaker, clock: Clock) -> None:
+    tracker = make_tracker(sm, clock)
+    queue = HeldDeletes([event(TRAINING_CHANGE, detail("Training", T0 + i, name=f"job-{i}")) for i in range(300)])
+    listener = listener_for(tracker, queue, clock).start()
+    try:
+        assert wait_for(lambda: listener.received >= MAX_PENDING_DELETES)
+        time.sleep(0.5)
+        assert listener.received <= MAX_PENDING_DELETES + 2 * BATCH  # a batch held in its delete, one handed over
+        queue.release.set()
+        assert wait_for(lambda: len(queue.deleted) == 300)
+    finally:
+        queue.release.set()
+        listener.stop()
+
+
+@dataclass
+class Trickle(ScriptedQueue):
+    """A queue whose receives bring three messages at most, as a long poll does while events come one by one."""
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "ReceiveMessage":
+            if not self.bodies:
+                time.sleep(0.01)
+            held, self.bodies = self.bodies[3:], self.bodies[:3]
+            try:
+                return super().call(service, operation, **params)
+            finally:
+                self.bodies = held
+        return super().call(service, operation, **params)
+
+
+def test_deletes_are_gathered_ten_at_a_time_when_receives_bring_fewer(sm: ScriptedSageMaker, clock: Clock) -> None:
+    tracker = make_tracker(sm, clock)
+    queue = Trickle([event(TRAINING_CHANGE, detail("Training", T0 + i, name=f"job-{i}")) for i in range(30)])
+    listener = listener_for(tracker, queue, clock).start()
+    try:
+        assert wait_for(lambda: len(queue.deleted) == 30)
+    finally:
+        listener.stop()
+    receives = [c for c in queue.calls if c == "sqs:ReceiveMessage"]
+    deletes = queue.calls.count("sqs:DeleteMessageBatch")
+    assert len(receives) >= 10 and deletes < 10  # ten receives of three; their deletes gathered

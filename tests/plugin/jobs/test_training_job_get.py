@@ -456,3 +456,27 @@ def test_log_links_follow_the_jobs_region_not_the_engines(endpoint: str, clock: 
         assert url.netloc == "cn-north-1.console.amazonaws.cn"
         assert parse_qs(url.query)["region"] == ["cn-north-1"]
     engine.client().close()
+
+
+# --- a job the plugin made ------------------------------------------------------------------------------------------
+
+
+def test_the_first_get_of_a_job_the_plugin_made_needs_no_describe(endpoint: str, clock: Clock,
+                                                                  session: boto3.Session) -> None:
+    """With tracking on, the tracker knows a job it has just made is InProgress and Starting (what Describe says of
+    a new job); the sweeps or events tell the rest. Without tracking, every get describes."""
+    from trackers import clear_trackers
+
+    for interval, expected in ((3600, 0), (0, 1)):
+        clear_trackers()
+        p = make_plugin(make_config(endpoint, tracking={"sweep_interval_seconds": interval}), clock, session)
+        try:
+            describes = Describe(p)
+            made = p.create(load_task(task()))
+            resource = p.get(made)
+            assert describes.calls == expected, interval
+            if expected == 0:
+                assert resource.phase is Phase.INITIALIZING
+        finally:
+            clear_trackers()
+            p.client().close()
