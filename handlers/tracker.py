@@ -29,7 +29,7 @@ slow interval as a safety net (a lost event costs staleness, never a wrong answe
 (`events_stopped`) the normal interval is back and a sweep due at once.
 
 Sweeps run inline, in whichever caller finds one due, under a lock so only one runs; callers that find it running wait
-for it (half an interval at most) rather than serve what it is about to correct. Sweeps start early by about their
+for it (half an interval at most) rather than serve what it is about to correct, unless events keep the answers fresh. Sweeps start early by about their
 own duration, so that a caller polling once per interval finds a fresh one each time. No background thread: an idle
 tracker costs nothing.
 """
@@ -394,14 +394,16 @@ class StatusTracker:
     # --- sweeps ---------------------------------------------------------------------------------------------------
 
     def _sweep_when_due(self) -> None:
-        """Run the due sweep, or wait (boundedly) for the one another caller is running: its answer is fresher."""
+        """Run the due sweep, or wait (boundedly) for the one another caller is running: its answer is fresher. Not
+        while events keep the answers fresh: the safety net's sweep (thousands of jobs' pages) would hold every caller
+        for what the events have already told."""
         if self._sweep_lock.acquire(blocking=False):
             try:
                 if self._clock() >= self._next_sweep_at:
                     self._sweep()
             finally:
                 self._sweep_lock.release()
-        elif self._sweep_lock.acquire(timeout=max(1.0, self.sweep_interval_seconds / 2)):
+        elif not self.follows_events and self._sweep_lock.acquire(timeout=max(1.0, self.sweep_interval_seconds / 2)):
             self._sweep_lock.release()
 
     def _sweep(self) -> None:

@@ -720,6 +720,33 @@ def test_a_caller_arriving_during_a_sweep_waits_for_it_rather_than_serve_what_it
     assert sm.calls["DescribeTrainingJob"] == 2
 
 
+def test_with_events_a_caller_arriving_during_the_safety_sweep_is_served_at_once(sm: ScriptedSageMaker,
+                                                                              make_tracker: MakeTracker):
+    """The events keep the answers fresh: a slow safety sweep (thousands of jobs' pages) holds only its own caller."""
+    tracker = two_jobs_gone_training(sm, make_tracker)
+    tracker.follow_events(INTERVAL)
+    for name in ("job-1", "job-2"):
+        tracker.apply_event({**sm.jobs[name].describe(), "LastModifiedTime": str(int(sm.now * 1000))})
+    sm.advance(INTERVAL)
+    in_list, release = threading.Event(), threading.Event()
+
+    def slow(request: AWSPreparedRequest) -> None:
+        in_list.set()
+        release.wait(10)
+
+    sm.list_fault = slow
+    sweeper = threading.Thread(target=tracker.describe, args=("job-1",))
+    sweeper.start()
+    try:
+        assert in_list.wait(10)
+        assert tracker.describe("job-2")["SecondaryStatus"] == "Training"  # while the sweep is still listing
+        assert sweeper.is_alive()
+    finally:
+        release.set()
+        sweeper.join(10)
+    assert sm.calls["DescribeTrainingJob"] == 2  # the two first describes, none since
+
+
 def test_many_threads_share_one_sweep_and_one_describe_per_job(sm: ScriptedSageMaker, make_tracker: MakeTracker):
     names = [f"job-{i:03d}" for i in range(120)]
     for name in names:
