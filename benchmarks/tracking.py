@@ -669,8 +669,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", action="store_true", help="the tracker fed by job events (EventBridge to SQS)")
     parser.add_argument("--with-polling", action="store_true",
                         help="with --events: the same run tracked by sweeps alone, on a second server, side by side")
-    parser.add_argument("--safety-interval", type=float, default=30.0,
-                        help="with --events: seconds between the safety net's sweeps (default 30)")
+    parser.add_argument("--safety-interval", type=float, default=300.0,
+                        help="with --events: seconds between the safety net's sweeps (default 300, config's default)")
     parser.add_argument("--create-rate", type=float, default=None,
                         help="with --events: jobs made a second (default: the time scale, i.e. SageMaker's own pace "
                              "of about one CreateTrainingJob a second on the scaled clock; 0: as fast as they go)")
