@@ -2,14 +2,15 @@
 
     python benchmarks/tracking.py                 # 2000 jobs; several minutes (see benchmarks/README.md)
     python benchmarks/tracking.py --quick         # a few seconds: CI runs it so that it cannot rot
-    python benchmarks/tracking.py --events --jobs 10000          # the tracker fed by job events (EventBridge, SQS)
-    python benchmarks/tracking.py --events --with-polling --jobs 2000   # events and sweeps side by side
+    python benchmarks/tracking.py --events --jobs 10000 --time-scale 50 --mean-intervals 300   # job events
+    python benchmarks/tracking.py --events --with-polling --jobs 2000 --mean-intervals 150   # and sweeps beside
 
 With --events there is no naive loop: the plugin's `get` polls every job once per `--interval` (1 s unless given)
 on a local SageMaker whose EventBridge rule feeds an SQS queue (`events setup`), the tracker following the queue with
-its sweeps slowed to `--safety-interval`; every request the server receives after the jobs are made counts
-(SageMaker, SQS, EventBridge). `--with-polling` runs the same jobs on a second server tracked by sweeps alone, at
-the same interval, for the ratio.
+its sweeps slowed to `--safety-interval`; the jobs are made through the plugin at `--create-rate` (SageMaker's pace
+on the scaled clock unless given) while the loop polls each from its create; every request the server receives after
+the first create counts (SageMaker, SQS, EventBridge; the creates left out). `--with-polling` runs the same jobs on a
+second server tracked by sweeps alone, at the same interval, for the ratio.
 
 Two local SageMakers, each in a process of its own, hold the same jobs, made at the same moment with the same
 random durations. Side by side, from the same start and with the same poll interval, (a) the naive loop describes each
