@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pytest
 from cli_e2e import (
     REPO,
     SCRIPT,
+    SERVED_FAILURE,
     SERVED_TIME_SCALE,
     SERVED_TIMELINE,
     Served,
@@ -45,11 +47,21 @@ from cli_e2e import (
     write_config,
     write_task,
 )
+from cli_in_process import cli_here
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served) -> None:
+@dataclass(frozen=True)
+class XgbRun:
+    identity: str
+    task: Path
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def xgb_run(served: Served) -> XgbRun:
+    """`run --json` of the XGBoost example on the shared server, once for the tests that look at it and run it again."""
     identity = unique("xgb")
 
     def with_metric_definitions(data: dict[str, Any]) -> None:  # as flytekit's old tasks wrote them: left out
@@ -57,7 +69,11 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
             {"name": "train:rmse", "regex": r"train-rmse:([0-9\.]+)"}]
 
     task = write_task(served.work, identity, change=with_metric_definitions)
-    result = cli(["run", task, "--json", "--config", served.config], served.work)
+    return XgbRun(identity, task, cli(["run", task, "--json", "--config", served.config], served.work))
+
+
+def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served, xgb_run: XgbRun) -> None:
+    identity, result = xgb_run.identity, xgb_run.result
     assert result.returncode == 0, result.stderr
     assert_no_traceback(result.stderr)
     assert result.stderr.startswith("warning: training_job.algorithm_specification.metric_definitions: left out of "
@@ -116,14 +132,12 @@ def test_xgboost_run_succeeds_with_metrics_logs_and_a_model_in_s3(served: Served
 
 # --- 2. a failure injected by local.failures ------------------------------------------------------------------------
 
-def test_run_failed_through_local_failures_exits_1_with_the_reason(tmp_path: Path) -> None:
-    work = copy_examples(tmp_path / "examples")
-    reason = "AlgorithmError: loss became NaN (injected by the e2e test)"
-    config = write_config(tmp_path / "config.yaml", local={
-        "time_scale": 20, "failures": [{"name_pattern": ".*-e2e-nan-.*", "at": "Training", "reason": reason}]})
-    identity = unique("nan")
-    task = write_task(work, identity)
-    result = cli(["run", task, "--json", "--config", config], work)
+def test_run_failed_through_local_failures_exits_1_with_the_reason(served: Served) -> None:
+    """The shared local SageMaker's `local.failures` rule (SERVED_FAILURE) fails the job halfway through Training."""
+    reason = SERVED_FAILURE["reason"]
+    identity = unique("srvfail")
+    task = write_task(served.work, identity)
+    result = cli(["run", task, "--json", "--config", served.config], served.work)
     assert result.returncode == 1, result.stderr
     assert_no_traceback(result.stderr)
     body = last_json(result.stdout)
@@ -192,17 +206,15 @@ def test_run_with_an_empty_local_folder_is_an_input_error_naming_the_field(serve
     assert re.search(r"^  inputs\.train: local input 'empty-folder/' holds no files to upload$", result.stderr,
                      re.MULTILINE), result.stderr
     assert jobs_named(served, identity) == []
-    validate = cli(["validate", task, "--config", served.config], served.work)
+    validate = cli_here(["validate", task, "--config", served.config], served.work)
     assert validate.returncode == 2 and "inputs.train" in validate.stderr
 
 
 # --- 5. a second run of the same task adopts the job ----------------------------------------------------------------
 
-def test_second_run_of_a_finished_task_adopts_its_job(served: Served) -> None:
-    identity = unique("adopt")
-    task = write_task(served.work, identity)
+def test_second_run_of_a_finished_task_adopts_its_job(served: Served, xgb_run: XgbRun) -> None:
+    identity, task, first = xgb_run.identity, xgb_run.task, xgb_run.result
     job = expected_job(identity)
-    first = cli(["run", task, "--json", "--config", served.config], served.work)
     assert first.returncode == 0, first.stderr
     created = describe(served, job)
 
@@ -220,7 +232,7 @@ def test_second_run_of_a_finished_task_adopts_its_job(served: Served) -> None:
     assert "adopted" not in first.stderr
 
     # Stopping a finished job is not an error, and changes nothing.
-    stop = cli(["stop", job, "--config", served.config], served.work)
+    stop = cli_here(["stop", job, "--config", served.config], served.work)
     assert (stop.returncode, stop.stdout) == (0, f"{job}: already Completed (SUCCEEDED); nothing to stop\n")
 
     # Another task under the same identity is refused: it would otherwise silently report someone else's job.
@@ -228,7 +240,7 @@ def test_second_run_of_a_finished_task_adopts_its_job(served: Served) -> None:
         data["inputs"]["static_hyperparameters"]["eta"] = 0.1
 
     other = write_task(served.work, identity, change=change, file_name=f"{identity}-other.yaml")
-    refused = cli(["run", other, "--config", served.config], served.work)
+    refused = cli_here(["run", other, "--config", served.config], served.work)
     assert refused.returncode == 2, refused.stderr
     assert_no_traceback(refused.stderr)
     assert f"execution: a different training job named '{job}' already exists" in refused.stderr
@@ -251,7 +263,7 @@ def test_logs_of_a_two_host_job_are_merged_in_time_order(served: Served) -> None
     assert {text.split("]")[0] for _, text in events} == {"[algo-1", "[algo-2"}
     assert_same_logs(log_lines(result.stdout), events, hosts=2)
 
-    logs = cli(["logs", job, "--config", served.config], served.work)
+    logs = cli_here(["logs", job, "--config", served.config], served.work)
     assert (logs.returncode, logs.stderr) == (0, "")
     assert logs.stdout.splitlines() == log_lines(logs.stdout), "nothing but log lines"
     assert_same_logs(logs.stdout.splitlines(), events, hosts=2)
@@ -286,7 +298,7 @@ def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs
     assert [(found.group(1), found.group(2)) for found in rows if found] == [
         (names[2], "Failed"), (names[1], "Stopped"), (names[0], "Completed")]
 
-    every = _listed(cli(["list", "--name-contains", tag, "--json", *config], served.work))
+    every = _listed(cli_here(["list", "--name-contains", tag, "--json", *config], served.work))
     assert [job["name"] for job in every] == newest_first
     for job in every:
         described = describe(served, job["name"])
@@ -299,13 +311,13 @@ def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs
 
     for status, expected in (("Completed", [names[0]]), ("stopped", [names[1]]), ("FAILED", [names[2]]),
                              ("InProgress", [])):
-        shown = _listed(cli(["list", "--name-contains", tag, "--status", status, "--json", *config], served.work))
+        shown = _listed(cli_here(["list", "--name-contains", tag, "--status", status, "--json", *config], served.work))
         assert [job["name"] for job in shown] == expected, status
 
-    two = cli(["list", "--name-contains", tag, "--max", "2", *config], served.work)
+    two = cli_here(["list", "--name-contains", tag, "--max", "2", *config], served.work)
     assert [line.split()[0] for line in two.stdout.splitlines()[1:3]] == newest_first[:2]
     assert two.stdout.splitlines()[3:] == ["(the newest 2; --max N shows more)"]
-    assert [job["name"] for job in _listed(cli(["list", "--name-contains", tag, "--max", "2", "--json", *config],
+    assert [job["name"] for job in _listed(cli_here(["list", "--name-contains", tag, "--max", "2", "--json", *config],
                                                 served.work))] == newest_first[:2]
     page = (REPO / "docs" / "metrics-and-logs.md").read_text(encoding="utf-8")  # its sample has this run's form
     sample = re.search(r"^\$ sagemaker-plugin list --max 3\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
@@ -317,14 +329,15 @@ def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs
     assert [shown[0].index(word) for word in ("STATUS", "CREATED")] == [len(shown[1].split()[0]) + 2,
                                                                         shown[1].index(shown[1].split()[2])]
 
-    assert [job["name"] for job in _listed(cli(["list", "--name-contains", tag, "--since", "1h", "--json",
+    assert [job["name"] for job in _listed(cli_here(["list", "--name-contains", tag, "--since", "1h", "--json",
                                                 *config], served.work))] == newest_first
     after_all = every[0]["created"]
-    assert _listed(cli(["list", "--name-contains", tag, "--since", after_all, "--json", *config], served.work)) == []
-    none = cli(["list", "--name-contains", tag, "--since", after_all, *config], served.work)
+    assert _listed(cli_here(["list", "--name-contains", tag, "--since", after_all, "--json", *config],
+                            served.work)) == []
+    none = cli_here(["list", "--name-contains", tag, "--since", after_all, *config], served.work)
     assert (none.returncode, none.stdout) == (0, "no training jobs match\n")
 
-    tuning = cli(["list", "--tuning", "--name-contains", tag, "--status", "DeleteFailed", *config], served.work)
+    tuning = cli_here(["list", "--tuning", "--name-contains", tag, "--status", "DeleteFailed", *config], served.work)
     assert (tuning.returncode, tuning.stdout, tuning.stderr) == (0, "no tuning jobs match\n", "")
 
 
@@ -341,7 +354,7 @@ def test_list_shows_the_jobs_newest_first_with_the_filters_of_list_training_jobs
 ])
 def test_list_with_a_bad_flag_exits_2_naming_it(flags: list[str], said: str, tmp_path: Path) -> None:
     """Checked before any call: no local SageMaker is needed to be told."""
-    result = cli(["list", *flags, "--config", write_config(tmp_path / "config.yaml")], tmp_path)
+    result = cli_here(["list", *flags, "--config", write_config(tmp_path / "config.yaml")], tmp_path)
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr == f"error: 1 problem found:\n{said}\n"
 
@@ -375,10 +388,10 @@ def test_run_with_an_invalid_task_exits_2_with_the_field_path(served: Served) ->
         "not -5" in result.stderr
     assert jobs_named(served, identity) == []
 
-    missing = cli(["run", "no-such-task.yaml", "--config", served.config], served.work)
+    missing = cli_here(["run", "no-such-task.yaml", "--config", served.config], served.work)
     assert (missing.returncode, missing.stdout) == (2, "")
     assert "no-such-task.yaml: no such task file" in missing.stderr
-    usage = cli(["run", "--config", served.config], served.work)
+    usage = cli_here(["run", "--config", served.config], served.work)
     assert usage.returncode == 2
     assert "the following arguments are required: TASK_FILE" in usage.stderr
 
@@ -406,7 +419,7 @@ def test_run_reports_a_typo_and_a_bad_hyperparameter_together(served: Served) ->
 @pytest.mark.parametrize("command", ["validate", "render"])
 def test_validate_reports_only_the_real_problems(served: Served, command: str) -> None:
     task = write_task(served.work, unique("typo"), change=typo_and_list_hyperparameter)
-    result = cli([command, task, "--config", served.config], served.work)
+    result = cli_here([command, task, "--config", served.config], served.work)
     assert result.returncode == 2
     assert_no_traceback(result.stderr)
     assert "CUSTOM" not in result.stderr and "container.image" not in result.stderr, result.stderr
@@ -417,7 +430,7 @@ def test_status_stop_and_logs_of_a_missing_job_exit_2_naming_it(served: Served) 
     """A wrong job name is the user's input, not an AWS failure worth retrying: exit 2, the job named."""
     job = unique("missing")
     for command in ("status", "stop", "logs"):
-        result = cli([command, job, "--config", served.config], served.work)
+        result = (cli if command == "status" else cli_here)([command, job, "--config", served.config], served.work)
         assert (result.returncode, result.stdout) == (2, ""), command
         assert_no_traceback(result.stderr)
         assert f"JOB_NAME: no training job named '{job}' in us-east-1" in result.stderr, result.stderr
@@ -427,7 +440,8 @@ def test_aws_backend_refuses_local_inputs_before_any_call(tmp_path: Path) -> Non
     work = copy_examples(tmp_path / "examples")
     config = write_config(tmp_path / "config.yaml", role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
                           output_prefix="s3://e2e-bucket/outputs")
-    result = cli(["run", work / "xgboost.yaml", "--backend", "aws", "--region", "us-east-1", "--config", config], work)
+    result = cli_here(["run", work / "xgboost.yaml", "--backend", "aws", "--region", "us-east-1", "--config", config],
+                      work)
     assert result.returncode == 2
     assert_no_traceback(result.stderr)
     for channel in ("train", "validation"):
@@ -463,7 +477,7 @@ def test_unreachable_local_endpoint_exits_3_quickly(tmp_path: Path) -> None:
         started_at = time.monotonic()
         result = cli(["run", work / "xgboost.yaml", "--config", config], work, timeout=30)
         elapsed = time.monotonic() - started_at
-        status = cli(["status", "some-job", "--config", config], work, timeout=30)
+        status = cli_here(["status", "some-job", "--config", config], work, timeout=30)
     assert result.returncode == 3, result.stderr
     assert_no_traceback(result.stderr)
     assert f"could not connect to the endpoint {url}" in result.stderr
