@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import cli_e2e as E
+from cli_in_process import cli_here
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,10 +29,14 @@ FLAG = "--new-attempt"
 LOOPBACK = re.compile(r"127\.0\.0\.1|localhost|SAGEMAKER_PLUGIN_ENDPOINT_URL")
 
 
+#: the served jobs' timeline: ~1.3 s a job (time_scale 10); nothing here depends on how long a job takes
+SHORT_TIMELINE = {**E.SERVED_TIMELINE, "Training": 10}
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A served local SageMaker whose jobs take ~3 s (it answers ResourceInUse for a taken name)."""
-    with E.serving(tmp_path_factory.mktemp("served"), timeline=E.SERVED_TIMELINE) as server:
+    """A served local SageMaker whose jobs take ~1.3 s (it answers ResourceInUse for a taken name)."""
+    with E.serving(tmp_path_factory.mktemp("served"), timeline=SHORT_TIMELINE) as server:
         yield server
 
 
@@ -58,7 +63,7 @@ def test_an_edited_task_is_refused_naming_the_flag_which_runs_it_as_the_next_att
     assert first.returncode == 0, first.stderr
 
     edited = E.write_task(served.work, identity, change=edit)  # the same file, edited
-    refused = E.cli(["run", edited, "--config", served.config], served.work)
+    refused = cli_here(["run", edited, "--config", served.config], served.work)
     assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr
     E.assert_no_traceback(refused.stderr)
     job = E.expected_job(identity)
@@ -99,7 +104,7 @@ def test_a_given_job_name_is_refused_saying_to_change_it(served: Any) -> None:
 
     task = E.write_task(served.work, identity, change=named_and_edited)
     for extra in ([], [FLAG]):
-        refused = E.cli(["run", task, "--config", served.config, *extra], served.work)
+        refused = cli_here(["run", task, "--config", served.config, *extra], served.work)
         assert refused.returncode == 2, refused.stderr
         E.assert_no_traceback(refused.stderr)
         assert "job_name: " in refused.stderr and "change job_name" in refused.stderr, refused.stderr
@@ -125,7 +130,7 @@ def test_an_edited_tuning_task_takes_the_next_attempt_too(served: Any) -> None:
     name = E.last_json(first.stdout)["job_name"]
 
     edited = tuning_task(served.work, identity, 0.4)
-    refused = E.cli(["run", edited, "--config", served.config], served.work)
+    refused = cli_here(["run", edited, "--config", served.config], served.work)
     assert refused.returncode == 2, refused.stderr
     assert f"a different tuning job named '{name}' already exists" in refused.stderr
     again = run_printed(printed_command(refused.stderr), served.work, "--json")
@@ -146,6 +151,13 @@ def embedded_run(tmp_path: Path, *extra: str) -> tuple[Path, Path, subprocess.Co
     work = E.copy_examples(tmp_path / "examples")
     config = E.write_config(tmp_path / "config.yaml", local={"time_scale": 10})
     return work, config, E.cli(["run", work / "xgboost.yaml", "--config", config, *extra], work, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+    """One plain `embedded_run`, for the tests that use its printed commands and run its task again: (its examples
+    folder, its config, the run)."""
+    return embedded_run(tmp_path_factory.mktemp("embedded"))
 
 
 def lasting_commands(text: str) -> dict[str, str]:
@@ -173,10 +185,13 @@ def test_an_embedded_run_prints_no_link_to_its_gone_local_sagemaker(tmp_path: Pa
 
 
 def test_status_logs_and_metrics_without_an_endpoint_look_in_the_data_folder(tmp_path: Path) -> None:
-    """No endpoint named: the command's own local SageMaker answers from the data folder (a missing job: exit 2)."""
+    """No endpoint named: the command's own local SageMaker answers from the data folder (a missing job: exit 2).
+
+    status asks for a tuning job too only if the name fits one: a long name and a short one."""
     config = E.write_config(tmp_path / "config.yaml")
-    job = "some-job-named-longer-than-a-tuning-job-may-be"  # status asks for a tuning job only if the name fits one
-    for command in ("status", "stop", "logs", "metrics"):
+    long_name = "some-job-named-longer-than-a-tuning-job-may-be"
+    for command, job in [*((command, long_name) for command in ("status", "stop", "logs", "metrics")),
+                         ("status", "some-job")]:
         result = E.cli([command, job, "--config", config], tmp_path)
         assert (result.returncode, result.stdout) == (2, ""), (command, result.stderr)
         E.assert_no_traceback(result.stderr)
@@ -185,12 +200,13 @@ def test_status_logs_and_metrics_without_an_endpoint_look_in_the_data_folder(tmp
                in result.stderr, (command, result.stderr)
 
 
-def test_after_an_embedded_run_ended_its_printed_commands_work(tmp_path: Path) -> None:
-    work, _, result = embedded_run(tmp_path)
+def test_after_an_embedded_run_ended_its_printed_commands_work(
+        embedded: tuple[Path, Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    work, _, result = embedded
     assert result.returncode == 0, result.stderr
     commands = lasting_commands(result.stdout)
     assert set(commands) == {"Logs", "Status", "Metrics"}
-    elsewhere = tmp_path / "elsewhere"
+    elsewhere = tmp_path / "elsewhere"  # not the run's folder
     elsewhere.mkdir()
     env = {**E.cli_env(work), "PATH": f"{E.SCRIPT.parent}:{E.cli_env(work)['PATH']}"}  # the same data folder
     shown = {name: subprocess.run(command, shell=True, capture_output=True, text=True, cwd=elsewhere, env=env,
@@ -203,8 +219,9 @@ def test_after_an_embedded_run_ended_its_printed_commands_work(tmp_path: Path) -
     assert re.search(r"^validation:rmse\s+[0-9.]+", shown["Metrics"].stdout, re.MULTILINE), shown["Metrics"].stdout
 
 
-def test_an_embedded_rerun_of_an_edited_task_is_refused_then_runs_as_the_next_attempt(tmp_path: Path) -> None:
-    work, config, first = embedded_run(tmp_path)
+def test_an_embedded_rerun_of_an_edited_task_is_refused_then_runs_as_the_next_attempt(
+        embedded: tuple[Path, Path, subprocess.CompletedProcess[str]]) -> None:
+    work, config, first = embedded
     assert first.returncode == 0, first.stderr
     task = work / "xgboost.yaml"
     data = yaml.safe_load(task.read_text(encoding="utf-8"))
