@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import cli_e2e as E
+from cli_in_process import cli_here
 from rerun_e2e import FLAG, LOOPBACK, edit, printed_command, run_printed
 
 pytestmark = pytest.mark.timeout(180)
@@ -68,12 +69,14 @@ def test_an_embedded_run_prints_no_link_to_its_gone_local_sagemaker(
 def test_status_logs_and_metrics_without_an_endpoint_look_in_the_data_folder(tmp_path: Path) -> None:
     """No endpoint named: the command's own local SageMaker answers from the data folder (a missing job: exit 2).
 
-    status asks for a tuning job too only if the name fits one: a long name and a short one."""
+    status asks for a tuning job too only if the name fits one: a long name and a short one. The console script for the
+    first; the others in process (each still starts a local SageMaker of its own, in this process, for its duration).
+    """
     config = E.write_config(tmp_path / "config.yaml")
     long_name = "some-job-named-longer-than-a-tuning-job-may-be"
-    for command, job in [*((command, long_name) for command in ("status", "stop", "logs", "metrics")),
-                         ("status", "some-job")]:
-        result = E.cli([command, job, "--config", config], tmp_path)
+    asked = [*((command, long_name) for command in ("status", "stop", "logs", "metrics")), ("status", "some-job")]
+    for n, (command, job) in enumerate(asked):
+        result = (E.cli if n == 0 else cli_here)([command, job, "--config", config], tmp_path)
         assert (result.returncode, result.stdout) == (2, ""), (command, result.stderr)
         E.assert_no_traceback(result.stderr)
         assert f"JOB_NAME: no training job named '{job}' in us-east-1 (the data folder " \
@@ -108,7 +111,7 @@ def test_an_embedded_rerun_of_an_edited_task_is_refused_then_runs_as_the_next_at
     data = yaml.safe_load(task.read_text(encoding="utf-8"))
     edit(data)
     task.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    refused = E.cli(["run", task, "--config", config], work, timeout=120)
+    refused = cli_here(["run", task, "--config", config], work)  # in process: its answer is the claim
     assert refused.returncode == 2, refused.stderr
     E.assert_no_traceback(refused.stderr)
     assert FLAG in refused.stderr
