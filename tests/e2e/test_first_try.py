@@ -47,11 +47,12 @@ def long_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_a_dead_local_endpoint_is_given_up_at_once_saying_what_is_retried(tmp_path: Path, closed_url: str) -> None:
-    """The default retry policy (8 attempts, up to 20 s apart): a refused loopback connection gets one quick retry."""
+    """The default retry policy (8 attempts, up to 20 s apart): a refused loopback connection gets one quick retry.
+    status by the console script, run in process."""
     work = E.copy_examples(tmp_path / "examples")
     config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
     for args in (["status", "some-job"], ["run", work / "xgboost.yaml"]):
-        result = E.cli([*args, "--config", config], work, timeout=60)
+        result = (E.cli if args[0] == "status" else cli_here)([*args, "--config", config], work, timeout=60)
         assert result.returncode == 3, result.stderr
         E.assert_no_traceback(result.stderr)
         lines = result.stderr.splitlines()
@@ -327,7 +328,8 @@ def test_a_model_from_run_outlives_the_command(tmp_path: Path) -> None:
 def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tmp_path: Path) -> None:
     """A served local SageMaker keeps its data in its own folder. The client's config may name another, where a file
     at the model's bucket and key is an earlier job's: never printed as this job's. In the server's own folder, a file
-    an earlier job left there is replaced by this job's model, and that is printed."""
+    an earlier job left there is replaced by this job's model, and that is printed. The runs in process: what they
+    print is the claim (the other tests here run the console script)."""
     server_data = served.work.parent / ".local-data" / "sagemaker-plugin"  # `local serve` ran with cwd there
     elsewhere = tmp_path / "client-data"
     for label, data_dir, named in (("stale", elsewhere, False), ("kept", server_data, True)):
@@ -341,7 +343,7 @@ def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tm
         config = E.write_config(tmp_path / f"{label}.yaml", local={"endpoint_url": served.url,
                                                                    "time_scale": E.SERVED_TIME_SCALE,
                                                                    "data_dir": str(data_dir)})
-        result = E.cli(["run", E.write_task(served.work, identity), "--no-logs", "--config", config], served.work)
+        result = cli_here(["run", E.write_task(served.work, identity), "--no-logs", "--config", config], served.work)
         assert result.returncode == 0, result.stderr
         printed = re.findall(r"^model file (\S+)$", result.stdout, re.MULTILINE)
         if not named:
