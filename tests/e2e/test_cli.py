@@ -186,7 +186,8 @@ def test_run_with_an_empty_s3_train_prefix_fails_in_downloading(served: Served) 
 
 def test_run_with_an_empty_local_folder_is_an_input_error_naming_the_field(served: Served) -> None:
     """The local backend uploads local inputs first; an empty folder is refused before any job exists (exit 2), by
-    `run` and `validate` alike."""
+    `run` and `validate` alike (both in process: their answer is the claim; test_cli_input.py runs the console
+    script on bad input)."""
     (served.work / "empty-folder").mkdir()
     identity = unique("emptylocal")
 
@@ -194,7 +195,7 @@ def test_run_with_an_empty_local_folder_is_an_input_error_naming_the_field(serve
         data["inputs"]["train"] = "empty-folder/"
 
     task = write_task(served.work, identity, change=change)
-    result = cli(["run", task, "--config", served.config], served.work)
+    result = cli_here(["run", task, "--config", served.config], served.work)
     assert result.returncode == 2, result.stderr
     assert_no_traceback(result.stderr)
     assert re.search(r"^  inputs\.train: local input 'empty-folder/' holds no files to upload$", result.stderr,

@@ -55,8 +55,8 @@ def test_an_edited_task_is_refused_naming_the_flag_which_runs_it_as_the_next_att
     assert E.describe(served, body["job_name"])["HyperParameters"]["eta"] == "0.1"
     assert E.describe(served, job)["HyperParameters"]["eta"] != "0.1", "the first attempt's job is untouched"
 
-    # Once more: this version's job is attempt 1's, taken up again rather than made anew.
-    third = run_printed(argv, served.work, "--json")
+    # Once more (in process): this version's job is attempt 1's, taken up again rather than made anew.
+    third = cli_here([*argv[1:], "--json"], served.work)
     assert third.returncode == 0, third.stderr
     assert E.last_json(third.stdout)["job_name"] == body["job_name"]
     assert "(adopted: this task's job already existed)" in third.stderr
