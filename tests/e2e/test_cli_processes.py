@@ -118,8 +118,9 @@ def test_local_serve_prints_its_url_and_stops_cleanly(tmp_path: Path, sig: signa
         pass
 
 
-def test_local_serve_on_a_port_in_use_says_so(served: Served, tmp_path: Path) -> None:
-    port = int(served.url.rsplit(":", 1)[1])
+def test_local_serve_on_a_port_in_use_says_so(long_served: Served, tmp_path: Path) -> None:
+    """On the port of the module's other `local serve` (the one its other tests use: no server started for this)."""
+    port = int(long_served.url.rsplit(":", 1)[1])
     result = cli(["local", "serve", "--port", port, "--config", write_config(tmp_path / "c.yaml")], tmp_path,
                  timeout=30)
     assert result.returncode != 0
