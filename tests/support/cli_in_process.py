@@ -6,8 +6,8 @@ true subprocess runs of the console script in the same files (cli_e2e.cli).
 
 The command sees what the subprocess would: cli_e2e.cli_env's environment (no AWS variable of this machine, no way out
 to AWS, the served local SageMaker's key pair) and `cwd` as its folder; both are put back afterwards. Never for a
-command that waits for a signal, and never while this process runs another local SageMaker: a command with none named
-starts its own here for its duration, and moto's state is the process's.
+command that waits for a signal. A command that names no local SageMaker starts its own here for its duration: never
+such a command while this process runs another (moto's state is the process's).
 
 Importable by name (`import cli_in_process`): tests/conftest.py puts tests/support on sys.path.
 """
