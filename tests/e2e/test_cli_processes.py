@@ -1,5 +1,6 @@
 """End to end: signals during a run, `local serve` itself, and status, stop and logs from other processes, with a
-local SageMaker running or none (the helpers: tests/support/cli_e2e.py; the shared servers: tests/e2e/conftest.py)."""
+local SageMaker running (the helpers: tests/support/cli_e2e.py; the shared servers: tests/e2e/conftest.py). With none
+running, status, stop, logs and metrics look in the data folder: test_rerun.py, beside the other commands that do."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from cli_e2e import (
     write_config,
     write_task,
 )
+from cli_in_process import cli_here
 from local_sagemaker.testing import LocalClients
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,7 +80,7 @@ def test_signal_during_training_stops_the_job_and_exits_130(long_served: Served,
     assert jobs_named(served, identity, StatusEquals="InProgress") == []
     assert jobs_named(served, identity, StatusEquals="Stopping") == []
 
-    status = cli(["status", job, "--json", "--config", served.config], served.work)
+    status = cli_here(["status", job, "--json", "--config", served.config], served.work)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["phase"] == "ABORTED"
 
@@ -116,8 +118,9 @@ def test_local_serve_prints_its_url_and_stops_cleanly(tmp_path: Path, sig: signa
         pass
 
 
-def test_local_serve_on_a_port_in_use_says_so(served: Served, tmp_path: Path) -> None:
-    port = int(served.url.rsplit(":", 1)[1])
+def test_local_serve_on_a_port_in_use_says_so(long_served: Served, tmp_path: Path) -> None:
+    """On the port of the module's other `local serve` (the one its other tests use: no server started for this)."""
+    port = int(long_served.url.rsplit(":", 1)[1])
     result = cli(["local", "serve", "--port", port, "--config", write_config(tmp_path / "c.yaml")], tmp_path,
                  timeout=30)
     assert result.returncode != 0
@@ -164,10 +167,10 @@ def test_status_stop_and_logs_follow_from_other_processes(long_served: Served) -
             follow_code, follow_out, follow_err = follow.finish()
     assert (follow_code, follow_err) == (0, "")
 
-    after = cli(["status", job, "--json", "--config", served.config], served.work)
+    after = cli_here(["status", job, "--json", "--config", served.config], served.work)
     body = json.loads(after.stdout)
     assert (body["phase"], body["status"], body["secondary_status"]) == ("ABORTED", "Stopped", "Stopped")
-    text = cli(["status", job, "--config", served.config], served.work).stdout
+    text = cli_here(["status", job, "--config", served.config], served.work).stdout
     assert text.startswith(f"{job}: ABORTED")
     assert re.search(r"^  \d\d:\d\d:\d\d Stopping \(\d+\.\d s\): Stopping the training job$", text, re.MULTILINE)
 
@@ -176,12 +179,3 @@ def test_status_stop_and_logs_follow_from_other_processes(long_served: Served) -
     assert_same_logs(follow_out.splitlines(), events, hosts=1)
     assert_same_logs(log_lines(run_out), events, hosts=1)
 
-
-def test_status_stop_and_logs_without_a_running_local_sagemaker_look_in_the_data_folder(tmp_path: Path) -> None:
-    """With no local SageMaker named, they start one on the data folder, which knows every job kept there."""
-    config = write_config(tmp_path / "config.yaml")
-    for command in ("status", "stop", "logs", "metrics"):
-        result = cli([command, "some-job", "--config", config], tmp_path)
-        assert result.returncode == 2, (command, result.stderr)
-        assert_no_traceback(result.stderr)
-        assert "no training job named 'some-job' in us-east-1" in result.stderr, (command, result.stderr)

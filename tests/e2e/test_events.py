@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cli_in_process import cli_here
 from handlers.client import SageMakerClient
 from handlers.local import EventFault
 from handlers.tracker import StatusTracker
@@ -118,8 +119,8 @@ def test_a_queue_deleted_mid_run_falls_back_to_sweeps_said_once(server: LocalSag
     assert len(lines) == 1 and "does not exist" in lines[0] and "falls back" in lines[0]
 
 
-def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+def cli(args: list[str | Path], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
 def test_setup_and_teardown_are_idempotent_and_say_what_to_add(server: LocalSageMaker, tmp_path: Path) -> None:
@@ -128,7 +129,9 @@ def test_setup_and_teardown_are_idempotent_and_say_what_to_add(server: LocalSage
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SAGEMAKER_PLUGIN_"))}
     env.update(server.credentials.env(), AWS_EC2_METADATA_DISABLED="true", XDG_DATA_HOME=str(tmp_path / "data"))
     sqs, events = LocalClients(server.url).client("sqs"), LocalClients(server.url).client("events")
-    first, again = (cli(["events", "setup", "--config", str(config)], tmp_path, env) for _ in range(2))
+    # the console script once; again, in process (cli_in_process: the same command line, milliseconds instead of a
+    # Python of its own)
+    first, again = (run(["events", "setup", "--config", str(config)], tmp_path, env=env) for run in (cli, cli_here))
     assert first.returncode == again.returncode == 0, first.stderr + again.stderr
     assert first.stdout == again.stdout
     url = sqs.get_queue_url(QueueName=DEFAULT_NAME)["QueueUrl"]
@@ -142,14 +145,14 @@ def test_setup_and_teardown_are_idempotent_and_say_what_to_add(server: LocalSage
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
     assert policy["Statement"][0]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
 
-    gone, nothing = (cli(["events", "teardown", "--config", str(config)], tmp_path, env) for _ in range(2))
+    gone, nothing = (run(["events", "teardown", "--config", str(config)], tmp_path, env=env) for run in (cli, cli_here))
     assert gone.returncode == nothing.returncode == 0, gone.stderr + nothing.stderr
     assert "removed rule" in gone.stdout and "nothing named" in nothing.stdout
     assert not events.list_rules(NamePrefix=DEFAULT_NAME)["Rules"]
     assert not sqs.list_queues(QueueNamePrefix=DEFAULT_NAME).get("QueueUrls")
 
-    bad = cli(["events", "setup", "--config", str(config), "--name", "no spaces"], tmp_path, env)
+    bad = cli_here(["events", "setup", "--config", str(config), "--name", "no spaces"], tmp_path, env=env)
     assert bad.returncode == 2 and "--name" in bad.stderr and "Traceback" not in bad.stderr
     config.write_text(json.dumps({"backend": "local"}), encoding="utf-8")  # nothing running to keep the queue
-    alone = cli(["events", "setup", "--config", str(config)], tmp_path, env)
+    alone = cli_here(["events", "setup", "--config", str(config)], tmp_path, env=env)
     assert alone.returncode == 2 and "local serve" in alone.stderr and "Traceback" not in alone.stderr

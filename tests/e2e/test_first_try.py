@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import cli_e2e as E
+from cli_in_process import cli_here
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -46,11 +47,12 @@ def long_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_a_dead_local_endpoint_is_given_up_at_once_saying_what_is_retried(tmp_path: Path, closed_url: str) -> None:
-    """The default retry policy (8 attempts, up to 20 s apart): a refused loopback connection gets one quick retry."""
+    """The default retry policy (8 attempts, up to 20 s apart): a refused loopback connection gets one quick retry.
+    status by the console script, run in process."""
     work = E.copy_examples(tmp_path / "examples")
     config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
     for args in (["status", "some-job"], ["run", work / "xgboost.yaml"]):
-        result = E.cli([*args, "--config", config], work, timeout=60)
+        result = (E.cli if args[0] == "status" else cli_here)([*args, "--config", config], work, timeout=60)
         assert result.returncode == 3, result.stderr
         E.assert_no_traceback(result.stderr)
         lines = result.stderr.splitlines()
@@ -68,7 +70,7 @@ def test_a_dead_local_endpoint_is_given_up_at_once_saying_what_is_retried(tmp_pa
 def test_version(tmp_path: Path) -> None:
     from importlib.metadata import version
 
-    result = E.cli(["--version"], tmp_path)
+    result = cli_here(["--version"], tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, f"sagemaker-plugin {version('sagemaker-plugin')}\n",
                                                                  "")
 
@@ -78,7 +80,8 @@ COMMANDS = [[], ["validate"], ["render"], ["images"], ["run"], ["status"], ["sto
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
 def test_help_lists_the_exit_codes(command: list[str], tmp_path: Path) -> None:
-    result = E.cli([*command, "--help"], tmp_path)
+    """The console script's own top-level help; each command's help in process (the same parser)."""
+    result = (cli_here if command else E.cli)([*command, "--help"], tmp_path)
     assert result.returncode == 0 and result.stderr == ""
     for line in EXIT_CODE_LINES:
         assert line in result.stdout, (line, result.stdout)
@@ -110,7 +113,7 @@ def test_images_without_a_region_lists_the_configs_region(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     regions = {line.split('"region": "')[1].split('"')[0] for line in result.stdout.splitlines()}
     assert regions == {"eu-west-1"}
-    every = E.cli(["images", "--json", "--all-regions", "--config", config], tmp_path)
+    every = cli_here(["images", "--json", "--all-regions", "--config", config], tmp_path)
     assert len(every.stdout.splitlines()) > 10 * len(result.stdout.splitlines())
 
 
@@ -119,9 +122,10 @@ def test_images_without_a_region_lists_the_configs_region(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("command", ["status", "stop", "logs"])
 def test_a_job_name_sagemaker_would_refuse_is_bad_input(command: str, tmp_path: Path, closed_url: str) -> None:
-    """Checked against the service model's pattern before any call: exit 2 even with a dead endpoint."""
+    """Checked against the service model's pattern before any call: exit 2 even with a dead endpoint (status by the
+    console script, the others in process)."""
     config = E.write_config(tmp_path / "config.yaml", local={"endpoint_url": closed_url})
-    result = E.cli([command, "bad name!!", "--config", config], tmp_path)
+    result = (E.cli if command == "status" else cli_here)([command, "bad name!!", "--config", config], tmp_path)
     assert result.returncode == 2, result.stderr
     E.assert_no_traceback(result.stderr)
     assert result.stderr.startswith("error: 1 problem found:\n  JOB_NAME: 'bad name!!' contains a space and '!', "
@@ -220,14 +224,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
 
 
-def test_local_jobs_link_to_the_commands_that_show_them_not_to_aws(served: Any) -> None:
+@pytest.fixture(scope="module")
+def served_run(served: Any) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """A run of the XGBoost example on the served local SageMaker: (its job, the run)."""
     identity = E.unique("links")
-    task = E.write_task(served.work, identity)
-    job = E.expected_job(identity)
-    result = E.cli(["run", task, "--config", served.config], served.work)
+    return E.expected_job(identity), E.cli(["run", E.write_task(served.work, identity), "--config", served.config],
+                                           served.work)
+
+
+def test_local_jobs_link_to_the_commands_that_show_them_not_to_aws(served: Any, served_run: tuple[
+        str, subprocess.CompletedProcess[str]]) -> None:
+    job, result = served_run
     assert result.returncode == 0, result.stderr
     command = f"SAGEMAKER_PLUGIN_ENDPOINT_URL={served.url} sagemaker-plugin logs {job} --follow --region us-east-1"
-    status = E.cli(["status", job, "--config", served.config], served.work)
+    status = cli_here(["status", job, "--config", served.config], served.work)
     for text in (result.stdout, status.stdout):
         assert "console.aws" not in text and "https://" not in text
         assert f"Logs (local SageMaker): {command}" in text.splitlines()
@@ -259,7 +269,7 @@ def test_a_custom_image_in_another_regions_ecr_is_refused(tmp_path: Path) -> Non
         "training image only from the ECR of the job's own region (AWS refuses the job: cross-region ECR image pulls "
         "are not allowed); push the image to a repository in us-east-1 (ECR replication can copy it), or run the job "
         "in eu-west-1"]
-    assert E.cli(["validate", task, "--region", "eu-west-1", "--config", config], work).returncode == 0
+    assert cli_here(["validate", task, "--region", "eu-west-1", "--config", config], work).returncode == 0
 
 
 def test_run_warns_of_a_metric_definition_that_never_matched(tmp_path: Path) -> None:
@@ -318,7 +328,8 @@ def test_a_model_from_run_outlives_the_command(tmp_path: Path) -> None:
 def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tmp_path: Path) -> None:
     """A served local SageMaker keeps its data in its own folder. The client's config may name another, where a file
     at the model's bucket and key is an earlier job's: never printed as this job's. In the server's own folder, a file
-    an earlier job left there is replaced by this job's model, and that is printed."""
+    an earlier job left there is replaced by this job's model, and that is printed. The runs in process: what they
+    print is the claim (the other tests here run the console script)."""
     server_data = served.work.parent / ".local-data" / "sagemaker-plugin"  # `local serve` ran with cwd there
     elsewhere = tmp_path / "client-data"
     for label, data_dir, named in (("stale", elsewhere, False), ("kept", server_data, True)):
@@ -332,7 +343,7 @@ def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tm
         config = E.write_config(tmp_path / f"{label}.yaml", local={"endpoint_url": served.url,
                                                                    "time_scale": E.SERVED_TIME_SCALE,
                                                                    "data_dir": str(data_dir)})
-        result = E.cli(["run", E.write_task(served.work, identity), "--no-logs", "--config", config], served.work)
+        result = cli_here(["run", E.write_task(served.work, identity), "--no-logs", "--config", config], served.work)
         assert result.returncode == 0, result.stderr
         printed = re.findall(r"^model file (\S+)$", result.stdout, re.MULTILINE)
         if not named:
@@ -344,12 +355,10 @@ def test_run_names_a_model_file_only_if_it_holds_this_jobs_model(served: Any, tm
         assert left.read_bytes() == model["Body"].read()
 
 
-def test_run_on_a_served_local_sagemaker_says_how_to_fetch_the_model(served: Any) -> None:
-    identity = E.unique("fetch")
-    task = E.write_task(served.work, identity)
-    result = E.cli(["run", task, "--no-logs", "--config", served.config], served.work)
+def test_run_on_a_served_local_sagemaker_says_how_to_fetch_the_model(served: Any, served_run: tuple[
+        str, subprocess.CompletedProcess[str]]) -> None:
+    job, result = served_run
     assert result.returncode == 0, result.stderr
-    job = E.expected_job(identity)
     key = f"outputs/{job}/output/model.tar.gz"
     assert (f'  fetch it: boto3.client("s3", endpoint_url="{served.url}").download_file("sagemaker-plugin-local", '
             f'"{key}", "model.tar.gz")') in result.stdout.splitlines()

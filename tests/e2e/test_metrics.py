@@ -20,6 +20,7 @@ import yaml
 pytest.importorskip("moto")
 
 import browser
+from cli_in_process import cli_here
 from local_sagemaker import LocalSageMaker, LocalSettings
 from pictures import check_panels
 
@@ -45,12 +46,22 @@ def cli_env(tmp: Path, server: LocalSageMaker) -> dict[str, str]:
     return env
 
 
-def cli(server: LocalSageMaker, cwd: Path, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def argv(server: LocalSageMaker, cwd: Path, args: tuple[str | Path, ...]) -> list[str]:
+    """The command's arguments with `--config` of a config on `server` (written in `cwd` the first time)."""
     config = cwd / "config.yaml"
     if not config.exists():
         config.write_text(yaml.safe_dump({"backend": "local", "local": {"endpoint_url": server.url}}))
-    return subprocess.run([str(SCRIPT), *map(str, args[:1]), "--config", str(config), *map(str, args[1:])],
-                          capture_output=True, text=True, cwd=cwd, env=cli_env(cwd, server), timeout=timeout)
+    return [*map(str, args[:1]), "--config", str(config), *map(str, args[1:])]
+
+
+def cli(server: LocalSageMaker, cwd: Path, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *argv(server, cwd, args)], capture_output=True, text=True, cwd=cwd,
+                          env=cli_env(cwd, server), timeout=timeout)
+
+
+def cli_in_process(server: LocalSageMaker, cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """As `cli`, in this process (cli_in_process.cli_here): for the commands whose answer, not process, is the claim."""
+    return cli_here(argv(server, cwd, args), cwd, env=cli_env(cwd, server))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +90,7 @@ def series_of(data: dict[str, Any], metric: str) -> list[dict[str, Any]]:
 
 def test_metrics_shows_rmse_falling_over_the_rounds(server: LocalSageMaker, example: tuple[Path, str]) -> None:
     folder, _ = example
-    done = cli(server, folder, "metrics", EXAMPLE_JOB, "--json")
+    done = cli_in_process(server, folder, "metrics", EXAMPLE_JOB, "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["metrics"][:2] == ["train:rmse", "validation:rmse"] and data["hosts"] == ["algo-1"]
@@ -141,7 +152,8 @@ def test_a_custom_job_shows_its_scripts_own_metric(server: LocalSageMaker, tmp_p
     ran = cli(server, tmp_path, "run", "task.yaml", "--no-logs")
     assert ran.returncode == 0, ran.stderr + ran.stdout
     assert re.search(r"^train:loss\s+\S+\s+\S+\s+\S+\s+\d+$", ran.stdout, re.M)
-    data = json.loads(cli(server, tmp_path, "metrics", "e2e-development-custom-metric-n0-0", "--json").stdout)
+    job = "e2e-development-custom-metric-n0-0"
+    data = json.loads(cli_in_process(server, tmp_path, "metrics", job, "--json").stdout)
     assert data["metrics"] == ["train:loss"] and data["hosts"] == ["algo-1", "algo-2"]
     for series in series_of(data, "train:loss"):
         assert series["values"][0] > series["values"][-1]
@@ -155,5 +167,5 @@ def test_a_custom_job_shows_its_scripts_own_metric(server: LocalSageMaker, tmp_p
 ])
 def test_bad_input_exits_2_with_a_clear_message(server: LocalSageMaker, tmp_path: Path, args: list[str],
                                                 words: str) -> None:
-    done = cli(server, tmp_path, "metrics", *args)
+    done = cli_in_process(server, tmp_path, "metrics", *args)
     assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
