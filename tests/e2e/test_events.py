@@ -30,7 +30,7 @@ from trackers import clear_trackers
 
 pytestmark = pytest.mark.timeout(240)
 
-TIMELINE = {"Starting": 0.3, "Downloading": 0.3, "Training": 0.6, "Uploading": 0.3}
+TIMELINE = {"Starting": 0.3, "Downloading": 0.3, "Training": 1.2, "Uploading": 0.3}
 #: the safety net's sweeps (the polling interval, 1 s, is what they slow down from)
 SAFETY_SECONDS = 3.0
 LOST = "e2e-lost"  # its Completed event never comes: only the safety net's sweep can tell it ended
@@ -56,14 +56,16 @@ def plugin_on(server: LocalSageMaker, queue_url: str, polling: float = 1.0) -> T
                      "events": {"queue_url": queue_url, "sweep_interval_seconds": SAFETY_SECONDS}}}))
 
 
-def follow(plugin: TrainingJobPlugin, server: LocalSageMaker, names: list[str], timeout: float = 90.0
-           ) -> dict[str, Any]:
-    """Each job's `get` until its phase is terminal: name -> its last Resource."""
+def follow(plugin: TrainingJobPlugin, server: LocalSageMaker, names: list[str], timeout: float = 90.0,
+           first_only: bool = False) -> dict[str, Any]:
+    """Each job's `get` until its phase is terminal (`first_only`: one `get` each): name -> its last Resource."""
     metas = {name: ResourceMeta(job_name=name, region="us-east-1", created_at=time.time(), endpoint_url=server.url)
              for name in names}
     done: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     while len(done) < len(names):
+        if first_only:
+            return {name: plugin.get(metas[name]) for name in names}
         assert time.monotonic() < deadline, f"still running: {sorted(set(names) - set(done))}"
         for name in names:
             if name not in done:
@@ -82,10 +84,12 @@ def test_jobs_are_followed_by_their_events_and_a_lost_one_by_the_safety_net(serv
     made = setup(SageMakerClient(parse_config({"local": {"endpoint_url": server.url}}).client_settings()))
     aws = LocalClients(server.url)
     names = ["e2e-plain", "e2e-twice", "e2e-late", LOST]
+    plugin = plugin_on(server, made.queue_url)
+    tracker_of(plugin)  # the tracker and its listener run before the jobs are made, as a running connector's would
+    server.reset_counts()
     for name in names:
         aws.sagemaker.create_training_job(**aws.training_request(name))
-    plugin = plugin_on(server, made.queue_url)
-    server.reset_counts()
+    follow(plugin, server, names, first_only=True)  # each job tracked from its start (the census lists them running)
     done = follow(plugin, server, names)
     assert {name: resource.phase.name for name, resource in done.items()} == dict.fromkeys(names, "SUCCEEDED")
     assert all(resource.outputs["training_seconds"] is not None for resource in done.values())
