@@ -120,7 +120,7 @@ class Engine:
                 if resource.phase.is_terminal:
                     return seen, resource
             assert time.monotonic() < deadline, f"{meta.job_name} not terminal after {timeout} s; seen {seen}"
-            time.sleep(0.03)
+            time.sleep(0.1)
 
 
 @pytest.fixture
