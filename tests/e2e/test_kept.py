@@ -278,7 +278,7 @@ def test_local_reset_asks_refuses_without_an_answer_and_while_in_use(tmp_path: P
     data = tmp_path / "data"
     config = E.write_config(tmp_path / "config.yaml", local={"data_dir": str(data)})
     reset = ["local", "reset", "--config", str(config)]
-    with serving(tmp_path, data) as (_, aws):
+    with serving(tmp_path, data, execution="simulate", time_scale=20) as (_, aws):  # a job to forget, at once
         aws.sagemaker.create_training_job(**aws.training_request("to-forget"))
         aws.wait("to-forget")
         in_use = E.cli([*reset, "--yes"], tmp_path)
