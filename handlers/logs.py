@@ -3,11 +3,17 @@
 DescribeLogStreams is limited to about 5 requests/s per account; the SDK and Airflow re-list streams on every poll.
 Here the streams are listed only until every host's stream has been seen, then the names are cached. Each stream is
 read forward with its own token, so no line is read twice or lost, including the last ones after the job ends.
+
+Several hosts' streams are read one after another, and CloudWatch shows a line a moment after it is written: a poll
+may bring host 1's line of 10:00:05 while host 2's of 10:00:04 shows only on the next. So, while there is more than
+one stream, a poll holds back the lines of its last HOLD_SECONDS (the last drain releases them): what it returns
+never precedes what an earlier poll returned.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +25,9 @@ from handlers.service_model import member_shape
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_PAGES_PER_POLL = 20  # bounds one poll's work on a very chatty stream; the rest comes next poll
+#: how far behind the moment a poll starts its lines are complete in every stream (CloudWatch's delay in showing them,
+#: clocks a little apart): newer ones wait for the next poll
+HOLD_SECONDS = 2.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,30 +62,41 @@ class LogTailer:
     client: SageMakerClient
     job_name: str
     hosts: int = 1
+    clock: Callable[[], float] = time.time
     _streams: dict[str, _Stream] = field(default_factory=dict)
     list_calls: int = 0
+    #: epoch seconds: the lines after it are held back (None: nothing is, one stream or the job has ended)
+    held_after: float | None = None
+    _held: list[LogLine] = field(default_factory=list)
 
     def poll(self) -> list[LogLine]:
-        """New lines since the last poll, from every host, in time order."""
+        """New lines from every host, in time order, none before a line an earlier poll returned (module docstring)."""
+        start = self.clock()
         if len(self._streams) < self.hosts:
             self._list_streams()
-        lines: list[LogLine] = []
-        for stream in self._streams.values():
-            lines.extend(self._read(stream))
-        lines.sort(key=by_time_and_host)  # stable: lines of one host in the same millisecond keep their order
-        return lines
+        for stream in list(self._streams.values()):
+            self._held.extend(self._read(stream))
+        several = max(self.hosts, len(self._streams)) > 1
+        return self._release(start - HOLD_SECONDS if several else None)
 
     def drain(self) -> list[LogLine]:
         """Everything left once the job has ended: re-list once (a host may have started late), then read all."""
         self._list_streams()
-        lines: list[LogLine] = []
         while True:
-            batch = self.poll()
+            batch = [line for stream in list(self._streams.values()) for line in self._read(stream)]
             if not batch:
-                break
-            lines.extend(batch)
-        lines.sort(key=by_time_and_host)
-        return lines
+                return self._release(None)
+            self._held.extend(batch)
+
+    def _release(self, cut: float | None) -> list[LogLine]:
+        """The held lines up to `cut` (epoch seconds; None: all), in time order; a stable sort keeps each host's lines
+        of one millisecond in their written order."""
+        self.held_after = cut
+        limit = None if cut is None else int(cut * 1000)
+        ready = [line for line in self._held if limit is None or line.timestamp <= limit]
+        self._held = [line for line in self._held if limit is not None and line.timestamp > limit]
+        ready.sort(key=by_time_and_host)
+        return ready
 
     def _list_streams(self) -> None:
         def describe(**params: Any) -> dict[str, Any]:

@@ -29,9 +29,9 @@ slow interval as a safety net (a lost event costs staleness, never a wrong answe
 (`events_stopped`) the normal interval is back and a sweep due at once.
 
 Sweeps run inline, in whichever caller finds one due, under a lock so only one runs; callers that find it running wait
-for it (half an interval at most) rather than serve what it is about to correct, unless events keep the answers fresh. Sweeps start early by about their
-own duration, so that a caller polling once per interval finds a fresh one each time. No background thread: an idle
-tracker costs nothing.
+for it (half an interval at most) rather than serve what it is about to correct, unless events keep the answers fresh.
+Sweeps start early by about their own duration, so that a caller polling once per interval finds a fresh one each
+time. No background thread: an idle tracker costs nothing (with events, the listener's threads are the events').
 """
 
 from __future__ import annotations

@@ -209,12 +209,13 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
     tailer = LogTailer(client, meta.job_name) if logs else None
     seen_phase: Phase | None = None
     seen_transitions = 0
+    held: list[tuple[float, str]] = []  # transitions after the log lines the tailer holds back, held as long
 
     def look() -> tuple[Resource, dict[str, Any] | None]:
-        nonlocal seen_phase, seen_transitions
+        nonlocal seen_phase, seen_transitions, held
         resource, description = plugin.get_with_description(meta, fresh=True, following=True)
         # Status transitions and log lines, merged in time order so the story reads as it happened.
-        events: list[tuple[float, str]] = []
+        events, held = held, []
         if description is not None:
             transitions = description.get("SecondaryStatusTransitions") or []
             events += [(_epoch(t.get("StartTime")), _transition_line(t)) for t in transitions[seen_transitions:]]
@@ -223,6 +224,9 @@ def follow(plugin: TrainingJobPlugin, meta: ResourceMeta, progress: Progress, lo
                 tailer.hosts = host_count(description)
                 lines = tailer.drain() if resource.phase.is_terminal else tailer.poll()
                 events += [(line.timestamp / 1000, f"[{line.host}] {line.message}") for line in lines]
+                cut = None if resource.phase.is_terminal else tailer.held_after
+                events, held = ([e for e in events if cut is None or e[0] <= cut],
+                                [e for e in events if cut is not None and e[0] > cut])
         for _, text in sorted(events, key=lambda event: event[0]):
             progress.line(text)
         if resource.phase != seen_phase:  # after what explains it
@@ -366,16 +370,11 @@ def _logs(args: argparse.Namespace, config: Config, plugin: TrainingJobPlugin) -
     with signals_interrupt():
         try:
             def look() -> bool:
-                """Print the new lines; True once there will be no more."""
-                for line in tailer.poll():
+                """Print the new lines; True once there will be no more (without --follow: all there is now)."""
+                ended = not args.follow or phase_of(client.describe_training_job(args.job_name)).phase.is_terminal
+                for line in tailer.drain() if ended else tailer.poll():
                     print(f"[{line.host}] {line.message}", flush=True)
-                if not args.follow:
-                    return True
-                if not phase_of(client.describe_training_job(args.job_name)).phase.is_terminal:
-                    return False
-                for line in tailer.drain():
-                    print(f"[{line.host}] {line.message}", flush=True)
-                return True
+                return ended
 
             poll_until(look, bool, 1.0)
             return EXIT_OK

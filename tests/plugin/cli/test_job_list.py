@@ -1,7 +1,8 @@
 """plugin/cli/job_list.py and handlers/paging.py: what `list` asks SageMaker (its flags checked against botocore's model
 of the list operations), how it pages with botocore's paginator through our client, and how it shows the jobs.
 
-Against the module's in-process local SageMaker (simulate mode); the CLI itself is driven in tests/e2e/test_cli_input.py.
+Against the module's in-process local SageMaker (simulate mode); the CLI itself is driven in
+tests/e2e/test_cli_input.py.
 """
 
 from __future__ import annotations
