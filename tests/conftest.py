@@ -80,6 +80,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
         if parts and (any(part in SLOW_FOLDERS for part in parts[:-1]) or parts[-1] in SLOW_FILES):
             item.add_marker(pytest.mark.slow)
+    # The files with slow tests first, each file whole and in its own order: pytest-xdist (`--dist loadfile
+    # --no-loadscope-reorder`, scripts/test) hands files out in this order, so the last to start are short unit test
+    # files that fill the gaps, not an end-to-end file of 100 s that one worker runs alone while the others idle.
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -15,16 +15,22 @@ from typing import Any
 
 import pytest
 
+from lazy_import import Lazy
 from local_sagemaker import LOG_GROUP, PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
 from local_serve import BUCKET, REGION, Served, sdk_client_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")  # 2.x on purpose: what most users still run
-sagemaker = pytest.importorskip("sagemaker")  # the `test` extra installs it; skip where it is absent
-from sagemaker import image_uris  # noqa: E402
-from sagemaker.analytics import TrainingJobAnalytics  # noqa: E402
-from sagemaker.estimator import Estimator  # noqa: E402
-from sagemaker.inputs import TrainingInput  # noqa: E402
+# imported when this module's first test runs, not at collection (tests/support/lazy_import.py says why)
+image_uris = Lazy("sagemaker.image_uris")
+TrainingJobAnalytics = Lazy("sagemaker.analytics", "TrainingJobAnalytics")
+Estimator = Lazy("sagemaker.estimator", "Estimator")
+TrainingInput = Lazy("sagemaker.inputs", "TrainingInput")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sagemaker_sdk() -> Any:
+    return pytest.importorskip("sagemaker")  # the `test` extra installs it; skip where it is absent
 
 
 @pytest.fixture

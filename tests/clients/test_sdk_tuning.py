@@ -8,16 +8,24 @@ from typing import Any
 
 import pytest
 
+from lazy_import import Lazy
 from local_sagemaker import PLACEHOLDER_ROLE_ARN
 from local_sagemaker.testing import unique_name
 from local_serve import BUCKET, REGION, Served, sdk_client_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-sagemaker = pytest.importorskip("sagemaker")
-from sagemaker import image_uris  # noqa: E402
-from sagemaker.estimator import Estimator  # noqa: E402
-from sagemaker.inputs import TrainingInput  # noqa: E402
-from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
+# imported when this module's first test runs, not at collection (tests/support/lazy_import.py says why)
+image_uris = Lazy("sagemaker.image_uris")
+Estimator = Lazy("sagemaker.estimator", "Estimator")
+TrainingInput = Lazy("sagemaker.inputs", "TrainingInput")
+ContinuousParameter = Lazy("sagemaker.tuner", "ContinuousParameter")
+HyperparameterTuner = Lazy("sagemaker.tuner", "HyperparameterTuner")
+IntegerParameter = Lazy("sagemaker.tuner", "IntegerParameter")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sagemaker_sdk() -> Any:
+    return pytest.importorskip("sagemaker")
 
 pytestmark = pytest.mark.timeout(240)
 
