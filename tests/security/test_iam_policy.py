@@ -435,6 +435,9 @@ def test_every_operation_of_the_events_path_is_allowed(recorded: list[str], loca
     while plugin.get(meta).phase != Phase.SUCCEEDED or not listener.received:  # the job may end before a receive
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    while "sqs:DeleteMessageBatch" not in recorded:  # the deleting thread gathers for up to a second
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert listener.active
     clear_trackers()
     listened = {name for name in recorded if name.startswith("sqs:")} - setup_calls
