@@ -113,3 +113,11 @@ def test_training_job_analytics_returns_the_metrics_the_logs_carry(served: Serve
     per_second = TrainingJobAnalytics(fitted["name"], metric_names=["train:rmse"], sagemaker_session=sdk_session,
                                       period=1).dataframe()
     assert len(per_second) >= 1 and set(per_second["metric_name"]) == {"train:rmse"}
+
+
+def test_the_image_the_boto3_tests_name_is_the_one_the_sdk_resolves() -> None:
+    """tests/support/local_serve.py's requests name local_sagemaker.testing's XGBoost image, as boto3 users copy it
+    from the SDK: the same address."""
+    from local_sagemaker.testing import XGBOOST_IMAGE
+
+    assert image_uris.retrieve("xgboost", REGION, "1.7-1") == XGBOOST_IMAGE
