@@ -689,11 +689,8 @@ def test_sweeps_start_a_little_early_so_a_poll_every_interval_sees_a_fresh_sweep
     assert tracker.stats.sweeps == 10
 
 
-def test_a_caller_arriving_during_a_sweep_waits_for_it_rather_than_serve_what_it_corrects(
-    sm: ScriptedSageMaker, make_tracker: MakeTracker
-):
-    tracker = two_jobs_gone_training(sm, make_tracker)
-    sm.advance(INTERVAL)
+def hold_lists(sm: ScriptedSageMaker) -> tuple[threading.Event, threading.Event]:
+    """ListTrainingJobs held until the test sets the second event; the first is set once one is held."""
     in_list, release = threading.Event(), threading.Event()
 
     def slow(request: AWSPreparedRequest) -> None:
@@ -701,6 +698,15 @@ def test_a_caller_arriving_during_a_sweep_waits_for_it_rather_than_serve_what_it
         release.wait(10)
 
     sm.list_fault = slow
+    return in_list, release
+
+
+def test_a_caller_arriving_during_a_sweep_waits_for_it_rather_than_serve_what_it_corrects(
+    sm: ScriptedSageMaker, make_tracker: MakeTracker
+):
+    tracker = two_jobs_gone_training(sm, make_tracker)
+    sm.advance(INTERVAL)
+    in_list, release = hold_lists(sm)
     answers: dict[str, str] = {}
 
     def get(name: str) -> None:
@@ -728,13 +734,7 @@ def test_with_events_a_caller_arriving_during_the_safety_sweep_is_served_at_once
     for name in ("job-1", "job-2"):
         tracker.apply_event({**sm.jobs[name].describe(), "LastModifiedTime": str(int(sm.now * 1000))})
     sm.advance(INTERVAL)
-    in_list, release = threading.Event(), threading.Event()
-
-    def slow(request: AWSPreparedRequest) -> None:
-        in_list.set()
-        release.wait(10)
-
-    sm.list_fault = slow
+    in_list, release = hold_lists(sm)
     sweeper = threading.Thread(target=tracker.describe, args=("job-1",))
     sweeper.start()
     try:
